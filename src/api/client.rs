@@ -1,0 +1,607 @@
+//! `OAuthClient`: one OAuth client at a provider, and the Secret that holds its
+//! credentials.
+//!
+//! Fields every provider understands sit at the top of `spec`; fields only one
+//! provider has live under `spec.cloudflare`, `spec.vmwareCsp` or `spec.hydra`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    DURATION_PATTERN, LocalSecretKeyRef, SECRET_KEY_PATTERN,
+};
+
+/// The desired state of one OAuth client.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "clientops.dev",
+    version = "v1alpha1",
+    kind = "OAuthClient",
+    plural = "oauthclients",
+    namespaced,
+    status = "OAuthClientStatus",
+    shortname = "oac",
+    category = "clientops",
+    doc = "An OAuth client that clientops creates and keeps in sync at a provider, with its credentials in a Secret.",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Client ID", type_ = "string", json_path = ".status.clientId"),
+    printcolumn(name = "Rotation", type_ = "string", json_path = ".status.rotation.phase"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "[has(self.cloudflare), has(self.vmwareCsp), has(self.hydra)].filter(x, x).size() <= 1",
+        "message": "spec: set at most one provider-specific block (cloudflare, vmwareCsp or hydra), the one of the provider that providerRef names"
+    },
+    {
+        "rule": "!has(self.cloudflare) || (has(self.grantTypes) && 'authorization_code' in self.grantTypes && self.grantTypes.all(g, g in ['authorization_code', 'refresh_token']))",
+        "message": "spec.grantTypes: Cloudflare requires authorization_code and accepts only authorization_code and refresh_token; set grantTypes: [authorization_code] or [authorization_code, refresh_token]",
+        "fieldPath": ".grantTypes"
+    },
+    {
+        "rule": "!has(self.cloudflare) || !has(self.scopes) || self.scopes.all(s, !s.contains(':'))",
+        "message": "spec.scopes: Cloudflare rejects colon-delimited scopes such as account:read; use the dot form from GET /oauth/scopes, such as account.read",
+        "fieldPath": ".scopes"
+    },
+    {
+        "rule": "!has(self.cloudflare) || (has(self.redirectUris) && size(self.redirectUris) > 0)",
+        "message": "spec.redirectUris: Cloudflare requires at least one redirect URI; add the callback URL of your application",
+        "fieldPath": ".redirectUris"
+    },
+    {
+        "rule": "!has(self.cloudflare) || !has(self.cloudflare.optionalScopes) || self.cloudflare.optionalScopes.all(s, has(self.scopes) && s in self.scopes)",
+        "message": "spec.cloudflare.optionalScopes: every optional scope must also be listed in spec.scopes; add it to spec.scopes or remove it here",
+        "fieldPath": ".cloudflare.optionalScopes"
+    },
+    {
+        "rule": "!has(self.vmwareCsp) || !has(self.grantTypes) || self.grantTypes.all(g, g in ['authorization_code', 'refresh_token', 'client_credentials', 'client_delegate', 'audience_exchange', 'context_switch'])",
+        "message": "spec.grantTypes: VMware CSP accepts authorization_code, refresh_token, client_credentials (service organisations also client_delegate, audience_exchange, context_switch)",
+        "fieldPath": ".grantTypes"
+    },
+    {
+        "rule": "has(self.import) == has(oldSelf.import) && (!has(self.import) || self.import.clientId == oldSelf.import.clientId)",
+        "message": "spec.import.clientId cannot be added, changed or removed after creation; create a new OAuthClient to adopt another client (delete this one with deletionPolicy: Orphan to keep its remote client)",
+        "fieldPath": ".import"
+    }
+]))]
+pub struct OAuthClientSpec {
+    /// The provider object that says which account the client lives in. Cannot change
+    /// after creation: moving a client between accounts means a new client.
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self == oldSelf",
+        "message": "spec.providerRef cannot change after creation; create a new OAuthClient for the other provider (use deletionPolicy: Orphan on this one to keep its remote client)"
+    }]))]
+    pub provider_ref: ProviderRef,
+
+    /// The client's display name at the provider. Default: `metadata.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub client_name: Option<String>,
+
+    /// Where the provider may send users back after authorization. `https://` URLs,
+    /// or `http://` only for loopback hosts (localhost, 127.0.0.1, [::1]) during
+    /// development.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 2048)))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self.all(u, isURL(u) && (url(u).getScheme() != 'http' || url(u).getHostname() in ['localhost', '127.0.0.1', '::1']))",
+        "message": "spec.redirectUris: each entry must be an absolute URL, and http:// is allowed only for loopback hosts (localhost, 127.0.0.1, [::1]); use https://"
+    }]))]
+    pub redirect_uris: Vec<String>,
+
+    /// Where the provider may send users after logout. Same URL rules as
+    /// `redirectUris`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 2048)))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self.all(u, isURL(u) && (url(u).getScheme() != 'http' || url(u).getHostname() in ['localhost', '127.0.0.1', '::1']))",
+        "message": "spec.postLogoutRedirectUris: each entry must be an absolute URL, and http:// is allowed only for loopback hosts (localhost, 127.0.0.1, [::1]); use https://"
+    }]))]
+    pub post_logout_redirect_uris: Vec<String>,
+
+    /// OAuth grant types, e.g. `[authorization_code, refresh_token]`. Default:
+    /// `[authorization_code]`. Each provider accepts its own subset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 128)))]
+    pub grant_types: Option<Vec<String>>,
+
+    /// OAuth response types. Default: `[code]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 3))]
+    pub response_types: Option<Vec<ResponseType>>,
+
+    /// Scopes the client may request. Compared with the provider's as a set; protocol
+    /// scopes a provider adds by itself (`openid`, `offline_access` at Cloudflare) are
+    /// not drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200), inner(length(min = 1, max = 256)))]
+    pub scopes: Option<Vec<String>>,
+
+    /// How the client authenticates at the token endpoint. Default:
+    /// `client_secret_basic`. `none` makes a public (PKCE) client without a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+
+    /// Origins allowed to call the token endpoint from a browser.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 2048)))]
+    pub allowed_cors_origins: Vec<String>,
+
+    /// The application's home page, shown on the consent screen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "isURL(self)", "message": "spec.clientUri must be an absolute URL such as https://example.com"}]))]
+    pub client_uri: Option<String>,
+
+    /// URL of the application's logo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "isURL(self)", "message": "spec.logoUri must be an absolute URL such as https://example.com/logo.png"}]))]
+    pub logo_uri: Option<String>,
+
+    /// URL of the application's privacy policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "isURL(self)", "message": "spec.policyUri must be an absolute URL such as https://example.com/privacy"}]))]
+    pub policy_uri: Option<String>,
+
+    /// URL of the application's terms of service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "isURL(self)", "message": "spec.tosUri must be an absolute URL such as https://example.com/terms"}]))]
+    pub tos_uri: Option<String>,
+
+    /// Fields only Cloudflare has. Set only with a Cloudflare provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudflare: Option<CloudflareClientFields>,
+
+    /// Fields only VMware CSP has. Set only with a CSP provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmware_csp: Option<CspClientFields>,
+
+    /// Fields only Ory Hydra has. Set only with a Hydra provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hydra: Option<HydraClientFields>,
+
+    /// The Secret clientops writes the credentials into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretTemplate>,
+
+    /// Scheduled secret rotation with a grace period for the previous secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationPolicy>,
+
+    /// What happens to the remote client when this object is deleted: `Delete` (the
+    /// default) deletes it; `Orphan` leaves the remote client and the Secret in place.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Adopt an existing remote client instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSpec>,
+}
+
+/// Which provider object an OAuthClient uses.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderRef {
+    /// `ClusterOAuthProvider` or `OAuthProvider` (which must be in this namespace).
+    pub kind: ProviderKind,
+    /// Name of the provider object.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The two provider kinds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum ProviderKind {
+    /// A cluster-scoped provider admitted to this namespace by its namespaceSelector.
+    ClusterOAuthProvider,
+    /// A provider in the same namespace as the OAuthClient.
+    OAuthProvider,
+}
+
+/// An OAuth response type.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseType {
+    /// Authorization code.
+    Code,
+    /// Access token (implicit flow).
+    Token,
+    /// OpenID Connect ID token.
+    IdToken,
+}
+
+/// Token endpoint authentication method.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// Public client (PKCE): no secret is issued.
+    None,
+    /// Client id and secret in HTTP Basic authentication.
+    ClientSecretBasic,
+    /// Client id and secret in the form body.
+    ClientSecretPost,
+}
+
+/// Cloudflare-only client fields.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.optionalScopes) || self.optionalScopes.all(s, !(s in ['openid', 'offline', 'offline_access']))",
+        "message": "spec.cloudflare.optionalScopes: openid, offline and offline_access can never be optional; remove them from optionalScopes",
+        "fieldPath": ".optionalScopes"
+    },
+    {
+        "rule": "!has(oldSelf.visibility) || oldSelf.visibility != 'public' || (has(self.visibility) && self.visibility == 'public')",
+        "message": "spec.cloudflare.visibility: a public Cloudflare client can never become private again; keep visibility: public",
+        "fieldPath": ".visibility"
+    }
+]))]
+pub struct CloudflareClientFields {
+    /// Scopes users may decline on the consent screen; each must also be in
+    /// `spec.scopes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200), inner(length(min = 1, max = 256)))]
+    pub optional_scopes: Option<Vec<String>>,
+    /// `private` (the default) or `public`. Promotion to public needs a client name,
+    /// a logo URI, a verified client URI domain and a non-identity scope, and can
+    /// never be undone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+}
+
+/// Cloudflare client visibility.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Usable only by members of the account.
+    Private,
+    /// Usable by any Cloudflare user; permanent.
+    Public,
+}
+
+/// VMware CSP-only client fields.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.accessTokenTtl) || !has(self.refreshTokenTtl) || duration(self.refreshTokenTtl) > duration(self.accessTokenTtl)",
+    "message": "spec.vmwareCsp.refreshTokenTtl must be longer than accessTokenTtl",
+    "fieldPath": ".refreshTokenTtl"
+}]))]
+pub struct CspClientFields {
+    /// The app's description (CSP requires one). Default: the client name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
+    /// Lifetime of access tokens, e.g. `30m` (CSP default 10 minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub access_token_ttl: Option<String>,
+    /// Lifetime of refresh tokens, e.g. `2160h` (CSP default 90 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub refresh_token_ttl: Option<String>,
+    /// Require PKCE for the authorization code flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_pkce: Option<bool>,
+    /// General scopes the app may request, e.g. `openid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 256)))]
+    pub general_scopes: Option<Vec<String>>,
+    /// Organisation roles the app may act with, e.g. `org_member`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 256)))]
+    pub organization_roles: Option<Vec<String>>,
+    /// Whether every organisation role is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_organization_roles: Option<bool>,
+    /// Only the app owner may rotate its secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_only_secret_rotation: Option<bool>,
+}
+
+/// Ory Hydra-only client fields.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HydraClientFields {
+    /// Audiences the client may request tokens for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 2048)))]
+    pub audience: Option<Vec<String>>,
+    /// Skip the consent screen (first-party clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_consent: Option<bool>,
+    /// Skip the logout consent screen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_logout_consent: Option<bool>,
+    /// `jwt` or `opaque` access tokens (Hydra's default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_strategy: Option<HydraAccessTokenStrategy>,
+    /// Free-form metadata stored with the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Per-grant token lifespans, as durations such as `1h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifespans: Option<HydraTokenLifespans>,
+}
+
+/// Hydra access token strategy.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HydraAccessTokenStrategy {
+    /// Signed JSON Web Tokens.
+    Jwt,
+    /// Opaque tokens checked by introspection.
+    Opaque,
+}
+
+/// Hydra per-grant token lifespans.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HydraTokenLifespans {
+    /// Access tokens from the authorization code grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub authorization_code_grant_access_token: Option<String>,
+    /// ID tokens from the authorization code grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub authorization_code_grant_id_token: Option<String>,
+    /// Refresh tokens from the authorization code grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub authorization_code_grant_refresh_token: Option<String>,
+    /// Access tokens from the client credentials grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub client_credentials_grant_access_token: Option<String>,
+    /// Access tokens from the refresh token grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub refresh_token_grant_access_token: Option<String>,
+    /// Refresh tokens from the refresh token grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub refresh_token_grant_refresh_token: Option<String>,
+}
+
+/// The Secret that receives the credentials.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.labels) || !('clientops.dev/client' in self.labels)",
+        "message": "spec.secret.labels: clientops.dev/client is set by clientops; remove it from labels",
+        "fieldPath": ".labels"
+    },
+    {
+        "rule": "!has(self.extraData) || !has(self.keys) || ((!has(self.keys.clientId) || !(self.keys.clientId in self.extraData)) && (!has(self.keys.clientSecret) || !(self.keys.clientSecret in self.extraData)) && (!has(self.keys.clientSecretPrevious) || !(self.keys.clientSecretPrevious in self.extraData)))",
+        "message": "spec.secret.extraData: a key collides with a credential key name from spec.secret.keys; rename one of them",
+        "fieldPath": ".extraData"
+    },
+    {
+        "rule": "!has(self.extraData) || (has(self.keys) && has(self.keys.clientId)) || !('client_id' in self.extraData)",
+        "message": "spec.secret.extraData: client_id is the credential key; rename the extra key",
+        "fieldPath": ".extraData"
+    },
+    {
+        "rule": "!has(self.extraData) || (has(self.keys) && has(self.keys.clientSecret)) || !('client_secret' in self.extraData)",
+        "message": "spec.secret.extraData: client_secret is the credential key; rename the extra key",
+        "fieldPath": ".extraData"
+    },
+    {
+        "rule": "!has(self.extraData) || (has(self.keys) && has(self.keys.clientSecretPrevious)) || !('client_secret_previous' in self.extraData)",
+        "message": "spec.secret.extraData: client_secret_previous is the credential key; rename the extra key",
+        "fieldPath": ".extraData"
+    }
+]))]
+pub struct SecretTemplate {
+    /// Name of the Secret, in this namespace. Default: `metadata.name`. clientops
+    /// never overwrites a Secret it does not own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",
+        "message": "spec.secret.name must be a valid Secret name (DNS-1123 subdomain): lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+    }]))]
+    pub name: Option<String>,
+    /// Labels copied onto the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Annotations copied onto the Secret (e.g. for Reloader).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Rename the credential keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<SecretKeys>,
+    /// Static extra keys written into the Secret, e.g. `issuer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self.all(k, k.matches('^[-._a-zA-Z0-9]+$'))",
+        "message": "spec.secret.extraData: keys may contain only letters, digits, '-', '_' and '.'"
+    }]))]
+    pub extra_data: Option<BTreeMap<String, String>>,
+    /// Whether the previous secret is published as `client_secret_previous` while a
+    /// rotation's grace period runs. Default true. Set false when a tool such as
+    /// Stakater Reloader restarts workloads on every Secret change and one rollout
+    /// per rotation is wanted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_previous: Option<bool>,
+}
+
+/// Key names in the Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "(has(self.clientId) ? self.clientId : 'client_id') != (has(self.clientSecret) ? self.clientSecret : 'client_secret') && (has(self.clientId) ? self.clientId : 'client_id') != (has(self.clientSecretPrevious) ? self.clientSecretPrevious : 'client_secret_previous') && (has(self.clientSecret) ? self.clientSecret : 'client_secret') != (has(self.clientSecretPrevious) ? self.clientSecretPrevious : 'client_secret_previous')",
+    "message": "spec.secret.keys: clientId, clientSecret and clientSecretPrevious must be three different key names"
+}]))]
+pub struct SecretKeys {
+    /// Key for the client id. Default `client_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub client_id: Option<String>,
+    /// Key for the client secret. Default `client_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub client_secret: Option<String>,
+    /// Key for the previous secret during a grace period. Default
+    /// `client_secret_previous`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub client_secret_previous: Option<String>,
+}
+
+/// Scheduled rotation.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.every) || !has(self.gracePeriod) || duration(self.gracePeriod) <= duration(self.every)",
+    "message": "spec.rotation.gracePeriod must not be longer than spec.rotation.every; shorten gracePeriod or lengthen every",
+    "fieldPath": ".gracePeriod"
+}]))]
+pub struct RotationPolicy {
+    /// Rotate the secret this long after the last rotation (or creation), e.g.
+    /// `2160h` (90 days). At least `1h`. Absent: rotate only on request
+    /// (annotation `clientops.dev/rotate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "duration(self) >= duration('1h')",
+        "message": "spec.rotation.every must be a duration of at least 1h, such as 2160h"
+    }]))]
+    pub every: Option<String>,
+    /// How long the previous secret stays valid after a rotation, so running
+    /// workloads can pick up the new one, e.g. `24h`. Then it is retired at the
+    /// provider. Default `24h` where the provider supports two secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub grace_period: Option<String>,
+}
+
+/// What happens to the remote client when the OAuthClient is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the remote client (and with it every grant users gave it).
+    #[default]
+    Delete,
+    /// Leave the remote client and the Secret in place.
+    Orphan,
+}
+
+/// Adopt an existing remote client.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportSpec {
+    /// The id of the existing client at the provider.
+    #[schemars(length(min = 1, max = 256))]
+    pub client_id: String,
+    /// The client secret you already hold, in a Secret in this namespace. Without it,
+    /// clientops rotates the secret at once (with the grace period) to obtain one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalSecretKeyRef>,
+}
+
+/// Observed state of an OAuthClient.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthClientStatus {
+    /// The generation of the spec that the conditions describe; -1 until the
+    /// controller has looked at the object, so kstatus never reports it Current early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// kstatus conditions: `Ready`, `Reconciling`, `Stalled`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The provider's id of the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The Secret holding the credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// Rotation state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationStatus>,
+    /// Cloudflare client URI verification: the DNS TXT record to publish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_uri_verification: Option<ClientUriVerification>,
+    /// HMAC-SHA256 of the Secret's data as clientops wrote it: detects tampering and
+    /// reveals nothing about the values.
+    #[serde(default, rename = "secretMAC", skip_serializing_if = "Option::is_none")]
+    pub secret_mac: Option<String>,
+    /// The last `clientops.dev/reconcile` annotation value acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_request: Option<String>,
+    /// When the remote client was last compared with the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_synced_at: Option<String>,
+    /// Intent recorded before a create call, so that after a crash the client this
+    /// object created is adopted instead of a second one created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_create: Option<PendingOperation>,
+    /// Intent recorded before a rotate call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_rotation: Option<PendingOperation>,
+}
+
+/// An operation started at the provider whose outcome is not yet recorded.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingOperation {
+    /// When the operation was started (RFC 3339).
+    pub started_at: String,
+    /// What identifies the result at the provider (e.g. the client name marker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// Rotation state.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationStatus {
+    /// `Idle`, or `Retiring` while the previous secret's grace period runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<RotationPhase>,
+    /// When the secret was last rotated (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotated_at: Option<String>,
+    /// When the previous secret will be retired (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_retires_at: Option<String>,
+    /// The last `clientops.dev/rotate` annotation value handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<String>,
+    /// The last `clientops.dev/retire-previous` annotation value handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_retire_request: Option<String>,
+}
+
+/// Rotation phase.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum RotationPhase {
+    /// One secret is valid.
+    Idle,
+    /// The previous secret is still valid until `previousRetiresAt`.
+    Retiring,
+}
+
+/// Cloudflare client URI verification state.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientUriVerification {
+    /// `pending`, `in_progress`, `verified` or `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The exact DNS TXT value to publish on the client URI's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}

@@ -1,0 +1,10 @@
+//! The CRD types of group `clientops.dev`, version `v1alpha1`.
+
+pub mod annotations;
+pub mod client;
+pub mod common;
+pub mod crds;
+pub mod provider;
+
+pub use client::{OAuthClient, OAuthClientSpec, OAuthClientStatus};
+pub use provider::{ClusterOAuthProvider, OAuthProvider, OAuthProviderStatus};

@@ -1,0 +1,299 @@
+//! `ClusterOAuthProvider` and `OAuthProvider`: how to reach one provider account.
+//!
+//! The Issuer / ClusterIssuer pattern of cert-manager: a namespaced `OAuthProvider`
+//! serves only its own namespace and reads credentials only from it; a
+//! `ClusterOAuthProvider` serves the namespaces its `namespaceSelector` admits.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{DURATION_PATTERN, SecretKeyRef};
+
+/// Default base URL of the Cloudflare API.
+pub const CLOUDFLARE_DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
+/// Default base URL of VMware Cloud Services Platform.
+pub const CSP_DEFAULT_BASE_URL: &str = "https://console.cloud.vmware.com";
+
+/// A cluster-wide provider account that OAuthClients in admitted namespaces may use.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "clientops.dev",
+    version = "v1alpha1",
+    kind = "ClusterOAuthProvider",
+    plural = "clusteroauthproviders",
+    status = "OAuthProviderStatus",
+    category = "clientops",
+    doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP or Ory Hydra), for OAuthClients in the namespaces that namespaceSelector admits.",
+    printcolumn(name = "Type", type_ = "string", json_path = ".status.providerType", description = "Which provider block is set"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "[has(self.cloudflare), has(self.vmwareCsp), has(self.hydra)].filter(x, x).size() == 1",
+        "message": "spec: set exactly one provider block: cloudflare, vmwareCsp or hydra"
+    },
+    {
+        "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || has(self.cloudflare.auth.apiTokenSecretRef.namespace)) && (!has(self.cloudflare.auth.apiKeySecretRef) || has(self.cloudflare.auth.apiKeySecretRef.namespace)))",
+        "message": "spec.cloudflare.auth: a ClusterOAuthProvider must name the namespace of each credentials Secret; add namespace to the secret ref",
+        "fieldPath": ".cloudflare.auth"
+    },
+    {
+        "rule": "!has(self.vmwareCsp) || has(self.vmwareCsp.auth.apiTokenSecretRef.namespace)",
+        "message": "spec.vmwareCsp.auth.apiTokenSecretRef.namespace: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace",
+        "fieldPath": ".vmwareCsp.auth.apiTokenSecretRef"
+    },
+    {
+        "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || has(self.hydra.auth.bearerTokenSecretRef.namespace)",
+        "message": "spec.hydra.auth.bearerTokenSecretRef.namespace: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace",
+        "fieldPath": ".hydra.auth"
+    }
+]))]
+pub struct ClusterOAuthProviderSpec {
+    #[serde(flatten)]
+    pub provider: ProviderBlocks,
+    /// Which namespaces may reference this provider from an OAuthClient. Absent: only
+    /// the operator's own namespace is admitted, so that nobody who may create an
+    /// OAuthClient elsewhere can mint clients in this account until an admin says so.
+    /// An empty selector (`{}`) admits every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+}
+
+/// A provider account usable only by OAuthClients in its own namespace.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "clientops.dev",
+    version = "v1alpha1",
+    kind = "OAuthProvider",
+    plural = "oauthproviders",
+    namespaced,
+    status = "OAuthProviderStatus",
+    category = "clientops",
+    doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP or Ory Hydra), for OAuthClients in this namespace only.",
+    printcolumn(name = "Type", type_ = "string", json_path = ".status.providerType", description = "Which provider block is set"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "[has(self.cloudflare), has(self.vmwareCsp), has(self.hydra)].filter(x, x).size() == 1",
+        "message": "spec: set exactly one provider block: cloudflare, vmwareCsp or hydra"
+    },
+    {
+        "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || !has(self.cloudflare.auth.apiTokenSecretRef.namespace)) && (!has(self.cloudflare.auth.apiKeySecretRef) || !has(self.cloudflare.auth.apiKeySecretRef.namespace)))",
+        "message": "spec.cloudflare.auth: an OAuthProvider reads credentials only from its own namespace; remove namespace from the secret ref, or use a ClusterOAuthProvider",
+        "fieldPath": ".cloudflare.auth"
+    },
+    {
+        "rule": "!has(self.vmwareCsp) || !has(self.vmwareCsp.auth.apiTokenSecretRef.namespace)",
+        "message": "spec.vmwareCsp.auth.apiTokenSecretRef.namespace: an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider",
+        "fieldPath": ".vmwareCsp.auth.apiTokenSecretRef"
+    },
+    {
+        "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || !has(self.hydra.auth.bearerTokenSecretRef.namespace)",
+        "message": "spec.hydra.auth.bearerTokenSecretRef.namespace: an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider",
+        "fieldPath": ".hydra.auth"
+    }
+]))]
+pub struct OAuthProviderSpec {
+    #[serde(flatten)]
+    pub provider: ProviderBlocks,
+}
+
+/// The provider blocks; exactly one is set.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderBlocks {
+    /// A Cloudflare account's OAuth clients (`/accounts/{accountId}/oauth_clients`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudflare: Option<CloudflareAccount>,
+    /// A VMware Cloud Services Platform organisation's OAuth apps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmware_csp: Option<CspOrganization>,
+    /// An Ory Hydra server's admin API (`/admin/clients`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hydra: Option<HydraServer>,
+    /// Client-side rate limit shared by every OAuthClient of this provider account.
+    /// Absent: the provider's documented default (Cloudflare: 1200 requests per 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Which provider a provider object describes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum ProviderType {
+    /// Cloudflare account OAuth clients.
+    #[serde(rename = "cloudflare")]
+    Cloudflare,
+    /// VMware Cloud Services Platform OAuth apps.
+    #[serde(rename = "vmwareCsp")]
+    VmwareCsp,
+    /// Ory Hydra.
+    #[serde(rename = "hydra")]
+    Hydra,
+}
+
+impl ProviderBlocks {
+    /// The one provider block that is set, or `None` when zero or several are (which
+    /// admission rejects, but an older apiserver without CEL would let through).
+    pub fn provider_type(&self) -> Option<ProviderType> {
+        match (&self.cloudflare, &self.vmware_csp, &self.hydra) {
+            (Some(_), None, None) => Some(ProviderType::Cloudflare),
+            (None, Some(_), None) => Some(ProviderType::VmwareCsp),
+            (None, None, Some(_)) => Some(ProviderType::Hydra),
+            _ => None,
+        }
+    }
+}
+
+/// A Cloudflare account.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudflareAccount {
+    /// The account id: 32 lower-case hexadecimal characters, as shown in the
+    /// dashboard URL (`dash.cloudflare.com/<accountId>`).
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self.matches('^[0-9a-f]{32}$')",
+        "message": "spec.cloudflare.accountId must be 32 lower-case hexadecimal characters (the id in dash.cloudflare.com/<accountId>)"
+    }]))]
+    #[schemars(length(max = 64))]
+    pub account_id: String,
+    /// Base URL of the Cloudflare API. Default `https://api.cloudflare.com/client/v4`;
+    /// point it at `clientops emulate cloudflare` in development. `http://` is accepted
+    /// only for loopback hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",
+        "message": "spec.cloudflare.baseUrl must be an https:// URL (http:// only for localhost, 127.0.0.1 or [::1])"
+    }]))]
+    #[schemars(length(max = 2048))]
+    pub base_url: Option<String>,
+    /// How clientops authenticates to the Cloudflare API.
+    pub auth: CloudflareAuth,
+}
+
+/// Cloudflare credentials: an API token (preferred) or the legacy global API key with
+/// its e-mail address. Set exactly one of `apiTokenSecretRef` and `apiKeySecretRef`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.apiTokenSecretRef) != has(self.apiKeySecretRef)",
+        "message": "spec.cloudflare.auth: set exactly one of apiTokenSecretRef (an API token with OAuth Client Read and Write) or apiKeySecretRef with email"
+    },
+    {
+        "rule": "has(self.apiKeySecretRef) == has(self.email)",
+        "message": "spec.cloudflare.auth.email: the legacy API key scheme needs both apiKeySecretRef and email (X-Auth-Email); set both, or use apiTokenSecretRef alone"
+    }
+]))]
+pub struct CloudflareAuth {
+    /// The Secret key holding an API token, sent as `Authorization: Bearer`. The token
+    /// needs the permissions "OAuth Client Read" and "OAuth Client Write".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token_secret_ref: Option<SecretKeyRef>,
+    /// The Secret key holding a legacy global API key, sent as `X-Auth-Key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_ref: Option<SecretKeyRef>,
+    /// The account e-mail sent as `X-Auth-Email` with `apiKeySecretRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 254))]
+    pub email: Option<String>,
+}
+
+/// A VMware Cloud Services Platform organisation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CspOrganization {
+    /// The organisation id (a GUID).
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",
+        "message": "spec.vmwareCsp.orgId must be the organisation's GUID, e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6"
+    }]))]
+    #[schemars(length(max = 64))]
+    pub org_id: String,
+    /// Base URL of CSP. Default `https://console.cloud.vmware.com`; point it at
+    /// `clientops emulate csp` in development. `http://` only for loopback hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",
+        "message": "spec.vmwareCsp.baseUrl must be an https:// URL (http:// only for localhost, 127.0.0.1 or [::1])"
+    }]))]
+    #[schemars(length(max = 2048))]
+    pub base_url: Option<String>,
+    /// How clientops authenticates to CSP.
+    pub auth: CspAuth,
+}
+
+/// CSP credentials.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CspAuth {
+    /// The Secret key holding a CSP API token; clientops exchanges it for an access
+    /// token and refreshes that before it expires.
+    pub api_token_secret_ref: SecretKeyRef,
+}
+
+/// An Ory Hydra server.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HydraServer {
+    /// URL of Hydra's admin API (the listener that serves `/admin/clients`), e.g.
+    /// `http://hydra-admin.auth.svc:4445`. Plain `http://` is accepted because the
+    /// admin port usually sits inside the cluster network.
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "isURL(self) && url(self).getScheme() in ['http', 'https']",
+        "message": "spec.hydra.adminUrl must be an http:// or https:// URL of Hydra's admin API, e.g. http://hydra-admin:4445"
+    }]))]
+    #[schemars(length(min = 1, max = 2048))]
+    pub admin_url: String,
+    /// Credentials for the admin API when it sits behind an authenticating proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<HydraAuth>,
+}
+
+/// Credentials for Hydra's admin API.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HydraAuth {
+    /// The Secret key holding a bearer token sent as `Authorization: Bearer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_secret_ref: Option<SecretKeyRef>,
+}
+
+/// A client-side token bucket: at most `requests` per `period`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Requests allowed per period (the bucket size).
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub requests: u32,
+    /// The period, as a duration such as `5m` or `1h`.
+    #[schemars(pattern(DURATION_PATTERN))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "duration(self) >= duration('1s')",
+        "message": "spec.rateLimit.period must be a duration of at least 1s, such as 5m"
+    }]))]
+    #[schemars(length(max = 32))]
+    pub period: String,
+}
+
+/// Observed state of a provider object.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthProviderStatus {
+    /// The generation the conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` is True once a cheap authenticated call to the provider succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Which provider block is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_type: Option<ProviderType>,
+}

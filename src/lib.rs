@@ -1,0 +1,4 @@
+//! clientops: a Kubernetes operator that manages OAuth clients declaratively.
+
+pub mod api;
+pub mod cli;
