@@ -4,6 +4,10 @@
 //! Fields every provider understands sit at the top of `spec`; fields only one
 //! provider has live under `spec.cloudflare`, `spec.vmwareCsp` or `spec.hydra`.
 
+// kube's `printcolumn(...)` repeats `type_ = ...`, which clippy mistakes for a
+// duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -11,9 +15,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    DURATION_PATTERN, LocalSecretKeyRef, SECRET_KEY_PATTERN,
-};
+use super::common::{DURATION_PATTERN, LocalSecretKeyRef, SECRET_KEY_PATTERN};
 
 /// The desired state of one OAuth client.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -27,10 +29,22 @@ use super::common::{
     shortname = "oac",
     category = "clientops",
     doc = "An OAuth client that clientops creates and keeps in sync at a provider, with its credentials in a Secret.",
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
     printcolumn(name = "Client ID", type_ = "string", json_path = ".status.clientId"),
-    printcolumn(name = "Rotation", type_ = "string", json_path = ".status.rotation.phase"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Rotation",
+        type_ = "string",
+        json_path = ".status.rotation.phase"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [

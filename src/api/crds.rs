@@ -63,8 +63,7 @@ mod tests {
         for kind in ["OAuthClient", "OAuthProvider", "ClusterOAuthProvider"] {
             let s = schema_json(kind);
             assert_eq!(
-                s["openAPIV3Schema"]["properties"]["status"]["default"]["observedGeneration"],
-                -1,
+                s["openAPIV3Schema"]["properties"]["status"]["default"]["observedGeneration"], -1,
                 "{kind}"
             );
         }
@@ -75,7 +74,10 @@ mod tests {
         let crd = OAuthClient::crd();
         assert_eq!(crd.spec.group, "clientops.dev");
         assert_eq!(crd.spec.names.short_names, Some(vec!["oac".to_string()]));
-        assert_eq!(crd.spec.names.categories, Some(vec!["clientops".to_string()]));
+        assert_eq!(
+            crd.spec.names.categories,
+            Some(vec!["clientops".to_string()])
+        );
         let cols: Vec<_> = crd.spec.versions[0]
             .additional_printer_columns
             .as_ref()
@@ -84,7 +86,14 @@ mod tests {
             .map(|c| c.name.clone())
             .collect();
         assert_eq!(cols, ["Ready", "Client ID", "Rotation", "Age"]);
-        assert!(crd.spec.versions[0].subresources.as_ref().unwrap().status.is_some());
+        assert!(
+            crd.spec.versions[0]
+                .subresources
+                .as_ref()
+                .unwrap()
+                .status
+                .is_some()
+        );
     }
 
     #[test]
@@ -93,7 +102,9 @@ mod tests {
             if let Some(props) = v.get("properties").and_then(|p| p.as_object()) {
                 for (name, sub) in props {
                     let p = format!("{path}.{name}");
-                    let is_meta = p.ends_with(".metadata") || p.ends_with(".apiVersion") || p.ends_with(".kind");
+                    let is_meta = p.ends_with(".metadata")
+                        || p.ends_with(".apiVersion")
+                        || p.ends_with(".kind");
                     if sub.get("description").is_none() && !is_meta && !p.contains(".conditions") {
                         missing.push(p.clone());
                     }

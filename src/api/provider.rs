@@ -4,6 +4,10 @@
 //! serves only its own namespace and reads credentials only from it; a
 //! `ClusterOAuthProvider` serves the namespaces its `namespaceSelector` admits.
 
+// kube's `printcolumn(...)` repeats `type_ = ...`, which clippy mistakes for a
+// duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -26,9 +30,22 @@ pub const CSP_DEFAULT_BASE_URL: &str = "https://console.cloud.vmware.com";
     status = "OAuthProviderStatus",
     category = "clientops",
     doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP or Ory Hydra), for OAuthClients in the namespaces that namespaceSelector admits.",
-    printcolumn(name = "Type", type_ = "string", json_path = ".status.providerType", description = "Which provider block is set"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".status.providerType",
+        description = "Which provider block is set"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
@@ -74,9 +91,22 @@ pub struct ClusterOAuthProviderSpec {
     status = "OAuthProviderStatus",
     category = "clientops",
     doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP or Ory Hydra), for OAuthClients in this namespace only.",
-    printcolumn(name = "Type", type_ = "string", json_path = ".status.providerType", description = "Which provider block is set"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".status.providerType",
+        description = "Which provider block is set"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
