@@ -2,3 +2,5 @@
 
 pub mod api;
 pub mod cli;
+pub mod provider;
+pub mod secret;

@@ -1,0 +1,3 @@
+//! Clients of the provider APIs, one folder per provider.
+
+pub mod cloudflare;
