@@ -496,7 +496,7 @@ async fn kubectl_explain_prints_the_doc_text() {
         );
         let hit = out.status.success()
             && last.contains("gracePeriod")
-            && last.contains("Scheduled rotation");
+            && last.contains("Rotate the secret this long after the last rotation");
         async move { hit.then_some(()) }
     })
     .await;

@@ -78,7 +78,7 @@ use super::common::{DURATION_PATTERN, LocalSecretKeyRef, SECRET_KEY_PATTERN};
         "fieldPath": ".grantTypes"
     },
     {
-        "rule": "has(self.import) == has(oldSelf.import) && (!has(self.import) || self.import.clientId == oldSelf.import.clientId)",
+        "rule": "has(self.__import__) == has(oldSelf.__import__) && (!has(self.__import__) || self.__import__.clientId == oldSelf.__import__.clientId)",
         "message": "spec.import.clientId cannot be added, changed or removed after creation; create a new OAuthClient to adopt another client (delete this one with deletionPolicy: Orphan to keep its remote client)",
         "fieldPath": ".import"
     }
@@ -286,7 +286,7 @@ pub enum Visibility {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "!has(self.accessTokenTtl) || !has(self.refreshTokenTtl) || duration(self.refreshTokenTtl) > duration(self.accessTokenTtl)",
+    "rule": "!has(self.accessTokenTtl) || !has(self.refreshTokenTtl) || !self.accessTokenTtl.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || !self.refreshTokenTtl.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.refreshTokenTtl) > duration(self.accessTokenTtl)",
     "message": "spec.vmwareCsp.refreshTokenTtl must be longer than accessTokenTtl",
     "fieldPath": ".refreshTokenTtl"
 }]))]
@@ -341,6 +341,7 @@ pub struct HydraClientFields {
     pub access_token_strategy: Option<HydraAccessTokenStrategy>,
     /// Free-form metadata stored with the client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64))]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Per-grant token lifespans, as durations such as `1h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -429,9 +430,11 @@ pub struct SecretTemplate {
     pub name: Option<String>,
     /// Labels copied onto the Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64))]
     pub labels: Option<BTreeMap<String, String>>,
     /// Annotations copied onto the Secret (e.g. for Reloader).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64))]
     pub annotations: Option<BTreeMap<String, String>>,
     /// Rename the credential keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -442,6 +445,7 @@ pub struct SecretTemplate {
         "rule": "self.all(k, k.matches('^[-._a-zA-Z0-9]+$'))",
         "message": "spec.secret.extraData: keys may contain only letters, digits, '-', '_' and '.'"
     }]))]
+    #[schemars(extend("maxProperties" = 64))]
     pub extra_data: Option<BTreeMap<String, String>>,
     /// Whether the previous secret is published as `client_secret_previous` while a
     /// rotation's grace period runs. Default true. Set false when a tool such as
@@ -478,7 +482,7 @@ pub struct SecretKeys {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "!has(self.every) || !has(self.gracePeriod) || duration(self.gracePeriod) <= duration(self.every)",
+    "rule": "!has(self.every) || !has(self.gracePeriod) || !self.every.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || !self.gracePeriod.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.gracePeriod) <= duration(self.every)",
     "message": "spec.rotation.gracePeriod must not be longer than spec.rotation.every; shorten gracePeriod or lengthen every",
     "fieldPath": ".gracePeriod"
 }]))]
@@ -489,7 +493,7 @@ pub struct RotationPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
     #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "duration(self) >= duration('1h')",
+        "rule": "!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) >= duration('1h')",
         "message": "spec.rotation.every must be a duration of at least 1h, such as 2160h"
     }]))]
     pub every: Option<String>,

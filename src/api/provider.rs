@@ -54,17 +54,17 @@ pub const CSP_DEFAULT_BASE_URL: &str = "https://console.cloud.vmware.com";
         "message": "spec: set exactly one provider block: cloudflare, vmwareCsp or hydra"
     },
     {
-        "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || has(self.cloudflare.auth.apiTokenSecretRef.namespace)) && (!has(self.cloudflare.auth.apiKeySecretRef) || has(self.cloudflare.auth.apiKeySecretRef.namespace)))",
+        "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || has(self.cloudflare.auth.apiTokenSecretRef.__namespace__)) && (!has(self.cloudflare.auth.apiKeySecretRef) || has(self.cloudflare.auth.apiKeySecretRef.__namespace__)))",
         "message": "spec.cloudflare.auth: a ClusterOAuthProvider must name the namespace of each credentials Secret; add namespace to the secret ref",
         "fieldPath": ".cloudflare.auth"
     },
     {
-        "rule": "!has(self.vmwareCsp) || has(self.vmwareCsp.auth.apiTokenSecretRef.namespace)",
+        "rule": "!has(self.vmwareCsp) || has(self.vmwareCsp.auth.apiTokenSecretRef.__namespace__)",
         "message": "spec.vmwareCsp.auth.apiTokenSecretRef.namespace: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace",
         "fieldPath": ".vmwareCsp.auth.apiTokenSecretRef"
     },
     {
-        "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || has(self.hydra.auth.bearerTokenSecretRef.namespace)",
+        "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || has(self.hydra.auth.bearerTokenSecretRef.__namespace__)",
         "message": "spec.hydra.auth.bearerTokenSecretRef.namespace: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace",
         "fieldPath": ".hydra.auth"
     }
@@ -115,17 +115,17 @@ pub struct ClusterOAuthProviderSpec {
         "message": "spec: set exactly one provider block: cloudflare, vmwareCsp or hydra"
     },
     {
-        "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || !has(self.cloudflare.auth.apiTokenSecretRef.namespace)) && (!has(self.cloudflare.auth.apiKeySecretRef) || !has(self.cloudflare.auth.apiKeySecretRef.namespace)))",
+        "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || !has(self.cloudflare.auth.apiTokenSecretRef.__namespace__)) && (!has(self.cloudflare.auth.apiKeySecretRef) || !has(self.cloudflare.auth.apiKeySecretRef.__namespace__)))",
         "message": "spec.cloudflare.auth: an OAuthProvider reads credentials only from its own namespace; remove namespace from the secret ref, or use a ClusterOAuthProvider",
         "fieldPath": ".cloudflare.auth"
     },
     {
-        "rule": "!has(self.vmwareCsp) || !has(self.vmwareCsp.auth.apiTokenSecretRef.namespace)",
+        "rule": "!has(self.vmwareCsp) || !has(self.vmwareCsp.auth.apiTokenSecretRef.__namespace__)",
         "message": "spec.vmwareCsp.auth.apiTokenSecretRef.namespace: an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider",
         "fieldPath": ".vmwareCsp.auth.apiTokenSecretRef"
     },
     {
-        "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || !has(self.hydra.auth.bearerTokenSecretRef.namespace)",
+        "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || !has(self.hydra.auth.bearerTokenSecretRef.__namespace__)",
         "message": "spec.hydra.auth.bearerTokenSecretRef.namespace: an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider",
         "fieldPath": ".hydra.auth"
     }
@@ -305,7 +305,7 @@ pub struct RateLimit {
     /// The period, as a duration such as `5m` or `1h`.
     #[schemars(pattern(DURATION_PATTERN))]
     #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "duration(self) >= duration('1s')",
+        "rule": "!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) >= duration('1s')",
         "message": "spec.rateLimit.period must be a duration of at least 1s, such as 5m"
     }]))]
     #[schemars(length(max = 32))]
