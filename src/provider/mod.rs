@@ -1,3 +1,13 @@
-//! Clients of the provider APIs, one folder per provider.
+//! Clients of the provider APIs, one folder per provider, and the provider-neutral
+//! pieces they share: the typed error ([`error`]), the per-account rate limiter
+//! ([`ratelimit`]), the retry policy ([`retry`]) and the HTTP layer ([`http`]).
 
 pub mod cloudflare;
+pub mod error;
+pub mod http;
+pub mod ratelimit;
+pub mod retry;
+
+pub use error::{Operation, ProviderError, ProviderMessage};
+pub use ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
+pub use retry::RetryPolicy;

@@ -2,5 +2,13 @@
 //!
 //! `wire` holds the request and response bodies exactly as Cloudflare sends them;
 //! both the client and the emulator (`crate::emulator::cloudflare`) use it.
+//! `client` is the typed API client, `auth` its credentials, `diff` the drift
+//! between desired and observed clients as a minimal PATCH body.
 
+pub mod auth;
+pub mod client;
+pub mod diff;
 pub mod wire;
+
+pub use auth::CloudflareCredentials;
+pub use client::{CloudflareClient, CloudflareConfig, Deleted};

@@ -1,0 +1,382 @@
+//! The HTTP layer every provider client shares: one reqwest client builder with
+//! the project's rules, and an [`Executor`] that runs one provider operation with
+//! the account's rate limiter, the retry policy and a bounded response body.
+//!
+//! Rules: a timeout on every call (connect and total), `User-Agent:
+//! clientops/<version>`, redirects never followed (a provider that redirects is
+//! misconfigured: the error names the target), TLS through rustls with the ring
+//! provider ([`crate::tls`]), and certificate checks off only through the explicit
+//! `insecure_skip_tls_verify`, which logs a warning.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, StatusCode};
+
+use super::error::{Operation, ProviderError, ProviderMessage, sanitize};
+use super::ratelimit::{LimiterKey, RateLimiter};
+use super::retry::RetryPolicy;
+
+/// The `User-Agent` of every provider request.
+pub const USER_AGENT: &str = concat!("clientops/", env!("CARGO_PKG_VERSION"));
+
+/// The largest response body read by default (8 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Settings of the shared reqwest client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Whole-call timeout: connect, send, and read the full response.
+    pub timeout: Duration,
+    /// Connect timeout (TCP and TLS handshake).
+    pub connect_timeout: Duration,
+    /// Accept any server certificate. For a self-signed emulator in development
+    /// only; logs a warning when a client is built with it.
+    pub insecure_skip_tls_verify: bool,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            insecure_skip_tls_verify: false,
+        }
+    }
+}
+
+/// Build a reqwest client with the rules above. Installs the ring crypto provider
+/// first, so it never panics for want of one.
+pub fn build_client(options: &HttpOptions) -> Result<reqwest::Client, ProviderError> {
+    crate::tls::install_crypto_provider();
+    let mut builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .timeout(options.timeout)
+        .connect_timeout(options.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tls_backend_rustls();
+    if options.insecure_skip_tls_verify {
+        tracing::warn!(
+            "insecure_skip_tls_verify is set: provider TLS certificates are NOT verified; \
+             use this only against a development emulator"
+        );
+        builder = builder.tls_danger_accept_invalid_certs(true);
+    }
+    builder
+        .build()
+        .map_err(|e| ProviderError::config(format!("building the HTTP client: {}", chain(&e))))
+}
+
+/// A response as read from the wire, body capped at the executor's limit.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body, at most the limit long.
+    pub body: Vec<u8>,
+    /// Whether the body was longer than the limit (and cut).
+    pub truncated: bool,
+}
+
+/// One attempt as seen by a [`RequestHook`].
+#[derive(Debug)]
+pub struct RequestRecord<'a> {
+    /// The account the call was for.
+    pub key: &'a LimiterKey,
+    /// The operation.
+    pub operation: Operation,
+    /// 0 for the first attempt.
+    pub attempt: u32,
+    /// The HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// The error class (`ProviderError::kind`), when the attempt failed.
+    pub error: Option<&'static str>,
+    /// From sending to the end of the body.
+    pub duration: Duration,
+}
+
+/// Called once per attempt (for request metrics).
+pub type RequestHook = Arc<dyn Fn(&RequestRecord<'_>) + Send + Sync>;
+
+/// Runs provider operations for one account: rate limiter, retries, body limit.
+#[derive(Clone)]
+pub struct Executor {
+    client: reqwest::Client,
+    limiter: Arc<RateLimiter>,
+    retry: RetryPolicy,
+    max_body_bytes: usize,
+    on_request: Option<RequestHook>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("limiter", &self.limiter.key())
+            .field("retry", &self.retry)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+impl Executor {
+    /// An executor with the default body limit and no request hook.
+    pub fn new(client: reqwest::Client, limiter: Arc<RateLimiter>, retry: RetryPolicy) -> Self {
+        Self {
+            client,
+            limiter,
+            retry,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            on_request: None,
+        }
+    }
+
+    /// Cap response bodies at `bytes`.
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Report every attempt to `hook`.
+    pub fn with_request_hook(mut self, hook: RequestHook) -> Self {
+        self.on_request = Some(hook);
+        self
+    }
+
+    /// The reqwest client, for building requests.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The account's shared limiter.
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Run `operation`: `build` makes the request (called again for each attempt),
+    /// `interpret` turns a response into the result or a typed error. Retries follow
+    /// the policy; the final error passes through
+    /// [`ProviderError::for_operation`], so a create or rotate whose outcome is
+    /// unknown says so.
+    pub async fn execute<T>(
+        &self,
+        operation: Operation,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        interpret: impl Fn(RawResponse) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let mut attempt = 0u32;
+        loop {
+            if let Err(wait) = self
+                .limiter
+                .acquire_within(self.retry.max_retry_after)
+                .await
+            {
+                return Err(ProviderError::RateLimited {
+                    retry_after: Some(wait),
+                    messages: vec![ProviderMessage::new(
+                        None,
+                        &format!(
+                            "client-side rate limit of {} is exhausted",
+                            self.limiter.key()
+                        ),
+                        None,
+                    )],
+                });
+            }
+            let started = Instant::now();
+            let (result, sent) = self.attempt(build(&self.client), &interpret).await;
+            if let Some(hook) = &self.on_request {
+                let (status, error) = match &result {
+                    Ok((status, _)) => (Some(*status), None),
+                    Err((status, e)) => (*status, Some(e.kind())),
+                };
+                hook(&RequestRecord {
+                    key: self.limiter.key(),
+                    operation,
+                    attempt,
+                    status,
+                    error,
+                    duration: started.elapsed(),
+                });
+            }
+            let error = match result {
+                Ok((_, value)) => return Ok(value),
+                Err((_, e)) => e,
+            };
+            if !self.retry.should_retry(operation, &error, attempt, sent) {
+                tracing::debug!(operation = %operation, attempt, error = %error, "provider call failed");
+                return Err(error.for_operation(operation, sent));
+            }
+            let delay = self.retry.delay(attempt, &error);
+            tracing::warn!(
+                operation = %operation,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                error = %error,
+                "provider call failed; retrying"
+            );
+            match error.retry_after() {
+                // The provider throttles the whole account: hold every caller of it,
+                // then add only the rest of this caller's backoff.
+                Some(after) => {
+                    self.limiter.block_for(after);
+                    tokio::time::sleep(delay.saturating_sub(after)).await;
+                }
+                None => tokio::time::sleep(delay).await,
+            }
+            attempt += 1;
+        }
+    }
+
+    /// One attempt. Returns the status (if a response came) with the outcome, and
+    /// whether the request may have reached the provider.
+    async fn attempt<T>(
+        &self,
+        request: reqwest::RequestBuilder,
+        interpret: &impl Fn(RawResponse) -> Result<T, ProviderError>,
+    ) -> (Result<(u16, T), (Option<u16>, ProviderError)>, bool) {
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                // Only a failed connect proves nothing was sent.
+                let sent = !e.is_connect();
+                return (Err((None, transport_error(&e))), sent);
+            }
+        };
+        let status = response.status();
+        let code = status.as_u16();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(no Location)")
+                .to_string();
+            let e = ProviderError::UnexpectedStatus {
+                status: code,
+                message: sanitize(&format!(
+                    "the provider redirected to {location}; redirects are not followed: \
+                     set the base URL to the final address"
+                )),
+            };
+            return (Err((Some(code), e)), true);
+        }
+        let raw = match read_body(response, self.max_body_bytes).await {
+            Ok(raw) => raw,
+            Err(e) => return (Err((Some(code), e)), true),
+        };
+        if raw.truncated && status.is_success() {
+            let e = ProviderError::decode(format!(
+                "the response body is larger than {} bytes",
+                self.max_body_bytes
+            ));
+            return (Err((Some(code), e)), true);
+        }
+        match interpret(raw) {
+            Ok(v) => (Ok((code, v)), true),
+            Err(e) => (Err((Some(code), e)), true),
+        }
+    }
+}
+
+/// Read at most `limit` bytes of the body; the rest is dropped (and the connection
+/// with it) and `truncated` is set.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<RawResponse, ProviderError> {
+    let status = response.status();
+    let headers = std::mem::take(response.headers_mut());
+    let announced = response.content_length().unwrap_or(0);
+    let mut body = Vec::with_capacity((announced as usize).min(limit).min(64 * 1024));
+    let mut truncated = announced > limit as u64;
+    while !truncated {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    truncated = true;
+                } else {
+                    body.extend_from_slice(&chunk);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return Err(transport_error(&e)),
+        }
+    }
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+        truncated,
+    })
+}
+
+/// A reqwest error as a sanitized `Transport` error: its class and cause chain,
+/// without the URL.
+pub fn transport_error(e: &reqwest::Error) -> ProviderError {
+    let class = if e.is_connect() {
+        "connecting failed"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_body() || e.is_decode() {
+        "reading the response failed"
+    } else if e.is_request() {
+        "sending the request failed"
+    } else {
+        "request failed"
+    };
+    ProviderError::transport(format!("{class}: {}", chain(e)))
+}
+
+/// An error and its sources, joined with `: `, without reqwest's URL.
+fn chain(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        let text = e.to_string();
+        parts.push(match e.url() {
+            Some(url) => text.replace(url.as_str(), "<url>"),
+            None => text,
+        });
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agent_names_the_version() {
+        assert_eq!(
+            USER_AGENT,
+            format!("clientops/{}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[test]
+    fn clients_build_with_and_without_verification() {
+        build_client(&HttpOptions::default()).unwrap();
+        build_client(&HttpOptions {
+            insecure_skip_tls_verify: true,
+            ..HttpOptions::default()
+        })
+        .unwrap();
+    }
+}
