@@ -2,6 +2,8 @@
 
 pub mod api;
 pub mod cli;
+pub mod controller;
+pub mod emulator;
 pub mod provider;
 pub mod secret;
 pub mod tls;

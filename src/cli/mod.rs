@@ -1,6 +1,8 @@
 //! The `clientops` command line: one binary, one subcommand per job.
 
 pub mod crd;
+pub mod emulate;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +19,10 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions as YAML (what `crds/` holds).
     Crd(crd::CrdArgs),
+    /// Run a provider emulator: `clientops emulate cloudflare --listen 127.0.0.1:8787`.
+    Emulate(emulate::EmulateArgs),
+    /// Run the controller.
+    Run(run::RunArgs),
 }
 
 impl Cli {
@@ -24,6 +30,23 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Crd(args) => args.run(),
+            Command::Emulate(args) => args.run().await,
+            Command::Run(args) => args.run().await,
         }
     }
+}
+
+/// Set up logging once: `text` (default) or `json`, filtered by `RUST_LOG`
+/// (default `info`).
+pub fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }

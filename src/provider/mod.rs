@@ -5,6 +5,7 @@
 pub mod cloudflare;
 pub mod error;
 pub mod http;
+pub mod model;
 pub mod ratelimit;
 pub mod retry;
 

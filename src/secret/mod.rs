@@ -1,6 +1,8 @@
-//! Secret values and (later) the Kubernetes Secret that carries a client's
-//! credentials.
+//! Secret values and the Kubernetes Secret that carries a client's credentials.
 
+pub mod mac;
+pub mod observe;
+pub mod render;
 pub mod value;
 
 pub use value::ClientSecret;

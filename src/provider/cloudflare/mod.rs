@@ -5,6 +5,7 @@
 //! `client` is the typed API client, `auth` its credentials, `diff` the drift
 //! between desired and observed clients as a minimal PATCH body.
 
+pub mod adapter;
 pub mod auth;
 pub mod client;
 pub mod diff;

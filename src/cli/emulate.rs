@@ -1,0 +1,272 @@
+//! `clientops emulate <provider>`: run a provider emulator.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Subcommand};
+
+use crate::emulator::cloudflare::auth::AuthConfig;
+use crate::emulator::cloudflare::scopes::Catalogue;
+use crate::emulator::cloudflare::{self, Emulator};
+use crate::emulator::core::RateLimit;
+use crate::secret::ClientSecret;
+
+/// Run a provider emulator (for tests, demos and your CI).
+#[derive(Args, Debug)]
+pub struct EmulateArgs {
+    #[command(subcommand)]
+    pub provider: EmulateProvider,
+}
+
+/// The emulated providers.
+#[derive(Subcommand, Debug)]
+pub enum EmulateProvider {
+    /// Cloudflare's account OAuth clients API, under /client/v4.
+    Cloudflare(CloudflareArgs),
+}
+
+/// A credential given on the command line; `Debug` never shows it.
+#[derive(Clone)]
+pub struct Credential(pub ClientSecret);
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl FromStr for Credential {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() || !s.chars().all(|c| c.is_ascii_graphic()) {
+            return Err("a token is non-empty printable ASCII without spaces".into());
+        }
+        Ok(Self(ClientSecret::new(s)))
+    }
+}
+
+/// `EMAIL:KEY`; `Debug` shows only the email.
+#[derive(Clone)]
+pub struct ApiKey {
+    pub email: String,
+    pub key: ClientSecret,
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({}:[REDACTED])", self.email)
+    }
+}
+
+impl FromStr for ApiKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (email, key) = s
+            .split_once(':')
+            .ok_or("expected EMAIL:KEY, e.g. ops@example.com:0123abcd")?;
+        if !email.contains('@') || email.contains(char::is_whitespace) {
+            return Err(format!("{email:?} is not an email address"));
+        }
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_graphic()) {
+            return Err("the key is non-empty printable ASCII without spaces".into());
+        }
+        Ok(Self {
+            email: email.to_owned(),
+            key: ClientSecret::new(key),
+        })
+    }
+}
+
+fn parse_account(s: &str) -> Result<String, String> {
+    if cloudflare::is_account_id(s) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err("an account id is 32 hexadecimal characters".into())
+    }
+}
+
+/// `--rate-limit`: `N/PERIOD` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitArg(pub Option<RateLimit>);
+
+fn parse_rate_limit(s: &str) -> Result<RateLimitArg, String> {
+    if matches!(s, "off" | "none" | "unlimited") {
+        Ok(RateLimitArg(None))
+    } else {
+        s.parse().map(|r| RateLimitArg(Some(r)))
+    }
+}
+
+/// `clientops emulate cloudflare`.
+#[derive(Args, Debug)]
+pub struct CloudflareArgs {
+    /// Address to listen on; port 0 picks a free port (the startup line shows it).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: String,
+    /// Persist the state here (atomic writes after every change) and load it at start.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Accept this API token (repeatable). Without --token and --api-key, any
+    /// non-empty credential is accepted.
+    #[arg(long = "token", value_name = "TOKEN")]
+    pub tokens: Vec<Credential>,
+    /// Accept this legacy X-Auth-Email / X-Auth-Key pair (repeatable).
+    #[arg(long = "api-key", value_name = "EMAIL:KEY")]
+    pub api_keys: Vec<ApiKey>,
+    /// Create this account at start (repeatable; 32 hex characters).
+    #[arg(long = "account", value_name = "ID", value_parser = parse_account)]
+    pub accounts: Vec<String>,
+    /// Refuse accounts not given with --account (403) instead of creating them on first use.
+    #[arg(long)]
+    pub strict_accounts: bool,
+    /// Replace the scope catalogue with this JSON file (an array of {id, name,
+    /// category?, scopes?}, or a saved /oauth/scopes response).
+    #[arg(long, value_name = "FILE")]
+    pub scopes_file: Option<PathBuf>,
+    /// Requests per credential per period, N/PERIOD (e.g. 1200/5m, 10/1s), or "off".
+    #[arg(long, value_name = "N/PERIOD", default_value = "1200/5m", value_parser = parse_rate_limit)]
+    pub rate_limit: RateLimitArg,
+}
+
+impl CloudflareArgs {
+    /// The emulator configuration these flags describe.
+    pub fn config(&self) -> anyhow::Result<cloudflare::Config> {
+        Ok(cloudflare::Config {
+            auth: AuthConfig {
+                tokens: self.tokens.iter().map(|t| t.0.clone()).collect(),
+                api_keys: self
+                    .api_keys
+                    .iter()
+                    .map(|k| (k.email.clone(), k.key.clone()))
+                    .collect(),
+            },
+            accounts: self.accounts.clone(),
+            strict_accounts: self.strict_accounts,
+            catalogue: match &self.scopes_file {
+                Some(p) => Catalogue::load(p)?,
+                None => Catalogue::default(),
+            },
+            rate_limit: self.rate_limit.0,
+            state_file: self.state.clone(),
+        })
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+impl EmulateArgs {
+    /// Run the emulator until SIGINT or SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with_writer(std::io::stderr)
+            .try_init();
+        match self.provider {
+            EmulateProvider::Cloudflare(args) => {
+                let cfg = args.config()?;
+                let any = cfg.auth.accepts_any();
+                let rate = cfg.rate_limit;
+                let running = Emulator::start_until(cfg, &args.listen, shutdown_signal()).await?;
+                // One line that scripts parse: keep its shape stable.
+                println!(
+                    "clientops emulate cloudflare: listening on http://{} (base URL {}, admin {})",
+                    running.addr(),
+                    running.base_url(),
+                    running.admin_url()
+                );
+                std::io::stdout().flush()?;
+                if any {
+                    eprintln!(
+                        "clientops emulate cloudflare: no --token or --api-key given: accepting any non-empty credential"
+                    );
+                }
+                match rate {
+                    Some(r) => tracing::info!(rate_limit = %r, "per-credential rate limit"),
+                    None => tracing::info!("rate limit off"),
+                }
+                running.wait().await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_show_in_debug() {
+        let t: Credential = "tok-secret-value".parse().unwrap();
+        assert!(!format!("{t:?}").contains("secret-value"));
+        let k: ApiKey = "ops@example.com:key-secret-value".parse().unwrap();
+        assert!(!format!("{k:?}").contains("secret-value"));
+        assert!("nope".parse::<ApiKey>().is_err());
+        assert!("a b".parse::<Credential>().is_err());
+        assert_eq!(parse_rate_limit("off").unwrap(), RateLimitArg(None));
+        assert!(parse_account("123").is_err());
+    }
+
+    #[test]
+    fn flags_parse() {
+        use clap::{CommandFactory, Parser};
+        crate::cli::Cli::command().debug_assert();
+        let cli = crate::cli::Cli::try_parse_from([
+            "clientops",
+            "emulate",
+            "cloudflare",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            "a",
+            "--token",
+            "b",
+            "--api-key",
+            "ops@example.com:k",
+            "--account",
+            "023E105F4ECEF8AD9CA31A8372D0C353",
+            "--strict-accounts",
+            "--rate-limit",
+            "10/1s",
+        ])
+        .unwrap();
+        let crate::cli::Command::Emulate(EmulateArgs {
+            provider: EmulateProvider::Cloudflare(a),
+        }) = cli.command
+        else {
+            panic!("not emulate")
+        };
+        let cfg = a.config().unwrap();
+        assert_eq!(cfg.auth.tokens.len(), 2);
+        assert_eq!(cfg.accounts, ["023e105f4ecef8ad9ca31a8372d0c353"]);
+        assert!(cfg.strict_accounts);
+        assert_eq!(cfg.rate_limit.unwrap().requests, 10);
+    }
+}

@@ -1,0 +1,76 @@
+//! `clientops run`: the controller.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::controller::context::Settings;
+use crate::controller::desired::parse_duration;
+use crate::controller::run::{Scope, run};
+
+/// Arguments of `clientops run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Kubeconfig to use (default: in-cluster config, then $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, env = "CLIENTOPS_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The operator's own namespace: a ClusterOAuthProvider without namespaceSelector
+    /// serves only this one.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "clientops-system")]
+    pub operator_namespace: String,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Watch only OAuthClients with these labels (e.g. `shard=a`), to split the work.
+    #[arg(long)]
+    pub label_selector: Option<String>,
+    /// How often each client is compared with the provider; one LIST per provider
+    /// account per period. Jittered by ±10%.
+    #[arg(long, default_value = "10m", value_parser = parse_period)]
+    pub resync: Duration,
+    /// Reconciles at a time (one per object at most).
+    #[arg(long, default_value_t = 8)]
+    pub workers: u16,
+    /// Accept provider TLS certificates without verification. Never use in production.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Log format: `text` or `json`.
+    #[arg(long, default_value = "text")]
+    pub log_format: String,
+}
+
+fn parse_period(s: &str) -> Result<Duration, String> {
+    parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration such as 10m or 30s"))
+}
+
+impl RunArgs {
+    pub async fn run(self) -> anyhow::Result<()> {
+        crate::cli::init_logging(&self.log_format);
+        if self.insecure_skip_tls_verify {
+            tracing::warn!(
+                "--insecure-skip-tls-verify: provider TLS certificates are NOT verified"
+            );
+        }
+        let client = match &self.kubeconfig {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(path)?;
+                let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+                kube::Client::try_from(cfg)?
+            }
+            None => kube::Client::try_default().await?,
+        };
+        let settings = Settings {
+            operator_namespace: self.operator_namespace,
+            resync: self.resync,
+            field_manager: "clientops".into(),
+            insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+        };
+        let scope = Scope {
+            namespace: self.namespace,
+            label_selector: self.label_selector,
+            workers: self.workers,
+        };
+        run(client, settings, scope).await
+    }
+}

@@ -1,0 +1,57 @@
+//! Everything a reconcile needs, shared by all reconciles: no globals.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::Client;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+
+use super::accounts::AccountCache;
+use crate::api::OAuthClient;
+use crate::provider::ratelimit::RateLimiterRegistry;
+
+/// Controller settings from the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The operator's own namespace: a ClusterOAuthProvider without
+    /// `namespaceSelector` admits only this one.
+    pub operator_namespace: String,
+    /// How often each client is compared with the provider (the drift LIST period).
+    pub resync: Duration,
+    /// Field manager for server-side apply and status patches.
+    pub field_manager: String,
+    /// Allow TLS without verification towards providers (never the default).
+    pub insecure_skip_tls_verify: bool,
+}
+
+/// The clock, replaceable in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Shared state of the controller.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    pub clock: Arc<dyn Clock>,
+    /// One reqwest client for every provider call.
+    pub http: reqwest::Client,
+    /// One rate limiter per provider account.
+    pub limiters: RateLimiterRegistry,
+    /// The last LIST of each provider account.
+    pub accounts: AccountCache,
+    /// Every OAuthClient the controller watches: which remote ids are claimed.
+    pub clients: Store<OAuthClient>,
+}

@@ -1,0 +1,383 @@
+//! The desired state of one OAuthClient, derived from its spec: defaults applied,
+//! durations parsed, and the rules of the provider it uses checked (the CRD checks
+//! them only when the manifest has the provider's own block).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::api::client::{DeletionPolicy, OAuthClient, TokenEndpointAuthMethod};
+use crate::api::provider::ProviderType;
+use crate::provider::model::ClientFields;
+
+/// Default grace period for the previous secret after a rotation.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// What the spec asks for, ready for planning.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    pub fields: ClientFields,
+    pub secret: SecretShape,
+    pub deletion_policy: DeletionPolicy,
+    pub import: Option<Import>,
+    pub rotation_every: Option<Duration>,
+    pub grace: Duration,
+    /// `tokenEndpointAuthMethod: none`: the provider issues no secret.
+    pub public_client: bool,
+}
+
+/// How the Secret must look (besides the credential values).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretShape {
+    pub name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub key_client_id: String,
+    pub key_client_secret: String,
+    pub key_previous: String,
+    pub extra_data: std::collections::BTreeMap<String, String>,
+    pub publish_previous: bool,
+}
+
+/// `spec.import`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Import {
+    pub client_id: String,
+    /// `(secret name, key)` of a secret the user already holds.
+    pub secret_ref: Option<(String, String)>,
+}
+
+/// A spec the controller cannot act on: the field and the fix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+fn spec_err(field: &str, message: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Parse a Go-style duration (`2160h`, `1h30m`, `90s`, `1.5h`) as the CRD accepts it.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        if num_len == 0 {
+            return None;
+        }
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += value * unit;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+/// Derive the desired state for an OAuthClient served by a provider of `provider`.
+pub fn desired(obj: &OAuthClient, provider: ProviderType) -> Result<Desired, SpecError> {
+    let spec = &obj.spec;
+    let name = obj.metadata.name.clone().unwrap_or_default();
+
+    let block_provider = match (&spec.cloudflare, &spec.vmware_csp, &spec.hydra) {
+        (Some(_), None, None) => Some(ProviderType::Cloudflare),
+        (None, Some(_), None) => Some(ProviderType::VmwareCsp),
+        (None, None, Some(_)) => Some(ProviderType::Hydra),
+        (None, None, None) => None,
+        _ => return Err(spec_err("spec", "set at most one provider-specific block")),
+    };
+    if let Some(block) = block_provider.filter(|b| *b != provider) {
+        return Err(spec_err(
+            block_field(block),
+            format!(
+                "this block is for {} but providerRef names a {} provider; remove it or use the {} block",
+                block_name(block),
+                block_name(provider),
+                block_field(provider)
+            ),
+        ));
+    }
+
+    let grant_types: BTreeSet<String> = spec
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".into()])
+        .into_iter()
+        .collect();
+    let response_types: BTreeSet<String> = spec
+        .response_types
+        .clone()
+        .unwrap_or_else(|| vec![crate::api::client::ResponseType::Code])
+        .into_iter()
+        .map(|r| {
+            serde_json::to_value(r)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        })
+        .collect();
+    let auth = spec
+        .token_endpoint_auth_method
+        .unwrap_or(TokenEndpointAuthMethod::ClientSecretBasic);
+    let auth_str = serde_json::to_value(auth)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let scopes: BTreeSet<String> = spec
+        .scopes
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let cf = spec.cloudflare.clone().unwrap_or_default();
+    let optional_scopes: BTreeSet<String> = cf
+        .optional_scopes
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+
+    let fields = ClientFields {
+        name: spec.client_name.clone().unwrap_or_else(|| name.clone()),
+        redirect_uris: spec.redirect_uris.clone(),
+        post_logout_redirect_uris: spec.post_logout_redirect_uris.clone(),
+        grant_types,
+        response_types,
+        scopes,
+        optional_scopes,
+        token_endpoint_auth_method: auth_str,
+        allowed_cors_origins: spec.allowed_cors_origins.iter().cloned().collect(),
+        client_uri: spec.client_uri.clone(),
+        logo_uri: spec.logo_uri.clone(),
+        policy_uri: spec.policy_uri.clone(),
+        tos_uri: spec.tos_uri.clone(),
+        public: cf
+            .visibility
+            .map(|v| v == crate::api::client::Visibility::Public),
+    };
+
+    if provider == ProviderType::Cloudflare {
+        check_cloudflare_rules(&fields)?;
+    }
+
+    let rotation = spec.rotation.clone().unwrap_or_default();
+    let rotation_every = match &rotation.every {
+        Some(s) => Some(
+            parse_duration(s)
+                .ok_or_else(|| spec_err("spec.rotation.every", "not a duration; use e.g. 2160h"))?,
+        ),
+        None => None,
+    };
+    let grace = match &rotation.grace_period {
+        Some(s) => parse_duration(s)
+            .ok_or_else(|| spec_err("spec.rotation.gracePeriod", "not a duration; use e.g. 24h"))?,
+        None => DEFAULT_GRACE,
+    };
+
+    let tmpl = spec.secret.clone().unwrap_or_default();
+    let keys = tmpl.keys.clone().unwrap_or_default();
+    let secret = SecretShape {
+        name: tmpl.name.clone().unwrap_or_else(|| name.clone()),
+        labels: tmpl.labels.clone().unwrap_or_default(),
+        annotations: tmpl.annotations.clone().unwrap_or_default(),
+        key_client_id: keys.client_id.unwrap_or_else(|| "client_id".into()),
+        key_client_secret: keys.client_secret.unwrap_or_else(|| "client_secret".into()),
+        key_previous: keys
+            .client_secret_previous
+            .unwrap_or_else(|| "client_secret_previous".into()),
+        extra_data: tmpl.extra_data.clone().unwrap_or_default(),
+        publish_previous: tmpl.publish_previous.unwrap_or(true),
+    };
+
+    Ok(Desired {
+        fields,
+        secret,
+        deletion_policy: spec.deletion_policy,
+        import: spec.import.as_ref().map(|i| Import {
+            client_id: i.client_id.clone(),
+            secret_ref: i
+                .secret_ref
+                .as_ref()
+                .map(|r| (r.name.clone(), r.key.clone())),
+        }),
+        rotation_every,
+        grace,
+        public_client: auth == TokenEndpointAuthMethod::None,
+    })
+}
+
+/// Cloudflare's own rules (provider-contracts.md A.3), for manifests without a
+/// `spec.cloudflare` block (with it, the CRD's CEL rules already enforced them).
+fn check_cloudflare_rules(f: &ClientFields) -> Result<(), SpecError> {
+    if !f.grant_types.contains("authorization_code")
+        || f.grant_types
+            .iter()
+            .any(|g| g != "authorization_code" && g != "refresh_token")
+    {
+        return Err(spec_err(
+            "spec.grantTypes",
+            "Cloudflare requires authorization_code and accepts only authorization_code and refresh_token; set grantTypes: [authorization_code] or [authorization_code, refresh_token]",
+        ));
+    }
+    if let Some(s) = f.scopes.iter().find(|s| s.contains(':')) {
+        return Err(spec_err(
+            "spec.scopes",
+            format!(
+                "Cloudflare rejects colon-delimited scopes such as {s:?}; use the dot form from GET /oauth/scopes, such as account.read"
+            ),
+        ));
+    }
+    if f.redirect_uris.is_empty() {
+        return Err(spec_err(
+            "spec.redirectUris",
+            "Cloudflare requires at least one redirect URI; add the callback URL of your application",
+        ));
+    }
+    if let Some(s) = f.optional_scopes.iter().find(|s| !f.scopes.contains(*s)) {
+        return Err(spec_err(
+            "spec.cloudflare.optionalScopes",
+            format!("{s:?} must also be listed in spec.scopes; add it there or remove it here"),
+        ));
+    }
+    Ok(())
+}
+
+fn block_field(p: ProviderType) -> &'static str {
+    match p {
+        ProviderType::Cloudflare => "spec.cloudflare",
+        ProviderType::VmwareCsp => "spec.vmwareCsp",
+        ProviderType::Hydra => "spec.hydra",
+    }
+}
+
+fn block_name(p: ProviderType) -> &'static str {
+    match p {
+        ProviderType::Cloudflare => "Cloudflare",
+        ProviderType::VmwareCsp => "VMware CSP",
+        ProviderType::Hydra => "Ory Hydra",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::client::{OAuthClientSpec, ProviderKind, ProviderRef};
+
+    fn client(patch: serde_json::Value) -> OAuthClient {
+        let mut spec = serde_json::json!({
+            "providerRef": {"kind": "ClusterOAuthProvider", "name": "cf"},
+            "redirectUris": ["https://app.example.com/cb"],
+            "scopes": ["user-details.read"],
+        });
+        for (k, v) in patch.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        let spec: OAuthClientSpec = serde_json::from_value(spec).unwrap();
+        assert_eq!(
+            spec.provider_ref,
+            ProviderRef {
+                kind: ProviderKind::ClusterOAuthProvider,
+                name: "cf".into()
+            }
+        );
+        let mut o = OAuthClient::new("web", spec);
+        o.metadata.namespace = Some("team".into());
+        o
+    }
+
+    #[test]
+    fn defaults_are_applied() {
+        let d = desired(&client(serde_json::json!({})), ProviderType::Cloudflare).unwrap();
+        assert_eq!(d.fields.name, "web");
+        assert_eq!(
+            d.fields.grant_types,
+            BTreeSet::from(["authorization_code".to_string()])
+        );
+        assert_eq!(
+            d.fields.response_types,
+            BTreeSet::from(["code".to_string()])
+        );
+        assert_eq!(d.fields.token_endpoint_auth_method, "client_secret_basic");
+        assert_eq!(d.secret.name, "web");
+        assert_eq!(d.secret.key_client_id, "client_id");
+        assert!(d.secret.publish_previous);
+        assert_eq!(d.grace, DEFAULT_GRACE);
+        assert_eq!(d.deletion_policy, DeletionPolicy::Delete);
+        assert!(!d.public_client);
+    }
+
+    #[test]
+    fn cloudflare_rules_are_checked_without_the_block() {
+        let e = desired(
+            &client(serde_json::json!({"grantTypes": ["refresh_token"]})),
+            ProviderType::Cloudflare,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "spec.grantTypes");
+        let e = desired(
+            &client(serde_json::json!({"scopes": ["account:read"]})),
+            ProviderType::Cloudflare,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "spec.scopes");
+        assert!(e.to_string().contains("account.read"));
+        let e = desired(
+            &client(serde_json::json!({"redirectUris": []})),
+            ProviderType::Cloudflare,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "spec.redirectUris");
+        // The same manifest is fine for a provider without those rules.
+        assert!(
+            desired(
+                &client(serde_json::json!({"grantTypes": ["client_credentials"]})),
+                ProviderType::Hydra
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_block_of_another_provider_is_refused() {
+        let e = desired(
+            &client(serde_json::json!({"hydra": {"skipConsent": true}})),
+            ProviderType::Cloudflare,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "spec.hydra");
+        assert!(e.message.contains("Cloudflare"));
+    }
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(
+            parse_duration("2160h"),
+            Some(Duration::from_secs(2160 * 3600))
+        );
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        for bad in ["", "90d", "h", "5", "1h-2m", "1 h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Why a reconcile did not finish.
+
+use crate::provider::error::ProviderError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Kubernetes API failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// A provider call failed.
+    #[error("{action}: {source}")]
+    Provider {
+        action: &'static str,
+        source: ProviderError,
+    },
+    /// A human must act; retrying unchanged will not help.
+    #[error("{message}")]
+    Stalled { reason: String, message: String },
+}
+
+impl Error {
+    pub fn provider(action: &'static str, source: ProviderError) -> Self {
+        Error::Provider { action, source }
+    }
+
+    /// A stable label for metrics and condition reasons.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Kube(_) => "KubernetesError".into(),
+            Error::Provider { source, .. } => match source {
+                ProviderError::Invalid { .. } => "ProviderRejected".into(),
+                ProviderError::Unauthorized { .. } => "ProviderUnauthorized".into(),
+                ProviderError::Forbidden { .. } => "ProviderForbidden".into(),
+                ProviderError::RateLimited { .. } => "ProviderRateLimited".into(),
+                ProviderError::OutcomeUnknown { .. } => "OutcomeUnknown".into(),
+                _ => "ProviderError".into(),
+            },
+            Error::Stalled { reason, .. } => reason.clone(),
+        }
+    }
+
+    /// True when only a change by a human can help (Stalled), false when waiting can.
+    pub fn is_stalled(&self) -> bool {
+        match self {
+            Error::Stalled { .. } => true,
+            Error::Provider { source, .. } => {
+                matches!(
+                    source,
+                    ProviderError::Invalid { .. }
+                        | ProviderError::Unauthorized { .. }
+                        | ProviderError::Forbidden { .. }
+                        | ProviderError::Config { .. }
+                )
+            }
+            Error::Kube(_) => false,
+        }
+    }
+}

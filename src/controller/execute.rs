@@ -1,0 +1,691 @@
+//! The executor: performs the planner's actions in order, stopping at the first
+//! failure. Each action that receives a secret from the provider writes it to the
+//! Secret before anything else, retrying that write while it holds the value in
+//! memory, and only then records the outcome in status.
+
+use std::time::Duration;
+
+use chrono::SecondsFormat;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use super::context::Context;
+use super::desired::Desired;
+use super::error::Error;
+use super::observe::Observation;
+use super::plan::{Action, AdoptReason, RetireReason, RotationReason, reason_marker};
+use crate::api::OAuthClient;
+use crate::api::annotations::FINALIZER;
+use crate::api::client::OAuthClientStatus;
+use crate::provider::error::ProviderError;
+use crate::provider::model::Provider;
+use crate::secret::ClientSecret;
+use crate::secret::mac::secret_mac;
+use crate::secret::render::{Credentials, Stamps, owner_reference, render};
+
+/// How long a Secret write that carries a once-returned secret is retried.
+const SECRET_WRITE_PATIENCE: Duration = Duration::from_secs(300);
+
+/// Runs one plan for one object.
+pub struct Executor<'a> {
+    pub ctx: &'a Context,
+    pub obj: &'a OAuthClient,
+    pub obs: &'a Observation,
+    /// Status as it is after the actions done so far.
+    pub status: OAuthClientStatus,
+    /// Whether the object carries the finalizer now.
+    pub has_finalizer: bool,
+}
+
+fn now_rfc3339(ctx: &Context) -> String {
+    ctx.clock.now().to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(ctx: &'a Context, obj: &'a OAuthClient, obs: &'a Observation) -> Self {
+        let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
+        Self {
+            ctx,
+            obj,
+            obs,
+            status: obj.status.clone().unwrap_or_default(),
+            has_finalizer,
+        }
+    }
+
+    fn api(&self) -> Api<OAuthClient> {
+        Api::namespaced(
+            self.ctx.client.clone(),
+            &self.obj.namespace().unwrap_or_default(),
+        )
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(
+            self.ctx.client.clone(),
+            &self.obj.namespace().unwrap_or_default(),
+        )
+    }
+
+    fn desired(&self) -> Result<&'a Desired, Error> {
+        self.obs.desired.as_ref().map_err(|e| Error::Stalled {
+            reason: "InvalidSpec".into(),
+            message: e.to_string(),
+        })
+    }
+
+    fn provider(&self) -> Result<&'a dyn Provider, Error> {
+        self.obs
+            .resolved
+            .as_ref()
+            .map(|r| r.provider.as_ref())
+            .ok_or_else(|| Error::Stalled {
+                reason: "ProviderNotReady".into(),
+                message: "the provider is not available".into(),
+            })
+    }
+
+    /// Merge-patch status, and apply the same patch to our copy.
+    pub async fn patch_status(&mut self, patch: Value) -> Result<(), Error> {
+        let pp = PatchParams::default();
+        self.api()
+            .patch_status(
+                &self.obj.name_any(),
+                &pp,
+                &Patch::Merge(json!({ "status": patch })),
+            )
+            .await?;
+        let mut cur = serde_json::to_value(&self.status).unwrap_or_default();
+        json_merge(&mut cur, &patch);
+        self.status = serde_json::from_value(cur).unwrap_or_default();
+        Ok(())
+    }
+
+    async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self
+            .ctx
+            .recorder
+            .publish(&ev, &self.obj.object_ref(&()))
+            .await
+        {
+            tracing::warn!(error = %e, "could not publish event");
+        }
+    }
+
+    /// Perform `actions` in order.
+    pub async fn run(&mut self, actions: &[Action]) -> Result<(), Error> {
+        for action in actions {
+            tracing::debug!(?action, "executing");
+            self.one(action).await?;
+        }
+        Ok(())
+    }
+
+    async fn one(&mut self, action: &Action) -> Result<(), Error> {
+        let now = now_rfc3339(self.ctx);
+        match action {
+            Action::AddFinalizer => self.set_finalizer(true).await,
+            Action::RemoveFinalizer => self.set_finalizer(false).await,
+            Action::RecordPendingCreate => self.patch_status(json!({ "pendingCreate": { "startedAt": now } })).await,
+            Action::Create => self.create().await,
+            Action::Adopt { id, reason } => self.adopt(id, reason).await,
+            Action::ForgetMissing { id } => {
+                self.event(EventType::Warning, "RemoteDeleted", "Recreate", format!("client {id} was deleted at the provider; creating a new one")).await;
+                self.patch_status(json!({ "clientId": null, "pendingRotation": null, "rotation": { "phase": "Idle", "previousRetiresAt": null } })).await
+            }
+            Action::Patch { id, fields } => self.patch_remote(id, fields).await,
+            Action::RecordPendingRotation { reason } => {
+                self.patch_status(json!({ "pendingRotation": { "startedAt": now, "marker": reason_marker(reason) } })).await
+            }
+            Action::Rotate { id, reason, retire_at } => self.rotate(id, reason, *retire_at).await,
+            Action::FinishRotation => self.finish_rotation().await,
+            Action::RecoverLostRotation { id } => self.recover_lost_rotation(id).await,
+            Action::Retire { id, reason } => self.retire(id, reason).await,
+            Action::WriteSecret => self.rewrite_secret().await,
+            Action::DeleteRemote { id } => {
+                let p = self.provider()?;
+                p.delete(id).await.map_err(|e| Error::provider("delete the client", e))?;
+                self.ctx.accounts.remove(p.account_key(), id).await;
+                self.event(EventType::Normal, "Deleted", "Delete", format!("deleted client {id} at the provider")).await;
+                Ok(())
+            }
+            Action::OrphanSecret => self.orphan_secret().await,
+            Action::RecordReconcileRequest { value } => self.patch_status(json!({ "lastReconcileRequest": value })).await,
+        }
+    }
+
+    async fn set_finalizer(&mut self, present: bool) -> Result<(), Error> {
+        let mut finalizers: Vec<String> = self
+            .obj
+            .finalizers()
+            .iter()
+            .filter(|f| *f != FINALIZER)
+            .cloned()
+            .collect();
+        if present {
+            finalizers.push(FINALIZER.into());
+        }
+        // resourceVersion makes it a compare-and-swap: a concurrent change of the
+        // finalizer list fails this patch instead of being overwritten.
+        let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": self.obj.resource_version() } });
+        self.api()
+            .patch(
+                &self.obj.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await?;
+        self.has_finalizer = present;
+        Ok(())
+    }
+
+    /// Write the Secret: create it, or replace ours; never touch a Secret we do not
+    /// control. Retried for [`SECRET_WRITE_PATIENCE`] because it may carry the only
+    /// copy of a secret. Returns the MAC of what was written.
+    async fn write_secret(&self, creds: &Credentials, stamps: &Stamps) -> Result<String, Error> {
+        let d = self.desired()?;
+        let mut creds = creds.clone();
+        if !d.secret.publish_previous {
+            creds.previous = None;
+        }
+        let want = render(self.obj, &d.secret, &creds, stamps);
+        let api = self.secrets();
+        let started = std::time::Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let attempt = async {
+                match api.get_opt(&d.secret.name).await? {
+                    None => api.create(&PostParams::default(), &want).await.map(|_| ()),
+                    Some(cur) => {
+                        let uid = self.obj.uid();
+                        let ours = cur
+                            .owner_references()
+                            .iter()
+                            .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref());
+                        if !ours {
+                            return Err(kube::Error::Api(Box::new(kube::core::Status::failure(
+                                &format!(
+                                    "Secret {:?} is not owned by this OAuthClient",
+                                    d.secret.name
+                                ),
+                                "SecretConflict",
+                            ))));
+                        }
+                        let mut next = want.clone();
+                        // Keep labels and annotations others added; ours win.
+                        let mut labels = cur.metadata.labels.clone().unwrap_or_default();
+                        labels.extend(want.metadata.labels.clone().unwrap_or_default());
+                        let mut annotations = cur.metadata.annotations.clone().unwrap_or_default();
+                        for k in [
+                            crate::secret::render::ROTATION_ID,
+                            crate::api::annotations::ROTATED_AT,
+                        ] {
+                            annotations.remove(k);
+                        }
+                        annotations.extend(want.metadata.annotations.clone().unwrap_or_default());
+                        next.metadata.labels = Some(labels);
+                        next.metadata.annotations = Some(annotations);
+                        next.metadata.resource_version = cur.metadata.resource_version.clone();
+                        api.replace(&d.secret.name, &PostParams::default(), &next)
+                            .await
+                            .map(|_| ())
+                    }
+                }
+            };
+            match attempt.await {
+                Ok(()) => break,
+                Err(kube::Error::Api(s)) if s.reason == "SecretConflict" => {
+                    return Err(Error::Stalled {
+                        reason: "SecretConflict".into(),
+                        message: s.message.clone(),
+                    });
+                }
+                Err(e) if started.elapsed() < SECRET_WRITE_PATIENCE => {
+                    tracing::warn!(error = %e, secret = %d.secret.name, "writing the Secret failed; retrying while holding the value");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let uid = self.obj.uid().unwrap_or_default();
+        Ok(secret_mac(
+            &uid,
+            &creds.client_id,
+            creds.secret.as_ref(),
+            creds.previous.as_ref(),
+        ))
+    }
+
+    async fn create(&mut self) -> Result<(), Error> {
+        let d = self.desired()?;
+        let p = self.provider()?;
+        let created = match p.create(&d.fields).await {
+            Ok(c) => c,
+            Err(e @ ProviderError::Invalid { .. }) => {
+                // Rejected: nothing was created, so the intent is void.
+                self.patch_status(json!({ "pendingCreate": null })).await?;
+                return Err(Error::provider("create the client", e));
+            }
+            Err(e) => return Err(Error::provider("create the client", e)),
+        };
+        let id = created.client.id.clone();
+        self.ctx
+            .accounts
+            .upsert(p.account_key(), created.client.clone())
+            .await;
+        let now = now_rfc3339(self.ctx);
+        let creds = Credentials {
+            client_id: id.clone(),
+            secret: created.secret.clone(),
+            previous: None,
+        };
+        let mac = self
+            .write_secret(
+                &creds,
+                &Stamps {
+                    rotation_id: None,
+                    rotated_at: Some(now.clone()),
+                },
+            )
+            .await?;
+        self.patch_status(json!({
+            "clientId": id,
+            "pendingCreate": null,
+            "secretName": d.secret.name,
+            "secretMAC": mac,
+            "rotation": { "phase": "Idle", "lastRotatedAt": now, "lastRequest": self.obs.triggers.rotate },
+        }))
+        .await?;
+        self.event(
+            EventType::Normal,
+            "Created",
+            "Create",
+            format!("created client {id} and wrote Secret {}", d.secret.name),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn adopt(&mut self, id: &str, reason: &AdoptReason) -> Result<(), Error> {
+        let d = self.desired()?;
+        let mut patch = json!({
+            "clientId": id,
+            "pendingCreate": null,
+            "secretName": d.secret.name,
+            "rotation": { "phase": "Idle", "lastRequest": self.obs.triggers.rotate },
+        });
+        let note = match reason {
+            AdoptReason::LostCreateResponse => format!(
+                "adopted client {id}, made by a create whose response was lost; a new secret will be issued"
+            ),
+            AdoptReason::Import => format!("adopted existing client {id} (spec.import)"),
+        };
+        if let (AdoptReason::Import, Some((name, key))) = (
+            reason,
+            d.import.as_ref().and_then(|i| i.secret_ref.as_ref()),
+        ) {
+            let held = self.secrets().get_opt(name).await?;
+            let value = held
+                .and_then(|s| s.data)
+                .and_then(|data| data.get(key).cloned())
+                .and_then(|v| String::from_utf8(v.0).ok())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| Error::Stalled {
+                    reason: "ImportSecretNotFound".into(),
+                    message: format!("spec.import.secretRef: Secret {name:?} has no non-empty key {key:?}; create it or fix the reference"),
+                })?;
+            let creds = Credentials {
+                client_id: id.into(),
+                secret: Some(ClientSecret::new(value)),
+                previous: None,
+            };
+            let mac = self
+                .write_secret(
+                    &creds,
+                    &Stamps {
+                        rotation_id: None,
+                        rotated_at: None,
+                    },
+                )
+                .await?;
+            patch["secretMAC"] = json!(mac);
+        }
+        self.patch_status(patch).await?;
+        self.event(EventType::Normal, "Adopted", "Adopt", note)
+            .await;
+        Ok(())
+    }
+
+    async fn patch_remote(
+        &mut self,
+        id: &str,
+        fields: &[crate::provider::model::Field],
+    ) -> Result<(), Error> {
+        let d = self.desired()?;
+        let p = self.provider()?;
+        let updated = p
+            .update(id, &d.fields, fields)
+            .await
+            .map_err(|e| Error::provider("update the client", e))?;
+        self.ctx.accounts.upsert(p.account_key(), updated).await;
+        let names: Vec<_> = fields.iter().map(|f| f.spec_path()).collect();
+        // Same generation as last time: the spec did not change, the provider did.
+        let drift = self.obj.metadata.generation.is_some()
+            && self.obj.metadata.generation == self.status.observed_generation;
+        let (reason, verb) = if drift {
+            ("DriftReverted", "reverted a change made at the provider to")
+        } else {
+            ("Updated", "updated")
+        };
+        self.event(
+            EventType::Normal,
+            reason,
+            "Update",
+            format!("{verb} {} of client {id}", names.join(", ")),
+        )
+        .await;
+        Ok(())
+    }
+
+    fn pending_rotation_id(&self) -> String {
+        self.status
+            .pending_rotation
+            .as_ref()
+            .map(|p| p.started_at.clone())
+            .unwrap_or_else(|| now_rfc3339(self.ctx))
+    }
+
+    async fn rotate(
+        &mut self,
+        id: &str,
+        reason: &RotationReason,
+        retire_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Error> {
+        let p = self.provider()?;
+        let rotation_id = self.pending_rotation_id();
+        let old = self
+            .obs
+            .secret
+            .credentials
+            .as_ref()
+            .and_then(|c| c.secret.clone());
+        let new = p
+            .rotate(id)
+            .await
+            .map_err(|e| Error::provider("rotate the secret", e))?;
+        self.ctx
+            .accounts
+            .set_rotated(p.account_key(), id, true)
+            .await;
+        let now = self.ctx.clock.now();
+        let in_grace = retire_at > now;
+        let creds = Credentials {
+            client_id: id.into(),
+            secret: Some(new),
+            previous: if in_grace { old } else { None },
+        };
+        let at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mac = self
+            .write_secret(
+                &creds,
+                &Stamps {
+                    rotation_id: Some(rotation_id),
+                    rotated_at: Some(at.clone()),
+                },
+            )
+            .await?;
+        let mut rotation = json!({ "phase": "Retiring", "lastRotatedAt": at, "previousRetiresAt": retire_at.to_rfc3339_opts(SecondsFormat::Secs, true) });
+        if let RotationReason::Requested(v) = reason {
+            rotation["lastRequest"] = json!(v);
+        }
+        self.patch_status(
+            json!({ "pendingRotation": null, "secretMAC": mac, "rotation": rotation }),
+        )
+        .await?;
+        let why = match reason {
+            RotationReason::Requested(v) => format!("requested ({v})"),
+            RotationReason::Scheduled => "scheduled".into(),
+            RotationReason::SecretLost => "the Secret had lost its secret".into(),
+            RotationReason::Import => "an imported client needs a secret clientops knows".into(),
+        };
+        self.event(
+            EventType::Normal,
+            "Rotated",
+            "Rotate",
+            format!(
+                "rotated the secret of client {id}: {why}; the previous secret retires at {}",
+                retire_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn finish_rotation(&mut self) -> Result<(), Error> {
+        let d = self.desired()?;
+        let creds = self.obs.secret.credentials.clone().unwrap_or_default();
+        let uid = self.obj.uid().unwrap_or_default();
+        let mac = secret_mac(
+            &uid,
+            &creds.client_id,
+            creds.secret.as_ref(),
+            creds.previous.as_ref(),
+        );
+        let at = self
+            .obs
+            .secret
+            .stamps
+            .rotated_at
+            .clone()
+            .unwrap_or_else(|| now_rfc3339(self.ctx));
+        let retire_at = super::plan::parse_time(&at)
+            .map(|t| t + chrono::Duration::from_std(d.grace).unwrap_or_default())
+            .unwrap_or_else(|| self.ctx.clock.now());
+        let mut rotation = json!({ "phase": "Retiring", "lastRotatedAt": at, "previousRetiresAt": retire_at.to_rfc3339_opts(SecondsFormat::Secs, true) });
+        if let Some(v) = self
+            .status
+            .pending_rotation
+            .as_ref()
+            .and_then(|p| p.marker.as_deref())
+            .and_then(|m| m.strip_prefix("requested:"))
+        {
+            rotation["lastRequest"] = json!(v);
+        }
+        self.patch_status(
+            json!({ "pendingRotation": null, "secretMAC": mac, "rotation": rotation }),
+        )
+        .await
+    }
+
+    /// A rotation took effect at the provider but its secret never reached the Secret
+    /// (the response was lost, or we crashed before the write). The provider now
+    /// holds the old secret (in the Secret) and an unknown new one, keeps at most
+    /// two, refuses another rotation until the old one is deleted, and can delete
+    /// only the old one. So no sequence keeps a working secret in the Secret
+    /// throughout: the shortest gap is delete old → rotate → write the Secret, two
+    /// provider calls and one Secret write, after which the unknown secret is
+    /// retired at once (nobody holds it). A Warning event says so. Providers where
+    /// the caller chooses the new secret (CSP) avoid the gap entirely.
+    async fn recover_lost_rotation(&mut self, id: &str) -> Result<(), Error> {
+        let p = self.provider()?;
+        self.event(
+            EventType::Warning,
+            "RotationRecovery",
+            "Rotate",
+            format!("a rotation of client {id} took effect but its secret was lost; issuing a new one (the current secret stops working for the moment between retiring it and writing the new one)"),
+        )
+        .await;
+        p.retire(id)
+            .await
+            .map_err(|e| Error::provider("retire the previous secret", e))?;
+        self.ctx
+            .accounts
+            .set_rotated(p.account_key(), id, false)
+            .await;
+        let rotation_id = self.pending_rotation_id();
+        let new = p
+            .rotate(id)
+            .await
+            .map_err(|e| Error::provider("rotate the secret", e))?;
+        let at = self
+            .ctx
+            .clock
+            .now()
+            .to_rfc3339_opts(SecondsFormat::Secs, true);
+        let creds = Credentials {
+            client_id: id.into(),
+            secret: Some(new),
+            previous: None,
+        };
+        let mac = self
+            .write_secret(
+                &creds,
+                &Stamps {
+                    rotation_id: Some(rotation_id),
+                    rotated_at: Some(at.clone()),
+                },
+            )
+            .await?;
+        let mut rotation =
+            json!({ "phase": "Retiring", "lastRotatedAt": at, "previousRetiresAt": at });
+        if let Some(v) = self
+            .status
+            .pending_rotation
+            .as_ref()
+            .and_then(|p| p.marker.as_deref())
+            .and_then(|m| m.strip_prefix("requested:"))
+        {
+            rotation["lastRequest"] = json!(v);
+        }
+        // previousRetiresAt = now: the next plan retires the unknown secret at once.
+        self.patch_status(
+            json!({ "pendingRotation": null, "secretMAC": mac, "rotation": rotation }),
+        )
+        .await
+    }
+
+    async fn retire(&mut self, id: &str, reason: &RetireReason) -> Result<(), Error> {
+        let p = self.provider()?;
+        match p.retire(id).await {
+            // Nothing to retire (already gone): the goal is reached.
+            Ok(()) | Err(ProviderError::NotFound { .. }) | Err(ProviderError::Conflict { .. }) => {}
+            Err(e) => return Err(Error::provider("retire the previous secret", e)),
+        }
+        self.ctx
+            .accounts
+            .set_rotated(p.account_key(), id, false)
+            .await;
+        let mut patch = json!({ "rotation": { "phase": "Idle", "previousRetiresAt": null } });
+        if let Some(creds) = self
+            .obs
+            .secret
+            .credentials
+            .clone()
+            .filter(|c| c.previous.is_some())
+        {
+            let creds = Credentials {
+                previous: None,
+                ..creds
+            };
+            let mac = self
+                .write_secret(&creds, &self.obs.secret.stamps.clone())
+                .await?;
+            patch["secretMAC"] = json!(mac);
+        }
+        if let RetireReason::Requested(v) = reason {
+            patch["rotation"]["lastRetireRequest"] = json!(v);
+        }
+        self.patch_status(patch).await?;
+        let why = match reason {
+            RetireReason::GraceElapsed => "the grace period ended".to_string(),
+            RetireReason::Requested(v) => format!("requested ({v})"),
+            RetireReason::BeforeRotation => "a new rotation is due".into(),
+            RetireReason::Unheld => "nobody holds it".into(),
+        };
+        self.event(
+            EventType::Normal,
+            "Retired",
+            "Retire",
+            format!("retired the previous secret of client {id}: {why}"),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn rewrite_secret(&mut self) -> Result<(), Error> {
+        let creds = match self.obs.secret.credentials.clone() {
+            Some(c) => c,
+            // A public client has no secret: only the id is published.
+            None => Credentials {
+                client_id: self.status.client_id.clone().unwrap_or_default(),
+                secret: None,
+                previous: None,
+            },
+        };
+        let mac = self
+            .write_secret(&creds, &self.obs.secret.stamps.clone())
+            .await?;
+        self.patch_status(json!({ "secretMAC": mac, "secretName": self.desired()?.secret.name }))
+            .await
+    }
+
+    async fn orphan_secret(&mut self) -> Result<(), Error> {
+        let d = self.desired()?;
+        let api = self.secrets();
+        let Some(cur) = api.get_opt(&d.secret.name).await? else {
+            return Ok(());
+        };
+        let ours = owner_reference(self.obj);
+        let keep: Vec<_> = cur
+            .owner_references()
+            .iter()
+            .filter(|o| o.uid != ours.uid)
+            .cloned()
+            .collect();
+        let patch = json!({ "metadata": { "ownerReferences": keep, "resourceVersion": cur.resource_version() } });
+        api.patch(
+            &d.secret.name,
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await?;
+        self.event(
+            EventType::Normal,
+            "Orphaned",
+            "Delete",
+            format!(
+                "left the remote client and Secret {} in place (deletionPolicy: Orphan)",
+                d.secret.name
+            ),
+        )
+        .await;
+        Ok(())
+    }
+}
+
+/// RFC 7386 merge of `patch` into `base`.
+pub fn json_merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(k);
+                } else {
+                    json_merge(b.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}

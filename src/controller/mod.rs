@@ -1,0 +1,21 @@
+//! The OAuthClient controller: observe, plan, execute.
+//!
+//! - `desired`: the spec with defaults and the provider's own rules.
+//! - `resolve`: providerRef → provider client (namespace rules, credentials).
+//! - `observe`: the remote client and the Secret, as the planner sees them.
+//! - `plan`: the pure planner. `execute`: the thin executor.
+//! - `reconcile`: observe → plan → execute rounds and the kstatus conditions.
+//! - `providers`: the provider objects' Ready condition. `run`: wiring.
+
+pub mod accounts;
+pub mod conditions;
+pub mod context;
+pub mod desired;
+pub mod error;
+pub mod execute;
+pub mod observe;
+pub mod plan;
+pub mod providers;
+pub mod reconcile;
+pub mod resolve;
+pub mod run;

@@ -1,0 +1,194 @@
+//! Gather what the planner needs: the desired state, the provider, the remote
+//! client, the Secret.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+
+use super::context::Context;
+use super::desired::{Desired, SpecError, desired};
+use super::plan::{Remote, Triggers, Unavailable};
+use super::resolve::{Resolved, resolve};
+use crate::api::OAuthClient;
+use crate::api::annotations::{RECONCILE, RETIRE_PREVIOUS, ROTATE};
+use crate::api::provider::ProviderType;
+use crate::provider::error::ProviderError;
+use crate::provider::model::RemoteClient;
+use crate::secret::observe::{ObservedSecret, observe as observe_secret};
+
+/// Clock skew tolerated between us and the provider when matching a pending create.
+const CREATE_MATCH_SKEW: chrono::Duration = chrono::Duration::seconds(120);
+
+/// The remote client, owned (the planner borrows from it).
+#[derive(Clone, Debug)]
+pub enum RemoteObs {
+    NotCreated,
+    Found(Box<RemoteClient>),
+    Missing,
+    Candidates(Vec<RemoteClient>),
+    Unavailable(Unavailable),
+}
+
+impl RemoteObs {
+    pub fn as_remote(&self) -> Remote<'_> {
+        match self {
+            RemoteObs::NotCreated => Remote::NotCreated,
+            RemoteObs::Found(r) => Remote::Found(r.as_ref()),
+            RemoteObs::Missing => Remote::Missing,
+            RemoteObs::Candidates(c) => Remote::Candidates(c.iter().collect()),
+            RemoteObs::Unavailable(u) => Remote::Unavailable(u.clone()),
+        }
+    }
+}
+
+/// Everything observed for one OAuthClient.
+pub struct Observation {
+    pub desired: Result<Desired, SpecError>,
+    pub resolved: Option<Resolved>,
+    pub remote: RemoteObs,
+    pub secret: ObservedSecret,
+    pub triggers: Triggers,
+}
+
+/// Classify a provider error for the planner.
+pub fn provider_unavailable(e: &ProviderError) -> Unavailable {
+    let (reason, transient) = match e {
+        ProviderError::Unauthorized { .. } => ("ProviderUnauthorized", false),
+        ProviderError::Forbidden { .. } => ("ProviderForbidden", false),
+        ProviderError::RateLimited { .. } => ("ProviderRateLimited", true),
+        _ => ("ProviderNotReady", true),
+    };
+    Unavailable {
+        reason: reason.into(),
+        message: e.to_string(),
+        transient,
+    }
+}
+
+fn annotation(obj: &OAuthClient, key: &str) -> Option<String> {
+    obj.metadata.annotations.as_ref()?.get(key).cloned()
+}
+
+/// Observe `obj`.
+pub async fn observe(ctx: &Context, obj: &OAuthClient) -> Result<Observation, kube::Error> {
+    let status = obj.status.clone().unwrap_or_default();
+    let triggers = Triggers {
+        rotate: annotation(obj, ROTATE),
+        retire_previous: annotation(obj, RETIRE_PREVIOUS),
+        reconcile: annotation(obj, RECONCILE),
+    };
+    let resolved = resolve(ctx, obj).await;
+    // Without a provider, the spec is still read for the Secret's shape and the
+    // deletion policy; the provider's own rules are checked once it resolves.
+    let provider_type = resolved
+        .as_ref()
+        .map(|r| r.provider_type)
+        .unwrap_or(ProviderType::Hydra);
+    let desired = desired(obj, provider_type);
+
+    let ns = obj.metadata.namespace.clone().unwrap_or_default();
+    let secret_name = match &desired {
+        Ok(d) => d.secret.name.clone(),
+        Err(_) => obj
+            .spec
+            .secret
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| obj.metadata.name.clone().unwrap_or_default()),
+    };
+    let raw: Option<Secret> = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(&secret_name)
+        .await?;
+    let secret = match &desired {
+        Ok(d) => observe_secret(obj, &d.secret, raw.as_ref(), status.secret_mac.as_deref()),
+        Err(_) => ObservedSecret::default(),
+    };
+
+    let remote = match &resolved {
+        Err(u) => RemoteObs::Unavailable(u.clone()),
+        Ok(r) => {
+            let force =
+                triggers.reconcile.is_some() && triggers.reconcile != status.last_reconcile_request;
+            match observe_remote(ctx, obj, r, desired.as_ref().ok(), force).await {
+                Ok(obs) => obs,
+                Err(e) => RemoteObs::Unavailable(provider_unavailable(&e)),
+            }
+        }
+    };
+    Ok(Observation {
+        desired,
+        resolved: resolved.ok(),
+        remote,
+        secret,
+        triggers,
+    })
+}
+
+async fn observe_remote(
+    ctx: &Context,
+    obj: &OAuthClient,
+    r: &Resolved,
+    desired: Option<&Desired>,
+    force: bool,
+) -> Result<RemoteObs, ProviderError> {
+    let status = obj.status.clone().unwrap_or_default();
+    let p = r.provider.as_ref();
+    let resync = ctx.settings.resync;
+    if let Some(id) = &status.client_id {
+        return Ok(match ctx.accounts.get(p, id, resync, force).await? {
+            Some(c) => RemoteObs::Found(Box::new(c)),
+            None => RemoteObs::Missing,
+        });
+    }
+    if let Some(pending) = &status.pending_create {
+        let Some(d) = desired else {
+            return Ok(RemoteObs::Candidates(vec![]));
+        };
+        let since = super::plan::parse_time(&pending.started_at).map(|t| t - CREATE_MATCH_SKEW);
+        let claimed: std::collections::HashSet<String> = ctx
+            .clients
+            .state()
+            .iter()
+            .filter(|o| o.metadata.uid != obj.metadata.uid)
+            .filter_map(|o| o.status.as_ref()?.client_id.clone())
+            .collect();
+        let mut found: Vec<RemoteClient> = ctx
+            .accounts
+            .list(p, Duration::ZERO)
+            .await?
+            .into_iter()
+            .filter(|c| is_candidate(c, d, since, &claimed))
+            .collect();
+        found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        return Ok(RemoteObs::Candidates(found));
+    }
+    if let Some(import) = desired.and_then(|d| d.import.as_ref()) {
+        return Ok(
+            match ctx.accounts.get(p, &import.client_id, resync, true).await? {
+                Some(c) => RemoteObs::Found(Box::new(c)),
+                None => RemoteObs::Missing,
+            },
+        );
+    }
+    Ok(RemoteObs::NotCreated)
+}
+
+/// The match rule for adopting the client a lost create made: created no earlier
+/// than the recorded intent (less clock skew), with the name and redirect URIs we
+/// sent, and not claimed by another OAuthClient.
+pub fn is_candidate(
+    c: &RemoteClient,
+    d: &Desired,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    claimed: &std::collections::HashSet<String>,
+) -> bool {
+    let recent = match (since, c.created_at) {
+        (Some(since), Some(at)) => at >= since,
+        _ => true,
+    };
+    recent
+        && c.fields.name == d.fields.name
+        && c.fields.redirect_uris == d.fields.redirect_uris
+        && !claimed.contains(&c.id)
+}

@@ -1,0 +1,637 @@
+//! The planner: a pure function from what the controller observed to what it does
+//! next. No I/O, no clock: `now` is an input. The executor (`execute.rs`) performs
+//! the actions in order and stops at the first failure; the next reconcile plans
+//! again from fresh observations, so every action must be safe to repeat.
+//!
+//! Crash safety lives in the order of actions and in intents recorded in status
+//! *before* a remote call that returns a secret once:
+//! - create: `RecordPendingCreate` → `Create`. After a crash or a lost response the
+//!   observer lists the account and offers the clients that match the pending create
+//!   ([`Remote::Candidates`]); the planner adopts one instead of creating a second,
+//!   and then rotates to obtain a secret, because the first one was never seen.
+//! - rotate: `RecordPendingRotation` → `Rotate`. The executor writes the new secret
+//!   to the Secret (stamped with the rotation id) before it touches status. After a
+//!   crash, a Secret carrying the pending rotation's id means the write happened
+//!   (`FinishRotation`); a provider holding a rotated secret without it means the
+//!   response was lost (`RecoverLostRotation`); neither means the call never took
+//!   effect (rotate again).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::desired::{Desired, SpecError};
+use crate::api::client::{DeletionPolicy, OAuthClientStatus, RotationPhase};
+use crate::provider::model::{Field, RemoteClient};
+
+/// Everything the planner looks at.
+#[derive(Clone, Debug)]
+pub struct Input<'a> {
+    pub now: DateTime<Utc>,
+    pub deleting: bool,
+    pub has_finalizer: bool,
+    pub triggers: Triggers,
+    pub desired: Result<&'a Desired, &'a SpecError>,
+    pub status: &'a OAuthClientStatus,
+    pub remote: Remote<'a>,
+    pub secret: SecretState,
+    /// The provider keeps a previous secret valid after a rotation (Cloudflare, CSP);
+    /// false for Hydra, which replaces the secret in one step.
+    pub provider_supports_grace: bool,
+}
+
+/// The clientops annotations as they are now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Triggers {
+    pub rotate: Option<String>,
+    pub retire_previous: Option<String>,
+    pub reconcile: Option<String>,
+}
+
+/// The remote client, as far as the observer could tell.
+#[derive(Clone, Debug)]
+pub enum Remote<'a> {
+    /// No client id is known and no create is pending.
+    NotCreated,
+    /// The client with `status.clientId` (or `spec.import.clientId`).
+    Found(&'a RemoteClient),
+    /// The client with that id does not exist (confirmed by a GET).
+    Missing,
+    /// A create is pending and these unclaimed clients match it, oldest first.
+    Candidates(Vec<&'a RemoteClient>),
+    /// The provider could not be asked (unreachable, bad credentials, not admitted).
+    Unavailable(Unavailable),
+}
+
+/// Why the provider could not be asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unavailable {
+    /// Condition reason, e.g. `ProviderNotReady`, `ProviderNotAdmitted`.
+    pub reason: String,
+    pub message: String,
+    /// Waiting helps (transient); otherwise a human must act (Stalled).
+    pub transient: bool,
+}
+
+/// The Secret as observed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretState {
+    pub exists: bool,
+    /// Exists but is not controlled by this OAuthClient.
+    pub foreign: bool,
+    /// The client id stored in it.
+    pub client_id: Option<String>,
+    /// A non-empty client secret is stored in it.
+    pub has_secret: bool,
+    pub has_previous: bool,
+    /// The HMAC of its credential values equals `status.secretMAC`.
+    pub mac_matches: bool,
+    /// Labels, annotations, key names, extra data and owner reference are as desired.
+    pub shape_matches: bool,
+    /// `clientops.dev/rotation-id` on the Secret: the rotation whose secret it holds.
+    pub rotation_id: Option<String>,
+}
+
+/// One step for the executor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    AddFinalizer,
+    RemoveFinalizer,
+    /// Record `status.pendingCreate` (the intent) before `Create`.
+    RecordPendingCreate,
+    /// Create the client, write the Secret, then record the client id in status.
+    Create,
+    /// Take over an existing client: record its id in status (and, for an import
+    /// with `secretRef`, write that secret to the Secret).
+    Adopt {
+        id: String,
+        reason: AdoptReason,
+    },
+    /// Forget a client that no longer exists at the provider, so it is created anew.
+    ForgetMissing {
+        id: String,
+    },
+    /// PATCH exactly these fields.
+    Patch {
+        id: String,
+        fields: Vec<Field>,
+    },
+    /// Record `status.pendingRotation` before `Rotate`.
+    RecordPendingRotation {
+        reason: RotationReason,
+    },
+    /// Rotate, write the Secret (new secret, previous one while in grace), then status.
+    Rotate {
+        id: String,
+        reason: RotationReason,
+        retire_at: DateTime<Utc>,
+    },
+    /// The Secret holds the pending rotation's secret: only status is behind.
+    FinishRotation,
+    /// A rotation took effect at the provider but its secret never reached the
+    /// Secret. See `execute.rs` for the sequence.
+    RecoverLostRotation {
+        id: String,
+    },
+    /// Delete the previous secret at the provider and drop it from the Secret.
+    Retire {
+        id: String,
+        reason: RetireReason,
+    },
+    /// Rewrite the Secret from the values it holds (shape drift).
+    WriteSecret,
+    /// Delete the remote client (deletion with `deletionPolicy: Delete`).
+    DeleteRemote {
+        id: String,
+    },
+    /// Drop the Secret's owner reference so it survives the OAuthClient (Orphan).
+    OrphanSecret,
+    /// Record the `clientops.dev/reconcile` value as handled.
+    RecordReconcileRequest {
+        value: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdoptReason {
+    /// `spec.import` names it.
+    Import,
+    /// A create whose response was lost; this is the client it made.
+    LostCreateResponse,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RotationReason {
+    /// `clientops.dev/rotate` has a new value.
+    Requested(String),
+    /// `spec.rotation.every` elapsed.
+    Scheduled,
+    /// The Secret lost (or never had) the secret: a fresh one is needed.
+    SecretLost,
+    /// An import without `secretRef`: clientops needs a secret it knows.
+    Import,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RetireReason {
+    GraceElapsed,
+    /// `clientops.dev/retire-previous` has a new value.
+    Requested(String),
+    /// A rotation is due and the provider refuses a second one while the previous
+    /// secret lives.
+    BeforeRotation,
+    /// Nobody holds the previous secret (it was lost): no reason to keep it.
+    Unheld,
+}
+
+/// What the object's conditions say once the plan has run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// In sync: Ready=True.
+    Ready,
+    /// Work is under way (or waiting on something transient): Reconciling=True.
+    Progressing { reason: String, message: String },
+    /// A human must act: Stalled=True, Ready=False.
+    Stalled { reason: String, message: String },
+    /// Deleting: nothing to report.
+    Deleting,
+}
+
+/// The planner's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub verdict: Verdict,
+    /// When to look again at the latest, besides the periodic resync.
+    pub requeue_after: Option<Duration>,
+}
+
+impl Plan {
+    fn stalled(reason: &str, message: impl Into<String>) -> Self {
+        Plan {
+            actions: vec![],
+            verdict: Verdict::Stalled {
+                reason: reason.into(),
+                message: message.into(),
+            },
+            requeue_after: None,
+        }
+    }
+}
+
+/// Decide what to do next.
+pub fn plan(input: &Input<'_>) -> Plan {
+    if input.deleting {
+        return plan_deletion(input);
+    }
+    let mut actions = vec![];
+    if !input.has_finalizer {
+        actions.push(Action::AddFinalizer);
+    }
+    let desired = match input.desired {
+        Ok(d) => d,
+        Err(e) => {
+            let mut p = Plan::stalled("InvalidSpec", e.to_string());
+            p.actions = actions;
+            return p;
+        }
+    };
+    if input.secret.foreign {
+        let mut p = Plan::stalled(
+            "SecretConflict",
+            format!(
+                "Secret {:?} exists and is not owned by this OAuthClient; clientops never overwrites it. Delete or rename that Secret, or set spec.secret.name to another name",
+                desired.secret.name
+            ),
+        );
+        p.actions = actions;
+        return p;
+    }
+    let status = input.status;
+    let progressing = |reason: &str, message: &str| Verdict::Progressing {
+        reason: reason.into(),
+        message: message.into(),
+    };
+
+    let remote = match &input.remote {
+        Remote::Unavailable(u) => {
+            let verdict = if u.transient {
+                progressing(&u.reason, &u.message)
+            } else {
+                Verdict::Stalled {
+                    reason: u.reason.clone(),
+                    message: u.message.clone(),
+                }
+            };
+            return Plan {
+                actions,
+                verdict,
+                requeue_after: None,
+            };
+        }
+        Remote::NotCreated => {
+            if let Some(import) = &desired.import {
+                // The observer GETs the import id; NotCreated here means it has not yet.
+                return Plan::stalled(
+                    "ImportNotFound",
+                    format!(
+                        "spec.import.clientId: no client {:?} at the provider; check the id",
+                        import.client_id
+                    ),
+                );
+            }
+            actions.push(Action::RecordPendingCreate);
+            actions.push(Action::Create);
+            return Plan {
+                actions,
+                verdict: progressing("Creating", "creating the client at the provider"),
+                requeue_after: None,
+            };
+        }
+        Remote::Candidates(found) => {
+            match found.first() {
+                Some(c) => actions.push(Action::Adopt {
+                    id: c.id.clone(),
+                    reason: AdoptReason::LostCreateResponse,
+                }),
+                // The pending create never took effect: create (the intent stays recorded).
+                None => {
+                    if status.pending_create.is_none() {
+                        actions.push(Action::RecordPendingCreate);
+                    }
+                    actions.push(Action::Create)
+                }
+            }
+            return Plan {
+                actions,
+                verdict: progressing("Creating", "resolving a create whose outcome was unknown"),
+                requeue_after: None,
+            };
+        }
+        Remote::Missing => {
+            match (&status.client_id, &desired.import) {
+                (None, Some(import)) => {
+                    return Plan::stalled(
+                        "ImportNotFound",
+                        format!(
+                            "spec.import.clientId: no client {:?} at the provider; check the id",
+                            import.client_id
+                        ),
+                    );
+                }
+                (Some(id), _) => actions.push(Action::ForgetMissing { id: id.clone() }),
+                (None, None) => {}
+            }
+            actions.push(Action::RecordPendingCreate);
+            actions.push(Action::Create);
+            return Plan {
+                actions,
+                verdict: progressing(
+                    "Recreating",
+                    "the client was deleted at the provider; creating it anew",
+                ),
+                requeue_after: None,
+            };
+        }
+        Remote::Found(r) => *r,
+    };
+
+    // Known remote client. Adopt it if status does not name it yet (import).
+    if status.client_id.as_deref() != Some(remote.id.as_str()) {
+        actions.push(Action::Adopt {
+            id: remote.id.clone(),
+            reason: AdoptReason::Import,
+        });
+        return Plan {
+            actions,
+            verdict: progressing("Importing", "adopting the existing client"),
+            requeue_after: None,
+        };
+    }
+    let id = remote.id.clone();
+    let rotation = status.rotation.clone().unwrap_or_default();
+    let retiring = rotation.phase == Some(RotationPhase::Retiring);
+    let needs_secret = !desired.public_client;
+
+    // 1. A pending rotation is resolved before anything else.
+    if let Some(pending) = &status.pending_rotation {
+        let written = input.secret.rotation_id.as_deref() == Some(pending.started_at.as_str());
+        if written {
+            actions.push(Action::FinishRotation);
+        } else if remote.has_rotated_secret && !retiring {
+            actions.push(Action::RecoverLostRotation { id });
+        } else {
+            let reason = pending_reason(pending.marker.as_deref());
+            actions.push(Action::Rotate {
+                id,
+                reason,
+                retire_at: input.now + chrono_dur(desired.grace),
+            });
+        }
+        return Plan {
+            actions,
+            verdict: progressing("Rotating", "finishing a rotation"),
+            requeue_after: None,
+        };
+    }
+
+    // 2. The Secret lost its secret (deleted, emptied or tampered): a fresh one.
+    let secret_ok = !needs_secret
+        || (input.secret.has_secret
+            && input.secret.mac_matches
+            && input.secret.client_id.as_deref() == Some(id.as_str()));
+    if !secret_ok {
+        let reason = if status.secret_mac.is_none() && desired.import.is_some() {
+            RotationReason::Import
+        } else {
+            RotationReason::SecretLost
+        };
+        if remote.has_rotated_secret {
+            // The provider refuses a second rotation while the previous secret lives;
+            // the Secret holds no secret we can vouch for, so nothing depends on it.
+            actions.push(Action::Retire {
+                id,
+                reason: RetireReason::Unheld,
+            });
+        } else {
+            // A secret nobody can hold (the lost response of our own create) is
+            // retired at once; otherwise workloads keep the grace period.
+            let never_written = status.secret_mac.is_none() && reason == RotationReason::SecretLost;
+            let retire_at = if never_written {
+                input.now
+            } else {
+                input.now + chrono_dur(desired.grace)
+            };
+            actions.push(Action::RecordPendingRotation {
+                reason: reason.clone(),
+            });
+            actions.push(Action::Rotate {
+                id,
+                reason,
+                retire_at,
+            });
+        }
+        return Plan {
+            actions,
+            verdict: progressing(
+                "Rotating",
+                "issuing a new secret: the Secret does not hold a working one",
+            ),
+            requeue_after: None,
+        };
+    }
+
+    // 3. Retire the previous secret when its time has come or on request.
+    let retire_requested = input
+        .triggers
+        .retire_previous
+        .as_ref()
+        .filter(|v| rotation.last_retire_request.as_ref() != Some(*v));
+    let retire_at = rotation.previous_retires_at.as_deref().and_then(parse_time);
+    if retiring {
+        let due = retire_at.is_none_or(|t| t <= input.now);
+        if let Some(v) = retire_requested {
+            actions.push(Action::Retire {
+                id: id.clone(),
+                reason: RetireReason::Requested(v.clone()),
+            });
+        } else if due {
+            actions.push(Action::Retire {
+                id: id.clone(),
+                reason: RetireReason::GraceElapsed,
+            });
+        }
+    }
+    let retiring_after_actions =
+        retiring && !actions.iter().any(|a| matches!(a, Action::Retire { .. }));
+
+    // 4. A rotation requested or due.
+    let rotate_requested = input
+        .triggers
+        .rotate
+        .as_ref()
+        .filter(|v| rotation.last_request.as_ref() != Some(*v));
+    let last_rotated = rotation.last_rotated_at.as_deref().and_then(parse_time);
+    let next_scheduled = desired
+        .rotation_every
+        .zip(last_rotated)
+        .map(|(every, at)| at + chrono_dur(every));
+    let scheduled_due = next_scheduled.is_some_and(|t| t <= input.now);
+    let rotation_reason = match (rotate_requested, scheduled_due) {
+        (Some(v), _) => Some(RotationReason::Requested(v.clone())),
+        (None, true) => Some(RotationReason::Scheduled),
+        _ => None,
+    };
+    if let Some(reason) = rotation_reason.clone().filter(|_| needs_secret) {
+        if retiring_after_actions {
+            actions.push(Action::Retire {
+                id: id.clone(),
+                reason: RetireReason::BeforeRotation,
+            });
+        }
+        actions.push(Action::RecordPendingRotation {
+            reason: reason.clone(),
+        });
+        actions.push(Action::Rotate {
+            id: id.clone(),
+            reason,
+            retire_at: input.now + chrono_dur(desired.grace),
+        });
+    }
+
+    // 5. Drift: PATCH only the fields that differ.
+    let drift = desired.fields.diff(&remote.fields);
+    if !drift.is_empty() {
+        actions.push(Action::Patch {
+            id: id.clone(),
+            fields: drift,
+        });
+    }
+
+    // 6. The Secret's shape (labels, annotations, keys, extra data, owner).
+    if !input.secret.shape_matches
+        && !actions
+            .iter()
+            .any(|a| matches!(a, Action::Rotate { .. } | Action::Retire { .. }))
+    {
+        actions.push(Action::WriteSecret);
+    }
+
+    // 7. A forced resync was observed: record it.
+    if let Some(v) = input
+        .triggers
+        .reconcile
+        .as_ref()
+        .filter(|v| status.last_reconcile_request.as_ref() != Some(*v))
+    {
+        actions.push(Action::RecordReconcileRequest { value: v.clone() });
+    }
+
+    // Wake up exactly when the next timed event is due.
+    let mut wake: Vec<DateTime<Utc>> = vec![];
+    if retiring_after_actions && !actions.iter().any(|a| matches!(a, Action::Rotate { .. })) {
+        wake.extend(retire_at);
+    }
+    if rotation_reason.is_none() {
+        wake.extend(next_scheduled);
+    }
+    let requeue_after = wake
+        .into_iter()
+        .min()
+        .map(|t| (t - input.now).to_std().unwrap_or(Duration::ZERO));
+
+    let verdict = if actions.iter().all(|a| {
+        matches!(
+            a,
+            Action::AddFinalizer | Action::RecordReconcileRequest { .. }
+        )
+    }) {
+        Verdict::Ready
+    } else if let Some(Action::Patch { fields, .. }) =
+        actions.iter().find(|a| matches!(a, Action::Patch { .. }))
+    {
+        let names: Vec<_> = fields.iter().map(|f| f.spec_path()).collect();
+        progressing(
+            "Updating",
+            &format!("updating {} at the provider", names.join(", ")),
+        )
+    } else if actions.iter().any(|a| matches!(a, Action::Rotate { .. })) {
+        progressing("Rotating", "rotating the client secret")
+    } else if actions.iter().any(|a| matches!(a, Action::Retire { .. })) {
+        progressing("Retiring", "retiring the previous secret")
+    } else {
+        progressing("UpdatingSecret", "updating the Secret")
+    };
+    Plan {
+        actions,
+        verdict,
+        requeue_after,
+    }
+}
+
+fn plan_deletion(input: &Input<'_>) -> Plan {
+    let deleting = |actions| Plan {
+        actions,
+        verdict: Verdict::Deleting,
+        requeue_after: None,
+    };
+    if !input.has_finalizer {
+        return deleting(vec![]);
+    }
+    let policy = input
+        .desired
+        .map(|d| d.deletion_policy)
+        .unwrap_or(DeletionPolicy::Delete);
+    if policy == DeletionPolicy::Orphan {
+        let mut actions = vec![];
+        if input.secret.exists && !input.secret.foreign {
+            actions.push(Action::OrphanSecret);
+        }
+        actions.push(Action::RemoveFinalizer);
+        return deleting(actions);
+    }
+    match &input.remote {
+        Remote::Unavailable(u) => Plan {
+            actions: vec![],
+            verdict: Verdict::Stalled {
+                reason: u.reason.clone(),
+                message: format!(
+                    "cannot delete the remote client: {}. Fix the provider, or set spec.deletionPolicy: Orphan to leave the client in place",
+                    u.message
+                ),
+            },
+            requeue_after: None,
+        },
+        // A create may have taken effect: adopt what it made, then delete it.
+        Remote::Candidates(found) => match found.first() {
+            Some(c) => deleting(vec![
+                Action::DeleteRemote { id: c.id.clone() },
+                Action::RemoveFinalizer,
+            ]),
+            None => deleting(vec![Action::RemoveFinalizer]),
+        },
+        Remote::Found(r) => deleting(vec![
+            Action::DeleteRemote { id: r.id.clone() },
+            Action::RemoveFinalizer,
+        ]),
+        Remote::Missing | Remote::NotCreated => deleting(vec![Action::RemoveFinalizer]),
+    }
+}
+
+fn pending_reason(marker: Option<&str>) -> RotationReason {
+    match marker {
+        Some("scheduled") => RotationReason::Scheduled,
+        Some("secret-lost") => RotationReason::SecretLost,
+        Some("import") => RotationReason::Import,
+        Some(m) => match m.strip_prefix("requested:") {
+            Some(v) => RotationReason::Requested(v.to_string()),
+            None => RotationReason::SecretLost,
+        },
+        None => RotationReason::SecretLost,
+    }
+}
+
+/// How a rotation reason is stored in `status.pendingRotation.marker`.
+pub fn reason_marker(reason: &RotationReason) -> String {
+    match reason {
+        RotationReason::Requested(v) => format!("requested:{v}"),
+        RotationReason::Scheduled => "scheduled".into(),
+        RotationReason::SecretLost => "secret-lost".into(),
+        RotationReason::Import => "import".into(),
+    }
+}
+
+/// Parse an RFC 3339 timestamp from status.
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn chrono_dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,108 @@
+//! The provider objects' own status: `Ready` once a cheap authenticated call to the
+//! provider succeeded, with the provider's answer when it did not.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action as Requeue;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use super::conditions::conditions;
+use super::context::Context;
+use super::error::Error;
+use super::plan::Verdict;
+use super::resolve::build;
+use crate::api::provider::ProviderBlocks;
+use crate::api::{ClusterOAuthProvider, OAuthProvider, OAuthProviderStatus};
+
+/// How often a provider's credentials are checked again.
+pub const PROVIDER_RECHECK: Duration = Duration::from_secs(300);
+
+async fn check(ctx: &Context, blocks: &ProviderBlocks, secret_ns: &str) -> Verdict {
+    match build(ctx, blocks, secret_ns).await {
+        Err(u) => Verdict::Stalled {
+            reason: u.reason,
+            message: u.message,
+        },
+        Ok(r) => match r.provider.check_credentials().await {
+            Ok(()) => Verdict::Ready,
+            Err(e) => {
+                let u = super::observe::provider_unavailable(&e);
+                Verdict::Stalled {
+                    reason: u.reason,
+                    message: format!("a test call to the provider failed: {}", u.message),
+                }
+            }
+        },
+    }
+}
+
+async fn write<K>(
+    ctx: &Context,
+    api: Api<K>,
+    obj: &K,
+    status: Option<&OAuthProviderStatus>,
+    blocks: &ProviderBlocks,
+    verdict: &Verdict,
+) -> Result<(), Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let generation = obj.meta().generation.unwrap_or_default();
+    let previous = status.map(|s| s.conditions.clone()).unwrap_or_default();
+    let conds = conditions(verdict, generation, &previous, ctx.clock.now());
+    let patch = json!({ "status": { "observedGeneration": generation, "conditions": conds, "providerType": blocks.provider_type() } });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Reconcile a ClusterOAuthProvider (credentials in the namespaces its refs name).
+pub async fn reconcile_cluster(
+    obj: Arc<ClusterOAuthProvider>,
+    ctx: Arc<Context>,
+) -> Result<Requeue, Error> {
+    let blocks = &obj.spec.provider;
+    let verdict = check(&ctx, blocks, &ctx.settings.operator_namespace).await;
+    write(
+        &ctx,
+        Api::all(ctx.client.clone()),
+        obj.as_ref(),
+        obj.status.as_ref(),
+        blocks,
+        &verdict,
+    )
+    .await?;
+    Ok(Requeue::requeue(PROVIDER_RECHECK))
+}
+
+/// Reconcile an OAuthProvider (credentials in its own namespace).
+pub async fn reconcile_namespaced(
+    obj: Arc<OAuthProvider>,
+    ctx: Arc<Context>,
+) -> Result<Requeue, Error> {
+    let ns = obj.namespace().unwrap_or_default();
+    let blocks = &obj.spec.provider;
+    let verdict = check(&ctx, blocks, &ns).await;
+    write(
+        &ctx,
+        Api::namespaced(ctx.client.clone(), &ns),
+        obj.as_ref(),
+        obj.status.as_ref(),
+        blocks,
+        &verdict,
+    )
+    .await?;
+    Ok(Requeue::requeue(PROVIDER_RECHECK))
+}
+
+pub fn error_policy<K>(_obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Requeue {
+    tracing::warn!(error = %err, "provider reconcile failed");
+    Requeue::requeue(Duration::from_secs(15))
+}

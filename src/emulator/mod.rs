@@ -1,0 +1,12 @@
+//! Provider emulators: `clientops emulate cloudflare` (and later `csp`).
+//!
+//! An emulator is a product feature, not a test double: users run it in their own
+//! CI the way they run moto or LocalStack. Each one implements its provider's
+//! contract (`provider-contracts.md`) over real HTTP and adds an admin API under
+//! `/__emulator/` for fault injection, a controllable clock and inspection.
+//!
+//! [`core`] is the provider-neutral HTTP core every emulator shares; one folder per
+//! provider holds the rest.
+
+pub mod cloudflare;
+pub mod core;

@@ -1,0 +1,216 @@
+//! [`Provider`] for Cloudflare: maps the provider-neutral model onto the typed client.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::client::CloudflareClient;
+use super::wire::{self, CreateOAuthClient, PROTOCOL_SCOPES, UpdateOAuthClient};
+use crate::provider::error::ProviderError;
+use crate::provider::model::{ClientFields, CreatedClient, Field, Provider, RemoteClient};
+use crate::secret::ClientSecret;
+
+/// A Cloudflare account as a [`Provider`].
+#[derive(Clone, Debug)]
+pub struct CloudflareProvider {
+    client: CloudflareClient,
+    account_key: String,
+}
+
+impl CloudflareProvider {
+    pub fn new(client: CloudflareClient) -> Self {
+        let account_key = format!("cloudflare|{}|{}", client.base_url(), client.account_id());
+        Self {
+            client,
+            account_key,
+        }
+    }
+}
+
+/// The remote client in the neutral model. Protocol scopes the server adds by itself
+/// are dropped, so they are never seen as drift.
+pub fn to_remote(c: &wire::OAuthClient) -> RemoteClient {
+    let set = |v: &Option<Vec<String>>| v.iter().flatten().cloned().collect();
+    RemoteClient {
+        id: c.client_id.clone(),
+        fields: ClientFields {
+            name: c.client_name.clone().unwrap_or_default(),
+            redirect_uris: c.redirect_uris.clone().unwrap_or_default(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone().unwrap_or_default(),
+            grant_types: set(&c.grant_types),
+            response_types: set(&c.response_types),
+            scopes: c
+                .scopes
+                .iter()
+                .flatten()
+                .filter(|s| !PROTOCOL_SCOPES.contains(&s.as_str()))
+                .cloned()
+                .collect(),
+            optional_scopes: set(&c.optional_scopes),
+            token_endpoint_auth_method: c.token_endpoint_auth_method.clone().unwrap_or_default(),
+            allowed_cors_origins: set(&c.allowed_cors_origins),
+            client_uri: c.client_uri.clone(),
+            logo_uri: c.logo_uri.clone(),
+            policy_uri: c.policy_uri.clone(),
+            tos_uri: c.tos_uri.clone(),
+            public: Some(c.visibility == "public"),
+        },
+        has_rotated_secret: c.has_rotated_secret.unwrap_or(false),
+        created_at: c
+            .created_at
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc)),
+        uri_verification: c.client_uri_verification.as_ref().map(|v| {
+            (
+                v.status.clone().unwrap_or_default(),
+                v.text.clone().unwrap_or_default(),
+            )
+        }),
+    }
+}
+
+fn vec_of(s: &std::collections::BTreeSet<String>) -> Vec<String> {
+    s.iter().cloned().collect()
+}
+
+fn non_empty(s: &std::collections::BTreeSet<String>) -> Option<Vec<String>> {
+    (!s.is_empty()).then(|| vec_of(s))
+}
+
+/// The create body for `f`. Visibility cannot be set at create (a new client is
+/// always private); promotion is a PATCH the planner issues as drift.
+pub fn create_body(f: &ClientFields) -> CreateOAuthClient {
+    CreateOAuthClient {
+        client_name: f.name.clone(),
+        grant_types: vec_of(&f.grant_types),
+        redirect_uris: f.redirect_uris.clone(),
+        response_types: vec_of(&f.response_types),
+        scopes: vec_of(&f.scopes),
+        token_endpoint_auth_method: f.token_endpoint_auth_method.clone(),
+        allowed_cors_origins: non_empty(&f.allowed_cors_origins),
+        post_logout_redirect_uris: (!f.post_logout_redirect_uris.is_empty())
+            .then(|| f.post_logout_redirect_uris.clone()),
+        optional_scopes: non_empty(&f.optional_scopes),
+        client_uri: f.client_uri.clone(),
+        logo_uri: f.logo_uri.clone(),
+        policy_uri: f.policy_uri.clone(),
+        tos_uri: f.tos_uri.clone(),
+    }
+}
+
+/// A PATCH body carrying exactly the `changed` fields.
+pub fn update_body(f: &ClientFields, changed: &[Field]) -> UpdateOAuthClient {
+    let mut b = UpdateOAuthClient::default();
+    for field in changed {
+        match field {
+            Field::Name => b.client_name = Some(f.name.clone()),
+            Field::RedirectUris => b.redirect_uris = Some(f.redirect_uris.clone()),
+            Field::PostLogoutRedirectUris => {
+                b.post_logout_redirect_uris = Some(f.post_logout_redirect_uris.clone())
+            }
+            Field::GrantTypes => b.grant_types = Some(vec_of(&f.grant_types)),
+            Field::ResponseTypes => b.response_types = Some(vec_of(&f.response_types)),
+            Field::Scopes => b.scopes = Some(vec_of(&f.scopes)),
+            Field::OptionalScopes => b.optional_scopes = Some(vec_of(&f.optional_scopes)),
+            Field::TokenEndpointAuthMethod => {
+                b.token_endpoint_auth_method = Some(f.token_endpoint_auth_method.clone())
+            }
+            Field::AllowedCorsOrigins => {
+                b.allowed_cors_origins = Some(vec_of(&f.allowed_cors_origins))
+            }
+            Field::ClientUri => b.client_uri = f.client_uri.clone(),
+            Field::LogoUri => b.logo_uri = f.logo_uri.clone(),
+            Field::PolicyUri => b.policy_uri = f.policy_uri.clone(),
+            Field::TosUri => b.tos_uri = f.tos_uri.clone(),
+            Field::Visibility => b.visibility = Some("public".into()),
+        }
+    }
+    b
+}
+
+#[async_trait]
+impl Provider for CloudflareProvider {
+    fn kind(&self) -> &'static str {
+        "cloudflare"
+    }
+
+    fn account_key(&self) -> &str {
+        &self.account_key
+    }
+
+    async fn check_credentials(&self) -> Result<(), ProviderError> {
+        self.client.list().await.map(|_| ())
+    }
+
+    async fn list(&self) -> Result<Vec<RemoteClient>, ProviderError> {
+        Ok(self.client.list().await?.iter().map(to_remote).collect())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<RemoteClient>, ProviderError> {
+        match self.client.get(id).await {
+            Ok(c) => Ok(Some(to_remote(&c))),
+            Err(ProviderError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create(&self, fields: &ClientFields) -> Result<CreatedClient, ProviderError> {
+        let created = self.client.create(&create_body(fields)).await?;
+        Ok(CreatedClient {
+            client: to_remote(&created.client),
+            secret: created.client_secret,
+        })
+    }
+
+    async fn update(
+        &self,
+        id: &str,
+        fields: &ClientFields,
+        changed: &[Field],
+    ) -> Result<RemoteClient, ProviderError> {
+        let body = update_body(fields, changed);
+        Ok(to_remote(&self.client.update(id, &body).await?))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        self.client.delete(id).await.map(|_| ())
+    }
+
+    async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError> {
+        self.client.rotate_secret(id).await
+    }
+
+    async fn retire(&self, id: &str) -> Result<(), ProviderError> {
+        self.client.delete_rotated_secret(id).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_scopes_are_not_drift_and_patches_are_minimal() {
+        let w = wire::OAuthClient {
+            client_id: "c1".into(),
+            visibility: "private".into(),
+            client_name: Some("G".into()),
+            scopes: Some(vec![
+                "account.read".into(),
+                "offline_access".into(),
+                "openid".into(),
+            ]),
+            ..Default::default()
+        };
+        let r = to_remote(&w);
+        assert_eq!(r.fields.scopes, ["account.read".to_string()].into());
+        assert_eq!(r.fields.public, Some(false));
+        let mut want = r.fields.clone();
+        want.name = "Grafana".into();
+        let body = update_body(&want, &want.diff(&r.fields));
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({"client_name": "Grafana"})
+        );
+    }
+}

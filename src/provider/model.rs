@@ -1,0 +1,181 @@
+//! What the controller knows about a provider, independent of which provider it is:
+//! the client's fields, the remote client as observed, and the [`Provider`] trait each
+//! provider client implements.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::error::ProviderError;
+use crate::secret::ClientSecret;
+
+/// The fields of an OAuth client that clientops manages, normalized: defaults
+/// applied, order-insensitive lists as sets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientFields {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: BTreeSet<String>,
+    pub response_types: BTreeSet<String>,
+    /// Compared as a set, without the protocol scopes a provider manages itself.
+    pub scopes: BTreeSet<String>,
+    pub optional_scopes: BTreeSet<String>,
+    pub token_endpoint_auth_method: String,
+    pub allowed_cors_origins: BTreeSet<String>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    /// `Some(true)` asks for a public client (Cloudflare promotion).
+    pub public: Option<bool>,
+}
+
+/// One field of [`ClientFields`], for drift reports and minimal patches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    Name,
+    RedirectUris,
+    PostLogoutRedirectUris,
+    GrantTypes,
+    ResponseTypes,
+    Scopes,
+    OptionalScopes,
+    TokenEndpointAuthMethod,
+    AllowedCorsOrigins,
+    ClientUri,
+    LogoUri,
+    PolicyUri,
+    TosUri,
+    Visibility,
+}
+
+impl Field {
+    /// The spec path a user edits to change this field.
+    pub fn spec_path(self) -> &'static str {
+        match self {
+            Field::Name => "spec.clientName",
+            Field::RedirectUris => "spec.redirectUris",
+            Field::PostLogoutRedirectUris => "spec.postLogoutRedirectUris",
+            Field::GrantTypes => "spec.grantTypes",
+            Field::ResponseTypes => "spec.responseTypes",
+            Field::Scopes => "spec.scopes",
+            Field::OptionalScopes => "spec.cloudflare.optionalScopes",
+            Field::TokenEndpointAuthMethod => "spec.tokenEndpointAuthMethod",
+            Field::AllowedCorsOrigins => "spec.allowedCorsOrigins",
+            Field::ClientUri => "spec.clientUri",
+            Field::LogoUri => "spec.logoUri",
+            Field::PolicyUri => "spec.policyUri",
+            Field::TosUri => "spec.tosUri",
+            Field::Visibility => "spec.cloudflare.visibility",
+        }
+    }
+}
+
+impl ClientFields {
+    /// The fields where `remote` differs from `self` (the desired state). Optional
+    /// URIs that are absent from the spec are not managed, so they are never drift.
+    pub fn diff(&self, remote: &ClientFields) -> Vec<Field> {
+        let mut out = vec![];
+        let mut check = |f: Field, differs: bool| {
+            if differs {
+                out.push(f)
+            }
+        };
+        check(Field::Name, self.name != remote.name);
+        check(
+            Field::RedirectUris,
+            self.redirect_uris != remote.redirect_uris,
+        );
+        check(
+            Field::PostLogoutRedirectUris,
+            self.post_logout_redirect_uris != remote.post_logout_redirect_uris,
+        );
+        check(Field::GrantTypes, self.grant_types != remote.grant_types);
+        check(
+            Field::ResponseTypes,
+            self.response_types != remote.response_types,
+        );
+        check(Field::Scopes, self.scopes != remote.scopes);
+        check(
+            Field::OptionalScopes,
+            self.optional_scopes != remote.optional_scopes,
+        );
+        check(
+            Field::TokenEndpointAuthMethod,
+            self.token_endpoint_auth_method != remote.token_endpoint_auth_method,
+        );
+        check(
+            Field::AllowedCorsOrigins,
+            self.allowed_cors_origins != remote.allowed_cors_origins,
+        );
+        let managed = |want: &Option<String>, have: &Option<String>| want.is_some() && want != have;
+        check(
+            Field::ClientUri,
+            managed(&self.client_uri, &remote.client_uri),
+        );
+        check(Field::LogoUri, managed(&self.logo_uri, &remote.logo_uri));
+        check(
+            Field::PolicyUri,
+            managed(&self.policy_uri, &remote.policy_uri),
+        );
+        check(Field::TosUri, managed(&self.tos_uri, &remote.tos_uri));
+        check(
+            Field::Visibility,
+            self.public == Some(true) && remote.public != Some(true),
+        );
+        out
+    }
+}
+
+/// A client as the provider reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteClient {
+    pub id: String,
+    pub fields: ClientFields,
+    /// The provider holds a second (previous) secret after a rotation.
+    pub has_rotated_secret: bool,
+    pub created_at: Option<DateTime<Utc>>,
+    /// Client URI verification: (status, DNS TXT text).
+    pub uri_verification: Option<(String, String)>,
+}
+
+/// A client just created, with its secret (absent for public clients).
+#[derive(Clone, Debug)]
+pub struct CreatedClient {
+    pub client: RemoteClient,
+    pub secret: Option<ClientSecret>,
+}
+
+/// What a provider can do to OAuth clients of one account.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// A short name for logs and metrics, e.g. `cloudflare`.
+    fn kind(&self) -> &'static str;
+    /// A stable key of the account (base URL + account id), shared by every client of
+    /// that account: the unit of rate limiting and of the drift LIST.
+    fn account_key(&self) -> &str;
+    /// A cheap authenticated call that proves the credentials work.
+    async fn check_credentials(&self) -> Result<(), ProviderError>;
+    /// Every client of the account.
+    async fn list(&self) -> Result<Vec<RemoteClient>, ProviderError>;
+    /// One client; `Ok(None)` when it does not exist.
+    async fn get(&self, id: &str) -> Result<Option<RemoteClient>, ProviderError>;
+    /// Create a client. Never retried blindly: a lost response is
+    /// `ProviderError::OutcomeUnknown`.
+    async fn create(&self, fields: &ClientFields) -> Result<CreatedClient, ProviderError>;
+    /// Change exactly `changed` fields to their values in `fields`.
+    async fn update(
+        &self,
+        id: &str,
+        fields: &ClientFields,
+        changed: &[Field],
+    ) -> Result<RemoteClient, ProviderError>;
+    /// Delete a client; deleting a missing client is success.
+    async fn delete(&self, id: &str) -> Result<(), ProviderError>;
+    /// Issue a new secret; the previous one stays valid until [`Provider::retire`].
+    async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError>;
+    /// Retire the previous secret after a rotation.
+    async fn retire(&self, id: &str) -> Result<(), ProviderError>;
+}

@@ -1,0 +1,165 @@
+//! Read a Secret back: is it ours, what credentials does it hold, does it look as
+//! desired.
+
+use k8s_openapi::api::core::v1::Secret;
+
+use super::ClientSecret;
+use super::mac::secret_mac;
+use super::render::{Credentials, KEY_MAP, ROTATION_ID, Stamps, render};
+use crate::api::OAuthClient;
+use crate::api::annotations::{CLIENT_LABEL, ROTATED_AT};
+use crate::controller::desired::SecretShape;
+use crate::controller::plan::SecretState;
+
+/// A Secret as observed, with the values it holds.
+#[derive(Clone, Debug, Default)]
+pub struct ObservedSecret {
+    pub state: SecretState,
+    pub credentials: Option<Credentials>,
+    pub stamps: Stamps,
+    /// It carries our label but no controller: left behind by an OAuthClient of the
+    /// same name with `deletionPolicy: Orphan`.
+    pub orphaned_by_us: bool,
+}
+
+/// Who controls `secret`.
+fn controlled_by(secret: &Secret, obj: &OAuthClient) -> bool {
+    let uid = obj.metadata.uid.as_deref();
+    secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
+}
+
+fn value(secret: &Secret, key: &str) -> Option<String> {
+    let v = secret.data.as_ref()?.get(key)?;
+    String::from_utf8(v.0.clone())
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// Observe `secret` (absent: `None`) for `obj`, whose Secret should look like `shape`.
+pub fn observe(
+    obj: &OAuthClient,
+    shape: &SecretShape,
+    secret: Option<&Secret>,
+    status_mac: Option<&str>,
+) -> ObservedSecret {
+    let Some(secret) = secret else {
+        return ObservedSecret::default();
+    };
+    let ours = controlled_by(secret, obj);
+    let name = obj.metadata.name.as_deref().unwrap_or_default();
+    let labelled = secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(CLIENT_LABEL))
+        .map(String::as_str)
+        == Some(name);
+    let has_controller = secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true));
+    if !ours {
+        return ObservedSecret {
+            state: SecretState {
+                exists: true,
+                foreign: true,
+                ..Default::default()
+            },
+            orphaned_by_us: labelled && !has_controller,
+            ..Default::default()
+        };
+    }
+
+    // Find the values under the key names the Secret was written with.
+    let annotations = secret.metadata.annotations.clone().unwrap_or_default();
+    let keys: serde_json::Value = annotations
+        .get(KEY_MAP)
+        .and_then(|k| serde_json::from_str(k).ok())
+        .unwrap_or_default();
+    let key = |field: &str, default: &str| {
+        keys.get(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or(default)
+            .to_string()
+    };
+    let client_id = value(secret, &key("clientId", &shape.key_client_id));
+    let current =
+        value(secret, &key("clientSecret", &shape.key_client_secret)).map(ClientSecret::new);
+    let previous =
+        value(secret, &key("clientSecretPrevious", &shape.key_previous)).map(ClientSecret::new);
+
+    let uid = obj.metadata.uid.clone().unwrap_or_default();
+    let mac = client_id
+        .as_deref()
+        .map(|id| secret_mac(&uid, id, current.as_ref(), previous.as_ref()));
+    // A Secret written without the previous key (publishPrevious: false) is MACed the
+    // same way: the executor computes the MAC over what it wrote.
+    let mac_matches = mac.is_some() && mac.as_deref() == status_mac;
+
+    let stamps = Stamps {
+        rotation_id: annotations.get(ROTATION_ID).cloned(),
+        rotated_at: annotations.get(ROTATED_AT).cloned(),
+    };
+    let creds = client_id.clone().map(|client_id| Credentials {
+        client_id,
+        secret: current.clone(),
+        previous: previous.clone(),
+    });
+
+    // Shape: render what we would write from these values and compare everything
+    // but the values themselves.
+    let shape_matches = match &creds {
+        Some(c) => {
+            let want = render(obj, shape, c, &stamps);
+            same_shape(&want, secret)
+        }
+        None => false,
+    };
+
+    ObservedSecret {
+        state: SecretState {
+            exists: true,
+            foreign: false,
+            client_id,
+            has_secret: current.is_some(),
+            has_previous: previous.is_some(),
+            mac_matches,
+            shape_matches,
+            rotation_id: stamps.rotation_id.clone(),
+        },
+        credentials: creds,
+        stamps,
+        orphaned_by_us: false,
+    }
+}
+
+/// Labels and annotations we set are present with our values (others may add more),
+/// the data keys are exactly ours, and we are the controller.
+fn same_shape(want: &Secret, have: &Secret) -> bool {
+    let subset = |w: &Option<std::collections::BTreeMap<String, String>>,
+                  h: &Option<std::collections::BTreeMap<String, String>>| {
+        let h = h.clone().unwrap_or_default();
+        w.iter().flatten().all(|(k, v)| h.get(k) == Some(v))
+    };
+    let keys = |s: &Secret| {
+        s.data
+            .as_ref()
+            .map(|d| d.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let extra_equal = want.data.as_ref().is_some_and(|w| {
+        let h = have.data.clone().unwrap_or_default();
+        w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| hv == v))
+    });
+    subset(&want.metadata.labels, &have.metadata.labels)
+        && subset(&want.metadata.annotations, &have.metadata.annotations)
+        && keys(want) == keys(have)
+        && extra_equal
+}
