@@ -210,6 +210,12 @@ impl Executor {
                 Ok((_, value)) => return Ok(value),
                 Err((_, e)) => e,
             };
+            // The provider throttles the whole account: hold every caller of it
+            // until its Retry-After, whether or not this call is retried.
+            let retry_after = error.retry_after();
+            if let Some(after) = retry_after {
+                self.limiter.block_for(after);
+            }
             if !self.retry.should_retry(operation, &error, attempt, sent) {
                 tracing::debug!(operation = %operation, attempt, error = %error, "provider call failed");
                 return Err(error.for_operation(operation, sent));
@@ -222,15 +228,9 @@ impl Executor {
                 error = %error,
                 "provider call failed; retrying"
             );
-            match error.retry_after() {
-                // The provider throttles the whole account: hold every caller of it,
-                // then add only the rest of this caller's backoff.
-                Some(after) => {
-                    self.limiter.block_for(after);
-                    tokio::time::sleep(delay.saturating_sub(after)).await;
-                }
-                None => tokio::time::sleep(delay).await,
-            }
+            // With a Retry-After, the limiter already holds the next attempt until
+            // then; sleep only the rest of the backoff.
+            tokio::time::sleep(delay.saturating_sub(retry_after.unwrap_or_default())).await;
             attempt += 1;
         }
     }

@@ -33,11 +33,13 @@ use crate::secret::ClientSecret;
 /// The default base URL, `https://api.cloudflare.com/client/v4`.
 pub const DEFAULT_BASE_URL: &str = crate::api::provider::CLOUDFLARE_DEFAULT_BASE_URL;
 
-/// Cloudflare codes that mean the credentials are missing or malformed (sent with
-/// HTTP 400): 6003 invalid request headers, 6103 bad X-Auth-Key, 6111 bad
-/// Authorization header, 9106 missing auth headers, 9103 unknown X-Auth-Key or
-/// X-Auth-Email, 10001 unable to authenticate.
-const AUTH_CODES: [i64; 6] = [6003, 6103, 6111, 9103, 9106, 10001];
+/// Cloudflare codes that mean the credentials are missing, malformed or unknown
+/// (sent with HTTP 400 or 403): 6003 invalid request headers, 6102 bad
+/// X-Auth-Email, 6103 bad X-Auth-Key, 6111 bad Authorization header, 9103 unknown
+/// X-Auth-Key or X-Auth-Email, 9106 missing auth headers, 9109 invalid access
+/// token, 10001 unable to authenticate. (10000 "Authentication error" on a 403
+/// means a missing permission: `Forbidden`.)
+const AUTH_CODES: [i64; 8] = [6003, 6102, 6103, 6111, 9103, 9106, 9109, 10001];
 /// "Please wait and consider throttling your request speed".
 const THROTTLED_CODE: i64 = 971;
 /// "Authentication error": the token lacks a permission (HTTP 403).
@@ -248,10 +250,13 @@ impl CloudflareClient {
     }
 
     /// `DELETE /accounts/{account_id}/oauth_clients/{id}/rotate_secret`: retire the
-    /// previous secret. A 404 is [`Deleted::AlreadyAbsent`].
+    /// previous secret. [`Deleted::AlreadyAbsent`] when there is none: on a 404, and
+    /// when Cloudflare refuses (409 or 400) and the client indeed shows
+    /// `has_rotated_secret: false` (e.g. a retried call whose first attempt
+    /// succeeded; Cloudflare's code for "nothing to delete" is not documented).
     pub async fn delete_rotated_secret(&self, client_id: &str) -> Result<Deleted, ProviderError> {
         let url = self.client_url(client_id, &["rotate_secret"])?;
-        deleted(
+        let result = deleted(
             self.call(
                 Operation::DeleteRotatedSecret,
                 http::Method::DELETE,
@@ -259,7 +264,16 @@ impl CloudflareClient {
                 None,
             )
             .await,
-        )
+        );
+        match result {
+            Err(e @ (ProviderError::Conflict { .. } | ProviderError::Invalid { .. })) => {
+                match self.get(client_id).await {
+                    Ok(c) if c.has_rotated_secret == Some(false) => Ok(Deleted::AlreadyAbsent),
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// `GET /oauth/scopes`: the scope catalogue.
@@ -482,7 +496,7 @@ fn status_error(
             .is_some_and(|c| AUTH_CODES.contains(&c))
     });
     match code {
-        400 if auth_problem => ProviderError::Unauthorized { messages },
+        400 | 403 if auth_problem => ProviderError::Unauthorized { messages },
         401 => ProviderError::Unauthorized { messages },
         403 => ProviderError::Forbidden { messages },
         404 => ProviderError::NotFound { messages },
@@ -676,6 +690,17 @@ mod tests {
 
     #[test]
     fn auth_header_codes_on_400_mean_unauthorized() {
+        let unknown_key = r#"{"success":false,"errors":[{"code":9103,"message":"Unknown X-Auth-Key or X-Auth-Email"}]}"#;
+        assert!(matches!(
+            err(403, &[], unknown_key),
+            ProviderError::Unauthorized { .. }
+        ));
+        let no_permission =
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#;
+        assert!(matches!(
+            err(403, &[], no_permission),
+            ProviderError::Forbidden { .. }
+        ));
         let body = r#"{"success":false,"errors":[{"code":6003,"message":"Invalid request headers","error_chain":[{"code":6111,"message":"Invalid format for Authorization header"}]}]}"#;
         match err(400, &[], body) {
             ProviderError::Unauthorized { messages } => {

@@ -1,0 +1,645 @@
+//! The typed Cloudflare client against the emulator over real HTTP: the built
+//! `clientops emulate cloudflare` binary on 127.0.0.1:0, one process per test,
+//! inspected and steered through its admin API (`/__emulator/`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clientops::provider::cloudflare::diff::{desired_from_create, diff};
+use clientops::provider::cloudflare::wire::{CreateOAuthClient, UpdateOAuthClient};
+use clientops::provider::cloudflare::{
+    CloudflareClient, CloudflareConfig, CloudflareCredentials, Deleted,
+};
+use clientops::provider::http::{HttpOptions, build_client};
+use clientops::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry, WaitHook};
+use clientops::provider::{Operation, ProviderError, RetryPolicy};
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
+
+const ACCT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+const OTHER_ACCT: &str = "0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "cf-test-token";
+const EMAIL: &str = "ops@example.com";
+const KEY: &str = "cf-test-global-key";
+
+/// One emulator process.
+struct Emu {
+    _child: tokio::process::Child,
+    addr: String,
+    admin: reqwest::Client,
+}
+
+impl Emu {
+    /// Start the binary with `--token TOKEN --api-key EMAIL:KEY --rate-limit off`
+    /// plus `extra`.
+    async fn start(extra: &[&str]) -> Self {
+        let has_rate = extra.contains(&"--rate-limit");
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_clientops"));
+        cmd.args(["emulate", "cloudflare", "--listen", "127.0.0.1:0"])
+            .args(["--token", TOKEN, "--api-key", &format!("{EMAIL}:{KEY}")])
+            .args(extra);
+        if !has_rate {
+            cmd.args(["--rate-limit", "off"]);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the clientops binary");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the emulator printed its address in time")
+            .unwrap()
+            .expect("a startup line");
+        let addr = line
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        // Keep reading stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let admin = build_client(&HttpOptions::default()).unwrap();
+        Self {
+            _child: child,
+            addr,
+            admin,
+        }
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://{}/client/v4", self.addr)
+    }
+
+    fn config(&self, credentials: CloudflareCredentials) -> CloudflareConfig {
+        CloudflareConfig::new(ACCT, credentials)
+            .with_base_url(self.base_url())
+            .with_retry(fast_retry())
+    }
+
+    /// A client with the API token, its own registry and fast retries.
+    fn client(&self) -> CloudflareClient {
+        CloudflareClient::standalone(self.config(CloudflareCredentials::api_token(TOKEN))).unwrap()
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .admin
+            .request(method, format!("http://{}/__emulator/{path}", self.addr));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert!(status.is_success(), "admin {path}: {status} {v}");
+        v
+    }
+
+    async fn faults(&self, faults: Value) {
+        self.admin(reqwest::Method::PUT, "faults", Some(faults))
+            .await;
+    }
+
+    async fn clients(&self) -> Vec<Value> {
+        self.admin(reqwest::Method::GET, "clients", None).await["clients"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// How many requests of `operation` the emulator received.
+    async fn count(&self, operation: &str) -> u64 {
+        let v = self.admin(reqwest::Method::GET, "requests", None).await;
+        v["operations"][operation]["total"].as_u64().unwrap_or(0)
+    }
+
+    async fn valid(&self, client_id: &str, secret: &str) -> bool {
+        self.admin(
+            reqwest::Method::POST,
+            "credentials/check",
+            Some(json!({"client_id": client_id, "client_secret": secret})),
+        )
+        .await["valid"]
+            .as_bool()
+            .unwrap()
+    }
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(200),
+        max_retry_after: Duration::from_secs(5),
+    }
+}
+
+fn create_body(name: &str) -> CreateOAuthClient {
+    CreateOAuthClient {
+        client_name: name.into(),
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        redirect_uris: vec!["https://grafana.example.com/login/generic_oauth".into()],
+        response_types: vec!["code".into()],
+        scopes: vec!["user-details.read".into(), "account.read".into()],
+        token_endpoint_auth_method: "client_secret_basic".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn every_operation_with_an_api_token() {
+    let emu = Emu::start(&[]).await;
+    let cf = emu.client();
+
+    let scopes = cf.list_scopes().await.unwrap();
+    assert!(scopes.iter().any(|s| s.id == "account.read"), "{scopes:?}");
+
+    assert!(cf.list().await.unwrap().is_empty());
+    let desired = create_body("Grafana");
+    let created = cf.create(&desired).await.unwrap();
+    let id = created.client.client_id.clone();
+    let secret = created.client_secret.clone().expect("a secret on create");
+    assert_eq!(created.client.client_name.as_deref(), Some("Grafana"));
+    assert!(!format!("{created:?}").contains(secret.expose()));
+    assert!(emu.valid(&id, secret.expose()).await);
+
+    let got = cf.get(&id).await.unwrap();
+    assert_eq!(got.client_id, id);
+    assert_eq!(got.visibility, "private");
+    let listed = cf.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].client_id, id);
+
+    // No drift right after create, even with the protocol scopes the server adds.
+    assert!(diff(&got, &desired_from_create(&desired)).is_empty());
+
+    // Drift: PATCH only the changed fields.
+    let mut changed = desired.clone();
+    changed.client_name = "Grafana (prod)".into();
+    changed.scopes.push("teams.read".into());
+    let patch = diff(&got, &desired_from_create(&changed));
+    assert_eq!(
+        serde_json::to_value(&patch).unwrap(),
+        json!({"client_name": "Grafana (prod)", "scopes": ["user-details.read", "account.read", "teams.read"]})
+    );
+    let updated = cf.update(&id, &patch).await.unwrap();
+    assert_eq!(updated.client_name.as_deref(), Some("Grafana (prod)"));
+    assert!(diff(&updated, &desired_from_create(&changed)).is_empty());
+    // An empty patch sends no PATCH.
+    let before = emu.count("update").await;
+    cf.update(&id, &UpdateOAuthClient::default()).await.unwrap();
+    assert_eq!(emu.count("update").await, before);
+
+    // Rotation: both secrets valid until the old one is retired.
+    let new_secret = cf.rotate_secret(&id).await.unwrap();
+    assert_ne!(new_secret, secret);
+    assert!(emu.valid(&id, secret.expose()).await);
+    assert!(emu.valid(&id, new_secret.expose()).await);
+    assert_eq!(cf.get(&id).await.unwrap().has_rotated_secret, Some(true));
+    let again = cf.rotate_secret(&id).await.unwrap_err();
+    assert!(matches!(again, ProviderError::Conflict { .. }), "{again:?}");
+    assert_eq!(
+        cf.delete_rotated_secret(&id).await.unwrap(),
+        Deleted::Deleted
+    );
+    assert!(!emu.valid(&id, secret.expose()).await);
+    assert!(emu.valid(&id, new_secret.expose()).await);
+    assert_eq!(cf.get(&id).await.unwrap().has_rotated_secret, Some(false));
+    // Retiring again finds nothing to retire.
+    assert_eq!(
+        cf.delete_rotated_secret(&id).await.unwrap(),
+        Deleted::AlreadyAbsent
+    );
+
+    assert_eq!(cf.delete(&id).await.unwrap(), Deleted::Deleted);
+    assert!(matches!(
+        cf.get(&id).await.unwrap_err(),
+        ProviderError::NotFound { .. }
+    ));
+    assert_eq!(cf.delete(&id).await.unwrap(), Deleted::AlreadyAbsent);
+    assert!(emu.clients().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_legacy_api_key_scheme_and_rejected_credentials() {
+    let emu = Emu::start(&[]).await;
+    let cf = CloudflareClient::standalone(emu.config(CloudflareCredentials::api_key(EMAIL, KEY)))
+        .unwrap();
+    let created = cf.create(&create_body("Legacy")).await.unwrap();
+    assert_eq!(cf.list().await.unwrap().len(), 1);
+    let rotated = cf.rotate_secret(&created.client.client_id).await.unwrap();
+    assert!(emu.valid(&created.client.client_id, rotated.expose()).await);
+
+    // Wrong credentials are typed errors that never show the credential.
+    let wrong_key = CloudflareClient::standalone(
+        emu.config(CloudflareCredentials::api_key(EMAIL, "wrong-key-value")),
+    )
+    .unwrap();
+    let e = wrong_key.list().await.unwrap_err();
+    assert!(matches!(e, ProviderError::Unauthorized { .. }), "{e:?}");
+    assert!(!e.to_string().contains("wrong-key-value"));
+    let wrong_token = CloudflareClient::standalone(
+        emu.config(CloudflareCredentials::api_token("wrong-token-value")),
+    )
+    .unwrap();
+    let e = wrong_token.list().await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::Forbidden { .. } | ProviderError::Unauthorized { .. }
+        ),
+        "{e:?}"
+    );
+    assert!(!e.to_string().contains("wrong-token-value"));
+    assert!(!e.is_retryable());
+}
+
+#[tokio::test]
+async fn statuses_map_to_typed_errors() {
+    let emu = Emu::start(&[]).await;
+    let cf = emu.client();
+
+    // 404 with Cloudflare's code.
+    match cf
+        .get("a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4")
+        .await
+        .unwrap_err()
+    {
+        ProviderError::NotFound { messages } => assert!(messages[0].code.is_some()),
+        e => panic!("{e:?}"),
+    }
+
+    // 400 with per-field messages, codes and pointers.
+    let mut bad = create_body("Bad");
+    bad.grant_types = vec!["refresh_token".into()];
+    bad.scopes = vec!["account:read".into()];
+    match cf.create(&bad).await.unwrap_err() {
+        ProviderError::Invalid { status, messages } => {
+            assert_eq!(status, 400);
+            let pointers: Vec<_> = messages.iter().filter_map(|m| m.pointer.clone()).collect();
+            assert!(
+                pointers.iter().any(|p| p.contains("grant_types")),
+                "{messages:?}"
+            );
+            assert!(
+                pointers.iter().any(|p| p.contains("scopes")),
+                "{messages:?}"
+            );
+            assert!(messages.iter().all(|m| m.code.is_some()));
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(emu.clients().await.is_empty());
+
+    // 409: a second rotation while one is pending.
+    let id = cf.create(&create_body("C")).await.unwrap().client.client_id;
+    cf.rotate_secret(&id).await.unwrap();
+    let e = cf.rotate_secret(&id).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Conflict { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("conflict: "), "{e}");
+
+    // 429 with its Retry-After, when the policy does not retry.
+    let no_retry = CloudflareClient::standalone(
+        emu.config(CloudflareCredentials::api_token(TOKEN))
+            .with_retry(RetryPolicy::never()),
+    )
+    .unwrap();
+    emu.faults(json!({"p_429": 1.0, "times": 1})).await;
+    match no_retry.list().await.unwrap_err() {
+        ProviderError::RateLimited {
+            retry_after,
+            messages,
+        } => {
+            assert_eq!(retry_after, Some(Duration::from_secs(1)));
+            assert_eq!(messages[0].code.as_deref(), Some("971"));
+        }
+        e => panic!("{e:?}"),
+    }
+
+    // 5xx, when the policy does not retry.
+    emu.faults(json!({"p_500": 1.0, "times": 1})).await;
+    // (The 429 above holds this client's limiter for its 1 s Retry-After first.)
+    let e = no_retry.get(&id).await.unwrap_err();
+    assert!(
+        matches!(e, ProviderError::Server { status: 500, .. }),
+        "{e:?}"
+    );
+    assert!(e.is_retryable());
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let emu = Emu::start(&[]).await;
+    let cf = emu.client();
+    emu.faults(json!({"p_429": 1.0, "times": 2, "methods": ["GET"]}))
+        .await;
+    let start = Instant::now();
+    assert!(cf.list().await.unwrap().is_empty());
+    let elapsed = start.elapsed();
+    // Two 429s with `Retry-After: 1`, each waited for in full.
+    assert!(elapsed >= Duration::from_secs(2), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert_eq!(emu.count("list").await, 3);
+
+    // A Retry-After longer than the policy allows goes back to the caller at once,
+    // and holds every caller of the account without another request.
+    let emu = Emu::start(&["--rate-limit", "2/1m"]).await;
+    let cf = emu.client();
+    cf.list().await.unwrap();
+    cf.list().await.unwrap();
+    let start = Instant::now();
+    let e = cf.list().await.unwrap_err();
+    let after = e.retry_after().expect("a Retry-After");
+    assert!(after > fast_retry().max_retry_after, "{e:?}");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    let other_caller = cf.clone();
+    let e = other_caller.get("x1").await.unwrap_err();
+    assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+    assert_eq!(emu.count("list").await, 3);
+    assert_eq!(emu.count("get").await, 0);
+}
+
+#[tokio::test]
+async fn create_is_not_retried_after_a_dropped_connection() {
+    let emu = Emu::start(&[]).await;
+    let cf = emu.client();
+    emu.faults(json!({"p_drop_after_commit": 1.0, "methods": ["POST"], "times": 1}))
+        .await;
+    match cf.create(&create_body("Dropped")).await.unwrap_err() {
+        ProviderError::OutcomeUnknown { operation, .. } => {
+            assert_eq!(operation, Operation::Create)
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(emu.count("create").await, 1);
+    let clients = emu.clients().await;
+    assert_eq!(clients.len(), 1, "exactly one client: {clients:?}");
+    // The reconciler resolves the unknown outcome by listing.
+    let listed = cf.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].client_name.as_deref(), Some("Dropped"));
+}
+
+#[tokio::test]
+async fn create_and_rotate_are_not_retried_on_5xx_but_are_on_429() {
+    let emu = Emu::start(&[]).await;
+    let cf = emu.client();
+    emu.faults(json!({"p_503": 1.0, "methods": ["POST"], "times": 1}))
+        .await;
+    let e = cf.create(&create_body("A")).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::OutcomeUnknown {
+                operation: Operation::Create,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(emu.count("create").await, 1);
+
+    // A 429 proves nothing was done: create is retried.
+    emu.faults(json!({"p_429": 1.0, "methods": ["POST"], "times": 1}))
+        .await;
+    let id = cf.create(&create_body("B")).await.unwrap().client.client_id;
+    assert_eq!(emu.count("create").await, 3);
+    assert_eq!(emu.clients().await.len(), 1);
+
+    // Rotate: a dropped connection after the rotation happened is OutcomeUnknown,
+    // and the rotation is not repeated.
+    emu.faults(json!({"p_drop_after_commit": 1.0, "path": "rotate_secret", "times": 1}))
+        .await;
+    let e = cf.rotate_secret(&id).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::OutcomeUnknown {
+                operation: Operation::RotateSecret,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(emu.count("rotate_secret").await, 1);
+    assert_eq!(cf.get(&id).await.unwrap().has_rotated_secret, Some(true));
+}
+
+#[tokio::test]
+async fn patch_and_delete_are_retried() {
+    let emu = Emu::start(&[]).await;
+    let cf = emu.client();
+    let id = cf.create(&create_body("P")).await.unwrap().client.client_id;
+
+    emu.faults(json!({"p_503": 1.0, "methods": ["PATCH"], "times": 2}))
+        .await;
+    let patch = UpdateOAuthClient {
+        client_name: Some("P2".into()),
+        ..Default::default()
+    };
+    let updated = cf.update(&id, &patch).await.unwrap();
+    assert_eq!(updated.client_name.as_deref(), Some("P2"));
+    assert_eq!(emu.count("update").await, 3);
+
+    // A PATCH whose answer is lost is simply repeated.
+    emu.faults(json!({"p_drop_after_commit": 1.0, "methods": ["PATCH"], "times": 1}))
+        .await;
+    let patch = UpdateOAuthClient {
+        client_name: Some("P3".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        cf.update(&id, &patch).await.unwrap().client_name.as_deref(),
+        Some("P3")
+    );
+
+    // A DELETE whose answer is lost: the retry finds the client gone.
+    emu.faults(json!({"p_drop_after_commit": 1.0, "methods": ["DELETE"], "times": 1}))
+        .await;
+    assert_eq!(cf.delete(&id).await.unwrap(), Deleted::AlreadyAbsent);
+    assert_eq!(emu.count("delete").await, 2);
+    assert!(emu.clients().await.is_empty());
+}
+
+#[tokio::test]
+async fn one_rate_limiter_per_account_shared_by_every_caller() {
+    let emu = Emu::start(&[]).await;
+    let waits = Arc::new(AtomicU64::new(0));
+    let hook: WaitHook = {
+        let waits = waits.clone();
+        Arc::new(move |_key, _waited| {
+            waits.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    let registry = RateLimiterRegistry::with_wait_hook(hook);
+    let http = build_client(&HttpOptions::default()).unwrap();
+    let limit = RateLimitConfig::new(3, Duration::from_secs(1));
+    let make = |account: &str| {
+        CloudflareClient::new(
+            CloudflareConfig::new(account, CloudflareCredentials::api_token(TOKEN))
+                .with_base_url(format!("{}/", emu.base_url()))
+                .with_rate_limit(limit),
+            http.clone(),
+            &registry,
+        )
+        .unwrap()
+    };
+    let (a, b) = (make(ACCT), make(ACCT));
+    let other = make(OTHER_ACCT);
+    assert!(Arc::ptr_eq(a.limiter(), b.limiter()));
+    assert!(!Arc::ptr_eq(a.limiter(), other.limiter()));
+
+    let start = Instant::now();
+    let calls = (0..6).map(|i| {
+        let c = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move { c.list().await.unwrap() }
+    });
+    futures::future::join_all(calls).await;
+    let elapsed = start.elapsed();
+    // 3 calls at once, the next 3 one period later.
+    assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert_eq!(waits.load(Ordering::SeqCst), 3);
+
+    // The other account has its own budget.
+    let start = Instant::now();
+    for _ in 0..3 {
+        other.list().await.unwrap();
+    }
+    assert!(start.elapsed() < Duration::from_millis(500));
+    assert_eq!(emu.count("list").await, 9);
+}
+
+#[tokio::test]
+async fn timeouts_and_connect_errors() {
+    let emu = Emu::start(&[]).await;
+    let registry = RateLimiterRegistry::new();
+    let http = build_client(&HttpOptions {
+        timeout: Duration::from_millis(300),
+        ..HttpOptions::default()
+    })
+    .unwrap();
+    let cf = CloudflareClient::new(
+        emu.config(CloudflareCredentials::api_token(TOKEN)),
+        http,
+        &registry,
+    )
+    .unwrap();
+    emu.faults(json!({"latency_ms": 1000})).await;
+    let e = cf.list().await.unwrap_err();
+    assert!(matches!(e, ProviderError::Transport { .. }), "{e:?}");
+    assert!(e.to_string().contains("timed out"), "{e}");
+    let e = cf.create(&create_body("Slow")).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::OutcomeUnknown {
+                operation: Operation::Create,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    emu.faults(json!({})).await;
+
+    // Nothing listens: a connect error, retried, and never "outcome unknown".
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let cf = CloudflareClient::standalone(
+        CloudflareConfig::new(ACCT, CloudflareCredentials::api_token(TOKEN))
+            .with_base_url(format!("http://{closed}/client/v4"))
+            .with_retry(fast_retry()),
+    )
+    .unwrap();
+    let e = cf.create(&create_body("Nowhere")).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Transport { .. }), "{e:?}");
+    assert!(e.is_retryable());
+}
+
+#[tokio::test]
+async fn oversized_responses_are_refused() {
+    let emu = Emu::start(&[]).await;
+    let cf = emu.client();
+    cf.create(&create_body("Big")).await.unwrap();
+    let mut cfg = emu.config(CloudflareCredentials::api_token(TOKEN));
+    cfg.max_body_bytes = 64;
+    let small = CloudflareClient::standalone(cfg).unwrap();
+    let e = small.list().await.unwrap_err();
+    assert!(matches!(e, ProviderError::Decode { .. }), "{e:?}");
+    assert!(e.to_string().contains("larger than 64 bytes"), "{e}");
+    // A create whose answer cannot be read did happen: outcome unknown.
+    let e = small.create(&create_body("Big2")).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::OutcomeUnknown {
+                operation: Operation::Create,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(emu.clients().await.len(), 2);
+}
+
+#[tokio::test]
+async fn request_headers_and_redirects_are_not_followed() {
+    // A base URL that redirects, simulated with a tiny raw HTTP server that also
+    // hands back what it received.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://elsewhere.example/client/v4\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+        }
+    });
+    let cf = CloudflareClient::standalone(
+        CloudflareConfig::new(ACCT, CloudflareCredentials::api_token(TOKEN))
+            .with_base_url(format!("http://{addr}/client/v4"))
+            .with_retry(fast_retry()),
+    )
+    .unwrap();
+    match cf.list().await.unwrap_err() {
+        ProviderError::UnexpectedStatus { status, message } => {
+            assert_eq!(status, 301);
+            assert!(message.contains("elsewhere.example"), "{message}");
+        }
+        e => panic!("{e:?}"),
+    }
+    let request = rx.recv().await.unwrap().to_ascii_lowercase();
+    assert!(
+        request.starts_with(&format!("get /client/v4/accounts/{ACCT}/oauth_clients ")),
+        "{request}"
+    );
+    let ua = format!("user-agent: clientops/{}\r\n", env!("CARGO_PKG_VERSION"));
+    assert!(request.contains(&ua), "{request}");
+    assert!(request.contains(&format!("authorization: bearer {TOKEN}\r\n")));
+    assert!(request.contains("accept: application/json\r\n"));
+    // Exactly one request: a redirect is neither followed nor retried.
+    assert!(rx.try_recv().is_err());
+
+    // rotate_secret is a bodyless POST with Content-Length: 0, like the SDKs.
+    let _ = cf.rotate_secret("c1").await.unwrap_err();
+    let request = rx.recv().await.unwrap().to_ascii_lowercase();
+    assert!(
+        request.starts_with("post /client/v4/accounts/"),
+        "{request}"
+    );
+    assert!(request.contains("content-length: 0\r\n"), "{request}");
+}
