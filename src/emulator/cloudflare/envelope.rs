@@ -79,7 +79,8 @@ pub fn field_message(code: i64, pointer: impl Into<String>, text: impl Into<Stri
 pub struct CfError {
     pub status: StatusCode,
     pub errors: Vec<ApiMessage>,
-    pub headers: HeaderMap,
+    /// Extra headers (boxed: errors travel in `Result`s and should stay small).
+    pub headers: Box<HeaderMap>,
 }
 
 impl CfError {
@@ -88,7 +89,7 @@ impl CfError {
         Self {
             status,
             errors: vec![message(code, text)],
-            headers: HeaderMap::new(),
+            headers: Box::default(),
         }
     }
 
@@ -97,7 +98,7 @@ impl CfError {
         Self {
             status: StatusCode::BAD_REQUEST,
             errors,
-            headers: HeaderMap::new(),
+            headers: Box::default(),
         }
     }
 
@@ -117,7 +118,7 @@ impl CfError {
         Self {
             status: StatusCode::BAD_REQUEST,
             errors: vec![m],
-            headers: HeaderMap::new(),
+            headers: Box::default(),
         }
     }
 
@@ -134,7 +135,7 @@ impl CfError {
                 ),
                 message(code::NO_ROUTE, "No route for that URI"),
             ],
-            headers: HeaderMap::new(),
+            headers: Box::default(),
         }
     }
 
@@ -150,7 +151,7 @@ impl CfError {
     /// 429 `971`.
     pub fn throttled(headers: HeaderMap) -> Self {
         Self {
-            headers,
+            headers: Box::new(headers),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 code::THROTTLED,
@@ -169,7 +170,7 @@ impl IntoResponse for CfError {
             result: None,
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
-        resp.headers_mut().extend(self.headers);
+        resp.headers_mut().extend(*self.headers);
         resp
     }
 }

@@ -6,13 +6,11 @@
 //! SDKs work against it with only their base URL changed; plus the admin API
 //! under `/__emulator/` (see [`admin`] and [`crate::emulator::core::admin`]).
 //!
-//! - [`routes`]: the Cloudflare endpoints, authentication and rate limiting;
-//! - [`validation`]: create/update rules, a pure function;
-//! - [`store`]: accounts, clients, secrets; persisted with `--state`;
-//! - [`scopes`]: the scope catalogue;
-//! - [`auth`]: credentials;
-//! - [`envelope`]: the v4 envelope and error codes;
-//! - [`admin`]: the Cloudflare-specific admin endpoints.
+//! Modules: the Cloudflare endpoints, authentication and rate limiting
+//! ([`routes`]); the create/update rules as a pure function ([`validation`]);
+//! accounts, clients and secrets, persisted with `--state` ([`store`]); the scope
+//! catalogue ([`scopes`]); credentials ([`auth`]); the v4 envelope and error codes
+//! ([`envelope`]); the Cloudflare-specific admin endpoints ([`admin`]).
 
 pub mod admin;
 pub mod auth;

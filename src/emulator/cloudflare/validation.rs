@@ -231,7 +231,7 @@ pub fn read_input(
     body: &Map<String, Value>,
     catalogue: &Catalogue,
     allow_visibility: bool,
-) -> Result<ClientInput, Errors> {
+) -> (ClientInput, Errors) {
     let mut r = Reader {
         body,
         errors: Vec::new(),
@@ -286,11 +286,7 @@ pub fn read_input(
             ),
         );
     }
-    if r.errors.is_empty() {
-        Ok(input)
-    } else {
-        Err(r.errors)
-    }
+    (input, r.errors)
 }
 
 /// `scopes` with the protocol scopes set by the grant and response types:
@@ -370,9 +366,8 @@ pub fn build_create(
     catalogue: &Catalogue,
     now: DateTime<Utc>,
 ) -> Result<StoredClient, Errors> {
-    let input = read_input(body, catalogue, false);
+    let (input, mut errors) = read_input(body, catalogue, false);
     // Report missing required fields together with type errors.
-    let mut errors = input.as_ref().err().cloned().unwrap_or_default();
     for key in [
         "client_name",
         "grant_types",
@@ -385,10 +380,6 @@ pub fn build_create(
             err(&mut errors, format!("/{key}"), format!("{key} is required"));
         }
     }
-    let input = match input {
-        Ok(i) if errors.is_empty() => i,
-        _ => return Err(errors),
-    };
     let grant_types = input.grant_types.unwrap_or_default();
     let response_types = input.response_types.unwrap_or_default();
     let scopes = with_protocol_scopes(
@@ -421,12 +412,30 @@ pub fn build_create(
         secret: None,
         previous_secret: None,
     };
-    check_client(&c, &mut errors);
+    // The rules about whole fields, except for fields already reported.
+    let mut more = Errors::new();
+    check_client(&c, &mut more);
+    let reported = |m: &ApiMessage| {
+        let p = pointer_of(m);
+        errors.iter().any(|e| {
+            let q = pointer_of(e);
+            q.starts_with(p) || (p == "/optional_scopes" && q.starts_with("/scopes"))
+        })
+    };
+    let more: Errors = more.into_iter().filter(|m| !reported(m)).collect();
+    errors.extend(more);
     if errors.is_empty() {
         Ok(c)
     } else {
         Err(errors)
     }
+}
+
+fn pointer_of(m: &ApiMessage) -> &str {
+    m.source
+        .as_ref()
+        .and_then(|s| s.pointer.as_deref())
+        .unwrap_or("")
 }
 
 fn host_of(uri: &str) -> Option<String> {
@@ -448,7 +457,10 @@ pub fn apply_update(
     catalogue: &Catalogue,
     now: DateTime<Utc>,
 ) -> Result<StoredClient, Errors> {
-    let input = read_input(body, catalogue, true)?;
+    let (input, errors) = read_input(body, catalogue, true);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     let mut errors = Errors::new();
     let mut c = existing.clone();
     if let Some(v) = input.client_name {

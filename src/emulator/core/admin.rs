@@ -108,7 +108,7 @@ async fn get_clock(State(core): State<Core>) -> Response {
 async fn advance_clock(State(core): State<Core>, body: Bytes) -> Result<Response, AdminError> {
     let a: Advance = parse_body(&body)?;
     let by = match (a.seconds, a.duration) {
-        (Some(s), None) if s.is_finite() && s >= 0.0 && s < 1e10 => Duration::from_secs_f64(s),
+        (Some(s), None) if (0.0..1e10).contains(&s) => Duration::from_secs_f64(s),
         (None, Some(d)) => parse_duration(&d).map_err(AdminError::bad_request)?,
         _ => {
             return Err(AdminError::bad_request(
