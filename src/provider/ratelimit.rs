@@ -38,14 +38,22 @@ impl RateLimitConfig {
         period: Duration::from_secs(300),
     };
 
-    /// A limit of `requests` per `period`, clamped to at least 1 per 1 ms.
+    /// A limit of `requests` per `period`, clamped to at least 1 per 1 ms and a
+    /// period of at most [`MAX_PERIOD`].
     pub fn new(requests: u32, period: Duration) -> Self {
         Self {
             requests: requests.max(1),
-            period: period.max(Duration::from_millis(1)),
+            period: period.clamp(Duration::from_millis(1), MAX_PERIOD),
         }
     }
 }
+
+/// The longest period a limit may have (a week); longer ones are cut to it.
+pub const MAX_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The longest a provider's Retry-After blocks an account (a day): a bogus huge
+/// value must not stop an account for ever.
+pub const MAX_BLOCK: Duration = Duration::from_secs(24 * 3600);
 
 /// Called with the limiter's key and how long a caller waited for a token.
 pub type WaitHook = Arc<dyn Fn(&LimiterKey, Duration) + Send + Sync>;
@@ -273,9 +281,14 @@ impl RateLimiter {
         result
     }
 
-    /// Refuse every caller for `retry_after` (the provider answered 429).
+    /// Refuse every caller for `retry_after` (the provider answered 429), at most
+    /// [`MAX_BLOCK`].
     pub fn block_for(&self, retry_after: Duration) {
-        self.block_until(Instant::now() + retry_after);
+        let now = Instant::now();
+        let until = now
+            .checked_add(retry_after.min(MAX_BLOCK))
+            .unwrap_or(now + MAX_BLOCK);
+        self.block_until(until);
     }
 
     /// Refuse every caller until `until`.
@@ -442,6 +455,14 @@ mod tests {
         let c = RateLimitConfig::new(0, Duration::ZERO);
         assert_eq!(c.requests, 1);
         assert_eq!(c.period, ms(1));
+        assert_eq!(RateLimitConfig::new(5, Duration::MAX).period, MAX_PERIOD);
+        let mut huge = TokenBucket::new(RateLimitConfig {
+            requests: 1,
+            period: Duration::MAX,
+        });
+        let now = Instant::now();
+        huge.try_take(now).unwrap();
+        assert_eq!(huge.try_take(now), Err(MAX_PERIOD));
         let t0 = Instant::now();
         let mut b = TokenBucket::new(RateLimitConfig {
             requests: 0,
@@ -520,5 +541,9 @@ mod tests {
         l.block_for(Duration::from_secs(120));
         let err = l.acquire_within(ms(10)).await.unwrap_err();
         assert!(err > Duration::from_secs(119));
+        // A bogus Retry-After neither panics nor blocks for ever.
+        l.block_for(Duration::MAX);
+        let err = l.acquire_within(ms(10)).await.unwrap_err();
+        assert!(err <= MAX_BLOCK && err > MAX_BLOCK - Duration::from_secs(5));
     }
 }
