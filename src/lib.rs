@@ -4,6 +4,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod emulator;
+pub mod failpoint;
 pub mod provider;
 pub mod secret;
 pub mod tls;

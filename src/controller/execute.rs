@@ -20,6 +20,7 @@ use super::plan::{Action, AdoptReason, RetireReason, RotationReason, reason_mark
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
 use crate::api::client::OAuthClientStatus;
+use crate::failpoint;
 use crate::provider::error::ProviderError;
 use crate::provider::model::Provider;
 use crate::secret::ClientSecret;
@@ -136,31 +137,59 @@ impl<'a> Executor<'a> {
         match action {
             Action::AddFinalizer => self.set_finalizer(true).await,
             Action::RemoveFinalizer => self.set_finalizer(false).await,
-            Action::RecordPendingCreate => self.patch_status(json!({ "pendingCreate": { "startedAt": now } })).await,
+            Action::RecordPendingCreate => {
+                self.patch_status(json!({ "pendingCreate": { "startedAt": now } }))
+                    .await?;
+                failpoint::hit("after-pending-create");
+                Ok(())
+            }
             Action::Create => self.create().await,
             Action::Adopt { id, reason } => self.adopt(id, reason).await,
             Action::ForgetMissing { id } => {
-                self.event(EventType::Warning, "RemoteDeleted", "Recreate", format!("client {id} was deleted at the provider; creating a new one")).await;
+                self.event(
+                    EventType::Warning,
+                    "RemoteDeleted",
+                    "Recreate",
+                    format!("client {id} was deleted at the provider; creating a new one"),
+                )
+                .await;
                 self.patch_status(json!({ "clientId": null, "pendingRotation": null, "rotation": { "phase": "Idle", "previousRetiresAt": null } })).await
             }
             Action::Patch { id, fields } => self.patch_remote(id, fields).await,
             Action::RecordPendingRotation { reason } => {
-                self.patch_status(json!({ "pendingRotation": { "startedAt": now, "marker": reason_marker(reason) } })).await
+                self.patch_status(json!({ "pendingRotation": { "startedAt": now, "marker": reason_marker(reason) } })).await?;
+                failpoint::hit("after-pending-rotation");
+                Ok(())
             }
-            Action::Rotate { id, reason, retire_at } => self.rotate(id, reason, *retire_at).await,
+            Action::Rotate {
+                id,
+                reason,
+                retire_at,
+            } => self.rotate(id, reason, *retire_at).await,
             Action::FinishRotation => self.finish_rotation().await,
             Action::RecoverLostRotation { id } => self.recover_lost_rotation(id).await,
             Action::Retire { id, reason } => self.retire(id, reason).await,
             Action::WriteSecret => self.rewrite_secret().await,
             Action::DeleteRemote { id } => {
                 let p = self.provider()?;
-                p.delete(id).await.map_err(|e| Error::provider("delete the client", e))?;
+                p.delete(id)
+                    .await
+                    .map_err(|e| Error::provider("delete the client", e))?;
                 self.ctx.accounts.remove(p.account_key(), id).await;
-                self.event(EventType::Normal, "Deleted", "Delete", format!("deleted client {id} at the provider")).await;
+                self.event(
+                    EventType::Normal,
+                    "Deleted",
+                    "Delete",
+                    format!("deleted client {id} at the provider"),
+                )
+                .await;
                 Ok(())
             }
             Action::OrphanSecret => self.orphan_secret().await,
-            Action::RecordReconcileRequest { value } => self.patch_status(json!({ "lastReconcileRequest": value })).await,
+            Action::RecordReconcileRequest { value } => {
+                self.patch_status(json!({ "lastReconcileRequest": value }))
+                    .await
+            }
         }
     }
 
@@ -279,6 +308,7 @@ impl<'a> Executor<'a> {
             }
             Err(e) => return Err(Error::provider("create the client", e)),
         };
+        failpoint::hit("after-create-call");
         let id = created.client.id.clone();
         self.ctx
             .accounts
@@ -299,6 +329,7 @@ impl<'a> Executor<'a> {
                 },
             )
             .await?;
+        failpoint::hit("after-create-secret-write");
         self.patch_status(json!({
             "clientId": id,
             "pendingCreate": null,
@@ -331,6 +362,21 @@ impl<'a> Executor<'a> {
             ),
             AdoptReason::Import => format!("adopted existing client {id} (spec.import)"),
         };
+        // A crash after the Secret write of our own create: the Secret (ours, by its
+        // owner reference) already holds this client's credentials. Keep them.
+        if let (AdoptReason::LostCreateResponse, Some(creds)) =
+            (reason, self.obs.secret.credentials.as_ref())
+            && creds.client_id == id
+            && creds.secret.is_some()
+        {
+            let uid = self.obj.uid().unwrap_or_default();
+            patch["secretMAC"] = json!(secret_mac(
+                &uid,
+                &creds.client_id,
+                creds.secret.as_ref(),
+                creds.previous.as_ref()
+            ));
+        }
         if let (AdoptReason::Import, Some((name, key))) = (
             reason,
             d.import.as_ref().and_then(|i| i.secret_ref.as_ref()),
@@ -424,6 +470,7 @@ impl<'a> Executor<'a> {
             .rotate(id)
             .await
             .map_err(|e| Error::provider("rotate the secret", e))?;
+        failpoint::hit("after-rotate-call");
         self.ctx
             .accounts
             .set_rotated(p.account_key(), id, true)
@@ -445,6 +492,7 @@ impl<'a> Executor<'a> {
                 },
             )
             .await?;
+        failpoint::hit("after-rotate-secret-write");
         let mut rotation = json!({ "phase": "Retiring", "lastRotatedAt": at, "previousRetiresAt": retire_at.to_rfc3339_opts(SecondsFormat::Secs, true) });
         if let RotationReason::Requested(v) = reason {
             rotation["lastRequest"] = json!(v);
@@ -582,6 +630,7 @@ impl<'a> Executor<'a> {
             Ok(()) | Err(ProviderError::NotFound { .. }) | Err(ProviderError::Conflict { .. }) => {}
             Err(e) => return Err(Error::provider("retire the previous secret", e)),
         }
+        failpoint::hit("after-retire-call");
         self.ctx
             .accounts
             .set_rotated(p.account_key(), id, false)

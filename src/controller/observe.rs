@@ -59,9 +59,15 @@ pub fn provider_unavailable(e: &ProviderError) -> Unavailable {
         ProviderError::RateLimited { .. } => ("ProviderRateLimited", true),
         _ => ("ProviderNotReady", true),
     };
+    let hint = match e {
+        ProviderError::Unauthorized { .. } | ProviderError::Forbidden { .. } => {
+            "; check the provider's credentials Secret and that the token has the permissions OAuth Client Read and OAuth Client Write"
+        }
+        _ => "",
+    };
     Unavailable {
         reason: reason.into(),
-        message: e.to_string(),
+        message: format!("{e}{hint}"),
         transient,
     }
 }

@@ -1,0 +1,217 @@
+//! The clientops binary as the tests run it: an emulator and a controller, each a
+//! real process talking real HTTP, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The clientops binary cargo built for the integration tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_clientops"))
+}
+
+/// `clientops emulate cloudflare` on a free loopback port.
+pub struct Emulator {
+    child: Child,
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Emulator {
+    pub fn start(extra: &[&str]) -> Self {
+        clientops::tls::install_crypto_provider();
+        let mut child = Command::new(binary())
+            .args(["emulate", "cloudflare", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("emulator exited before listening")
+                .unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Emulator {
+            child,
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The Cloudflare API base URL (`.../client/v4`).
+    pub fn api_url(&self) -> String {
+        format!("{}/client/v4", self.base)
+    }
+
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}/__emulator/{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("emulator admin call");
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Every client the emulator holds, across accounts.
+    pub async fn clients(&self) -> Vec<Value> {
+        self.admin(reqwest::Method::GET, "clients", None).await["clients"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Does the emulator accept these credentials right now?
+    pub async fn check(&self, client_id: &str, secret: &str) -> bool {
+        let v = self
+            .admin(
+                reqwest::Method::POST,
+                "credentials/check",
+                Some(json!({"client_id": client_id, "client_secret": secret})),
+            )
+            .await;
+        v["valid"].as_bool().unwrap_or(false)
+    }
+
+    pub async fn set_faults(&self, faults: Value) {
+        self.admin(reqwest::Method::PUT, "faults", Some(faults))
+            .await;
+    }
+
+    pub async fn clear_faults(&self) {
+        self.admin(reqwest::Method::DELETE, "faults", None).await;
+    }
+
+    /// A call to the Cloudflare API as a user would make it (dashboard edits).
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}/{path}", self.api_url()))
+            .bearer_auth("test-token");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+            .await
+            .expect("emulator API call")
+            .json()
+            .await
+            .unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `clientops run`, scoped to one test namespace (which is also its operator
+/// namespace), with a short resync.
+pub struct Controller {
+    child: Option<Child>,
+    pub namespace: String,
+    pub log: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Controller {
+    pub fn start(namespace: &str, env: &[(&str, &str)]) -> Self {
+        let log = std::env::temp_dir().join(format!("clientops-controller-{namespace}.log"));
+        let mut c = Controller {
+            child: None,
+            namespace: namespace.into(),
+            log,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        c.spawn();
+        c
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(binary())
+            .args([
+                "run",
+                "--namespace",
+                &self.namespace,
+                "--operator-namespace",
+                &self.namespace,
+                "--resync",
+                "3s",
+            ])
+            .arg("--kubeconfig")
+            .arg(super::kubeconfig())
+            .env("RUST_LOG", "info,clientops=debug")
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start the controller");
+        self.child = Some(child);
+    }
+
+    /// Restart with a different environment (e.g. without failpoints).
+    pub fn restart(&mut self, env: &[(&str, &str)]) {
+        self.kill();
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.spawn();
+    }
+
+    /// SIGKILL, as a node failure would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Wait until the process exits by itself (a failpoint), up to `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut()
+                && c.try_wait().ok().flatten().is_some()
+            {
+                self.child = None;
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,259 @@
+//! One controller test's world: a namespace, an emulator, a ClusterOAuthProvider
+//! that admits the namespace, and a controller scoped to it.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use super::procs::{Controller, Emulator};
+use super::{apply, client, namespace, wait_for};
+use clientops::api::OAuthClient;
+
+pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+
+pub struct Scenario {
+    pub client: Client,
+    pub ns: String,
+    pub emu: Emulator,
+    pub ctl: Controller,
+    pub provider: String,
+}
+
+/// Credentials read back from a Secret.
+#[derive(Debug, Clone)]
+pub struct SecretCreds {
+    pub client_id: Option<String>,
+    pub secret: Option<String>,
+    pub previous: Option<String>,
+}
+
+impl Scenario {
+    pub async fn new(prefix: &str, controller_env: &[(&str, &str)]) -> Self {
+        let client = client().await;
+        let ns = namespace(&client, prefix).await;
+        let emu = Emulator::start(&["--token", "test-token"]);
+        let provider = format!("cf-{ns}");
+        let secret: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "cf-api", "namespace": ns},
+            "stringData": {"token": "test-token"},
+        }))
+        .unwrap();
+        apply(&client, &secret, &ns).await.unwrap();
+        let p: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "clientops.dev/v1alpha1", "kind": "ClusterOAuthProvider",
+            "metadata": {"name": provider},
+            "spec": {
+                "cloudflare": {
+                    "accountId": ACCOUNT,
+                    "baseUrl": emu.api_url(),
+                    "auth": {"apiTokenSecretRef": {"namespace": ns, "name": "cf-api", "key": "token"}},
+                },
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+            },
+        }))
+        .unwrap();
+        apply(&client, &p, &ns).await.unwrap();
+        let ctl = Controller::start(&ns, controller_env);
+        Scenario {
+            client,
+            ns,
+            emu,
+            ctl,
+            provider,
+        }
+    }
+
+    pub fn api(&self) -> Api<OAuthClient> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// An OAuthClient manifest for this scenario's provider, `extra` merged into spec.
+    pub fn manifest(&self, name: &str, extra: Value) -> DynamicObject {
+        let mut spec = json!({
+            "providerRef": {"kind": "ClusterOAuthProvider", "name": self.provider},
+            "clientName": format!("App {name}"),
+            "redirectUris": [format!("https://{name}.example.com/callback")],
+            "grantTypes": ["authorization_code", "refresh_token"],
+            "scopes": ["user-details.read", "account.read"],
+        });
+        merge(&mut spec, extra);
+        serde_json::from_value(json!({
+            "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
+            "metadata": {"name": name, "namespace": self.ns},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    pub async fn apply_client(&self, name: &str, extra: Value) {
+        apply(&self.client, &self.manifest(name, extra), &self.ns)
+            .await
+            .expect("apply OAuthClient");
+    }
+
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
+        let patch = json!({"metadata": {"annotations": {key: value}}});
+        self.api()
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .expect("annotate");
+    }
+
+    pub async fn delete_client(&self, name: &str) {
+        self.api()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete OAuthClient");
+    }
+
+    pub async fn get(&self, name: &str) -> Option<OAuthClient> {
+        self.api().get_opt(name).await.unwrap()
+    }
+
+    /// Wait until `pred` holds for the object; on timeout, fail with its status and
+    /// the controller's log tail.
+    pub async fn wait_until(
+        &self,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&OAuthClient) -> bool,
+    ) -> OAuthClient {
+        let got = wait_for(timeout, || async {
+            let o = self.get(name).await?;
+            pred(&o).then_some(o)
+        })
+        .await;
+        match got {
+            Some(o) => o,
+            None => {
+                let o = self.get(name).await;
+                let logs = self.ctl.logs();
+                let tail: Vec<_> = logs
+                    .lines()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                panic!(
+                    "{name}: not {what} within {timeout:?}; status: {:#?}\ncontroller log tail:\n{}",
+                    o.and_then(|o| o.status),
+                    tail.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Wait for Ready=True at the current generation.
+    pub async fn wait_ready(&self, name: &str) -> OAuthClient {
+        self.wait_until(name, Duration::from_secs(60), "Ready", is_ready)
+            .await
+    }
+
+    /// Wait until the object is gone.
+    pub async fn wait_gone(&self, name: &str) {
+        let gone = wait_for(Duration::from_secs(60), || async {
+            self.get(name).await.is_none().then_some(())
+        })
+        .await;
+        assert!(
+            gone.is_some(),
+            "{name} was not deleted; controller log:\n{}",
+            self.ctl.logs()
+        );
+    }
+
+    pub async fn secret(&self, name: &str) -> Option<Secret> {
+        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
+            .get_opt(name)
+            .await
+            .unwrap()
+    }
+
+    /// The credentials in Secret `name`, under the given keys.
+    pub async fn creds_with_keys(
+        &self,
+        name: &str,
+        id_key: &str,
+        secret_key: &str,
+        prev_key: &str,
+    ) -> SecretCreds {
+        let s = self
+            .secret(name)
+            .await
+            .unwrap_or_else(|| panic!("Secret {name} does not exist"));
+        let data = s.data.unwrap_or_default();
+        let get = |k: &str| data.get(k).map(|v| String::from_utf8(v.0.clone()).unwrap());
+        SecretCreds {
+            client_id: get(id_key),
+            secret: get(secret_key),
+            previous: get(prev_key),
+        }
+    }
+
+    pub async fn creds(&self, name: &str) -> SecretCreds {
+        self.creds_with_keys(name, "client_id", "client_secret", "client_secret_previous")
+            .await
+    }
+
+    /// Assert the Secret holds credentials the provider accepts now.
+    pub async fn assert_working(&self, secret: &str) -> SecretCreds {
+        let c = self.creds(secret).await;
+        let (id, s) = (
+            c.client_id.clone().expect("client_id in Secret"),
+            c.secret.clone().expect("client_secret in Secret"),
+        );
+        assert!(
+            self.emu.check(&id, &s).await,
+            "the emulator rejects the credentials in Secret {secret}"
+        );
+        c
+    }
+
+    /// Remote clients of this scenario's emulator.
+    pub async fn remote_count(&self) -> usize {
+        self.emu.clients().await.len()
+    }
+
+    pub fn name_of(o: &OAuthClient) -> String {
+        o.name_any()
+    }
+}
+
+pub fn condition<'a>(
+    o: &'a OAuthClient,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    o.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+pub fn is_ready(o: &OAuthClient) -> bool {
+    let s = o.status.as_ref();
+    s.and_then(|s| s.observed_generation) == o.metadata.generation
+        && condition(o, "Ready").is_some_and(|c| c.status == "True")
+}
+
+pub fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(&k);
+                } else {
+                    merge(b.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
