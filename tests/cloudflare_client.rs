@@ -11,7 +11,7 @@ use clientops::provider::cloudflare::wire::{CreateOAuthClient, UpdateOAuthClient
 use clientops::provider::cloudflare::{
     CloudflareClient, CloudflareConfig, CloudflareCredentials, Deleted,
 };
-use clientops::provider::http::{HttpOptions, build_client};
+use clientops::provider::http::{HttpOptions, RequestHook, RequestRecord, build_client};
 use clientops::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry, WaitHook};
 use clientops::provider::{Operation, ProviderError, RetryPolicy};
 use serde_json::{Value, json};
@@ -335,11 +335,28 @@ async fn statuses_map_to_typed_errors() {
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let emu = Emu::start(&[]).await;
-    let cf = emu.client();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook: RequestHook = {
+        let seen = seen.clone();
+        Arc::new(move |r: &RequestRecord<'_>| {
+            seen.lock()
+                .unwrap()
+                .push((r.operation, r.attempt, r.status, r.error));
+        })
+    };
+    let cf = emu.client().with_request_hook(hook);
     emu.faults(json!({"p_429": 1.0, "times": 2, "methods": ["GET"]}))
         .await;
     let start = Instant::now();
     assert!(cf.list().await.unwrap().is_empty());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (Operation::List, 0, Some(429), Some("rate_limited")),
+            (Operation::List, 1, Some(429), Some("rate_limited")),
+            (Operation::List, 2, Some(200), None),
+        ]
+    );
     let elapsed = start.elapsed();
     // Two 429s with `Retry-After: 1`, each waited for in full.
     assert!(elapsed >= Duration::from_secs(2), "{elapsed:?}");

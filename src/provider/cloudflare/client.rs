@@ -832,6 +832,20 @@ mod tests {
     }
 
     #[test]
+    fn debug_never_shows_the_credential() {
+        for creds in [
+            CloudflareCredentials::api_token("tok-very-secret"),
+            CloudflareCredentials::api_key("a@b.c", "key-very-secret"),
+        ] {
+            let config = CloudflareConfig::new("0123456789abcdef0123456789abcdef", creds);
+            assert!(!format!("{config:?}").contains("very-secret"));
+            let client = CloudflareClient::standalone(config).unwrap();
+            assert!(!format!("{client:?}").contains("very-secret"));
+            assert!(!format!("{client:#?}").contains("very-secret"));
+        }
+    }
+
+    #[test]
     fn urls_are_built_under_the_base_and_escape_ids() {
         let client = CloudflareClient::standalone(
             CloudflareConfig::new(
