@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clientops::provider::cloudflare::diff::{desired_from_create, diff};
+use clientops::provider::cloudflare::adapter::{to_remote, update_body};
 use clientops::provider::cloudflare::wire::{CreateOAuthClient, UpdateOAuthClient};
 use clientops::provider::cloudflare::{
     CloudflareClient, CloudflareConfig, CloudflareCredentials, Deleted,
 };
 use clientops::provider::http::{HttpOptions, RequestHook, RequestRecord, build_client};
+use clientops::provider::model::ClientFields;
 use clientops::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry, WaitHook};
 use clientops::provider::{Operation, ProviderError, RetryPolicy};
 use serde_json::{Value, json};
@@ -176,20 +177,22 @@ async fn every_operation_with_an_api_token() {
     assert_eq!(listed[0].client_id, id);
 
     // No drift right after create, even with the protocol scopes the server adds.
-    assert!(diff(&got, &desired_from_create(&desired)).is_empty());
+    let want = fields_of(&desired);
+    assert!(want.diff(&to_remote(&got).fields).is_empty());
 
     // Drift: PATCH only the changed fields.
     let mut changed = desired.clone();
     changed.client_name = "Grafana (prod)".into();
     changed.scopes.push("teams.read".into());
-    let patch = diff(&got, &desired_from_create(&changed));
+    let changed = fields_of(&changed);
+    let patch = update_body(&changed, &changed.diff(&to_remote(&got).fields));
     assert_eq!(
         serde_json::to_value(&patch).unwrap(),
-        json!({"client_name": "Grafana (prod)", "scopes": ["user-details.read", "account.read", "teams.read"]})
+        json!({"client_name": "Grafana (prod)", "scopes": ["account.read", "teams.read", "user-details.read"]})
     );
     let updated = cf.update(&id, &patch).await.unwrap();
     assert_eq!(updated.client_name.as_deref(), Some("Grafana (prod)"));
-    assert!(diff(&updated, &desired_from_create(&changed)).is_empty());
+    assert!(changed.diff(&to_remote(&updated).fields).is_empty());
     // An empty patch sends no PATCH.
     let before = emu.count("update").await;
     cf.update(&id, &UpdateOAuthClient::default()).await.unwrap();
@@ -659,4 +662,25 @@ async fn request_headers_and_redirects_are_not_followed() {
         "{request}"
     );
     assert!(request.contains("content-length: 0\r\n"), "{request}");
+}
+
+/// The neutral fields a create body asks for (what the controller derives from a spec).
+fn fields_of(c: &clientops::provider::cloudflare::wire::CreateOAuthClient) -> ClientFields {
+    ClientFields {
+        name: c.client_name.clone(),
+        redirect_uris: c.redirect_uris.clone(),
+        post_logout_redirect_uris: c.post_logout_redirect_uris.clone().unwrap_or_default(),
+        grant_types: c.grant_types.iter().cloned().collect(),
+        response_types: c.response_types.iter().cloned().collect(),
+        scopes: c.scopes.iter().cloned().collect(),
+        optional_scopes: c.optional_scopes.iter().flatten().cloned().collect(),
+        token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
+        allowed_cors_origins: c.allowed_cors_origins.iter().flatten().cloned().collect(),
+        client_uri: c.client_uri.clone(),
+        logo_uri: c.logo_uri.clone(),
+        policy_uri: c.policy_uri.clone(),
+        tos_uri: c.tos_uri.clone(),
+        public: None,
+        ..Default::default()
+    }
 }

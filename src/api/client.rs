@@ -245,7 +245,7 @@ pub enum TokenEndpointAuthMethod {
 }
 
 /// Cloudflare-only client fields.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {
@@ -283,7 +283,7 @@ pub enum Visibility {
 }
 
 /// VMware CSP-only client fields.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{
     "rule": "!has(self.accessTokenTtl) || !has(self.refreshTokenTtl) || !self.accessTokenTtl.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || !self.refreshTokenTtl.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.refreshTokenTtl) > duration(self.accessTokenTtl)",
@@ -323,7 +323,7 @@ pub struct CspClientFields {
 }
 
 /// Ory Hydra-only client fields.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HydraClientFields {
     /// Audiences the client may request tokens for.
@@ -359,7 +359,7 @@ pub enum HydraAccessTokenStrategy {
 }
 
 /// Hydra per-grant token lifespans.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HydraTokenLifespans {
     /// Access tokens from the authorization code grant.

@@ -173,6 +173,8 @@ pub fn desired(obj: &OAuthClient, provider: ProviderType) -> Result<Desired, Spe
         public: cf
             .visibility
             .map(|v| v == crate::api::client::Visibility::Public),
+        csp: spec.vmware_csp.clone(),
+        hydra: spec.hydra.clone(),
     };
 
     if provider == ProviderType::Cloudflare {

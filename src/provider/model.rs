@@ -30,6 +30,10 @@ pub struct ClientFields {
     pub tos_uri: Option<String>,
     /// `Some(true)` asks for a public client (Cloudflare promotion).
     pub public: Option<bool>,
+    /// `spec.vmwareCsp`, compared as a whole.
+    pub csp: Option<crate::api::client::CspClientFields>,
+    /// `spec.hydra`, compared as a whole.
+    pub hydra: Option<crate::api::client::HydraClientFields>,
 }
 
 /// One field of [`ClientFields`], for drift reports and minimal patches.
@@ -49,6 +53,10 @@ pub enum Field {
     PolicyUri,
     TosUri,
     Visibility,
+    /// Any field of `spec.vmwareCsp`.
+    Csp,
+    /// Any field of `spec.hydra`.
+    Hydra,
 }
 
 impl Field {
@@ -69,6 +77,8 @@ impl Field {
             Field::PolicyUri => "spec.policyUri",
             Field::TosUri => "spec.tosUri",
             Field::Visibility => "spec.cloudflare.visibility",
+            Field::Csp => "spec.vmwareCsp",
+            Field::Hydra => "spec.hydra",
         }
     }
 }
@@ -83,14 +93,16 @@ impl ClientFields {
                 out.push(f)
             }
         };
+        // Order carries no meaning in redirect URI lists: compare them as sets.
+        let set = |v: &Vec<String>| v.iter().cloned().collect::<BTreeSet<_>>();
         check(Field::Name, self.name != remote.name);
         check(
             Field::RedirectUris,
-            self.redirect_uris != remote.redirect_uris,
+            set(&self.redirect_uris) != set(&remote.redirect_uris),
         );
         check(
             Field::PostLogoutRedirectUris,
-            self.post_logout_redirect_uris != remote.post_logout_redirect_uris,
+            set(&self.post_logout_redirect_uris) != set(&remote.post_logout_redirect_uris),
         );
         check(Field::GrantTypes, self.grant_types != remote.grant_types);
         check(
@@ -148,6 +160,17 @@ pub struct CreatedClient {
     pub secret: Option<ClientSecret>,
 }
 
+/// How a provider issues a new client secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretIssuance {
+    /// The provider generates it and returns it once; the previous one stays valid
+    /// until retired (Cloudflare).
+    ProviderGenerated,
+    /// The caller chooses it ([`Provider::rotate_to`]): clientops generates it and
+    /// persists it before the call, so no crash can lose it (VMware CSP).
+    CallerChosen,
+}
+
 /// What a provider can do to OAuth clients of one account.
 #[async_trait]
 pub trait Provider: Send + Sync {
@@ -178,4 +201,43 @@ pub trait Provider: Send + Sync {
     async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError>;
     /// Retire the previous secret after a rotation.
     async fn retire(&self, id: &str) -> Result<(), ProviderError>;
+
+    /// How this provider issues secrets.
+    fn secret_issuance(&self) -> SecretIssuance {
+        SecretIssuance::ProviderGenerated
+    }
+
+    /// A new secret that meets the provider's rules, from a CSPRNG (for
+    /// [`SecretIssuance::CallerChosen`] providers).
+    fn generate_secret(&self) -> Option<ClientSecret> {
+        None
+    }
+
+    /// Make `new` the client's secret; the previous one stays valid for `grace`
+    /// (for [`SecretIssuance::CallerChosen`] providers). Idempotent: setting the
+    /// secret the client already has succeeds.
+    async fn rotate_to(
+        &self,
+        id: &str,
+        new: &ClientSecret,
+        grace: std::time::Duration,
+    ) -> Result<(), ProviderError> {
+        let _ = (id, new, grace);
+        Err(ProviderError::config(format!(
+            "{} does not accept a caller-chosen secret",
+            self.kind()
+        )))
+    }
+
+    /// Create a client with a caller-chosen id and secret (for providers that allow
+    /// it): after a crash the client is found by that id. `None`: not supported.
+    async fn create_with(
+        &self,
+        fields: &ClientFields,
+        id: &str,
+        secret: &ClientSecret,
+    ) -> Option<Result<RemoteClient, ProviderError>> {
+        let _ = (fields, id, secret);
+        None
+    }
 }

@@ -53,6 +53,8 @@ pub fn to_remote(c: &wire::OAuthClient) -> RemoteClient {
             policy_uri: c.policy_uri.clone(),
             tos_uri: c.tos_uri.clone(),
             public: Some(c.visibility == "public"),
+            csp: None,
+            hydra: None,
         },
         has_rotated_secret: c.has_rotated_secret.unwrap_or(false),
         created_at: c
@@ -123,6 +125,8 @@ pub fn update_body(f: &ClientFields, changed: &[Field]) -> UpdateOAuthClient {
             Field::PolicyUri => b.policy_uri = f.policy_uri.clone(),
             Field::TosUri => b.tos_uri = f.tos_uri.clone(),
             Field::Visibility => b.visibility = Some("public".into()),
+            // Never set for a Cloudflare client (refused before planning).
+            Field::Csp | Field::Hydra => {}
         }
     }
     b

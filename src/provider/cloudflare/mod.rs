@@ -2,13 +2,12 @@
 //!
 //! `wire` holds the request and response bodies exactly as Cloudflare sends them;
 //! both the client and the emulator (`crate::emulator::cloudflare`) use it.
-//! `client` is the typed API client, `auth` its credentials, `diff` the drift
-//! between desired and observed clients as a minimal PATCH body.
+//! `client` is the typed API client, `auth` its credentials, `adapter` the
+//! provider-neutral [`crate::provider::model::Provider`] on top of it.
 
 pub mod adapter;
 pub mod auth;
 pub mod client;
-pub mod diff;
 pub mod wire;
 
 pub use auth::CloudflareCredentials;
