@@ -301,7 +301,7 @@ pub struct HydraAuth {
 pub struct RateLimit {
     /// Requests allowed per period (the bucket size).
     #[schemars(range(min = 1, max = 1_000_000))]
-    pub requests: u32,
+    pub requests: i32,
     /// The period, as a duration such as `5m` or `1h`.
     #[schemars(pattern(DURATION_PATTERN))]
     #[schemars(extend("x-kubernetes-validations" = [{

@@ -200,7 +200,7 @@ async fn credential(
 }
 
 fn rate_limit(r: Option<&RateLimit>, default: RateLimitConfig) -> RateLimitConfig {
-    r.and_then(|r| parse_duration(&r.period).map(|p| RateLimitConfig::new(r.requests, p)))
+    r.and_then(|r| parse_duration(&r.period).map(|p| RateLimitConfig::new(r.requests.max(1) as u32, p)))
         .unwrap_or(default)
 }
 
