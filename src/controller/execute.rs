@@ -22,7 +22,7 @@ use crate::api::annotations::FINALIZER;
 use crate::api::client::OAuthClientStatus;
 use crate::failpoint;
 use crate::provider::error::ProviderError;
-use crate::provider::model::Provider;
+use crate::provider::model::{Provider, SecretIssuance};
 use crate::secret::ClientSecret;
 use crate::secret::mac::secret_mac;
 use crate::secret::render::{Credentials, Stamps, owner_reference, render};
@@ -138,8 +138,13 @@ impl<'a> Executor<'a> {
             Action::AddFinalizer => self.set_finalizer(true).await,
             Action::RemoveFinalizer => self.set_finalizer(false).await,
             Action::RecordPendingCreate => {
-                self.patch_status(json!({ "pendingCreate": { "startedAt": now } }))
-                    .await?;
+                // A provider that takes a caller-chosen id gets one derived from this
+                // object's UID: after a crash the client is found by that id.
+                let marker = self.chosen_client_id();
+                self.patch_status(
+                    json!({ "pendingCreate": { "startedAt": now, "marker": marker } }),
+                )
+                .await?;
                 failpoint::hit("after-pending-create");
                 Ok(())
             }
@@ -158,6 +163,7 @@ impl<'a> Executor<'a> {
             Action::Patch { id, fields } => self.patch_remote(id, fields).await,
             Action::RecordPendingRotation { reason } => {
                 self.patch_status(json!({ "pendingRotation": { "startedAt": now, "marker": reason_marker(reason) } })).await?;
+                self.ctx.metrics.rotation_started();
                 failpoint::hit("after-pending-rotation");
                 Ok(())
             }
@@ -165,8 +171,12 @@ impl<'a> Executor<'a> {
                 id,
                 reason,
                 retire_at,
-            } => self.rotate(id, reason, *retire_at).await,
-            Action::FinishRotation => self.finish_rotation().await,
+            } => (self.rotate(id, reason, *retire_at).await)
+                .inspect(|_| self.ctx.metrics.rotation_completed())
+                .inspect_err(|_| self.ctx.metrics.rotation_failed()),
+            Action::FinishRotation => {
+                (self.finish_rotation().await).inspect(|_| self.ctx.metrics.rotation_completed())
+            }
             Action::RecoverLostRotation { id } => self.recover_lost_rotation(id).await,
             Action::Retire { id, reason } => self.retire(id, reason).await,
             Action::WriteSecret => self.rewrite_secret().await,
@@ -296,7 +306,99 @@ impl<'a> Executor<'a> {
         ))
     }
 
+    /// The id clientops gives a client at a provider that lets the caller choose:
+    /// stable for this object, unique across objects.
+    fn chosen_client_id(&self) -> Option<String> {
+        let p = self.obs.resolved.as_ref()?.provider.as_ref();
+        (p.secret_issuance() == SecretIssuance::CallerChosen)
+            .then(|| format!("clientops-{}", self.obj.uid().unwrap_or_default()))
+    }
+
+    /// Create with a caller-chosen id and secret: the secret is written to the Secret
+    /// before the call, so a crash at any point loses nothing, and the id is recorded
+    /// in `status.pendingCreate.marker`, so the client is found again by id.
+    async fn create_chosen(&mut self, id: String) -> Result<(), Error> {
+        let d = self.desired()?;
+        let p = self.provider()?;
+        let secret = match self.obs.secret.credentials.as_ref() {
+            Some(c) if c.client_id == id && c.secret.is_some() => {
+                c.secret.clone().expect("checked")
+            }
+            _ => p.generate_secret().ok_or_else(|| {
+                Error::provider(
+                    "generate a secret",
+                    ProviderError::config("the provider cannot generate secrets"),
+                )
+            })?,
+        };
+        let now = now_rfc3339(self.ctx);
+        let creds = Credentials {
+            client_id: id.clone(),
+            secret: Some(secret.clone()),
+            previous: None,
+            pending: None,
+        };
+        let stamps = Stamps {
+            rotation_id: None,
+            rotated_at: Some(now.clone()),
+        };
+        let mac = self.write_secret(&creds, &stamps).await?;
+        failpoint::hit("after-create-secret-write");
+        let created = match p.create_with(&d.fields, &id, &secret).await {
+            Some(Ok(c)) => c,
+            // Already there: our own earlier attempt (the id is derived from our UID).
+            Some(Err(ProviderError::Conflict { .. })) => p
+                .get(&id)
+                .await
+                .map_err(|e| Error::provider("look up the client", e))?
+                .ok_or_else(|| {
+                    Error::provider(
+                        "create the client",
+                        ProviderError::config(format!("client {id} conflicts but cannot be read")),
+                    )
+                })?,
+            Some(Err(e @ ProviderError::Invalid { .. })) => {
+                self.patch_status(json!({ "pendingCreate": null })).await?;
+                return Err(Error::provider("create the client", e));
+            }
+            Some(Err(e)) => return Err(Error::provider("create the client", e)),
+            None => {
+                return Err(Error::provider(
+                    "create the client",
+                    ProviderError::config("the provider does not take a chosen id"),
+                ));
+            }
+        };
+        failpoint::hit("after-create-call");
+        self.ctx.accounts.upsert(p.account_key(), created).await;
+        self.patch_status(json!({
+            "clientId": id,
+            "pendingCreate": null,
+            "secretName": d.secret.name,
+            "secretMAC": mac,
+            "rotation": { "phase": "Idle", "lastRotatedAt": now, "lastRequest": self.obs.triggers.rotate },
+        }))
+        .await?;
+        self.event(
+            EventType::Normal,
+            "Created",
+            "Create",
+            format!("created client {id} and wrote Secret {}", d.secret.name),
+        )
+        .await;
+        Ok(())
+    }
+
     async fn create(&mut self) -> Result<(), Error> {
+        if let Some(id) = self
+            .status
+            .pending_create
+            .as_ref()
+            .and_then(|p| p.marker.clone())
+            .or_else(|| self.chosen_client_id())
+        {
+            return self.create_chosen(id).await;
+        }
         let d = self.desired()?;
         let p = self.provider()?;
         let created = match p.create(&d.fields).await {
@@ -319,6 +421,7 @@ impl<'a> Executor<'a> {
             client_id: id.clone(),
             secret: created.secret.clone(),
             previous: None,
+            pending: None,
         };
         let mac = self
             .write_secret(
@@ -395,6 +498,7 @@ impl<'a> Executor<'a> {
                 client_id: id.into(),
                 secret: Some(ClientSecret::new(value)),
                 previous: None,
+                pending: None,
             };
             let mac = self
                 .write_secret(
@@ -466,10 +570,46 @@ impl<'a> Executor<'a> {
             .credentials
             .as_ref()
             .and_then(|c| c.secret.clone());
-        let new = p
-            .rotate(id)
-            .await
-            .map_err(|e| Error::provider("rotate the secret", e))?;
+        let new = match p.secret_issuance() {
+            SecretIssuance::ProviderGenerated => p
+                .rotate(id)
+                .await
+                .map_err(|e| Error::provider("rotate the secret", e))?,
+            SecretIssuance::CallerChosen => {
+                // Choose the new secret and persist it (as pending) before the call;
+                // a retry after a crash reuses it, and the call is idempotent.
+                let pending = match self
+                    .obs
+                    .secret
+                    .credentials
+                    .as_ref()
+                    .and_then(|c| c.pending.clone())
+                {
+                    Some(p) => p,
+                    None => {
+                        let new = p.generate_secret().ok_or_else(|| {
+                            Error::provider(
+                                "generate a secret",
+                                ProviderError::config("the provider cannot generate secrets"),
+                            )
+                        })?;
+                        let mut creds = self.obs.secret.credentials.clone().unwrap_or_default();
+                        creds.client_id = id.into();
+                        creds.pending = Some(new.clone());
+                        self.write_secret(&creds, &self.obs.secret.stamps.clone())
+                            .await?;
+                        new
+                    }
+                };
+                let grace = (retire_at - self.ctx.clock.now())
+                    .to_std()
+                    .unwrap_or_default();
+                p.rotate_to(id, &pending, grace)
+                    .await
+                    .map_err(|e| Error::provider("rotate the secret", e))?;
+                pending
+            }
+        };
         failpoint::hit("after-rotate-call");
         self.ctx
             .accounts
@@ -481,6 +621,7 @@ impl<'a> Executor<'a> {
             client_id: id.into(),
             secret: Some(new),
             previous: if in_grace { old } else { None },
+            pending: None,
         };
         let at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
         let mac = self
@@ -567,6 +708,24 @@ impl<'a> Executor<'a> {
     /// the caller chooses the new secret (CSP) avoid the gap entirely.
     async fn recover_lost_rotation(&mut self, id: &str) -> Result<(), Error> {
         let p = self.provider()?;
+        if p.secret_issuance() == SecretIssuance::CallerChosen {
+            // The chosen secret is in the Secret (pending): repeating the idempotent
+            // rotation with it finishes the job without any gap.
+            let d = self.desired()?;
+            let retire_at =
+                self.ctx.clock.now() + chrono::Duration::from_std(d.grace).unwrap_or_default();
+            let marker = self
+                .status
+                .pending_rotation
+                .as_ref()
+                .and_then(|p| p.marker.clone())
+                .unwrap_or_default();
+            let reason = match marker.strip_prefix("requested:") {
+                Some(v) => RotationReason::Requested(v.to_string()),
+                None => RotationReason::SecretLost,
+            };
+            return self.rotate(id, &reason, retire_at).await;
+        }
         self.event(
             EventType::Warning,
             "RotationRecovery",
@@ -595,6 +754,7 @@ impl<'a> Executor<'a> {
             client_id: id.into(),
             secret: Some(new),
             previous: None,
+            pending: None,
         };
         let mac = self
             .write_secret(
@@ -680,6 +840,7 @@ impl<'a> Executor<'a> {
                 client_id: self.status.client_id.clone().unwrap_or_default(),
                 secret: None,
                 previous: None,
+                pending: None,
             },
         };
         let mac = self

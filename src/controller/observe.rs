@@ -147,6 +147,15 @@ async fn observe_remote(
             None => RemoteObs::Missing,
         });
     }
+    if let Some(id) = status
+        .pending_create
+        .as_ref()
+        .and_then(|p| p.marker.as_deref())
+    {
+        // A create with a caller-chosen id: look for exactly that client.
+        let found = ctx.accounts.get(p, id, Duration::ZERO, true).await?;
+        return Ok(RemoteObs::Candidates(found.into_iter().collect()));
+    }
     if let Some(pending) = &status.pending_create {
         let Some(d) = desired else {
             return Ok(RemoteObs::Candidates(vec![]));

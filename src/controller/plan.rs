@@ -472,11 +472,18 @@ pub fn plan(input: &Input<'_>) -> Plan {
         actions.push(Action::RecordPendingRotation {
             reason: reason.clone(),
         });
-        actions.push(Action::Rotate {
-            id: id.clone(),
-            reason,
-            retire_at: input.now + chrono_dur(desired.grace),
-        });
+        if remote.has_rotated_secret && !retiring {
+            // Rotated outside clientops: the provider holds a secret nobody gave us
+            // and the Secret's is now the previous one. Same state as a lost
+            // rotation response, same recovery.
+            actions.push(Action::RecoverLostRotation { id: id.clone() });
+        } else {
+            actions.push(Action::Rotate {
+                id: id.clone(),
+                reason,
+                retire_at: input.now + chrono_dur(desired.grace),
+            });
+        }
     }
 
     // 5. Drift: PATCH only the fields that differ.

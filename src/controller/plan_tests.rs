@@ -379,6 +379,23 @@ fn a_rotation_requested_while_retiring_finishes_the_retirement_first() {
 }
 
 #[test]
+fn a_rotation_requested_after_an_out_of_band_rotation_recovers_instead_of_rotating_twice() {
+    let mut c = Case::steady();
+    c.remote.as_mut().unwrap().has_rotated_secret = true;
+    c.triggers.rotate = Some("r".into());
+    let p = c.plan();
+    assert_eq!(
+        p.actions,
+        vec![
+            Action::RecordPendingRotation {
+                reason: RotationReason::Requested("r".into())
+            },
+            Action::RecoverLostRotation { id: "c1".into() },
+        ]
+    );
+}
+
+#[test]
 fn the_previous_secret_is_retired_exactly_when_grace_ends() {
     let mut c = Case::steady();
     let rot = c.status.rotation.as_mut().unwrap();

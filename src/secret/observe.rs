@@ -94,6 +94,7 @@ pub fn observe(
         value(secret, &key("clientSecret", &shape.key_client_secret)).map(ClientSecret::new);
     let previous =
         value(secret, &key("clientSecretPrevious", &shape.key_previous)).map(ClientSecret::new);
+    let pending = value(secret, super::render::PENDING_KEY).map(ClientSecret::new);
 
     let uid = obj.metadata.uid.clone().unwrap_or_default();
     let mac = client_id
@@ -111,6 +112,7 @@ pub fn observe(
         client_id,
         secret: current.clone(),
         previous: previous.clone(),
+        pending: pending.clone(),
     });
 
     // Shape: render what we would write from these values and compare everything

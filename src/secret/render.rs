@@ -14,6 +14,9 @@ use crate::controller::desired::SecretShape;
 
 /// Annotation: the id of the rotation whose secret the Secret holds.
 pub const ROTATION_ID: &str = "clientops.dev/rotation-id";
+/// Data key of a chosen secret not yet in force at the provider. Not renamable; the
+/// leading `clientops.` keeps it apart from the workload's keys.
+pub const PENDING_KEY: &str = "clientops.pending-secret";
 /// Annotation: which data keys hold the credentials (JSON), so values are found again
 /// after `spec.secret.keys` changes.
 pub const KEY_MAP: &str = "clientops.dev/keys";
@@ -24,6 +27,10 @@ pub struct Credentials {
     pub client_id: String,
     pub secret: Option<ClientSecret>,
     pub previous: Option<ClientSecret>,
+    /// A secret clientops chose and is about to give the provider
+    /// ([`crate::provider::model::SecretIssuance::CallerChosen`]): persisted here
+    /// before the call, so no crash can lose it. Stored under [`PENDING_KEY`].
+    pub pending: Option<ClientSecret>,
 }
 
 /// Stamps carried in annotations.
@@ -78,6 +85,12 @@ pub fn render(
         data.insert(
             shape.key_client_secret.clone(),
             ByteString(s.expose().as_bytes().to_vec()),
+        );
+    }
+    if let Some(p) = &creds.pending {
+        data.insert(
+            PENDING_KEY.into(),
+            ByteString(p.expose().as_bytes().to_vec()),
         );
     }
     if let (Some(p), true) = (&creds.previous, shape.publish_previous) {
