@@ -7,4 +7,5 @@ pub mod emulator;
 pub mod failpoint;
 pub mod provider;
 pub mod secret;
+pub mod telemetry;
 pub mod tls;

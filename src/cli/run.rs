@@ -1,5 +1,6 @@
 //! `clientops run`: the controller.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -7,7 +8,8 @@ use clap::Args;
 
 use crate::controller::context::Settings;
 use crate::controller::desired::parse_duration;
-use crate::controller::run::{Scope, run};
+use crate::controller::leader::LeaseConfig;
+use crate::controller::run::{Operations, Scope, run};
 
 /// Arguments of `clientops run`.
 #[derive(Args, Debug)]
@@ -38,6 +40,34 @@ pub struct RunArgs {
     /// Log format: `text` or `json`.
     #[arg(long, default_value = "text")]
     pub log_format: String,
+    /// Run the controllers only while holding a coordination.k8s.io Lease, so that
+    /// several replicas can run and exactly one reconciles. A leader that loses the
+    /// Lease exits with status 1 (and is restarted as a standby).
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the leader Lease (default: the operator namespace).
+    #[arg(long)]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "clientops")]
+    pub leader_election_id: String,
+    /// Where to serve /metrics, /healthz and /readyz (`off` to disable; port 0
+    /// picks a free port).
+    #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_metrics_addr)]
+    pub metrics_addr: MetricsAddr,
+}
+
+/// `--metrics-addr`: an address, or `off`.
+#[derive(Clone, Debug)]
+pub struct MetricsAddr(pub Option<SocketAddr>);
+
+fn parse_metrics_addr(s: &str) -> Result<MetricsAddr, String> {
+    if s == "off" {
+        return Ok(MetricsAddr(None));
+    }
+    s.parse()
+        .map(|a| MetricsAddr(Some(a)))
+        .map_err(|e| format!("{s:?} is not an address such as 0.0.0.0:8080 or off: {e}"))
 }
 
 fn parse_period(s: &str) -> Result<Duration, String> {
@@ -60,6 +90,18 @@ impl RunArgs {
             }
             None => kube::Client::try_default().await?,
         };
+        let leader_election = self.leader_elect.then(|| {
+            LeaseConfig::new(
+                self.leader_election_namespace
+                    .clone()
+                    .unwrap_or_else(|| self.operator_namespace.clone()),
+                self.leader_election_id.clone(),
+            )
+        });
+        let ops = Operations {
+            leader_election,
+            metrics_addr: self.metrics_addr.0,
+        };
         let settings = Settings {
             operator_namespace: self.operator_namespace,
             resync: self.resync,
@@ -71,6 +113,6 @@ impl RunArgs {
             label_selector: self.label_selector,
             workers: self.workers,
         };
-        run(client, settings, scope).await
+        run(client, settings, scope, ops).await
     }
 }

@@ -11,6 +11,7 @@ use kube::runtime::reflector::Store;
 use super::accounts::AccountCache;
 use crate::api::OAuthClient;
 use crate::provider::ratelimit::RateLimiterRegistry;
+use crate::telemetry::Metrics;
 
 /// Controller settings from the command line.
 #[derive(Clone, Debug)]
@@ -54,4 +55,6 @@ pub struct Context {
     pub accounts: AccountCache,
     /// Every OAuthClient the controller watches: which remote ids are claimed.
     pub clients: Store<OAuthClient>,
+    /// Prometheus metrics; `metrics.request_hook(provider)` instruments a provider client.
+    pub metrics: Arc<Metrics>,
 }

@@ -6,6 +6,7 @@
 //! - `plan`: the pure planner. `execute`: the thin executor.
 //! - `reconcile`: observe → plan → execute rounds and the kstatus conditions.
 //! - `providers`: the provider objects' Ready condition. `run`: wiring.
+//! - `leader`: leader election on a Lease.
 
 pub mod accounts;
 pub mod conditions;
@@ -13,6 +14,7 @@ pub mod context;
 pub mod desired;
 pub mod error;
 pub mod execute;
+pub mod leader;
 pub mod observe;
 pub mod plan;
 pub mod providers;

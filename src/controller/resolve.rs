@@ -200,8 +200,10 @@ async fn credential(
 }
 
 fn rate_limit(r: Option<&RateLimit>, default: RateLimitConfig) -> RateLimitConfig {
-    r.and_then(|r| parse_duration(&r.period).map(|p| RateLimitConfig::new(r.requests.max(1) as u32, p)))
-        .unwrap_or(default)
+    r.and_then(|r| {
+        parse_duration(&r.period).map(|p| RateLimitConfig::new(r.requests.max(1) as u32, p))
+    })
+    .unwrap_or(default)
 }
 
 /// Build the provider client for `blocks`, reading credentials from `secret_ns`.
@@ -248,6 +250,7 @@ pub async fn build(
                 CloudflareClient::new(config, ctx.http.clone(), &ctx.limiters).map_err(|e| {
                     unavailable("InvalidProvider", format!("spec.cloudflare: {e}"), false)
                 })?;
+            let client = client.with_request_hook(ctx.metrics.request_hook("cloudflare"));
             Ok(Resolved {
                 provider: Arc::new(CloudflareProvider::new(client)),
                 provider_type: ProviderType::Cloudflare,

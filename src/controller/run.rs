@@ -1,6 +1,11 @@
-//! Wire the controllers together and run them until a signal arrives.
+//! Wire the controllers together and run them until a signal arrives: the
+//! telemetry server first, then (with `--leader-elect`) the wait for the Lease,
+//! then the controllers.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -13,12 +18,15 @@ use kube::{Client, ResourceExt};
 
 use super::accounts::AccountCache;
 use super::context::{Context, Settings, SystemClock};
+use super::leader::{Elector, LeaseConfig};
 use super::{providers, reconcile};
 use crate::api::annotations::CLIENT_LABEL;
 use crate::api::client::ProviderKind;
 use crate::api::{ClusterOAuthProvider, OAuthClient, OAuthProvider};
 use crate::provider::http::{HttpOptions, build_client};
 use crate::provider::ratelimit::RateLimiterRegistry;
+use crate::telemetry::Metrics;
+use crate::telemetry::server::{ReadyCheck, Refresh, router, serve};
 
 /// What `clientops run` watches.
 #[derive(Clone, Debug, Default)]
@@ -31,9 +39,40 @@ pub struct Scope {
     pub workers: u16,
 }
 
+/// How `clientops run` runs: leader election and the telemetry endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct Operations {
+    /// Run the controllers only while holding this Lease (`--leader-elect`).
+    pub leader_election: Option<LeaseConfig>,
+    /// Serve `/metrics`, `/healthz` and `/readyz` here.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
 /// Run the controllers.
-pub async fn run(client: Client, settings: Settings, scope: Scope) -> anyhow::Result<()> {
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    scope: Scope,
+    ops: Operations,
+) -> anyhow::Result<()> {
     crate::tls::install_crypto_provider();
+    let metrics = Arc::new(Metrics::new());
     let http = build_client(&HttpOptions {
         insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
         ..Default::default()
@@ -60,6 +99,69 @@ pub async fn run(client: Client, settings: Settings, scope: Scope) -> anyhow::Re
     }
     let controller = Controller::new(clients_api, client_cfg);
     let store = controller.store();
+    let synced = Arc::new(AtomicBool::new(false));
+
+    let mut elector = ops
+        .leader_election
+        .clone()
+        .map(|cfg| Elector::new(client.clone(), cfg));
+    let election = elector
+        .as_ref()
+        .map(|e| (e.state.clone(), e.config().clone()));
+    if let Some(addr) = ops.metrics_addr {
+        let refresh: Refresh = {
+            let (metrics, store, election) = (metrics.clone(), store.clone(), election.clone());
+            Arc::new(move || {
+                let state = store.state();
+                metrics.refresh_clients(state.iter().map(|c| c.as_ref()), chrono::Utc::now());
+                metrics.set_leader(election.as_ref().is_none_or(|(s, _)| s.is_leader()));
+            })
+        };
+        let ready: ReadyCheck = {
+            let (synced, election) = (synced.clone(), election.clone());
+            Arc::new(move || {
+                let synced = synced.load(Ordering::SeqCst);
+                match &election {
+                    None if synced => Ok("watches synced".into()),
+                    None => Err("waiting for the first list of OAuthClients".into()),
+                    Some((s, _)) if s.is_leader() && synced => Ok("leader; watches synced".into()),
+                    Some((s, _)) if s.is_leader() => {
+                        Err("leader; waiting for the first list of OAuthClients".into())
+                    }
+                    Some((s, cfg)) => match s.since_last_ok() {
+                        Some(d) if d <= cfg.lease_duration => {
+                            Ok("standby; the leader Lease is readable".into())
+                        }
+                        Some(d) => Err(format!(
+                            "standby; no Lease read has succeeded for {}s",
+                            d.as_secs()
+                        )),
+                        None => Err("standby; the Lease has not been read yet".into()),
+                    },
+                }
+            })
+        };
+        serve(addr, router(metrics.clone(), refresh, ready)).await?;
+    }
+    if let Some(e) = elector.as_mut() {
+        tokio::select! {
+            _ = e.acquire() => {}
+            _ = shutdown_signal() => {
+                tracing::info!("stopped while standing by");
+                return Ok(());
+            }
+        }
+    }
+    metrics.set_leader(true);
+    {
+        let (store, synced) = (store.clone(), synced.clone());
+        tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                synced.store(true, Ordering::SeqCst);
+                tracing::info!("OAuthClient watch synced");
+            }
+        });
+    }
 
     let reporter = Reporter {
         controller: "clientops".into(),
@@ -71,9 +173,10 @@ pub async fn run(client: Client, settings: Settings, scope: Scope) -> anyhow::Re
         settings: settings.clone(),
         clock: Arc::new(SystemClock),
         http,
-        limiters: RateLimiterRegistry::new(),
+        limiters: RateLimiterRegistry::with_wait_hook(metrics.wait_hook()),
         accounts: AccountCache::default(),
         clients: store.clone(),
+        metrics: metrics.clone(),
     });
 
     // A provider change re-queues every client that uses it.
@@ -123,7 +226,17 @@ pub async fn run(client: Client, settings: Settings, scope: Scope) -> anyhow::Re
         )
         .with_config(kube::runtime::controller::Config::default().concurrency(scope.workers))
         .shutdown_on_signal()
-        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .run(
+            |obj, ctx: Arc<Context>| async move {
+                let started = Instant::now();
+                let result = reconcile::reconcile(obj, ctx.clone()).await;
+                ctx.metrics
+                    .reconcile_done(result.is_ok(), started.elapsed());
+                result
+            },
+            reconcile::error_policy,
+            ctx.clone(),
+        )
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "controller event");
@@ -149,7 +262,32 @@ pub async fn run(client: Client, settings: Settings, scope: Scope) -> anyhow::Re
         )
         .for_each(|_| async {});
     tracing::info!(namespace = ?scope.namespace, resync = ?settings.resync, "clientops controller started");
-    tokio::join!(clients, cluster_providers, namespaced_providers);
+    let controllers = async {
+        tokio::join!(clients, cluster_providers, namespaced_providers);
+    };
+    match elector {
+        None => controllers.await,
+        Some(mut e) => {
+            let lost = tokio::select! {
+                _ = controllers => None,
+                lost = e.hold() => Some(lost),
+            };
+            match lost {
+                // A clean shutdown (SIGTERM): hand the Lease over at once.
+                None => e.release().await,
+                Some(lost) => {
+                    // Stop reconciling at once: another instance may be leading
+                    // already. Exiting drops every in-flight reconcile; the
+                    // Deployment restarts this pod, which rejoins as a standby.
+                    tracing::error!(
+                        reason = %lost.reason,
+                        "lost leadership; exiting with status 1 so that this instance restarts as a standby"
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
     tracing::info!("clientops controller stopped");
     Ok(())
 }
