@@ -9,7 +9,11 @@ fn the_local_demo_runs_and_its_credentials_work() {
         .env_remove("KUBECONFIG")
         .output()
         .expect("run scripts/demo");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "scripts/demo --check failed:\n{text}");
     assert!(text.contains("\"valid\":true"), "{text}");
     assert!(text.contains("demo check passed"), "{text}");

@@ -310,7 +310,7 @@ impl<'a> Executor<'a> {
     /// stable for this object, unique across objects.
     fn chosen_client_id(&self) -> Option<String> {
         let p = self.obs.resolved.as_ref()?.provider.as_ref();
-        (p.secret_issuance() == SecretIssuance::CallerChosen)
+        p.chooses_client_id()
             .then(|| format!("clientops-{}", self.obj.uid().unwrap_or_default()))
     }
 
@@ -401,7 +401,8 @@ impl<'a> Executor<'a> {
         }
         let d = self.desired()?;
         let p = self.provider()?;
-        let created = match p.create(&d.fields).await {
+        let marker = self.obj.uid().unwrap_or_default();
+        let created = match p.create(&d.fields, &marker).await {
             Ok(c) => c,
             Err(e @ ProviderError::Invalid { .. }) => {
                 // Rejected: nothing was created, so the intent is void.

@@ -173,7 +173,7 @@ async fn observe_remote(
             .list(p, Duration::ZERO)
             .await?
             .into_iter()
-            .filter(|c| is_candidate(c, d, since, &claimed))
+            .filter(|c| is_candidate(c, d, since, &claimed, obj.metadata.uid.as_deref()))
             .collect();
         found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         return Ok(RemoteObs::Candidates(found));
@@ -189,21 +189,31 @@ async fn observe_remote(
     Ok(RemoteObs::NotCreated)
 }
 
-/// The match rule for adopting the client a lost create made: created no earlier
-/// than the recorded intent (less clock skew), with the name and redirect URIs we
-/// sent, and not claimed by another OAuthClient.
+/// The match rule for adopting the client a lost create made: not claimed by another
+/// OAuthClient, and either carrying our marker (providers with metadata) or created
+/// no earlier than the recorded intent (less clock skew) with the name and redirect
+/// URIs we sent.
 pub fn is_candidate(
     c: &RemoteClient,
     d: &Desired,
     since: Option<chrono::DateTime<chrono::Utc>>,
     claimed: &std::collections::HashSet<String>,
+    marker: Option<&str>,
 ) -> bool {
     let recent = match (since, c.created_at) {
         (Some(since), Some(at)) => at >= since,
         _ => true,
     };
-    recent
-        && c.fields.name == d.fields.name
-        && c.fields.redirect_uris == d.fields.redirect_uris
-        && !claimed.contains(&c.id)
+    if claimed.contains(&c.id) {
+        return false;
+    }
+    // A provider that stores our marker tells exactly; otherwise match what we sent.
+    match (&c.marker, marker) {
+        (Some(m), Some(ours)) => m == ours,
+        _ => {
+            recent
+                && c.fields.name == d.fields.name
+                && c.fields.redirect_uris == d.fields.redirect_uris
+        }
+    }
 }

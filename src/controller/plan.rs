@@ -248,6 +248,12 @@ pub fn plan(input: &Input<'_>) -> Plan {
         return p;
     }
     let status = input.status;
+    // A provider that replaces the secret in one step keeps no previous one.
+    let grace = if input.provider_supports_grace {
+        desired.grace
+    } else {
+        Duration::ZERO
+    };
     let progressing = |reason: &str, message: &str| Verdict::Progressing {
         reason: reason.into(),
         message: message.into(),
@@ -365,7 +371,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
             actions.push(Action::Rotate {
                 id,
                 reason,
-                retire_at: input.now + chrono_dur(desired.grace),
+                retire_at: input.now + chrono_dur(grace),
             });
         }
         return Plan {
@@ -400,7 +406,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
             let retire_at = if never_written {
                 input.now
             } else {
-                input.now + chrono_dur(desired.grace)
+                input.now + chrono_dur(grace)
             };
             actions.push(Action::RecordPendingRotation {
                 reason: reason.clone(),
@@ -481,7 +487,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
             actions.push(Action::Rotate {
                 id: id.clone(),
                 reason,
-                retire_at: input.now + chrono_dur(desired.grace),
+                retire_at: input.now + chrono_dur(grace),
             });
         }
     }

@@ -42,6 +42,7 @@ fn remote(d: &Desired) -> RemoteClient {
         has_rotated_secret: false,
         created_at: None,
         uri_verification: None,
+        marker: None,
     }
 }
 
@@ -625,6 +626,33 @@ fn an_import_of_a_missing_client_stalls() {
     c.status = OAuthClientStatus::default();
     c.remote_kind = "missing";
     assert!(is_stalled(&c.plan(), "ImportNotFound"));
+}
+
+#[test]
+fn without_grace_support_the_previous_secret_retires_at_once() {
+    let d = desired();
+    let mut c = Case::steady();
+    c.triggers.rotate = Some("r".into());
+    let remote = remote(&d);
+    let p = plan(&Input {
+        now: t(NOW),
+        deleting: false,
+        has_finalizer: true,
+        triggers: c.triggers.clone(),
+        desired: Ok(&d),
+        status: &c.status,
+        remote: Remote::Found(&remote),
+        secret: c.secret.clone(),
+        provider_supports_grace: false,
+    });
+    assert!(
+        p.actions.contains(&Action::Rotate {
+            id: "c1".into(),
+            reason: RotationReason::Requested("r".into()),
+            retire_at: t(NOW)
+        }),
+        "{p:?}"
+    );
 }
 
 #[test]

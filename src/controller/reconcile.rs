@@ -48,7 +48,10 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
             status: &status,
             remote: obs.remote.as_remote(),
             secret: obs.secret.state.clone(),
-            provider_supports_grace: true,
+            provider_supports_grace: obs
+                .resolved
+                .as_ref()
+                .is_none_or(|r| r.provider.supports_grace()),
         };
         let p = plan(&input);
         tracing::debug!(round, actions = ?p.actions, verdict = ?p.verdict, "planned");

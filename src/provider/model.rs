@@ -151,6 +151,8 @@ pub struct RemoteClient {
     pub created_at: Option<DateTime<Utc>>,
     /// Client URI verification: (status, DNS TXT text).
     pub uri_verification: Option<(String, String)>,
+    /// The creating OAuthClient's marker, where the provider stores metadata.
+    pub marker: Option<String>,
 }
 
 /// A client just created, with its secret (absent for public clients).
@@ -187,7 +189,15 @@ pub trait Provider: Send + Sync {
     async fn get(&self, id: &str) -> Result<Option<RemoteClient>, ProviderError>;
     /// Create a client. Never retried blindly: a lost response is
     /// `ProviderError::OutcomeUnknown`.
-    async fn create(&self, fields: &ClientFields) -> Result<CreatedClient, ProviderError>;
+    /// `marker` identifies the OAuthClient that asks (its UID); a provider that can
+    /// store metadata with the client stores it, and reports it back in
+    /// [`RemoteClient::marker`], so a create whose response was lost is found again
+    /// unambiguously.
+    async fn create(
+        &self,
+        fields: &ClientFields,
+        marker: &str,
+    ) -> Result<CreatedClient, ProviderError>;
     /// Change exactly `changed` fields to their values in `fields`.
     async fn update(
         &self,
@@ -201,6 +211,17 @@ pub trait Provider: Send + Sync {
     async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError>;
     /// Retire the previous secret after a rotation.
     async fn retire(&self, id: &str) -> Result<(), ProviderError>;
+
+    /// Whether a previous secret can stay valid after a rotation (false: rotation
+    /// replaces the secret in one step, as at Ory Hydra).
+    fn supports_grace(&self) -> bool {
+        true
+    }
+
+    /// Whether clients are created with a caller-chosen id ([`Provider::create_with`]).
+    fn chooses_client_id(&self) -> bool {
+        false
+    }
 
     /// How this provider issues secrets.
     fn secret_issuance(&self) -> SecretIssuance {

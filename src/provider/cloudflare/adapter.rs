@@ -68,6 +68,7 @@ pub fn to_remote(c: &wire::OAuthClient) -> RemoteClient {
                 v.text.clone().unwrap_or_default(),
             )
         }),
+        marker: None,
     }
 }
 
@@ -158,7 +159,13 @@ impl Provider for CloudflareProvider {
         }
     }
 
-    async fn create(&self, fields: &ClientFields) -> Result<CreatedClient, ProviderError> {
+    /// Cloudflare has no metadata field: the marker cannot be stored, and a lost
+    /// create is matched by name, redirect URIs and creation time instead.
+    async fn create(
+        &self,
+        fields: &ClientFields,
+        _marker: &str,
+    ) -> Result<CreatedClient, ProviderError> {
         let created = self.client.create(&create_body(fields)).await?;
         Ok(CreatedClient {
             client: to_remote(&created.client),
