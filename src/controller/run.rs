@@ -156,10 +156,23 @@ pub async fn run(
     {
         let (store, synced) = (store.clone(), synced.clone());
         tokio::spawn(async move {
-            if store.wait_until_ready().await.is_ok() {
-                synced.store(true, Ordering::SeqCst);
-                tracing::info!("OAuthClient watch synced");
+            // Poll with a timeout: the store's readiness signal wakes only the last
+            // of several concurrent waiters (the controller itself waits on it
+            // too), so a lone `wait_until_ready().await` can sleep for ever.
+            loop {
+                match tokio::time::timeout(
+                    std::time::Duration::from_millis(500),
+                    store.wait_until_ready(),
+                )
+                .await
+                {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => continue,
+                }
             }
+            synced.store(true, Ordering::SeqCst);
+            tracing::info!("OAuthClient watch synced");
         });
     }
 
