@@ -3,8 +3,10 @@
 //! ([`ratelimit`]), the retry policy ([`retry`]) and the HTTP layer ([`http`]).
 
 pub mod cloudflare;
+pub mod csp;
 pub mod error;
 pub mod http;
+pub mod hydra;
 pub mod model;
 pub mod ratelimit;
 pub mod retry;

@@ -137,6 +137,15 @@ impl ClientFields {
             Field::Visibility,
             self.public == Some(true) && remote.public != Some(true),
         );
+        // Only the fields the spec sets, durations by value, lists as sets.
+        check(
+            Field::Csp,
+            super::csp::adapter::csp_differs(self.csp.as_ref(), remote.csp.as_ref()),
+        );
+        check(
+            Field::Hydra,
+            super::hydra::adapter::hydra_differs(self.hydra.as_ref(), remote.hydra.as_ref()),
+        );
         out
     }
 }
