@@ -4,6 +4,7 @@ use std::fmt;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
@@ -11,6 +12,7 @@ use crate::emulator::cloudflare::auth::AuthConfig;
 use crate::emulator::cloudflare::scopes::Catalogue;
 use crate::emulator::cloudflare::{self, Emulator};
 use crate::emulator::core::RateLimit;
+use crate::emulator::csp;
 use crate::secret::ClientSecret;
 
 /// Run a provider emulator (for tests, demos and your CI).
@@ -25,6 +27,8 @@ pub struct EmulateArgs {
 pub enum EmulateProvider {
     /// Cloudflare's account OAuth clients API, under /client/v4.
     Cloudflare(CloudflareArgs),
+    /// VMware Cloud Services Platform organisation OAuth apps, under /csp/gateway/am/api.
+    Csp(CspArgs),
 }
 
 /// A credential given on the command line; `Debug` never shows it.
@@ -156,6 +160,72 @@ impl CloudflareArgs {
     }
 }
 
+fn parse_org(s: &str) -> Result<String, String> {
+    if csp::is_guid(s) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err("an organisation id is a GUID, e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6".into())
+    }
+}
+
+/// A duration such as `30m`, `2s`, `500ms` or `0`.
+fn parse_delay(s: &str) -> Result<Duration, String> {
+    if matches!(s.trim(), "0" | "0s" | "0ms") {
+        return Ok(Duration::ZERO);
+    }
+    crate::emulator::core::ratelimit::parse_duration(s)
+}
+
+/// `clientops emulate csp`.
+#[derive(Args, Debug)]
+pub struct CspArgs {
+    /// Address to listen on; port 0 picks a free port (the startup line shows it).
+    #[arg(long, default_value = csp::DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Persist the state here (atomic writes after every change) and load it at start.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Accept this API token at the token exchange (repeatable). Without --token,
+    /// any non-empty API token is accepted.
+    #[arg(long = "token", value_name = "TOKEN")]
+    pub tokens: Vec<Credential>,
+    /// Create this organisation at start (repeatable; a GUID).
+    #[arg(long = "org", value_name = "ID", value_parser = parse_org)]
+    pub orgs: Vec<String>,
+    /// Refuse organisations not given with --org (404) instead of creating them on first use.
+    #[arg(long)]
+    pub strict_orgs: bool,
+    /// Requests per API token per period, N/PERIOD (e.g. 1200/5m, 10/1s), or "off".
+    #[arg(long, value_name = "N/PERIOD", default_value = "1200/5m", value_parser = parse_rate_limit)]
+    pub rate_limit: RateLimitArg,
+    /// Lifetime of the access tokens the API token exchange hands out (then 401).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_delay)]
+    pub access_token_ttl: Duration,
+    /// How long a deleted app's id stays reserved: a create with it gets 409 meanwhile.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_delay)]
+    pub deletion_delay: Duration,
+}
+
+impl CspArgs {
+    /// The emulator configuration these flags describe.
+    pub fn config(&self) -> anyhow::Result<csp::Config> {
+        if self.access_token_ttl.is_zero() {
+            anyhow::bail!("--access-token-ttl must be positive");
+        }
+        Ok(csp::Config {
+            auth: csp::auth::AuthConfig {
+                tokens: self.tokens.iter().map(|t| t.0.clone()).collect(),
+            },
+            orgs: self.orgs.clone(),
+            strict_orgs: self.strict_orgs,
+            rate_limit: self.rate_limit.0,
+            state_file: self.state.clone(),
+            access_token_ttl: self.access_token_ttl,
+            deletion_delay: self.deletion_delay,
+        })
+    }
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -209,6 +279,32 @@ impl EmulateArgs {
                 }
                 match rate {
                     Some(r) => tracing::info!(rate_limit = %r, "per-credential rate limit"),
+                    None => tracing::info!("rate limit off"),
+                }
+                running.wait().await?;
+                Ok(())
+            }
+            EmulateProvider::Csp(args) => {
+                let cfg = args.config()?;
+                let any = cfg.auth.accepts_any();
+                let rate = cfg.rate_limit;
+                let running =
+                    csp::Emulator::start_until(cfg, &args.listen, shutdown_signal()).await?;
+                // One line that scripts parse: keep its shape stable.
+                println!(
+                    "clientops emulate csp: listening on http://{} (base URL {}, admin {})",
+                    running.addr(),
+                    running.base_url(),
+                    running.admin_url()
+                );
+                std::io::stdout().flush()?;
+                if any {
+                    eprintln!(
+                        "clientops emulate csp: no --token given: accepting any non-empty API token"
+                    );
+                }
+                match rate {
+                    Some(r) => tracing::info!(rate_limit = %r, "per-API-token rate limit"),
                     None => tracing::info!("rate limit off"),
                 }
                 running.wait().await?;
@@ -268,5 +364,45 @@ mod tests {
         assert_eq!(cfg.accounts, ["023e105f4ecef8ad9ca31a8372d0c353"]);
         assert!(cfg.strict_accounts);
         assert_eq!(cfg.rate_limit.unwrap().requests, 10);
+    }
+
+    #[test]
+    fn csp_flags_parse() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "clientops",
+            "emulate",
+            "csp",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            "a",
+            "--org",
+            "3FA85F64-5717-4562-B3FC-2C963F66AFA6",
+            "--strict-orgs",
+            "--access-token-ttl",
+            "5m",
+            "--deletion-delay",
+            "0",
+            "--rate-limit",
+            "off",
+        ])
+        .unwrap();
+        let crate::cli::Command::Emulate(EmulateArgs {
+            provider: EmulateProvider::Csp(a),
+        }) = cli.command
+        else {
+            panic!("not emulate csp")
+        };
+        let cfg = a.config().unwrap();
+        assert_eq!(cfg.orgs, ["3fa85f64-5717-4562-b3fc-2c963f66afa6"]);
+        assert_eq!(cfg.access_token_ttl, Duration::from_secs(300));
+        assert_eq!(cfg.deletion_delay, Duration::ZERO);
+        assert!(cfg.rate_limit.is_none() && cfg.strict_orgs);
+        assert_eq!(cfg.auth.tokens.len(), 1);
+        assert!(parse_org("nope").is_err());
+        assert!(
+            crate::cli::Cli::try_parse_from(["clientops", "emulate", "csp", "--org", "x"]).is_err()
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Provider emulators: `clientops emulate cloudflare` (and later `csp`).
+//! Provider emulators: `clientops emulate cloudflare` and `clientops emulate csp`.
 //!
 //! An emulator is a product feature, not a test double: users run it in their own
 //! CI the way they run moto or LocalStack. Each one implements its provider's
@@ -10,3 +10,4 @@
 
 pub mod cloudflare;
 pub mod core;
+pub mod csp;
