@@ -16,6 +16,7 @@ use crate::api::{ClusterOAuthProvider, OAuthClient, OAuthProvider};
 use crate::controller::desired::parse_duration;
 use crate::provider::cloudflare::adapter::CloudflareProvider;
 use crate::provider::cloudflare::{CloudflareClient, CloudflareConfig, CloudflareCredentials};
+use crate::provider::csp::{CspClient, CspConfig, CspCredentials, CspProvider};
 use crate::provider::model::Provider;
 use crate::provider::ratelimit::RateLimitConfig;
 
@@ -256,10 +257,32 @@ pub async fn build(
                 provider_type: ProviderType::Cloudflare,
             })
         }
-        Some(other @ (ProviderType::VmwareCsp | ProviderType::Hydra)) => Err(unavailable(
+        Some(ProviderType::VmwareCsp) => {
+            let c = blocks
+                .vmware_csp
+                .as_ref()
+                .expect("provider_type checked it");
+            let token = credential(ctx, &c.auth.api_token_secret_ref, secret_ns).await?;
+            let mut config = CspConfig::new(c.org_id.clone(), CspCredentials::api_token(token))
+                .with_rate_limit(rate_limit(
+                    blocks.rate_limit.as_ref(),
+                    crate::provider::csp::client::DEFAULT_RATE_LIMIT,
+                ));
+            if let Some(url) = &c.base_url {
+                config = config.with_base_url(url.clone());
+            }
+            let client = CspClient::new(config, ctx.http.clone(), &ctx.limiters)
+                .map_err(|e| unavailable("InvalidProvider", format!("spec.vmwareCsp: {e}"), false))?
+                .with_request_hook(ctx.metrics.request_hook("vmwareCsp"));
+            Ok(Resolved {
+                provider: Arc::new(CspProvider::new(client)),
+                provider_type: ProviderType::VmwareCsp,
+            })
+        }
+        Some(other @ ProviderType::Hydra) => Err(unavailable(
             "ProviderNotSupported",
             format!(
-                "{other:?} providers are not supported by this version of clientops yet; only cloudflare is"
+                "{other:?} providers are not supported by this version of clientops yet; only cloudflare and vmwareCsp are"
             ),
             false,
         )),

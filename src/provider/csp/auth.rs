@@ -9,10 +9,19 @@
 //! starting their own. A 401 from an API call invalidates exactly the token that
 //! call used (see [`TokenSource::invalidate`]), so many calls failing together
 //! cause one refresh, not many.
+//!
+//! The cache outlives the client: the controller builds a client per reconcile,
+//! and an exchange per reconcile would double the calls to CSP. Caches live in a
+//! process-wide map keyed by a SHA-256 of the token URL and the API token (never
+//! the token itself); entries whose token has expired are dropped whenever a new
+//! key is added.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -83,12 +92,45 @@ struct Cached {
     generation: u64,
 }
 
+type SharedCache = Arc<tokio::sync::Mutex<Cached>>;
+
+/// Every token cache of the process, by SHA-256 of (token URL, form body).
+static CACHES: LazyLock<Mutex<HashMap<[u8; 32], SharedCache>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The cache shared by every source of the same URL and API token.
+fn shared_cache(url: &Url, form: &ClientSecret) -> SharedCache {
+    let mut h = Sha256::new();
+    h.update(url.as_str().as_bytes());
+    h.update([0u8]);
+    h.update(form.expose().as_bytes());
+    let key: [u8; 32] = h.finalize().into();
+    let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = caches.get(&key) {
+        return c.clone();
+    }
+    // Drop caches nobody uses whose token is stale (a rotated API token's).
+    let now = Instant::now();
+    caches.retain(|_, c| {
+        Arc::strong_count(c) > 1
+            || c.try_lock()
+                .map(|g| g.token.as_ref().is_some_and(|(_, at)| *at > now))
+                .unwrap_or(true)
+    });
+    let c: SharedCache = Arc::new(tokio::sync::Mutex::new(Cached {
+        token: None,
+        generation: 0,
+    }));
+    caches.insert(key, c.clone());
+    c
+}
+
 /// The access token of one CSP account, shared by every call of its client.
 pub struct TokenSource {
     url: Url,
     form: ClientSecret,
     exec: Executor,
-    cache: tokio::sync::Mutex<Cached>,
+    cache: SharedCache,
 }
 
 impl fmt::Debug for TokenSource {
@@ -113,28 +155,23 @@ impl TokenSource {
         credentials: &CspCredentials,
         exec: Executor,
     ) -> Result<Arc<Self>, ProviderError> {
+        let form = credentials.form_body()?;
+        let cache = shared_cache(&url, &form);
         Ok(Arc::new(Self {
             url,
-            form: credentials.form_body()?,
+            form,
             exec,
-            cache: tokio::sync::Mutex::new(Cached {
-                token: None,
-                generation: 0,
-            }),
+            cache,
         }))
     }
 
-    /// The same source (URL and credentials) over another executor, with an
-    /// empty cache.
+    /// The same source (URL, credentials and cache) over another executor.
     pub fn with_executor(&self, exec: Executor) -> Arc<Self> {
         Arc::new(Self {
             url: self.url.clone(),
             form: self.form.clone(),
             exec,
-            cache: tokio::sync::Mutex::new(Cached {
-                token: None,
-                generation: 0,
-            }),
+            cache: self.cache.clone(),
         })
     }
 

@@ -184,7 +184,6 @@ impl CspClient {
     }
 
     /// Report every attempt to `hook` (request metrics), token exchanges included.
-    /// Call it before the first request: the access token cache starts afresh.
     pub fn with_request_hook(mut self, hook: RequestHook) -> Self {
         self.exec = self.exec.with_request_hook(hook);
         self.tokens = self.tokens.with_executor(self.exec.clone());
