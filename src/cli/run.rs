@@ -31,6 +31,11 @@ pub struct RunArgs {
     /// account per period. Jittered by ±10%.
     #[arg(long, default_value = "10m", value_parser = parse_period)]
     pub resync: Duration,
+    /// Serve ClusterOAuthProviders (needs cluster-wide read access to them and to
+    /// namespaces). A namespace-scoped install (deploy/overlays/namespaced) sets
+    /// `false` and uses namespaced OAuthProviders only.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub cluster_providers: bool,
     /// Reconciles at a time (one per object at most).
     #[arg(long, default_value_t = 8)]
     pub workers: u16,
@@ -111,6 +116,7 @@ impl RunArgs {
         let scope = Scope {
             namespace: self.namespace,
             label_selector: self.label_selector,
+            cluster_providers: self.cluster_providers,
             workers: self.workers,
         };
         run(client, settings, scope, ops).await

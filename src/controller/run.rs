@@ -10,7 +10,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use kube::runtime::controller::Controller;
+use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -29,7 +29,7 @@ use crate::telemetry::Metrics;
 use crate::telemetry::server::{ReadyCheck, Refresh, router, serve};
 
 /// What `clientops run` watches.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Scope {
     /// Watch only this namespace (all when absent).
     pub namespace: Option<String>,
@@ -37,6 +37,8 @@ pub struct Scope {
     pub label_selector: Option<String>,
     /// Reconciles at a time.
     pub workers: u16,
+    /// Watch ClusterOAuthProviders (off in a namespace-scoped install).
+    pub cluster_providers: bool,
 }
 
 /// How `clientops run` runs: leader election and the telemetry endpoint.
@@ -225,13 +227,15 @@ pub async fn run(
         }
     };
 
-    let clients = controller
-        .owns(secrets_api, watcher::Config::default().labels(CLIENT_LABEL))
-        .watches(
+    let mut clients = controller.owns(secrets_api, watcher::Config::default().labels(CLIENT_LABEL));
+    if scope.cluster_providers {
+        clients = clients.watches(
             Api::<ClusterOAuthProvider>::all(client.clone()),
             watcher::Config::default(),
             by_cluster_provider,
-        )
+        );
+    }
+    let clients = clients
         .watches(
             ns_providers.clone(),
             watcher::Config::default(),
@@ -250,22 +254,24 @@ pub async fn run(
             reconcile::error_policy,
             ctx.clone(),
         )
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "controller event");
-            }
-        });
-    let cluster_providers = Controller::new(
-        Api::<ClusterOAuthProvider>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .shutdown_on_signal()
-    .run(
-        providers::reconcile_cluster,
-        providers::error_policy,
-        ctx.clone(),
-    )
-    .for_each(|_| async {});
+        .for_each(|r| async move { log_controller_error("OAuthClient", r) });
+    let cluster_providers = async {
+        if !scope.cluster_providers {
+            return;
+        }
+        Controller::new(
+            Api::<ClusterOAuthProvider>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .shutdown_on_signal()
+        .run(
+            providers::reconcile_cluster,
+            providers::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|r| async move { log_controller_error("ClusterOAuthProvider", r) })
+        .await
+    };
     let namespaced_providers = Controller::new(ns_providers, watcher::Config::default())
         .shutdown_on_signal()
         .run(
@@ -273,7 +279,7 @@ pub async fn run(
             providers::error_policy,
             ctx.clone(),
         )
-        .for_each(|_| async {});
+        .for_each(|r| async move { log_controller_error("OAuthProvider", r) });
     tracing::info!(namespace = ?scope.namespace, resync = ?settings.resync, "clientops controller started");
     let controllers = async {
         tokio::join!(clients, cluster_providers, namespaced_providers);
@@ -303,4 +309,34 @@ pub async fn run(
     }
     tracing::info!("clientops controller stopped");
     Ok(())
+}
+
+/// Log what a controller's stream reports: watch failures (typically RBAC: the
+/// apiserver's message names the verb and resource) as warnings; reconcile
+/// failures are logged by the error policies already.
+fn log_controller_error<K, E, Q>(
+    controller: &str,
+    r: Result<(ObjectRef<K>, Requeue), kube::runtime::controller::Error<E, Q>>,
+) where
+    K: kube::Resource,
+    E: std::error::Error + 'static,
+    Q: std::error::Error + 'static,
+{
+    use kube::runtime::controller::Error as CtlError;
+    match r {
+        Ok(_) => {}
+        Err(CtlError::QueueError(e)) => {
+            tracing::warn!(controller, error = %e, "watch failed{}", rbac_hint(&e.to_string()));
+        }
+        Err(e) => tracing::debug!(controller, error = %e, "controller event"),
+    }
+}
+
+/// When an apiserver error is an RBAC denial, say what to grant.
+pub fn rbac_hint(message: &str) -> String {
+    if message.contains("forbidden") {
+        "; the controller's ServiceAccount lacks a permission the message names (see deploy/base/clusterrole.yaml)".into()
+    } else {
+        String::new()
+    }
 }
