@@ -156,7 +156,7 @@ pub fn desired(obj: &OAuthClient, provider: ProviderType) -> Result<Desired, Spe
         .into_iter()
         .collect();
 
-    let fields = ClientFields {
+    let mut fields = ClientFields {
         name: spec.client_name.clone().unwrap_or_else(|| name.clone()),
         redirect_uris: spec.redirect_uris.clone(),
         post_logout_redirect_uris: spec.post_logout_redirect_uris.clone(),
@@ -182,6 +182,17 @@ pub fn desired(obj: &OAuthClient, provider: ProviderType) -> Result<Desired, Spe
     }
 
     let rotation = spec.rotation.clone().unwrap_or_default();
+    if provider == ProviderType::Hydra {
+        use crate::provider::hydra::adapter as hydra;
+        // Hydra's defaults in the desired state (no scopes: Hydra's default scope),
+        // so they are never drift; what Hydra cannot represent is refused by field.
+        hydra::apply_defaults(&mut fields);
+        if let Some((field, message)) = hydra::unsupported(&fields).into_iter().next() {
+            return Err(spec_err(&field, message));
+        }
+        hydra::check_grace(rotation.grace_period.as_deref())
+            .map_err(|(field, message)| spec_err(&field, message))?;
+    }
     let rotation_every = match &rotation.every {
         Some(s) => Some(
             parse_duration(s)
@@ -367,6 +378,39 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.field, "spec.hydra");
         assert!(e.message.contains("Cloudflare"));
+    }
+
+    #[test]
+    fn hydra_defaults_and_limits_are_applied() {
+        let d = desired(
+            &client(serde_json::json!({"scopes": []})),
+            ProviderType::Hydra,
+        )
+        .unwrap();
+        assert_eq!(
+            d.fields.scopes,
+            BTreeSet::from(["offline".into(), "offline_access".into(), "openid".into()]),
+            "no scopes: Hydra's default scope, so it is not drift"
+        );
+        let e = desired(
+            &client(serde_json::json!({"rotation": {"gracePeriod": "24h"}})),
+            ProviderType::Hydra,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "spec.rotation.gracePeriod");
+        assert!(e.message.contains("impossible"), "{e}");
+        let e = desired(
+            &client(serde_json::json!({"scopes": ["a b"]})),
+            ProviderType::Hydra,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "spec.scopes");
+        let e = desired(
+            &client(serde_json::json!({"hydra": {"metadata": {"clientops.dev/uid": "x"}}})),
+            ProviderType::Hydra,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "spec.hydra.metadata");
     }
 
     #[test]

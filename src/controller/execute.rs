@@ -649,14 +649,22 @@ impl<'a> Executor<'a> {
             RotationReason::SecretLost => "the Secret had lost its secret".into(),
             RotationReason::Import => "an imported client needs a secret clientops knows".into(),
         };
+        let previous = if p.supports_grace() {
+            format!(
+                "the previous secret retires at {}",
+                retire_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            )
+        } else {
+            format!(
+                "the previous secret stopped working at once ({} keeps one secret per client: no grace period is possible)",
+                p.kind()
+            )
+        };
         self.event(
             EventType::Normal,
             "Rotated",
             "Rotate",
-            format!(
-                "rotated the secret of client {id}: {why}; the previous secret retires at {}",
-                retire_at.to_rfc3339_opts(SecondsFormat::Secs, true)
-            ),
+            format!("rotated the secret of client {id}: {why}; {previous}"),
         )
         .await;
         Ok(())
@@ -823,13 +831,17 @@ impl<'a> Executor<'a> {
             RetireReason::BeforeRotation => "a new rotation is due".into(),
             RetireReason::Unheld => "nobody holds it".into(),
         };
-        self.event(
-            EventType::Normal,
-            "Retired",
-            "Retire",
-            format!("retired the previous secret of client {id}: {why}"),
-        )
-        .await;
+        // A provider without grace replaced the secret at rotation (the Rotated
+        // event said so): nothing was retired now.
+        if p.supports_grace() {
+            self.event(
+                EventType::Normal,
+                "Retired",
+                "Retire",
+                format!("retired the previous secret of client {id}: {why}"),
+            )
+            .await;
+        }
         Ok(())
     }
 

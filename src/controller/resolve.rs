@@ -17,8 +17,10 @@ use crate::controller::desired::parse_duration;
 use crate::provider::cloudflare::adapter::CloudflareProvider;
 use crate::provider::cloudflare::{CloudflareClient, CloudflareConfig, CloudflareCredentials};
 use crate::provider::csp::{CspClient, CspConfig, CspCredentials, CspProvider};
+use crate::provider::hydra::{HydraClient, HydraConfig, HydraProvider};
 use crate::provider::model::Provider;
 use crate::provider::ratelimit::RateLimitConfig;
+use crate::secret::ClientSecret;
 
 /// A provider ready to be called.
 pub struct Resolved {
@@ -257,6 +259,28 @@ pub async fn build(
                 provider_type: ProviderType::Cloudflare,
             })
         }
+        Some(ProviderType::Hydra) => {
+            let h = blocks.hydra.as_ref().expect("provider_type checked it");
+            let mut config = HydraConfig::new(h.admin_url.clone()).with_rate_limit(rate_limit(
+                blocks.rate_limit.as_ref(),
+                crate::provider::hydra::client::DEFAULT_RATE_LIMIT,
+            ));
+            if let Some(r) = h
+                .auth
+                .as_ref()
+                .and_then(|a| a.bearer_token_secret_ref.as_ref())
+            {
+                config = config
+                    .with_bearer_token(ClientSecret::new(credential(ctx, r, secret_ns).await?));
+            }
+            let client = HydraClient::new(config, ctx.http.clone(), &ctx.limiters)
+                .map_err(|e| unavailable("InvalidProvider", format!("spec.hydra: {e}"), false))?
+                .with_request_hook(ctx.metrics.request_hook("hydra"));
+            Ok(Resolved {
+                provider: Arc::new(HydraProvider::new(client)),
+                provider_type: ProviderType::Hydra,
+            })
+        }
         Some(ProviderType::VmwareCsp) => {
             let c = blocks
                 .vmware_csp
@@ -279,13 +303,6 @@ pub async fn build(
                 provider_type: ProviderType::VmwareCsp,
             })
         }
-        Some(other @ ProviderType::Hydra) => Err(unavailable(
-            "ProviderNotSupported",
-            format!(
-                "{other:?} providers are not supported by this version of clientops yet; only cloudflare and vmwareCsp are"
-            ),
-            false,
-        )),
         None => Err(unavailable(
             "InvalidProvider",
             "the provider object must set exactly one provider block",

@@ -6,6 +6,7 @@ pub mod cloudflare;
 pub mod csp;
 pub mod error;
 pub mod http;
+pub mod hydra;
 pub mod model;
 pub mod ratelimit;
 pub mod retry;

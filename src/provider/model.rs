@@ -142,6 +142,10 @@ impl ClientFields {
             Field::Csp,
             super::csp::adapter::csp_differs(self.csp.as_ref(), remote.csp.as_ref()),
         );
+        check(
+            Field::Hydra,
+            super::hydra::adapter::hydra_differs(self.hydra.as_ref(), remote.hydra.as_ref()),
+        );
         out
     }
 }

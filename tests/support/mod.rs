@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod hydra;
 pub mod procs;
 pub mod scenario;
 

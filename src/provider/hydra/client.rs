@@ -1,0 +1,694 @@
+//! The typed client of Ory Hydra's admin API for OAuth 2.0 clients
+//! (`/admin/clients`, Hydra v2; see `hydra.md` §4).
+//!
+//! - Every call goes through the server's shared rate limiter and the retry policy
+//!   ([`Executor`]); create is never retried once it may have reached Hydra and
+//!   says `OutcomeUnknown` when its result is lost.
+//! - Errors: Hydra answers `{error, error_description}` (plus `error_hint` /
+//!   `error_debug` in some versions). The HTTP status decides the variant; the body
+//!   is kept as sanitized text. Hydra maps SQLite's "Unable to serialize access due
+//!   to a concurrent update" to a 400: that one is a `Server` error here, so reads,
+//!   PATCH and DELETE retry it (for create it becomes `OutcomeUnknown`, resolved by
+//!   the create marker).
+//! - LIST follows the `Link: <...>; rel="next"` header: the `page_token` (and
+//!   `page_size`) of the next link are reused against our own base URL, so a
+//!   misconfigured `urls.self.admin` or a proxy path prefix does not matter; works
+//!   with v2.3.0's offset tokens and v25+'s keyset tokens alike.
+//! - Optional `Authorization: Bearer` for an admin API behind an authenticating
+//!   proxy (Hydra's admin port itself has no authentication).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::wire::{ErrorBody, OAuth2Client, PatchOp};
+use crate::provider::error::{Operation, ProviderError, ProviderMessage, sanitize};
+use crate::provider::http::{
+    DEFAULT_MAX_BODY_BYTES, Executor, HttpOptions, RawResponse, RequestHook, build_client,
+};
+use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
+use crate::provider::retry::{RetryPolicy, parse_retry_after};
+use crate::secret::ClientSecret;
+
+/// The client-side limit when the provider object sets none: Hydra is self-hosted
+/// and documents no limit; 100 requests per second protects it from a burst of
+/// reconciles without slowing a normal fleet.
+pub const DEFAULT_RATE_LIMIT: RateLimitConfig = RateLimitConfig {
+    requests: 100,
+    period: Duration::from_secs(1),
+};
+
+/// Clients asked for per LIST page (v2.3.0 allows up to 1000, v25+ up to 500).
+pub const PAGE_SIZE: usize = 500;
+/// A LIST stops after this many pages (a server that never ends its Link chain).
+const MAX_PAGES: usize = 10_000;
+
+/// The text of SQLite's serialization failure, which Hydra answers with HTTP 400.
+const CONCURRENT_UPDATE: &str = "concurrent update";
+
+/// How to reach one Hydra admin API.
+#[derive(Clone, Debug)]
+pub struct HydraConfig {
+    /// The admin API's base URL, e.g. `http://hydra-admin:4445` (the client adds
+    /// `/admin/clients`). A path prefix (a proxy) is kept.
+    pub admin_url: String,
+    /// A bearer token for an authenticating proxy in front of the admin API.
+    pub bearer_token: Option<ClientSecret>,
+    /// The server's client-side limit (shared through the registry).
+    pub rate_limit: RateLimitConfig,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Response bodies longer than this are refused (`Decode`).
+    pub max_body_bytes: usize,
+}
+
+impl HydraConfig {
+    /// The admin API at `admin_url`, unauthenticated, with the default limit and
+    /// retries.
+    pub fn new(admin_url: impl Into<String>) -> Self {
+        Self {
+            admin_url: admin_url.into(),
+            bearer_token: None,
+            rate_limit: DEFAULT_RATE_LIMIT,
+            retry: RetryPolicy::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Send `Authorization: Bearer <token>`.
+    pub fn with_bearer_token(mut self, token: ClientSecret) -> Self {
+        self.bearer_token = Some(token);
+        self
+    }
+
+    /// Use another client-side rate limit.
+    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
+        self.rate_limit = rate_limit;
+        self
+    }
+
+    /// Use another retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+/// What a delete found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// Deleted by this call.
+    Deleted,
+    /// Nothing to delete (404).
+    AlreadyAbsent,
+}
+
+/// One page of a LIST.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub clients: Vec<OAuth2Client>,
+    /// The `page_token` of the `rel="next"` link, if any.
+    pub next_token: Option<String>,
+    /// `X-Total-Count`, when Hydra sends it (v2.3.0).
+    pub total: Option<usize>,
+}
+
+/// A client of one Hydra admin API. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct HydraClient {
+    base: Url,
+    auth: Arc<HeaderMap>,
+    exec: Executor,
+}
+
+impl HydraClient {
+    /// A client that shares `http` and the server's limiter from `limiters`.
+    pub fn new(
+        config: HydraConfig,
+        http: reqwest::Client,
+        limiters: &RateLimiterRegistry,
+    ) -> Result<Self, ProviderError> {
+        let base = parse_admin_url(&config.admin_url)?;
+        let mut auth = HeaderMap::new();
+        if let Some(token) = &config.bearer_token {
+            let token = token.expose().trim();
+            if token.is_empty() {
+                return Err(ProviderError::config("the Hydra bearer token is empty"));
+            }
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                ProviderError::config(
+                    "the Hydra bearer token contains characters an HTTP header cannot hold",
+                )
+            })?;
+            value.set_sensitive(true);
+            auth.insert(http::header::AUTHORIZATION, value);
+        }
+        let limiter = limiters.limiter(base.as_str(), "hydra", config.rate_limit);
+        let exec =
+            Executor::new(http, limiter, config.retry).with_max_body_bytes(config.max_body_bytes);
+        Ok(Self {
+            base,
+            auth: Arc::new(auth),
+            exec,
+        })
+    }
+
+    /// A client with its own reqwest client and limiter registry (CLI, tests).
+    pub fn standalone(config: HydraConfig) -> Result<Self, ProviderError> {
+        let http = build_client(&HttpOptions::default())?;
+        Self::new(config, http, &RateLimiterRegistry::new())
+    }
+
+    /// Report every attempt to `hook` (request metrics).
+    pub fn with_request_hook(mut self, hook: RequestHook) -> Self {
+        self.exec = self.exec.with_request_hook(hook);
+        self
+    }
+
+    /// The admin base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The server's shared rate limiter.
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        self.exec.limiter()
+    }
+
+    /// `GET /admin/clients?page_size=&page_token=`: one page.
+    pub async fn list_page(
+        &self,
+        page_size: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page, ProviderError> {
+        let mut url = self.url(&["admin", "clients"])?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("page_size", &page_size.to_string());
+            if let Some(t) = page_token {
+                q.append_pair("page_token", t);
+            }
+        }
+        self.exec
+            .execute(
+                Operation::List,
+                |c| self.request(c, http::Method::GET, &url, None),
+                |raw| {
+                    let mut clients: Vec<OAuth2Client> = decode(&raw)?;
+                    clients.iter_mut().for_each(OAuth2Client::retain_lifespans);
+                    Ok(Page {
+                        clients,
+                        next_token: next_page_token(&raw.headers),
+                        total: raw
+                            .headers
+                            .get("x-total-count")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().parse().ok()),
+                    })
+                },
+            )
+            .await
+    }
+
+    /// Every client, following `rel="next"` until the last page. Stops on a
+    /// repeated token, an empty page, or once `X-Total-Count` clients are read.
+    pub async fn list(&self) -> Result<Vec<OAuth2Client>, ProviderError> {
+        let mut out: Vec<OAuth2Client> = Vec::new();
+        let mut seen_ids: HashSet<String> = HashSet::new();
+        let mut seen_tokens: HashSet<String> = HashSet::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self.list_page(PAGE_SIZE, token.as_deref()).await?;
+            let empty = page.clients.is_empty();
+            for c in page.clients {
+                // Offset pagination can repeat a client when the set changes
+                // between pages: keep the first copy.
+                if seen_ids.insert(c.client_id.clone().unwrap_or_default()) {
+                    out.push(c);
+                }
+            }
+            let done_by_total = page.total.is_some_and(|t| out.len() >= t);
+            match page.next_token {
+                Some(next) if !empty && !done_by_total && seen_tokens.insert(next.clone()) => {
+                    token = Some(next)
+                }
+                _ => return Ok(out),
+            }
+        }
+        Err(ProviderError::decode(format!(
+            "Hydra's client list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// `GET /admin/clients/{id}` (the secret is never included).
+    pub async fn get(&self, id: &str) -> Result<OAuth2Client, ProviderError> {
+        let url = self.client_url(id)?;
+        self.exec
+            .execute(
+                Operation::Get,
+                |c| self.request(c, http::Method::GET, &url, None),
+                |raw| decode_client(&raw),
+            )
+            .await
+    }
+
+    /// `POST /admin/clients`. The answer holds the client secret (Hydra returns it
+    /// only this once). Never retried once it may have reached Hydra.
+    pub async fn create(&self, body: &OAuth2Client) -> Result<OAuth2Client, ProviderError> {
+        let url = self.url(&["admin", "clients"])?;
+        let body = to_json(body)?;
+        self.exec
+            .execute(
+                Operation::Create,
+                |c| self.request(c, http::Method::POST, &url, Some(&body)),
+                |raw| decode_client(&raw),
+            )
+            .await
+    }
+
+    /// `PUT /admin/clients/{id}`: replaces the whole client (fields absent from
+    /// `body` are reset; without `client_secret` the secret is kept).
+    pub async fn put(&self, id: &str, body: &OAuth2Client) -> Result<OAuth2Client, ProviderError> {
+        let url = self.client_url(id)?;
+        let body = to_json(body)?;
+        self.exec
+            .execute(
+                Operation::Update,
+                |c| self.request(c, http::Method::PUT, &url, Some(&body)),
+                |raw| decode_client(&raw),
+            )
+            .await
+    }
+
+    /// `PATCH /admin/clients/{id}` with an RFC 6902 JSON Patch. An empty patch sends
+    /// nothing and reads the client instead. Setting `/client_secret` to the value
+    /// it already has is harmless (it is hashed again), so a repeat is safe.
+    pub async fn patch(&self, id: &str, ops: &[PatchOp]) -> Result<OAuth2Client, ProviderError> {
+        if ops.is_empty() {
+            return self.get(id).await;
+        }
+        let url = self.client_url(id)?;
+        let body = to_json(&ops)?;
+        self.exec
+            .execute(
+                Operation::Update,
+                |c| {
+                    self.request(c, http::Method::PATCH, &url, Some(&body))
+                        .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+                },
+                |raw| decode_client(&raw),
+            )
+            .await
+    }
+
+    /// Make `secret` the client's only secret (`PATCH` of `/client_secret`). The
+    /// previous secret stops working at once: Hydra v2 stores one secret hash.
+    pub async fn set_secret(&self, id: &str, secret: &ClientSecret) -> Result<(), ProviderError> {
+        let op = PatchOp::set(
+            "client_secret",
+            serde_json::Value::String(secret.expose().to_string()),
+        );
+        self.patch(id, std::slice::from_ref(&op)).await.map(|_| ())
+    }
+
+    /// `DELETE /admin/clients/{id}`; a 404 is [`Deleted::AlreadyAbsent`].
+    pub async fn delete(&self, id: &str) -> Result<Deleted, ProviderError> {
+        let url = self.client_url(id)?;
+        let result = self
+            .exec
+            .execute(
+                Operation::Delete,
+                |c| self.request(c, http::Method::DELETE, &url, None),
+                |raw| {
+                    if raw.status.is_success() {
+                        Ok(())
+                    } else {
+                        Err(status_error(&raw))
+                    }
+                },
+            )
+            .await;
+        match result {
+            Ok(()) => Ok(Deleted::Deleted),
+            Err(ProviderError::NotFound { .. }) => Ok(Deleted::AlreadyAbsent),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        method: http::Method,
+        url: &Url,
+        body: Option<&Vec<u8>>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = client
+            .request(method, url.clone())
+            .headers((*self.auth).clone())
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            req = req
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        req
+    }
+
+    fn url(&self, segments: &[&str]) -> Result<Url, ProviderError> {
+        let mut url = self.base.clone();
+        {
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|_| ProviderError::config("the Hydra admin URL cannot have a path"))?;
+            path.pop_if_empty();
+            for s in segments {
+                path.push(s);
+            }
+        }
+        Ok(url)
+    }
+
+    fn client_url(&self, id: &str) -> Result<Url, ProviderError> {
+        if id.is_empty() || id == "." || id == ".." || id.len() > 1024 {
+            return Err(ProviderError::config(
+                "the Hydra client id must be 1 to 1024 characters and not \".\" or \"..\"",
+            ));
+        }
+        self.url(&["admin", "clients", id])
+    }
+}
+
+fn parse_admin_url(admin_url: &str) -> Result<Url, ProviderError> {
+    let url = Url::parse(admin_url.trim()).map_err(|e| {
+        ProviderError::config(format!("spec.hydra.adminUrl is not a valid URL: {e}"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ProviderError::config(
+            "spec.hydra.adminUrl must be an http:// or https:// URL",
+        ));
+    }
+    if url.cannot_be_a_base() || url.query().is_some() || url.fragment().is_some() {
+        return Err(ProviderError::config(
+            "spec.hydra.adminUrl must be a plain URL without query or fragment",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ProviderError::config(
+            "spec.hydra.adminUrl must not carry credentials; use spec.hydra.auth",
+        ));
+    }
+    // `.../admin` given by mistake: the client adds `/admin/clients` itself.
+    if url.path().trim_end_matches('/').ends_with("/admin") {
+        return Err(ProviderError::config(
+            "spec.hydra.adminUrl must be the admin API's base URL without /admin (e.g. http://hydra-admin:4445)",
+        ));
+    }
+    Ok(url)
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(body: &T) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body).map_err(|e| ProviderError::config(format!("encoding the body: {e}")))
+}
+
+/// The `page_token` of the `rel="next"` link in `Link` headers, if any.
+pub fn next_page_token(headers: &HeaderMap) -> Option<String> {
+    for value in headers.get_all(http::header::LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for link in split_links(value) {
+            let Some((target, params)) = link.split_once(';') else {
+                continue;
+            };
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim();
+                p.strip_prefix("rel=")
+                    .map(|r| r.trim_matches('"').split_whitespace().any(|r| r == "next"))
+                    .unwrap_or(false)
+            });
+            if !is_next {
+                continue;
+            }
+            let target = target.trim().trim_start_matches('<').trim_end_matches('>');
+            // Relative links are resolved against a dummy base: only the query matters.
+            let url = Url::parse(target)
+                .or_else(|_| Url::parse("http://hydra.invalid/").and_then(|b| b.join(target)));
+            if let Ok(url) = url
+                && let Some((_, t)) = url.query_pairs().find(|(k, _)| k == "page_token")
+                && !t.is_empty()
+            {
+                return Some(t.into_owned());
+            }
+        }
+    }
+    None
+}
+
+/// Split a `Link` header value at the commas between links (not inside `<...>`).
+fn split_links(value: &str) -> Vec<&str> {
+    let mut out = vec![];
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (i, c) in value.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth -= 1,
+            ',' if depth <= 0 => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&value[start..]);
+    out
+}
+
+fn decode<T: DeserializeOwned>(raw: &RawResponse) -> Result<T, ProviderError> {
+    if !raw.status.is_success() {
+        return Err(status_error(raw));
+    }
+    serde_json::from_slice(&raw.body).map_err(|e| {
+        ProviderError::decode(format!(
+            "the body is not the expected JSON ({} at line {} column {})",
+            match e.classify() {
+                serde_json::error::Category::Io => "I/O error",
+                serde_json::error::Category::Syntax => "syntax error",
+                serde_json::error::Category::Data => "unexpected data",
+                serde_json::error::Category::Eof => "unexpected end",
+            },
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn decode_client(raw: &RawResponse) -> Result<OAuth2Client, ProviderError> {
+    let mut c: OAuth2Client = decode(raw)?;
+    c.retain_lifespans();
+    if c.client_id.as_deref().unwrap_or_default().is_empty() {
+        return Err(ProviderError::decode("the client has no client_id"));
+    }
+    if c.client_secret
+        .as_ref()
+        .is_some_and(|s| s.expose().is_empty())
+    {
+        c.client_secret = None;
+    }
+    Ok(c)
+}
+
+/// A non-2xx answer as a typed error, with Hydra's `{error, error_description}`.
+pub fn status_error(raw: &RawResponse) -> ProviderError {
+    let status = raw.status;
+    let code = status.as_u16();
+    let messages = error_messages(status, &raw.body);
+    let text = messages
+        .iter()
+        .map(|m| m.message.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match code {
+        401 => ProviderError::Unauthorized { messages },
+        403 => ProviderError::Forbidden { messages },
+        404 => ProviderError::NotFound { messages },
+        409 => ProviderError::Conflict { messages },
+        429 => ProviderError::RateLimited {
+            retry_after: raw
+                .headers
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now())),
+            messages,
+        },
+        // SQLite's serialization failure: the transaction was rolled back; safe to
+        // repeat for idempotent calls.
+        400 if text.contains(CONCURRENT_UPDATE) => ProviderError::Server {
+            status: code,
+            messages,
+        },
+        500..=599 => ProviderError::Server {
+            status: code,
+            messages,
+        },
+        400..=499 => ProviderError::Invalid {
+            status: code,
+            messages,
+        },
+        _ => ProviderError::UnexpectedStatus {
+            status: code,
+            message: messages.first().map(|m| m.to_string()).unwrap_or_default(),
+        },
+    }
+}
+
+/// Hydra's error body as messages; a body that is not Hydra's JSON becomes one
+/// message with its (sanitized, truncated) text.
+fn error_messages(status: StatusCode, body: &[u8]) -> Vec<ProviderMessage> {
+    if let Ok(e) = serde_json::from_slice::<ErrorBody>(body)
+        && (e.error.is_some() || e.error_description.is_some())
+    {
+        let mut text = e.error_description.clone().unwrap_or_default();
+        for extra in [&e.error_hint, &e.error_debug].into_iter().flatten() {
+            if !extra.is_empty() && !text.contains(extra.as_str()) {
+                text = format!("{text} ({extra})");
+            }
+        }
+        if text.is_empty() {
+            text = e.error.clone().unwrap_or_default();
+        }
+        return vec![ProviderMessage::new(e.error, &text, None)];
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = sanitize(&text);
+    vec![ProviderMessage::new(
+        None,
+        &if text.is_empty() {
+            format!(
+                "HTTP {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+        } else {
+            text
+        },
+        None,
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(status: u16, body: &str) -> RawResponse {
+        RawResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn hydra_errors_map_by_status() {
+        let e = status_error(&raw(
+            400,
+            r#"{"error":"invalid_client_metadata","error_description":"The value of one of the Client Metadata fields is invalid and the server has rejected this request. Field redirect_uris must not contain fragments."}"#,
+        ));
+        assert!(
+            matches!(e, ProviderError::Invalid { status: 400, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("must not contain fragments"), "{e}");
+        assert!(e.to_string().contains("invalid_client_metadata"), "{e}");
+        let e = status_error(&raw(
+            404,
+            r#"{"error":"Unable to locate the resource","error_description":""}"#,
+        ));
+        assert!(matches!(e, ProviderError::NotFound { .. }), "{e}");
+        assert!(e.to_string().contains("Unable to locate"), "{e}");
+        assert!(matches!(
+            status_error(&raw(409, "{}")),
+            ProviderError::Conflict { .. }
+        ));
+        let e = status_error(&raw(
+            400,
+            r#"{"error":"invalid_request","error_description":"Unable to serialize access due to a concurrent update in another session."}"#,
+        ));
+        assert!(e.is_retryable(), "{e}");
+        assert!(matches!(
+            status_error(&raw(401, "nope")),
+            ProviderError::Unauthorized { .. }
+        ));
+        let e = status_error(&raw(502, ""));
+        assert!(e.to_string().contains("HTTP 502"), "{e}");
+    }
+
+    #[test]
+    fn error_text_never_shows_a_secret() {
+        let e = status_error(&raw(
+            400,
+            r#"{"error":"x","error_description":"bad client_secret=hunter2hunter2"}"#,
+        ));
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn next_links_give_their_page_token() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::LINK,
+            HeaderValue::from_static(
+                r#"</admin/clients?page_size=2&page_token=eyJvZmZzZXQiOiIyIn0>; rel="next",</admin/clients?page_size=2&page_token=eyJvZmZzZXQiOiIwIn0>; rel="first""#,
+            ),
+        );
+        assert_eq!(next_page_token(&h).as_deref(), Some("eyJvZmZzZXQiOiIyIn0"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::LINK,
+            HeaderValue::from_static(
+                r#"<http://127.0.0.1:4445/admin/clients?page_size=2&page_token=abc%3D>; rel="first", <http://x/admin/clients?page_token=def>; rel=next"#,
+            ),
+        );
+        assert_eq!(next_page_token(&h).as_deref(), Some("def"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::LINK,
+            HeaderValue::from_static(r#"</admin/clients?page_token=a>; rel="first""#),
+        );
+        assert_eq!(next_page_token(&h), None);
+    }
+
+    #[test]
+    fn admin_urls_are_checked() {
+        assert!(parse_admin_url("http://127.0.0.1:4445").is_ok());
+        assert!(parse_admin_url("https://proxy/hydra/").is_ok());
+        assert!(parse_admin_url("http://127.0.0.1:4445/admin").is_err());
+        assert!(parse_admin_url("ftp://x").is_err());
+        assert!(parse_admin_url("http://u:p@x").is_err());
+    }
+
+    #[test]
+    fn bearer_tokens_are_sensitive_and_checked() {
+        let c = HydraClient::standalone(
+            HydraConfig::new("http://127.0.0.1:4445")
+                .with_bearer_token(ClientSecret::new("tok-123456")),
+        )
+        .unwrap();
+        assert!(
+            c.auth
+                .get(http::header::AUTHORIZATION)
+                .unwrap()
+                .is_sensitive()
+        );
+        assert!(!format!("{c:?}").contains("tok-123456"));
+        assert!(
+            HydraClient::standalone(
+                HydraConfig::new("http://x").with_bearer_token(ClientSecret::new("a\nb"))
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,453 @@
+//! A real Ory Hydra for the tests, and a controller test's world around it.
+//!
+//! [`Hydra::start`] builds Hydra from its Go module once (`scripts/hydra/install`,
+//! cached across runs under `$CLIENTOPS_CACHE/hydra/<version>-<hash>/`), then runs
+//! `hydra serve all --dev --sqa-opt-out` on two free loopback ports with
+//! `DSN=memory`: a fresh, empty server per test, killed when dropped.
+//! [`HydraScenario`] is the Hydra twin of [`super::scenario::Scenario`]: a
+//! namespace, a Hydra, a ClusterOAuthProvider with `spec.hydra`, and a controller.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::procs::Controller;
+use super::scenario::{SecretCreds, is_ready, merge};
+use super::{apply, client, namespace, repo_root, wait_for};
+use clientops::api::OAuthClient;
+
+static BINARY: OnceLock<PathBuf> = OnceLock::new();
+
+/// The Hydra binary, built on first use by `scripts/hydra/install` (a no-op when
+/// cached). Never skipped: a missing Go toolchain fails the test.
+pub fn binary() -> &'static PathBuf {
+    BINARY.get_or_init(|| {
+        let install = repo_root().join("scripts/hydra/install");
+        let started = Instant::now();
+        let out = Command::new(&install)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", install.display()));
+        assert!(
+            out.status.success(),
+            "{} failed ({}); Hydra is built from its Go module and needs go and gcc",
+            install.display(),
+            out.status
+        );
+        let path = PathBuf::from(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .expect("install printed nothing")
+                .trim(),
+        );
+        eprintln!(
+            "hydra binary {} ready after {:?}",
+            path.display(),
+            started.elapsed()
+        );
+        path
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `hydra serve all` with an in-memory database, killed when dropped.
+pub struct Hydra {
+    child: Child,
+    pub admin: String,
+    pub public: String,
+    pub log: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Hydra {
+    pub async fn start() -> Self {
+        let bin = binary().clone();
+        for attempt in 0..3 {
+            let (admin_port, public_port) = (free_port(), free_port());
+            if admin_port == public_port {
+                continue;
+            }
+            let admin = format!("http://127.0.0.1:{admin_port}");
+            let public = format!("http://127.0.0.1:{public_port}");
+            let log = std::env::temp_dir().join(format!(
+                "clientops-hydra-{}-{admin_port}.log",
+                std::process::id()
+            ));
+            let log_file = std::fs::File::create(&log).unwrap();
+            let secret: String = (0..32)
+                .map(|_| format!("{:x}", rand::random::<u8>() % 16))
+                .collect();
+            let child = Command::new(&bin)
+                .args(["serve", "all", "--dev", "--sqa-opt-out"])
+                .env("DSN", "memory")
+                .env("SECRETS_SYSTEM", secret)
+                .env("SERVE_PUBLIC_HOST", "127.0.0.1")
+                .env("SERVE_PUBLIC_PORT", public_port.to_string())
+                .env("SERVE_ADMIN_HOST", "127.0.0.1")
+                .env("SERVE_ADMIN_PORT", admin_port.to_string())
+                .env("URLS_SELF_ISSUER", format!("{public}/"))
+                .env("URLS_SELF_ADMIN", format!("{admin}/"))
+                .env("LOG_LEVEL", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log_file.try_clone().unwrap()))
+                .stderr(Stdio::from(log_file))
+                .spawn()
+                .expect("start hydra");
+            let mut h = Hydra {
+                child,
+                admin,
+                public,
+                log,
+                http: reqwest::Client::new(),
+            };
+            let started = Instant::now();
+            let mut ready = None;
+            while started.elapsed() < Duration::from_secs(30) {
+                if h.child.try_wait().ok().flatten().is_some() {
+                    ready = Some(false);
+                    break;
+                }
+                let mut up = true;
+                for u in [&h.admin, &h.public] {
+                    up &= h
+                        .http
+                        .get(format!("{u}/health/ready"))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success());
+                }
+                if up {
+                    ready = Some(true);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            match ready {
+                Some(true) => {
+                    eprintln!("hydra ready in {:?} at {}", started.elapsed(), h.admin);
+                    return h;
+                }
+                _ => {
+                    let log = std::fs::read_to_string(&h.log).unwrap_or_default();
+                    let _ = h.child.kill();
+                    if log.contains("address already in use") && attempt < 2 {
+                        continue;
+                    }
+                    panic!("hydra did not become ready; log:\n{log}");
+                }
+            }
+        }
+        panic!("hydra: no free port pair");
+    }
+
+    /// `GET /admin/clients` across all pages (Hydra v2.3.0: offset tokens).
+    pub async fn clients(&self) -> Vec<Value> {
+        let mut out = vec![];
+        let mut url = format!("{}/admin/clients?page_size=500", self.admin);
+        loop {
+            let r = self.http.get(&url).send().await.expect("list clients");
+            let next = clientops::provider::hydra::client::next_page_token(r.headers());
+            let page: Vec<Value> = r.json().await.expect("client list");
+            let empty = page.is_empty();
+            out.extend(page);
+            match next {
+                Some(t) if !empty => {
+                    url = format!(
+                        "{}/admin/clients?page_size=500&page_token={}",
+                        self.admin,
+                        urlencode(&t)
+                    )
+                }
+                _ => return out,
+            }
+        }
+    }
+
+    /// One client as Hydra holds it, `None` on 404.
+    pub async fn client(&self, id: &str) -> Option<Value> {
+        let r = self
+            .http
+            .get(format!("{}/admin/clients/{id}", self.admin))
+            .send()
+            .await
+            .expect("get client");
+        if r.status() == reqwest::StatusCode::NOT_FOUND {
+            return None;
+        }
+        assert!(r.status().is_success(), "GET client {id}: {}", r.status());
+        Some(r.json().await.unwrap())
+    }
+
+    /// A JSON Patch made by hand at the admin API (drift).
+    pub async fn patch(&self, id: &str, ops: Value) {
+        let r = self
+            .http
+            .patch(format!("{}/admin/clients/{id}", self.admin))
+            .json(&ops)
+            .send()
+            .await
+            .expect("patch client");
+        assert!(r.status().is_success(), "PATCH client {id}: {}", r.status());
+    }
+
+    /// Delete a client by hand.
+    pub async fn delete(&self, id: &str) {
+        let r = self
+            .http
+            .delete(format!("{}/admin/clients/{id}", self.admin))
+            .send()
+            .await
+            .expect("delete client");
+        assert!(
+            r.status().is_success(),
+            "DELETE client {id}: {}",
+            r.status()
+        );
+    }
+
+    /// THE PROOF: a `client_credentials` token request at Hydra's public
+    /// `/oauth2/token`, with HTTP Basic credentials (form-encoded, as Hydra
+    /// URL-decodes them). Returns the status and the body.
+    pub async fn token(&self, client_id: &str, secret: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/oauth2/token", self.public))
+            .basic_auth(urlencode(client_id), Some(urlencode(secret)))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .expect("token request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Whether the credentials get an access token now.
+    pub async fn accepts(&self, client_id: &str, secret: &str) -> bool {
+        let (status, body) = self.token(client_id, secret).await;
+        status == 200 && body["access_token"].as_str().is_some_and(|t| !t.is_empty())
+    }
+
+    /// Hydra's own log (for failure messages).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Hydra {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// One controller test against a real Hydra: a namespace, the Hydra, a
+/// ClusterOAuthProvider `hydra-<ns>` that admits the namespace, and a controller.
+pub struct HydraScenario {
+    pub client: Client,
+    pub ns: String,
+    pub hydra: Hydra,
+    pub ctl: Controller,
+    pub provider: String,
+}
+
+impl HydraScenario {
+    pub async fn new(prefix: &str, controller_env: &[(&str, &str)]) -> Self {
+        let client = client().await;
+        let ns = namespace(&client, prefix).await;
+        let hydra = Hydra::start().await;
+        let provider = format!("hydra-{ns}");
+        let p: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "clientops.dev/v1alpha1", "kind": "ClusterOAuthProvider",
+            "metadata": {"name": provider},
+            "spec": {
+                "hydra": {"adminUrl": hydra.admin},
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+            },
+        }))
+        .unwrap();
+        apply(&client, &p, &ns).await.unwrap();
+        let ctl = Controller::start(&ns, controller_env);
+        HydraScenario {
+            client,
+            ns,
+            hydra,
+            ctl,
+            provider,
+        }
+    }
+
+    pub fn api(&self) -> Api<OAuthClient> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// An OAuthClient for this scenario's Hydra (a machine client: the
+    /// client_credentials grant), `extra` merged into spec.
+    pub fn manifest(&self, name: &str, extra: Value) -> DynamicObject {
+        let mut spec = json!({
+            "providerRef": {"kind": "ClusterOAuthProvider", "name": self.provider},
+            "clientName": format!("App {name}"),
+            "grantTypes": ["client_credentials"],
+            "scopes": ["read", "write"],
+        });
+        merge(&mut spec, extra);
+        serde_json::from_value(json!({
+            "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
+            "metadata": {"name": name, "namespace": self.ns},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    pub async fn apply_client(&self, name: &str, extra: Value) {
+        apply(&self.client, &self.manifest(name, extra), &self.ns)
+            .await
+            .expect("apply OAuthClient");
+    }
+
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
+        let patch = json!({"metadata": {"annotations": {key: value}}});
+        self.api()
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .expect("annotate");
+    }
+
+    pub async fn delete_client(&self, name: &str) {
+        self.api()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete OAuthClient");
+    }
+
+    pub async fn get(&self, name: &str) -> Option<OAuthClient> {
+        self.api().get_opt(name).await.unwrap()
+    }
+
+    /// Wait until `pred` holds; on timeout fail with the status and both logs.
+    pub async fn wait_until(
+        &self,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&OAuthClient) -> bool,
+    ) -> OAuthClient {
+        let got = wait_for(timeout, || async {
+            let o = self.get(name).await?;
+            pred(&o).then_some(o)
+        })
+        .await;
+        match got {
+            Some(o) => o,
+            None => {
+                let o = self.get(name).await;
+                panic!(
+                    "{name}: not {what} within {timeout:?}; status: {:#?}\ncontroller log tail:\n{}\nhydra log tail:\n{}",
+                    o.and_then(|o| o.status),
+                    tail(&self.ctl.logs(), 40),
+                    tail(&self.hydra.logs(), 20),
+                );
+            }
+        }
+    }
+
+    pub async fn wait_ready(&self, name: &str) -> OAuthClient {
+        self.wait_until(name, Duration::from_secs(60), "Ready", is_ready)
+            .await
+    }
+
+    pub async fn wait_gone(&self, name: &str) {
+        let gone = wait_for(Duration::from_secs(60), || async {
+            self.get(name).await.is_none().then_some(())
+        })
+        .await;
+        assert!(
+            gone.is_some(),
+            "{name} was not deleted; controller log:\n{}",
+            tail(&self.ctl.logs(), 60)
+        );
+    }
+
+    pub async fn secret(&self, name: &str) -> Option<Secret> {
+        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
+            .get_opt(name)
+            .await
+            .unwrap()
+    }
+
+    pub async fn creds(&self, name: &str) -> SecretCreds {
+        let s = self
+            .secret(name)
+            .await
+            .unwrap_or_else(|| panic!("Secret {name} does not exist"));
+        let data = s.data.unwrap_or_default();
+        let get = |k: &str| data.get(k).map(|v| String::from_utf8(v.0.clone()).unwrap());
+        SecretCreds {
+            client_id: get("client_id"),
+            secret: get("client_secret"),
+            previous: get("client_secret_previous"),
+        }
+    }
+
+    /// Notes of this object's events with `reason`.
+    pub async fn events(&self, name: &str, reason: &str) -> Vec<String> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
+        api.list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+            })
+            .filter_map(|e| e.note)
+            .collect()
+    }
+
+    /// Wait until at least `n` events with `reason` exist.
+    pub async fn wait_events(&self, name: &str, reason: &str, n: usize) -> Vec<String> {
+        let got = wait_for(Duration::from_secs(15), || async {
+            let e = self.events(name, reason).await;
+            (e.len() >= n).then_some(e)
+        })
+        .await;
+        match got {
+            Some(e) => e,
+            None => {
+                let have = self.events(name, reason).await;
+                panic!("{name}: fewer than {n} {reason} events; have {have:?}")
+            }
+        }
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<_> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
