@@ -64,6 +64,24 @@ impl Instance {
         self.logs().contains(r#""name":"reconcile""#)
     }
 
+    /// GET a telemetry endpoint of this instance (address from its log).
+    async fn http_get(&self, path: &str) -> (u16, String) {
+        let logs = self.logs();
+        let line = logs
+            .lines()
+            .find(|l| l.contains("serving /metrics"))
+            .expect("telemetry address in the log");
+        let at = line.find("127.0.0.1:").unwrap();
+        let port: String = line[at + "127.0.0.1:".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        let r = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill(); // SIGKILL
@@ -191,6 +209,26 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_after_a_kill() {
         standby.logs()
     );
     assert!(standby.logs().contains("standing by"), "{}", standby.logs());
+    // Both are ready (a standby that can read the Lease is doing its job); the
+    // metrics say which one leads.
+    let (code, body) = leader.http_get("/readyz").await;
+    assert_eq!((code, body.contains("leader")), (200, true), "{body}");
+    let (code, body) = standby.http_get("/readyz").await;
+    assert_eq!((code, body.contains("standby")), (200, true), "{body}");
+    assert!(
+        leader
+            .http_get("/metrics")
+            .await
+            .1
+            .contains("clientops_leader 1")
+    );
+    assert!(
+        standby
+            .http_get("/metrics")
+            .await
+            .1
+            .contains("clientops_leader 0")
+    );
 
     // Pending work, then a node failure: the leader dies without releasing.
     let names: Vec<String> = (1..=4).map(|i| format!("pending-{i}")).collect();
