@@ -158,6 +158,9 @@ impl Controller {
                 &self.namespace,
                 "--operator-namespace",
                 &self.namespace,
+                // Many controllers run at once: never the default :8080.
+                "--metrics-addr",
+                "127.0.0.1:0",
                 "--resync",
                 "3s",
             ])
