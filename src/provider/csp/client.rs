@@ -700,10 +700,6 @@ pub fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Prov
     let messages = error_messages(status, body);
     let code = status.as_u16();
     match code {
-        400 => ProviderError::Invalid {
-            status: code,
-            messages,
-        },
         401 => ProviderError::Unauthorized { messages },
         403 => ProviderError::Forbidden { messages },
         404 => ProviderError::NotFound { messages },
