@@ -2,6 +2,7 @@
 
 pub mod crd;
 pub mod emulate;
+pub mod rotate;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,12 @@ pub enum Command {
     Emulate(emulate::EmulateArgs),
     /// Run the controller.
     Run(run::RunArgs),
+    /// Rotate an OAuthClient's secret now (sets `clientops.dev/rotate`) and wait
+    /// until the controller has done it.
+    Rotate(rotate::RequestArgs),
+    /// Retire the previous secret of an OAuthClient now, ending its grace period
+    /// (sets `clientops.dev/retire-previous`), and wait until the controller has done it.
+    Retire(rotate::RequestArgs),
 }
 
 impl Cli {
@@ -32,6 +39,8 @@ impl Cli {
             Command::Crd(args) => args.run(),
             Command::Emulate(args) => args.run().await,
             Command::Run(args) => args.run().await,
+            Command::Rotate(args) => args.run(rotate::Request::Rotate).await,
+            Command::Retire(args) => args.run(rotate::Request::Retire).await,
         }
     }
 }

@@ -196,6 +196,10 @@ impl<'a> Executor<'a> {
                 Ok(())
             }
             Action::OrphanSecret => self.orphan_secret().await,
+            Action::RecordRetireRequest { value } => {
+                self.patch_status(json!({ "rotation": { "lastRetireRequest": value } }))
+                    .await
+            }
             Action::RecordReconcileRequest { value } => {
                 self.patch_status(json!({ "lastReconcileRequest": value }))
                     .await
@@ -624,7 +628,9 @@ impl<'a> Executor<'a> {
             previous: if in_grace { old } else { None },
             pending: None,
         };
-        let at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+        // Nanoseconds: the rotated-at stamp must differ for every new secret, even
+        // for two rotations within one second (back-to-back requests).
+        let at = now.to_rfc3339_opts(SecondsFormat::Nanos, true);
         let mac = self
             .write_secret(
                 &creds,
@@ -758,7 +764,7 @@ impl<'a> Executor<'a> {
             .ctx
             .clock
             .now()
-            .to_rfc3339_opts(SecondsFormat::Secs, true);
+            .to_rfc3339_opts(SecondsFormat::Nanos, true);
         let creds = Credentials {
             client_id: id.into(),
             secret: Some(new),

@@ -150,6 +150,12 @@ pub enum Action {
     RecordReconcileRequest {
         value: String,
     },
+    /// Record a `clientops.dev/retire-previous` value that arrived while no grace
+    /// period ran as handled: there was nothing to retire, and a value left
+    /// unhandled would otherwise end the *next* rotation's grace period at once.
+    RecordRetireRequest {
+        value: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -447,6 +453,8 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 reason: RetireReason::GraceElapsed,
             });
         }
+    } else if let Some(v) = retire_requested {
+        actions.push(Action::RecordRetireRequest { value: v.clone() });
     }
     let retiring_after_actions =
         retiring && !actions.iter().any(|a| matches!(a, Action::Retire { .. }));
@@ -536,7 +544,9 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let verdict = if actions.iter().all(|a| {
         matches!(
             a,
-            Action::AddFinalizer | Action::RecordReconcileRequest { .. }
+            Action::AddFinalizer
+                | Action::RecordReconcileRequest { .. }
+                | Action::RecordRetireRequest { .. }
         )
     }) {
         Verdict::Ready

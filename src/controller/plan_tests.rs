@@ -430,9 +430,49 @@ fn retire_previous_annotation_ends_grace_now() {
             reason: RetireReason::Requested("now".into())
         }]
     );
-    // When idle there is nothing to retire.
+    // When idle there is nothing to retire: the value is only recorded as handled.
     c.status.rotation.as_mut().unwrap().phase = Some(RotationPhase::Idle);
-    assert_eq!(c.plan().actions, vec![]);
+    let p = c.plan();
+    assert_eq!(
+        p.actions,
+        vec![Action::RecordRetireRequest {
+            value: "now".into()
+        }]
+    );
+    assert_eq!(p.verdict, Verdict::Ready);
+}
+
+#[test]
+fn a_retire_request_seen_while_idle_never_ends_a_later_grace_period() {
+    // Idle, retire-previous stamped: recorded, nothing retired.
+    let mut c = Case::steady();
+    c.triggers.retire_previous = Some("early".into());
+    assert_eq!(
+        c.plan().actions,
+        vec![Action::RecordRetireRequest {
+            value: "early".into()
+        }]
+    );
+    // Recorded; then a rotation runs its grace period: the old value does nothing.
+    let rot = c.status.rotation.as_mut().unwrap();
+    rot.last_retire_request = Some("early".into());
+    rot.phase = Some(RotationPhase::Retiring);
+    rot.previous_retires_at = Some("2026-11-25T12:00:00Z".into());
+    c.remote.as_mut().unwrap().has_rotated_secret = true;
+    let p = c.plan();
+    assert_eq!(p.actions, vec![]);
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(24 * 3600)));
+    // Both stamped while idle (one `kubectl annotate`): the retire has nothing to
+    // end yet, the rotation runs with its full grace period.
+    let mut c = Case::steady();
+    c.triggers.retire_previous = Some("x".into());
+    c.triggers.rotate = Some("r".into());
+    let a = c.plan().actions;
+    assert_eq!(a[0], Action::RecordRetireRequest { value: "x".into() });
+    assert!(
+        matches!(&a[1..], [Action::RecordPendingRotation { .. }, Action::Rotate { retire_at, .. }] if *retire_at == t(NOW) + chrono::Duration::hours(1)),
+        "{a:?}"
+    );
 }
 
 #[test]
@@ -789,7 +829,7 @@ mod properties {
             }
             // Ready means nothing remote is left to do.
             if p.verdict == Verdict::Ready {
-                prop_assert!(a.iter().all(|x| matches!(x, Action::AddFinalizer | Action::RecordReconcileRequest { .. })), "{:?}", a);
+                prop_assert!(a.iter().all(|x| matches!(x, Action::AddFinalizer | Action::RecordReconcileRequest { .. } | Action::RecordRetireRequest { .. })), "{:?}", a);
             }
         }
     }

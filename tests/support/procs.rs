@@ -121,16 +121,22 @@ impl Drop for Emulator {
 }
 
 /// `clientops run`, scoped to one test namespace (which is also its operator
-/// namespace), with a short resync.
+/// namespace), with a short resync (3s) unless the extra arguments set `--resync`.
 pub struct Controller {
     child: Option<Child>,
     pub namespace: String,
     pub log: PathBuf,
     env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl Controller {
     pub fn start(namespace: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(namespace, env, &[])
+    }
+
+    /// Start with extra `clientops run` arguments, e.g. `["--resync", "10m"]`.
+    pub fn start_with_args(namespace: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
         let log = std::env::temp_dir().join(format!("clientops-controller-{namespace}.log"));
         let mut c = Controller {
             child: None,
@@ -140,6 +146,7 @@ impl Controller {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         c.spawn();
         c
@@ -151,6 +158,11 @@ impl Controller {
             .append(true)
             .open(&self.log)
             .unwrap();
+        let resync: &[&str] = if self.args.iter().any(|a| a.starts_with("--resync")) {
+            &[]
+        } else {
+            &["--resync", "3s"]
+        };
         let child = Command::new(binary())
             .args([
                 "run",
@@ -161,9 +173,9 @@ impl Controller {
                 // Many controllers run at once: never the default :8080.
                 "--metrics-addr",
                 "127.0.0.1:0",
-                "--resync",
-                "3s",
             ])
+            .args(resync)
+            .args(&self.args)
             .arg("--kubeconfig")
             .arg(super::kubeconfig())
             .env("RUST_LOG", "info,clientops=debug")

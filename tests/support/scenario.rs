@@ -32,6 +32,16 @@ pub struct SecretCreds {
 
 impl Scenario {
     pub async fn new(prefix: &str, controller_env: &[(&str, &str)]) -> Self {
+        Self::with_controller_args(prefix, controller_env, &[]).await
+    }
+
+    /// As [`Scenario::new`], with extra `clientops run` arguments (e.g.
+    /// `["--resync", "10m"]` to prove that timed work does not wait for a resync).
+    pub async fn with_controller_args(
+        prefix: &str,
+        controller_env: &[(&str, &str)],
+        controller_args: &[&str],
+    ) -> Self {
         let client = client().await;
         let ns = namespace(&client, prefix).await;
         let emu = Emulator::start(&["--token", "test-token"]);
@@ -57,7 +67,7 @@ impl Scenario {
         }))
         .unwrap();
         apply(&client, &p, &ns).await.unwrap();
-        let ctl = Controller::start(&ns, controller_env);
+        let ctl = Controller::start_with_args(&ns, controller_env, controller_args);
         Scenario {
             client,
             ns,

@@ -688,6 +688,7 @@ impl CspProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     fn fields() -> ClientFields {
         ClientFields {
@@ -868,6 +869,26 @@ mod tests {
             update_body(&f2, &[], &current).unwrap().description,
             "by hand"
         );
+    }
+
+    #[test]
+    fn the_example_manifest_maps_without_drift() {
+        let text = include_str!("../../../examples/50-csp.yaml");
+        let doc = serde_yaml_ng::Deserializer::from_str(text)
+            .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
+            .find(|v| v["kind"] == "OAuthClient")
+            .expect("an OAuthClient in the example");
+        let obj: crate::api::OAuthClient = serde_yaml_ng::from_value(doc).unwrap();
+        let d = crate::controller::desired::desired(
+            &obj,
+            crate::api::provider::ProviderType::VmwareCsp,
+        )
+        .unwrap();
+        let body = create_body(&d.fields, Some("clientops-uid"), None).unwrap();
+        assert_eq!(body.description, "Exports billing data every hour");
+        assert_eq!(body.access_token_ttl, Some(1800));
+        let remote = to_remote(&app_from(&body));
+        assert_eq!(d.fields.diff(&remote.fields), vec![]);
     }
 
     #[test]
