@@ -17,7 +17,7 @@
 //! - Optional `Authorization: Bearer` for an admin API behind an authenticating
 //!   proxy (Hydra's admin port itself has no authentication).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -46,6 +46,8 @@ pub const DEFAULT_RATE_LIMIT: RateLimitConfig = RateLimitConfig {
 pub const PAGE_SIZE: usize = 500;
 /// A LIST stops after this many pages (a server that never ends its Link chain).
 const MAX_PAGES: usize = 10_000;
+/// Passes over a list that changed while it was paged (see [`HydraClient::list`]).
+pub const MAX_PASSES: usize = 4;
 
 /// The text of SQLite's serialization failure, which Hydra answers with HTTP 400.
 const CONCURRENT_UPDATE: &str = "concurrent update";
@@ -64,6 +66,8 @@ pub struct HydraConfig {
     pub retry: RetryPolicy,
     /// Response bodies longer than this are refused (`Decode`).
     pub max_body_bytes: usize,
+    /// Clients asked for per LIST page.
+    pub page_size: usize,
 }
 
 impl HydraConfig {
@@ -76,6 +80,7 @@ impl HydraConfig {
             rate_limit: DEFAULT_RATE_LIMIT,
             retry: RetryPolicy::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            page_size: PAGE_SIZE,
         }
     }
 
@@ -123,6 +128,7 @@ pub struct HydraClient {
     base: Url,
     auth: Arc<HeaderMap>,
     exec: Executor,
+    page_size: usize,
 }
 
 impl HydraClient {
@@ -154,6 +160,7 @@ impl HydraClient {
             base,
             auth: Arc::new(auth),
             exec,
+            page_size: config.page_size.max(1),
         })
     }
 
@@ -214,19 +221,65 @@ impl HydraClient {
             .await
     }
 
-    /// Every client, following `rel="next"` until the last page. Stops on a
-    /// repeated token, an empty page, or once `X-Total-Count` clients are read.
+    /// Every client. One pass follows `rel="next"` until the last page (stopping
+    /// on a repeated token, an empty page, or once `X-Total-Count` clients are
+    /// read).
+    ///
+    /// Hydra v2.3.0 pages by **offset** over clients ordered by their random UUID
+    /// ids, so a client created while a multi-page LIST runs shifts every later
+    /// client by one, and the client at a page boundary is skipped. A client
+    /// missing from the list would be taken for "never created" by the lookup of a
+    /// create whose answer was lost, and created twice (seen at N=1000 in
+    /// bench/hydra-vs-maester). So when a pass had several pages and read fewer
+    /// clients than Hydra's count, further passes are made (at most
+    /// [`MAX_PASSES`]) and their union returned: a client that existed through the
+    /// LIST is in it unless every pass skipped it. (v25+ pages by keyset, which is
+    /// stable under inserts, and sends no count: one pass.)
     pub async fn list(&self) -> Result<Vec<OAuth2Client>, ProviderError> {
+        let mut all: Vec<OAuth2Client> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for pass in 0..MAX_PASSES {
+            let (clients, total, pages) = self.list_pass().await?;
+            for c in clients {
+                let id = c.client_id.clone().unwrap_or_default();
+                match index.get(&id) {
+                    Some(&i) => all[i] = c,
+                    None => {
+                        index.insert(id, all.len());
+                        all.push(c);
+                    }
+                }
+            }
+            match total {
+                Some(t) if pages > 1 && all.len() < t => {
+                    tracing::debug!(
+                        pass,
+                        have = all.len(),
+                        total = t,
+                        "Hydra's client list changed while it was paged; listing again"
+                    );
+                }
+                _ => break,
+            }
+        }
+        Ok(all)
+    }
+
+    /// One pass over all pages: the clients (deduplicated), the largest
+    /// `X-Total-Count` seen, and the number of pages.
+    async fn list_pass(&self) -> Result<(Vec<OAuth2Client>, Option<usize>, usize), ProviderError> {
         let mut out: Vec<OAuth2Client> = Vec::new();
         let mut seen_ids: HashSet<String> = HashSet::new();
         let mut seen_tokens: HashSet<String> = HashSet::new();
         let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page = self.list_page(PAGE_SIZE, token.as_deref()).await?;
+        let mut total: Option<usize> = None;
+        for pages in 1..=MAX_PAGES {
+            let page = self.list_page(self.page_size, token.as_deref()).await?;
             let empty = page.clients.is_empty();
+            total = total.max(page.total);
             for c in page.clients {
-                // Offset pagination can repeat a client when the set changes
-                // between pages: keep the first copy.
+                // Offset pagination repeats a client when one before it was
+                // deleted between pages: keep the first copy.
                 if seen_ids.insert(c.client_id.clone().unwrap_or_default()) {
                     out.push(c);
                 }
@@ -236,7 +289,7 @@ impl HydraClient {
                 Some(next) if !empty && !done_by_total && seen_tokens.insert(next.clone()) => {
                     token = Some(next)
                 }
-                _ => return Ok(out),
+                _ => return Ok((out, total, pages)),
             }
         }
         Err(ProviderError::decode(format!(
@@ -659,6 +712,75 @@ mod tests {
             HeaderValue::from_static(r#"</admin/clients?page_token=a>; rel="first""#),
         );
         assert_eq!(next_page_token(&h), None);
+    }
+
+    /// Hydra v2.3.0's offset pagination over ids in order, with a client created
+    /// (sorting first) right after the first page was served: a single pass skips
+    /// the client at the page boundary; the union of passes does not.
+    #[tokio::test]
+    async fn a_list_that_changes_while_paged_misses_nobody() {
+        use axum::extract::{Query, State};
+        use axum::response::IntoResponse;
+        use std::sync::Mutex;
+        #[derive(Default)]
+        struct Fake {
+            ids: Vec<String>,
+            served: usize,
+        }
+        async fn list(
+            State(fake): State<Arc<Mutex<Fake>>>,
+            Query(q): Query<std::collections::HashMap<String, String>>,
+        ) -> axum::response::Response {
+            let mut f = fake.lock().unwrap();
+            let size: usize = q["page_size"].parse().unwrap();
+            let offset: usize = q.get("page_token").map_or(0, |t| t.parse().unwrap());
+            let page: Vec<_> = f
+                .ids
+                .iter()
+                .skip(offset)
+                .take(size)
+                .map(|id| serde_json::json!({"client_id": id}))
+                .collect();
+            let total = f.ids.len();
+            let mut headers = HeaderMap::new();
+            headers.insert("x-total-count", total.to_string().parse().unwrap());
+            if offset + size < total {
+                let link = format!(
+                    "</admin/clients?page_size={size}&page_token={}>; rel=\"next\"",
+                    offset + size
+                );
+                headers.insert(http::header::LINK, link.parse().unwrap());
+            }
+            f.served += 1;
+            if f.served == 1 {
+                f.ids.insert(0, "a-new".into());
+            }
+            (headers, axum::Json(page)).into_response()
+        }
+        let fake = Arc::new(Mutex::new(Fake {
+            ids: (0..5).map(|i| format!("c{i}")).collect(),
+            served: 0,
+        }));
+        let app = axum::Router::new()
+            .route("/admin/clients", axum::routing::get(list))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let mut config = HydraConfig::new(format!("http://{addr}"));
+        config.page_size = 2;
+        let c = HydraClient::standalone(config).unwrap();
+        // One pass: c1 moved from the first page to the second and was skipped.
+        let (one, total, pages) = c.list_pass().await.unwrap();
+        assert_eq!((total, pages), (Some(6), 3));
+        assert_eq!(one.len(), 5, "c1 was skipped at the page boundary");
+        // list(): passes until it has Hydra's count; nobody is missing.
+        fake.lock().unwrap().served = 0;
+        fake.lock().unwrap().ids.retain(|i| i != "a-new");
+        let all = c.list().await.unwrap();
+        let mut ids: Vec<_> = all.iter().map(|c| c.client_id.clone().unwrap()).collect();
+        ids.sort();
+        assert_eq!(ids, ["a-new", "c0", "c1", "c2", "c3", "c4"]);
     }
 
     #[test]
