@@ -47,6 +47,16 @@ impl AccountCache {
     ) -> Result<Vec<RemoteClient>, ProviderError> {
         let entry = self.entry(provider.account_key()).await;
         let mut snap = entry.lock().await;
+        Self::refresh(&mut snap, provider, max_age).await?;
+        Ok(snap.clients.values().cloned().collect())
+    }
+
+    /// LIST the account unless the snapshot is younger than `max_age`.
+    async fn refresh(
+        snap: &mut Snapshot,
+        provider: &dyn Provider,
+        max_age: Duration,
+    ) -> Result<(), ProviderError> {
         let fresh = snap.fetched.is_some_and(|t| t.elapsed() < max_age);
         if !fresh {
             let started = Instant::now();
@@ -54,7 +64,7 @@ impl AccountCache {
             snap.clients = clients.into_iter().map(|c| (c.id.clone(), c)).collect();
             snap.fetched = Some(started);
         }
-        Ok(snap.clients.values().cloned().collect())
+        Ok(())
     }
 
     /// One client: from a fresh-enough snapshot, else confirmed with a GET.
@@ -67,9 +77,12 @@ impl AccountCache {
         force: bool,
     ) -> Result<Option<RemoteClient>, ProviderError> {
         if !force {
-            let clients = self.list(provider, max_age).await?;
-            if let Some(c) = clients.into_iter().find(|c| c.id == id) {
-                return Ok(Some(c));
+            // Look the one client up in the snapshot: never copy the whole account.
+            let entry = self.entry(provider.account_key()).await;
+            let mut snap = entry.lock().await;
+            Self::refresh(&mut snap, provider, max_age).await?;
+            if let Some(c) = snap.clients.get(id) {
+                return Ok(Some(c.clone()));
             }
         }
         let got = provider.get(id).await?;

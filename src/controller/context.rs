@@ -9,6 +9,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
 use super::accounts::AccountCache;
+use super::cache::{OwnWrites, ReadCache};
 use crate::api::OAuthClient;
 use crate::provider::ratelimit::RateLimiterRegistry;
 use crate::telemetry::Metrics;
@@ -53,6 +54,10 @@ pub struct Context {
     pub limiters: RateLimiterRegistry,
     /// The last LIST of each provider account.
     pub accounts: AccountCache,
+    /// Provider objects, namespace labels and credentials Secrets, cached.
+    pub cache: ReadCache,
+    /// OAuthClient versions written by this controller: not a reason to reconcile.
+    pub own_writes: Arc<OwnWrites>,
     /// Every OAuthClient the controller watches: which remote ids are claimed.
     pub clients: Store<OAuthClient>,
     /// Prometheus metrics; `metrics.request_hook(provider)` instruments a provider client.

@@ -39,6 +39,13 @@ pub struct Executor<'a> {
     pub status: OAuthClientStatus,
     /// Whether the object carries the finalizer now.
     pub has_finalizer: bool,
+    /// The object as the last write to it returned it: fresher than `obj`, so the
+    /// next round needs no GET.
+    pub latest: Option<OAuthClient>,
+    /// The Secret (name, content; `None`: absent) as last read or written here;
+    /// `None` when unknown. A write starts from it instead of a GET (a stale view
+    /// only costs a conflict and a retry), and the next round observes it.
+    pub secret_now: std::sync::Mutex<Option<(String, Option<Secret>)>>,
 }
 
 fn now_rfc3339(ctx: &Context) -> String {
@@ -48,13 +55,32 @@ fn now_rfc3339(ctx: &Context) -> String {
 impl<'a> Executor<'a> {
     pub fn new(ctx: &'a Context, obj: &'a OAuthClient, obs: &'a Observation) -> Self {
         let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
+        let secret_now = obs
+            .desired
+            .as_ref()
+            .ok()
+            .map(|d| (d.secret.name.clone(), obs.raw_secret.clone()));
         Self {
             ctx,
             obj,
             obs,
             status: obj.status.clone().unwrap_or_default(),
             has_finalizer,
+            latest: None,
+            secret_now: std::sync::Mutex::new(secret_now),
         }
+    }
+
+    /// The Secret as last seen here, if known.
+    pub fn known_secret(&self) -> Option<(String, Option<Secret>)> {
+        self.secret_now
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_known_secret(&self, known: Option<(String, Option<Secret>)>) {
+        *self.secret_now.lock().unwrap_or_else(|e| e.into_inner()) = known;
     }
 
     fn api(&self) -> Api<OAuthClient> {
@@ -92,13 +118,16 @@ impl<'a> Executor<'a> {
     /// Merge-patch status, and apply the same patch to our copy.
     pub async fn patch_status(&mut self, patch: Value) -> Result<(), Error> {
         let pp = PatchParams::default();
-        self.api()
+        let updated = self
+            .api()
             .patch_status(
                 &self.obj.name_any(),
                 &pp,
                 &Patch::Merge(json!({ "status": patch })),
             )
             .await?;
+        self.ctx.own_writes.record(&updated);
+        self.latest = Some(updated);
         let mut cur = serde_json::to_value(&self.status).unwrap_or_default();
         json_merge(&mut cur, &patch);
         self.status = serde_json::from_value(cur).unwrap_or_default();
@@ -208,8 +237,9 @@ impl<'a> Executor<'a> {
     }
 
     async fn set_finalizer(&mut self, present: bool) -> Result<(), Error> {
-        let mut finalizers: Vec<String> = self
-            .obj
+        // The freshest copy: an earlier action of this round may have written it.
+        let cur = self.latest.as_ref().unwrap_or(self.obj);
+        let mut finalizers: Vec<String> = cur
             .finalizers()
             .iter()
             .filter(|f| *f != FINALIZER)
@@ -220,14 +250,17 @@ impl<'a> Executor<'a> {
         }
         // resourceVersion makes it a compare-and-swap: a concurrent change of the
         // finalizer list fails this patch instead of being overwritten.
-        let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": self.obj.resource_version() } });
-        self.api()
+        let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": cur.resource_version() } });
+        let updated = self
+            .api()
             .patch(
                 &self.obj.name_any(),
                 &PatchParams::default(),
                 &Patch::Merge(patch),
             )
             .await?;
+        self.ctx.own_writes.record(&updated);
+        self.latest = Some(updated);
         self.has_finalizer = present;
         Ok(())
     }
@@ -245,10 +278,23 @@ impl<'a> Executor<'a> {
         let api = self.secrets();
         let started = std::time::Instant::now();
         let mut delay = Duration::from_millis(100);
+        // The first attempt starts from the Secret as observed (or as written by an
+        // earlier action); a stale view fails on the resourceVersion or on create,
+        // and the attempt is repeated at once from a fresh read.
+        let mut known = self
+            .known_secret()
+            .filter(|(name, _)| *name == d.secret.name)
+            .map(|(_, s)| s);
+        self.set_known_secret(None);
         loop {
+            let from_known = known.is_some();
             let attempt = async {
-                match api.get_opt(&d.secret.name).await? {
-                    None => api.create(&PostParams::default(), &want).await.map(|_| ()),
+                let cur = match known.take() {
+                    Some(cur) => cur,
+                    None => api.get_opt(&d.secret.name).await?,
+                };
+                match cur {
+                    None => api.create(&PostParams::default(), &want).await,
                     Some(cur) => {
                         let uid = self.obj.uid();
                         let ours = cur
@@ -281,17 +327,22 @@ impl<'a> Executor<'a> {
                         next.metadata.resource_version = cur.metadata.resource_version.clone();
                         api.replace(&d.secret.name, &PostParams::default(), &next)
                             .await
-                            .map(|_| ())
                     }
                 }
             };
             match attempt.await {
-                Ok(()) => break,
+                Ok(written) => {
+                    self.set_known_secret(Some((d.secret.name.clone(), Some(written))));
+                    break;
+                }
                 Err(kube::Error::Api(s)) if s.reason == "SecretConflict" => {
                     return Err(Error::Stalled {
                         reason: "SecretConflict".into(),
                         message: s.message.clone(),
                     });
+                }
+                Err(kube::Error::Api(s)) if from_known && s.code == 409 => {
+                    tracing::debug!(secret = %d.secret.name, "the Secret changed since it was read; reading it again");
                 }
                 Err(e) if started.elapsed() < SECRET_WRITE_PATIENCE => {
                     tracing::warn!(error = %e, secret = %d.secret.name, "writing the Secret failed; retrying while holding the value");
@@ -351,16 +402,14 @@ impl<'a> Executor<'a> {
         let created = match p.create_with(&d.fields, &id, &secret).await {
             Some(Ok(c)) => c,
             // Already there: our own earlier attempt (the id is derived from our UID).
-            Some(Err(ProviderError::Conflict { .. })) => p
-                .get(&id)
-                .await
-                .map_err(|e| Error::provider("look up the client", e))?
-                .ok_or_else(|| {
-                    Error::provider(
-                        "create the client",
-                        ProviderError::config(format!("client {id} conflicts but cannot be read")),
-                    )
-                })?,
+            // Already there: our own earlier attempt (the id is derived from our
+            // UID). Not readable yet: the provider is still deleting an old client
+            // with this id; waiting helps (the conflict is not a Stalled error).
+            Some(Err(conflict @ ProviderError::Conflict { .. })) => match p.get(&id).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return Err(Error::provider("create the client", conflict)),
+                Err(e) => return Err(Error::provider("look up the client", e)),
+            },
             Some(Err(e @ ProviderError::Invalid { .. })) => {
                 self.patch_status(json!({ "pendingCreate": null })).await?;
                 return Err(Error::provider("create the client", e));
@@ -871,6 +920,7 @@ impl<'a> Executor<'a> {
 
     async fn orphan_secret(&mut self) -> Result<(), Error> {
         let d = self.desired()?;
+        self.set_known_secret(None);
         let api = self.secrets();
         let Some(cur) = api.get_opt(&d.secret.name).await? else {
             return Ok(());

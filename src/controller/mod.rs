@@ -9,6 +9,7 @@
 //! - `leader`: leader election on a Lease.
 
 pub mod accounts;
+pub mod cache;
 pub mod conditions;
 pub mod context;
 pub mod desired;

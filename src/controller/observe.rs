@@ -48,6 +48,8 @@ pub struct Observation {
     pub resolved: Option<Resolved>,
     pub remote: RemoteObs,
     pub secret: ObservedSecret,
+    /// The Secret as read (or as the previous round wrote it); `None`: absent.
+    pub raw_secret: Option<Secret>,
     pub triggers: Triggers,
 }
 
@@ -59,12 +61,7 @@ pub fn provider_unavailable(e: &ProviderError) -> Unavailable {
         ProviderError::RateLimited { .. } => ("ProviderRateLimited", true),
         _ => ("ProviderNotReady", true),
     };
-    let hint = match e {
-        ProviderError::Unauthorized { .. } | ProviderError::Forbidden { .. } => {
-            "; check the provider's credentials Secret and that the token has the permissions OAuth Client Read and OAuth Client Write"
-        }
-        _ => "",
-    };
+    let hint = super::error::credentials_hint(e);
     Unavailable {
         reason: reason.into(),
         message: format!("{e}{hint}"),
@@ -76,8 +73,14 @@ fn annotation(obj: &OAuthClient, key: &str) -> Option<String> {
     obj.metadata.annotations.as_ref()?.get(key).cloned()
 }
 
-/// Observe `obj`.
-pub async fn observe(ctx: &Context, obj: &OAuthClient) -> Result<Observation, kube::Error> {
+/// Observe `obj`. `known_secret` is the Secret of that name as this reconcile last
+/// read or wrote it (`None` inside: absent); without it, or for another name, the
+/// Secret is read.
+pub async fn observe(
+    ctx: &Context,
+    obj: &OAuthClient,
+    known_secret: Option<(String, Option<Secret>)>,
+) -> Result<Observation, kube::Error> {
     let status = obj.status.clone().unwrap_or_default();
     let triggers = Triggers {
         rotate: annotation(obj, ROTATE),
@@ -103,9 +106,14 @@ pub async fn observe(ctx: &Context, obj: &OAuthClient) -> Result<Observation, ku
             .and_then(|s| s.name.clone())
             .unwrap_or_else(|| obj.metadata.name.clone().unwrap_or_default()),
     };
-    let raw: Option<Secret> = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
-        .get_opt(&secret_name)
-        .await?;
+    let raw: Option<Secret> = match known_secret {
+        Some((name, known)) if name == secret_name => known,
+        _ => {
+            Api::<Secret>::namespaced(ctx.client.clone(), &ns)
+                .get_opt(&secret_name)
+                .await?
+        }
+    };
     let secret = match &desired {
         Ok(d) => observe_secret(obj, &d.secret, raw.as_ref(), status.secret_mac.as_deref()),
         Err(_) => ObservedSecret::default(),
@@ -127,6 +135,7 @@ pub async fn observe(ctx: &Context, obj: &OAuthClient) -> Result<Observation, ku
         resolved: resolved.ok(),
         remote,
         secret,
+        raw_secret: raw,
         triggers,
     })
 }

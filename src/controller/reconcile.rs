@@ -35,8 +35,10 @@ pub async fn reconcile(obj: Arc<OAuthClient>, ctx: Arc<Context>) -> Result<Reque
 async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let api: Api<OAuthClient> =
         Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    // The Secret as the previous round left it: the next round need not read it.
+    let mut known_secret = None;
     for round in 0..MAX_ROUNDS {
-        let obs = observe(&ctx, &obj).await?;
+        let obs = observe(&ctx, &obj, known_secret.take()).await?;
         let status = obj.status.clone().unwrap_or_default();
         let deleting = obj.metadata.deletion_timestamp.is_some();
         let input = Input {
@@ -93,9 +95,14 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         if deleting && !ex.has_finalizer {
             return Ok(Requeue::await_change());
         }
-        match api.get_opt(&obj.name_any()).await? {
-            Some(fresh) => obj = fresh,
-            None => return Ok(Requeue::await_change()),
+        // The next round starts from what this one wrote: the object as the last
+        // patch returned it (a change by someone else triggers another reconcile),
+        // and the Secret as written.
+        known_secret = ex.known_secret();
+        let latest = ex.latest.take();
+        drop(ex);
+        if let Some(latest) = latest {
+            obj = latest;
         }
     }
     Ok(Requeue::requeue(Duration::from_secs(1)))
@@ -136,14 +143,16 @@ async fn write_conditions(
     if unchanged {
         return Ok(());
     }
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({
-            "status": { "observedGeneration": generation, "conditions": conds }
-        })),
-    )
-    .await?;
+    let updated = api
+        .patch_status(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({
+                "status": { "observedGeneration": generation, "conditions": conds }
+            })),
+        )
+        .await?;
+    ctx.own_writes.record(&updated);
     if let Verdict::Stalled { reason, message } = verdict
         && !was_stalled
     {

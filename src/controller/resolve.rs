@@ -44,7 +44,7 @@ pub async fn resolve(ctx: &Context, obj: &OAuthClient) -> Result<Resolved, Unava
         ProviderKind::OAuthProvider => {
             let api: Api<OAuthProvider> = Api::namespaced(ctx.client.clone(), &ns);
             let p = get_provider(
-                api.get_opt(&r.name).await,
+                ctx.cache.provider(&ns, &r.name, api.get_opt(&r.name)).await,
                 "OAuthProvider",
                 &r.name,
                 Some(&ns),
@@ -54,7 +54,9 @@ pub async fn resolve(ctx: &Context, obj: &OAuthClient) -> Result<Resolved, Unava
         ProviderKind::ClusterOAuthProvider => {
             let api: Api<ClusterOAuthProvider> = Api::all(ctx.client.clone());
             let p = get_provider(
-                api.get_opt(&r.name).await,
+                ctx.cache
+                    .cluster_provider(&r.name, api.get_opt(&r.name))
+                    .await,
                 "ClusterOAuthProvider",
                 &r.name,
                 None,
@@ -118,8 +120,14 @@ async fn admitted(
             deny("it has no namespaceSelector")
         };
     };
-    let namespace = Api::<Namespace>::all(ctx.client.clone())
-        .get(ns)
+    let api = Api::<Namespace>::all(ctx.client.clone());
+    let labels = ctx
+        .cache
+        .namespace_labels(ns, async {
+            api.get(ns)
+                .await
+                .map(|n| n.metadata.labels.unwrap_or_default())
+        })
         .await
         .map_err(|e| {
             unavailable(
@@ -128,7 +136,6 @@ async fn admitted(
                 true,
             )
         })?;
-    let labels = namespace.metadata.labels.unwrap_or_default();
     if selector_matches(selector, &labels) {
         Ok(())
     } else {
@@ -170,8 +177,10 @@ async fn credential(
         .namespace
         .clone()
         .unwrap_or_else(|| default_ns.to_string());
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
-        .get_opt(&r.name)
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), &ns);
+    let secret = ctx
+        .cache
+        .secret(&ns, &r.name, api.get_opt(&r.name))
         .await
         .map_err(|e| {
             unavailable(

@@ -7,16 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 use super::accounts::AccountCache;
+use super::cache::{OwnWrites, ReadCache};
 use super::context::{Context, Settings, SystemClock};
 use super::leader::{Elector, LeaseConfig};
 use super::{providers, reconcile};
@@ -99,8 +100,18 @@ pub async fn run(
     if let Some(sel) = &scope.label_selector {
         client_cfg = client_cfg.labels(sel);
     }
-    let controller = Controller::new(clients_api, client_cfg);
-    let store = controller.store();
+    // The controller's own writes (status, finalizer) do not trigger a reconcile
+    // (cache::OwnWrites); every other change does. The store still sees all.
+    let own_writes = Arc::new(OwnWrites::default());
+    let (store, writer) = reflector::store();
+    let trigger = {
+        let own = own_writes.clone();
+        reflector(writer, watcher(clients_api, client_cfg))
+            .default_backoff()
+            .applied_objects()
+            .try_filter(move |o| futures::future::ready(!own.is_own(o)))
+    };
+    let controller = Controller::for_stream(trigger, store.clone());
     let synced = Arc::new(AtomicBool::new(false));
 
     let mut elector = ops
@@ -190,14 +201,19 @@ pub async fn run(
         http,
         limiters: RateLimiterRegistry::with_wait_hook(metrics.wait_hook()),
         accounts: AccountCache::default(),
+        cache: ReadCache::for_resync(settings.resync),
+        own_writes,
         clients: store.clone(),
         metrics: metrics.clone(),
     });
 
     // A provider change re-queues every client that uses it.
+    // It also drops the cached provider objects first (cache.rs), so the reconciles
+    // it triggers read the new version.
     let by_cluster_provider = {
-        let store = store.clone();
+        let (store, ctx) = (store.clone(), ctx.clone());
         move |p: ClusterOAuthProvider| {
+            ctx.cache.invalidate_providers();
             let name = p.name_any();
             store
                 .state()
@@ -211,8 +227,9 @@ pub async fn run(
         }
     };
     let by_provider = {
-        let store = store.clone();
+        let (store, ctx) = (store.clone(), ctx.clone());
         move |p: OAuthProvider| {
+            ctx.cache.invalidate_providers();
             let (name, ns) = (p.name_any(), p.namespace());
             store
                 .state()
