@@ -117,7 +117,6 @@ fn token_kubeconfig(sa: &str) -> PathBuf {
 /// `clientops run` with a ServiceAccount's kubeconfig, cluster-wide like the
 /// Deployment, for the OAuthClients of one run.
 struct Run {
-    id: String,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -149,7 +148,6 @@ impl Run {
             .spawn()
             .expect("start clientops run");
         Run {
-            id: id.into(),
             child: Some(child),
             log,
         }

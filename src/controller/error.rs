@@ -8,7 +8,7 @@ pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     /// A provider call failed.
-    #[error("{action}: {source}")]
+    #[error("{action}: {source}{}", credentials_hint(source))]
     Provider {
         action: &'static str,
         source: ProviderError,
@@ -54,5 +54,15 @@ impl Error {
             }
             Error::Kube(_) => false,
         }
+    }
+}
+
+/// What to check when a provider refuses the credentials.
+pub fn credentials_hint(e: &ProviderError) -> &'static str {
+    match e {
+        ProviderError::Unauthorized { .. } | ProviderError::Forbidden { .. } => {
+            "; check the provider's credentials Secret and that the token has the permissions OAuth Client Read and OAuth Client Write"
+        }
+        _ => "",
     }
 }

@@ -17,7 +17,7 @@ use super::context::Context;
 use super::error::Error;
 use super::execute::Executor;
 use super::observe::observe;
-use super::plan::{Input, Verdict, plan};
+use super::plan::{Action, Input, Verdict, plan};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
 
@@ -64,11 +64,36 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
             write_conditions(&ctx, &api, &obj, &p.verdict).await?;
             return Ok(requeue_for(&ctx, &p.verdict, p.requeue_after));
         }
+        // The first round plans from the watch cache, which may lag behind our own
+        // last status write (e.g. an intent just cleared). Before anything that
+        // changes the provider, make sure the plan rests on the latest object: a
+        // stale one could repeat a rotation or look for a create already resolved.
+        if round == 0 && p.actions.iter().any(Action::changes_provider) {
+            match api.get_opt(&obj.name_any()).await? {
+                None => return Ok(Requeue::await_change()),
+                Some(fresh) if fresh.resource_version() != obj.resource_version() => {
+                    tracing::debug!("the cached object was stale; planning again");
+                    obj = fresh;
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        // Work on a Ready object: say so before touching anything, so Ready=True
+        // never stands beside a half-done change (kstatus, `kubectl wait`).
+        let was_ready = obj.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        });
+        if was_ready && !deleting && !matches!(p.verdict, Verdict::Ready) {
+            write_conditions(&ctx, &api, &obj, &p.verdict).await?;
+        }
         let mut ex = Executor::new(&ctx, &obj, &obs);
         let result = ex.run(&p.actions).await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "reconcile step failed");
-            if !deleting || e.is_stalled() {
+            {
                 let verdict = if e.is_stalled() {
                     Verdict::Stalled {
                         reason: e.reason(),

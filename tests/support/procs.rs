@@ -17,14 +17,22 @@ pub fn binary() -> PathBuf {
 pub struct Emulator {
     child: Child,
     pub base: String,
+    /// `cloudflare` or `csp`.
+    pub kind: &'static str,
     http: reqwest::Client,
 }
 
 impl Emulator {
+    /// The Cloudflare emulator.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_kind("cloudflare", extra)
+    }
+
+    /// `clientops emulate <kind>` (`cloudflare` or `csp`).
+    pub fn start_kind(kind: &'static str, extra: &[&str]) -> Self {
         clientops::tls::install_crypto_provider();
         let mut child = Command::new(binary())
-            .args(["emulate", "cloudflare", "--listen", "127.0.0.1:0"])
+            .args(["emulate", kind, "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -46,13 +54,28 @@ impl Emulator {
         Emulator {
             child,
             base,
+            kind,
             http: reqwest::Client::new(),
         }
     }
 
-    /// The Cloudflare API base URL (`.../client/v4`).
+    /// The provider's API base URL as a provider object names it (Cloudflare:
+    /// `.../client/v4`; CSP: the host).
     pub fn api_url(&self) -> String {
-        format!("{}/client/v4", self.base)
+        match self.kind {
+            "cloudflare" => format!("{}/client/v4", self.base),
+            _ => self.base.clone(),
+        }
+    }
+
+    /// Advance the emulator's clock.
+    pub async fn advance_clock(&self, duration: &str) {
+        self.admin(
+            reqwest::Method::POST,
+            "clock/advance",
+            Some(json!({"duration": duration})),
+        )
+        .await;
     }
 
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {

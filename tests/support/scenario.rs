@@ -14,7 +14,18 @@ use clientops::api::OAuthClient;
 
 pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 
+/// Which provider a scenario runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Cloudflare,
+    Csp,
+}
+
+/// The CSP organisation the scenarios use.
+pub const CSP_ORG: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+
 pub struct Scenario {
+    pub kind: Kind,
     pub client: Client,
     pub ns: String,
     pub emu: Emulator,
@@ -42,9 +53,22 @@ impl Scenario {
         controller_env: &[(&str, &str)],
         controller_args: &[&str],
     ) -> Self {
+        Self::for_provider(Kind::Cloudflare, prefix, controller_env, controller_args).await
+    }
+
+    /// A scenario against the emulator of `kind`.
+    pub async fn for_provider(
+        kind: Kind,
+        prefix: &str,
+        controller_env: &[(&str, &str)],
+        controller_args: &[&str],
+    ) -> Self {
         let client = client().await;
         let ns = namespace(&client, prefix).await;
-        let emu = Emulator::start(&["--token", "test-token"]);
+        let emu = match kind {
+            Kind::Cloudflare => Emulator::start(&["--token", "test-token"]),
+            Kind::Csp => Emulator::start_kind("csp", &["--token", "test-token"]),
+        };
         let provider = format!("cf-{ns}");
         let secret: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Secret",
@@ -56,19 +80,30 @@ impl Scenario {
         let p: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "clientops.dev/v1alpha1", "kind": "ClusterOAuthProvider",
             "metadata": {"name": provider},
-            "spec": {
-                "cloudflare": {
-                    "accountId": ACCOUNT,
-                    "baseUrl": emu.api_url(),
-                    "auth": {"apiTokenSecretRef": {"namespace": ns, "name": "cf-api", "key": "token"}},
-                },
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+            "spec": match kind {
+                Kind::Cloudflare => json!({
+                    "cloudflare": {
+                        "accountId": ACCOUNT,
+                        "baseUrl": emu.api_url(),
+                        "auth": {"apiTokenSecretRef": {"namespace": ns, "name": "cf-api", "key": "token"}},
+                    },
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                }),
+                Kind::Csp => json!({
+                    "vmwareCsp": {
+                        "orgId": CSP_ORG,
+                        "baseUrl": emu.api_url(),
+                        "auth": {"apiTokenSecretRef": {"namespace": ns, "name": "cf-api", "key": "token"}},
+                    },
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                }),
             },
         }))
         .unwrap();
         apply(&client, &p, &ns).await.unwrap();
         let ctl = Controller::start_with_args(&ns, controller_env, controller_args);
         Scenario {
+            kind,
             client,
             ns,
             emu,
@@ -83,13 +118,21 @@ impl Scenario {
 
     /// An OAuthClient manifest for this scenario's provider, `extra` merged into spec.
     pub fn manifest(&self, name: &str, extra: Value) -> DynamicObject {
-        let mut spec = json!({
-            "providerRef": {"kind": "ClusterOAuthProvider", "name": self.provider},
-            "clientName": format!("App {name}"),
-            "redirectUris": [format!("https://{name}.example.com/callback")],
-            "grantTypes": ["authorization_code", "refresh_token"],
-            "scopes": ["user-details.read", "account.read"],
-        });
+        let mut spec = match self.kind {
+            Kind::Cloudflare => json!({
+                "providerRef": {"kind": "ClusterOAuthProvider", "name": self.provider},
+                "clientName": format!("App {name}"),
+                "redirectUris": [format!("https://{name}.example.com/callback")],
+                "grantTypes": ["authorization_code", "refresh_token"],
+                "scopes": ["user-details.read", "account.read"],
+            }),
+            Kind::Csp => json!({
+                "providerRef": {"kind": "ClusterOAuthProvider", "name": self.provider},
+                "clientName": format!("App {name}"),
+                "grantTypes": ["client_credentials"],
+                "vmwareCsp": {"description": format!("{name} service"), "organizationRoles": ["org_member"]},
+            }),
+        };
         merge(&mut spec, extra);
         serde_json::from_value(json!({
             "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
@@ -265,5 +308,25 @@ pub fn merge(base: &mut Value, patch: Value) {
             }
         }
         (b, p) => *b = p,
+    }
+}
+
+impl Drop for Scenario {
+    /// Remove the cluster-scoped provider: a leftover one pointing at a stopped
+    /// emulator would keep every later test's controller retrying it.
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(super::kubeconfig())
+            .args([
+                "delete",
+                "clusteroauthprovider",
+                &self.provider,
+                "--wait=false",
+                "--ignore-not-found",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
