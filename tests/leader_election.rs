@@ -211,10 +211,24 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_after_a_kill() {
     assert!(standby.logs().contains("standing by"), "{}", standby.logs());
     // Both are ready (a standby that can read the Lease is doing its job); the
     // metrics say which one leads.
-    let (code, body) = leader.http_get("/readyz").await;
-    assert_eq!((code, body.contains("leader")), (200, true), "{body}");
-    let (code, body) = standby.http_get("/readyz").await;
-    assert_eq!((code, body.contains("standby")), (200, true), "{body}");
+    // Readiness follows the watch's initial list, which may finish just after the
+    // first reconcile: poll briefly instead of asking once.
+    for (proc, role) in [(&leader, "leader"), (&standby, "standby")] {
+        let mut last = (0, String::new());
+        for _ in 0..50 {
+            last = proc.http_get("/readyz").await;
+            if last.0 == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            (last.0, last.1.contains(role)),
+            (200, true),
+            "{role}: {}",
+            last.1
+        );
+    }
     assert!(
         leader
             .http_get("/metrics")
