@@ -2,6 +2,8 @@
 //! pieces they share: the typed error ([`error`]), the per-account rate limiter
 //! ([`ratelimit`]), the retry policy ([`retry`]) and the HTTP layer ([`http`]).
 
+#[cfg(test)]
+pub mod arbitrary;
 pub mod cloudflare;
 pub mod csp;
 pub mod error;

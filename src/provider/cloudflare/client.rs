@@ -876,33 +876,15 @@ mod proptests {
     use proptest::prelude::*;
 
     fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            ".{0,12}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map(
-                    prop_oneof![
-                        Just("client_id".to_string()),
-                        Just("visibility".to_string()),
-                        Just("client_secret".to_string()),
-                        Just("scopes".to_string()),
-                        Just("success".to_string()),
-                        Just("result".to_string()),
-                        Just("errors".to_string()),
-                        "[a-z_]{1,10}",
-                    ],
-                    inner,
-                    0..6
-                )
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
+        crate::provider::arbitrary::json_value(&[
+            "client_id",
+            "visibility",
+            "client_secret",
+            "scopes",
+            "success",
+            "result",
+            "errors",
+        ])
     }
 
     fn status() -> impl Strategy<Value = StatusCode> {

@@ -928,33 +928,16 @@ mod proptests {
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            ".{0,12}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map(
-                    prop_oneof![
-                        Just("id".to_string()),
-                        Just("results".to_string()),
-                        Just("clientSecret".to_string()),
-                        Just("message".to_string()),
-                        Just("errorCode".to_string()),
-                        Just("allowedScopes".to_string()),
-                        Just("succeeded".to_string()),
-                        Just("access_token".to_string()),
-                        "[a-zA-Z]{1,10}",
-                    ],
-                    inner,
-                    0..6
-                )
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
+        crate::provider::arbitrary::json_value(&[
+            "id",
+            "results",
+            "clientSecret",
+            "message",
+            "errorCode",
+            "allowedScopes",
+            "succeeded",
+            "access_token",
+        ])
     }
 
     fn parse_all(status: StatusCode, body: &[u8]) -> Vec<Result<(), ProviderError>> {
