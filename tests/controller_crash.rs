@@ -227,3 +227,37 @@ async fn a_lost_rotate_response_ends_with_a_working_secret_and_one_rotation_stat
     assert_ne!(after.secret, before.secret);
     assert_eq!(s.remote_count().await, 1);
 }
+
+/// Found by the chaos suite: a spec edit between a lost create and its resolution
+/// must not hide the client that create made (it is matched by what was sent).
+#[tokio::test]
+async fn a_lost_create_followed_by_a_rename_still_adopts_the_client_it_made() {
+    let s = Scenario::new("lost-create-rename", &[]).await;
+    s.emu
+        .set_faults(
+            json!({"p_drop_after_commit": 1.0, "methods": ["POST"], "path": "oauth_clients"}),
+        )
+        .await;
+    s.apply_client("app", json!({})).await;
+    let committed = support::wait_for(Duration::from_secs(30), || async {
+        (s.remote_count().await >= 1).then_some(())
+    })
+    .await;
+    assert!(committed.is_some(), "the create never reached the emulator");
+    s.apply_client("app", json!({"clientName": "Renamed meanwhile", "redirectUris": ["https://app.example.com/other"]}))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    s.emu.clear_faults().await;
+    s.wait_ready("app").await;
+    assert_eq!(
+        s.remote_count().await,
+        1,
+        "the rename must not lead to a second client"
+    );
+    let listed = serde_json::to_string(&s.emu.clients().await).unwrap();
+    assert!(
+        listed.contains("Renamed meanwhile"),
+        "the adopted client is updated to the new spec: {listed}"
+    );
+    s.assert_working("app").await;
+}

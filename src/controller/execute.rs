@@ -16,6 +16,7 @@ use super::context::Context;
 use super::desired::Desired;
 use super::error::Error;
 use super::observe::Observation;
+use super::observe::{CreateMarker, sent_fingerprint};
 use super::plan::{Action, AdoptReason, RetireReason, RotationReason, reason_marker};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
@@ -169,7 +170,7 @@ impl<'a> Executor<'a> {
             Action::RecordPendingCreate => {
                 // A provider that takes a caller-chosen id gets one derived from this
                 // object's UID: after a crash the client is found by that id.
-                let marker = self.chosen_client_id();
+                let marker = self.create_marker();
                 self.patch_status(
                     json!({ "pendingCreate": { "startedAt": now, "marker": marker } }),
                 )
@@ -442,15 +443,40 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// What `status.pendingCreate.marker` records before a create: the chosen id,
+    /// or a fingerprint of what the create sends (see `observe::CreateMarker`).
+    fn create_marker(&self) -> Option<String> {
+        match self.chosen_client_id() {
+            Some(id) => Some(format!("id:{id}")),
+            None => {
+                let d = self.obs.desired.as_ref().ok()?;
+                Some(format!(
+                    "sent:{}",
+                    sent_fingerprint(&d.fields.name, &d.fields.redirect_uris)
+                ))
+            }
+        }
+    }
+
     async fn create(&mut self) -> Result<(), Error> {
-        if let Some(id) = self
+        let recorded = self
             .status
             .pending_create
             .as_ref()
-            .and_then(|p| p.marker.clone())
-            .or_else(|| self.chosen_client_id())
-        {
+            .and_then(|p| p.marker.clone());
+        let chosen = match recorded.as_deref().and_then(CreateMarker::parse) {
+            Some(CreateMarker::ChosenId(id)) => Some(id.to_string()),
+            _ => self.chosen_client_id(),
+        };
+        if let Some(id) = chosen {
             return self.create_chosen(id).await;
+        }
+        // The spec may have changed since the intent was recorded: record what this
+        // create sends before sending it, so a lost response is matched by it.
+        let marker = self.create_marker();
+        if marker != recorded {
+            self.patch_status(json!({ "pendingCreate": { "marker": marker } }))
+                .await?;
         }
         let d = self.desired()?;
         let p = self.provider()?;

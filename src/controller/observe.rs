@@ -156,11 +156,12 @@ async fn observe_remote(
             None => RemoteObs::Missing,
         });
     }
-    if let Some(id) = status
+    let pending_marker = status
         .pending_create
         .as_ref()
         .and_then(|p| p.marker.as_deref())
-    {
+        .and_then(CreateMarker::parse);
+    if let Some(CreateMarker::ChosenId(id)) = pending_marker {
         // A create with a caller-chosen id: look for exactly that client.
         let found = ctx.accounts.get(p, id, Duration::ZERO, true).await?;
         return Ok(RemoteObs::Candidates(found.into_iter().collect()));
@@ -182,7 +183,13 @@ async fn observe_remote(
             .list(p, Duration::ZERO)
             .await?
             .into_iter()
-            .filter(|c| is_candidate(c, d, since, &claimed, obj.metadata.uid.as_deref()))
+            .filter(|c| {
+                let sent = match pending_marker {
+                    Some(CreateMarker::Sent(fp)) => Some(fp),
+                    _ => None,
+                };
+                is_candidate(c, d, since, &claimed, obj.metadata.uid.as_deref(), sent)
+            })
             .collect();
         found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         return Ok(RemoteObs::Candidates(found));
@@ -198,16 +205,53 @@ async fn observe_remote(
     Ok(RemoteObs::NotCreated)
 }
 
+/// What `status.pendingCreate.marker` says about a create in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateMarker<'a> {
+    /// `id:<id>`: the caller-chosen client id (CSP).
+    ChosenId(&'a str),
+    /// `sent:<fingerprint>`: the fingerprint of the name and redirect URIs sent
+    /// ([`sent_fingerprint`]), so a later spec edit cannot hide the client it made.
+    Sent(&'a str),
+}
+
+impl<'a> CreateMarker<'a> {
+    pub fn parse(m: &'a str) -> Option<Self> {
+        if let Some(id) = m.strip_prefix("id:") {
+            Some(CreateMarker::ChosenId(id))
+        } else {
+            m.strip_prefix("sent:").map(CreateMarker::Sent)
+        }
+    }
+}
+
+/// A fingerprint of what identifies a create at a provider without metadata: the
+/// client name and the redirect URIs (as a set).
+pub fn sent_fingerprint(name: &str, redirect_uris: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut uris: Vec<&String> = redirect_uris.iter().collect();
+    uris.sort();
+    uris.dedup();
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    for u in uris {
+        h.update([0u8]);
+        h.update(u.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
 /// The match rule for adopting the client a lost create made: not claimed by another
 /// OAuthClient, and either carrying our marker (providers with metadata) or created
 /// no earlier than the recorded intent (less clock skew) with the name and redirect
-/// URIs we sent.
+/// URIs that create sent (its fingerprint `sent`; without one, the spec's).
 pub fn is_candidate(
     c: &RemoteClient,
     d: &Desired,
     since: Option<chrono::DateTime<chrono::Utc>>,
     claimed: &std::collections::HashSet<String>,
     marker: Option<&str>,
+    sent: Option<&str>,
 ) -> bool {
     let recent = match (since, c.created_at) {
         (Some(since), Some(at)) => at >= since,
@@ -220,9 +264,43 @@ pub fn is_candidate(
     match (&c.marker, marker) {
         (Some(m), Some(ours)) => m == ours,
         _ => {
-            recent
-                && c.fields.name == d.fields.name
-                && c.fields.redirect_uris == d.fields.redirect_uris
+            let same = match sent {
+                Some(fp) => sent_fingerprint(&c.fields.name, &c.fields.redirect_uris) == fp,
+                None => {
+                    c.fields.name == d.fields.name
+                        && sent_fingerprint("", &c.fields.redirect_uris)
+                            == sent_fingerprint("", &d.fields.redirect_uris)
+                }
+            };
+            recent && same
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_markers_round_trip_and_fingerprints_ignore_order() {
+        assert_eq!(
+            CreateMarker::parse("id:clientops-1"),
+            Some(CreateMarker::ChosenId("clientops-1"))
+        );
+        assert_eq!(
+            CreateMarker::parse("sent:ab"),
+            Some(CreateMarker::Sent("ab"))
+        );
+        assert_eq!(CreateMarker::parse("other"), None);
+        let a = sent_fingerprint("App", &["https://b".into(), "https://a".into()]);
+        assert_eq!(
+            a,
+            sent_fingerprint("App", &["https://a".into(), "https://b".into()])
+        );
+        assert_ne!(
+            a,
+            sent_fingerprint("App v2", &["https://a".into(), "https://b".into()])
+        );
+        assert_ne!(a, sent_fingerprint("App", &["https://a".into()]));
     }
 }
