@@ -65,19 +65,34 @@ async fn metrics_health_and_readiness_after_a_create_and_a_rotation() {
     s.wait_ready("app").await;
     s.annotate("app", "clientops.dev/rotate", "r1").await;
     s.wait_until("app", Duration::from_secs(60), "rotated", |o| {
-        o.status
-            .as_ref()
-            .and_then(|st| st.rotation.as_ref())
-            .and_then(|r| r.last_request.as_deref())
-            == Some("r1")
+        support::scenario::is_ready(o)
+            && o.status
+                .as_ref()
+                .and_then(|st| st.rotation.as_ref())
+                .and_then(|r| r.last_request.as_deref())
+                == Some("r1")
     })
     .await;
 
-    let resp = http.get(format!("{base}/metrics")).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let ctype = resp.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(ctype.starts_with("application/openmetrics-text"), "{ctype}");
-    let text = resp.text().await.unwrap();
+    // The per-condition gauges are computed from the watch cache at scrape time,
+    // which may trail the last status write by a moment: scrape until it caught up.
+    let mut text = String::new();
+    for _ in 0..50 {
+        let resp = http.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let ctype = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ctype.starts_with("application/openmetrics-text"), "{ctype}");
+        text = resp.text().await.unwrap();
+        if sample(
+            &text,
+            r#"clientops_clients{condition="Ready",status="True"}"#,
+        ) == Some(1.0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = text;
     let at_least = |series: &str, min: f64| {
         let v = sample(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
         assert!(v >= min, "{series} = {v}, want >= {min}\n{text}");
