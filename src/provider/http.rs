@@ -358,6 +358,71 @@ fn chain(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
+/// Encode a request body.
+pub fn to_json<T: serde::Serialize + ?Sized>(body: &T) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body).map_err(|e| ProviderError::config(format!("encoding the body: {e}")))
+}
+
+/// When to try again after a 429: `Retry-After` (seconds or an HTTP date), else the
+/// reset of a `RateLimit` header.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| super::retry::parse_retry_after(v, std::time::SystemTime::now()))
+        .or_else(|| {
+            headers
+                .get("ratelimit")
+                .and_then(|v| v.to_str().ok())
+                .and_then(super::retry::parse_ratelimit_reset)
+        })
+}
+
+/// A serde_json error without any quoted input (which could be a secret): quoted
+/// strings become `"…"`; field names (in backticks) and positions stay.
+pub fn serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut in_quotes = false;
+    for c in text.chars() {
+        if c == '"' {
+            if in_quotes {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            out.push(c);
+        }
+    }
+    sanitize(&out)
+}
+
+/// A provider's base URL: http(s), no query, fragment or credentials; `provider`
+/// names it in the error (e.g. `Cloudflare`).
+pub fn parse_base_url(provider: &str, base_url: &str) -> Result<url::Url, ProviderError> {
+    let url = url::Url::parse(base_url.trim()).map_err(|e| {
+        ProviderError::config(format!("the {provider} base URL is not a valid URL: {e}"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ProviderError::config(format!(
+            "the {provider} base URL must be an http:// or https:// URL"
+        )));
+    }
+    if url.cannot_be_a_base() || url.query().is_some() || url.fragment().is_some() {
+        return Err(ProviderError::config(format!(
+            "the {provider} base URL must be a plain URL without query or fragment"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ProviderError::config(format!(
+            "the {provider} base URL must not carry credentials"
+        )));
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,6 @@
 //!   missing fields, wrong types or a huge body give `Decode`, never a panic.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
@@ -22,12 +21,13 @@ use super::auth::CloudflareCredentials;
 use super::wire::{
     CreateOAuthClient, CreatedOAuthClient, OAuthClient, RotatedSecret, Scope, UpdateOAuthClient,
 };
-use crate::provider::error::{Operation, ProviderError, ProviderMessage, sanitize};
+use crate::provider::error::{Operation, ProviderError, ProviderMessage};
 use crate::provider::http::{
     DEFAULT_MAX_BODY_BYTES, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
+use crate::provider::http::{parse_base_url, retry_after, serde_message, to_json};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
-use crate::provider::retry::{RetryPolicy, parse_ratelimit_reset, parse_retry_after};
+use crate::provider::retry::RetryPolicy;
 use crate::secret::ClientSecret;
 
 /// The default base URL, `https://api.cloudflare.com/client/v4`.
@@ -126,7 +126,7 @@ impl CloudflareClient {
         http: reqwest::Client,
         limiters: &RateLimiterRegistry,
     ) -> Result<Self, ProviderError> {
-        let base = parse_base_url(&config.base_url)?;
+        let base = parse_base_url("Cloudflare", &config.base_url)?;
         let account_id = config.account_id.trim().to_string();
         check_segment("account id", &account_id)?;
         let auth = Arc::new(config.credentials.headers()?);
@@ -338,28 +338,6 @@ impl CloudflareClient {
     }
 }
 
-fn parse_base_url(base_url: &str) -> Result<Url, ProviderError> {
-    let url = Url::parse(base_url.trim()).map_err(|e| {
-        ProviderError::config(format!("the Cloudflare base URL is not a valid URL: {e}"))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ProviderError::config(
-            "the Cloudflare base URL must be an http:// or https:// URL",
-        ));
-    }
-    if url.cannot_be_a_base() || url.query().is_some() || url.fragment().is_some() {
-        return Err(ProviderError::config(
-            "the Cloudflare base URL must be a plain URL without query or fragment",
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ProviderError::config(
-            "the Cloudflare base URL must not carry credentials",
-        ));
-    }
-    Ok(url)
-}
-
 /// Path parameters: non-empty, not `.`/`..`, and of a sane length (the url crate
 /// percent-encodes everything else).
 fn check_segment(what: &str, value: &str) -> Result<(), ProviderError> {
@@ -369,10 +347,6 @@ fn check_segment(what: &str, value: &str) -> Result<(), ProviderError> {
         )));
     }
     Ok(())
-}
-
-fn to_json<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, ProviderError> {
-    serde_json::to_vec(body).map_err(|e| ProviderError::config(format!("encoding the body: {e}")))
 }
 
 fn require_result<T>(result: Option<T>) -> Result<T, ProviderError> {
@@ -520,21 +494,6 @@ fn status_error(
     }
 }
 
-/// `Retry-After` (seconds or HTTP-date), else the reset of an exhausted `Ratelimit`
-/// header.
-fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
-    headers
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()))
-        .or_else(|| {
-            headers
-                .get("ratelimit")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_ratelimit_reset)
-        })
-}
-
 /// `errors[]` (with each `error_chain` flattened after its parent), tolerating any
 /// shape: items that are not objects or lack a message are skipped.
 fn error_messages(body: &Value) -> Vec<ProviderMessage> {
@@ -585,27 +544,6 @@ fn fallback_message(status: StatusCode, body: &[u8]) -> Vec<ProviderMessage> {
         snippet.into_owned()
     };
     vec![ProviderMessage::new(None, &text, None)]
-}
-
-/// A serde_json error without any quoted input (which could be a secret): quoted
-/// strings become `"…"`; field names (in backticks) and positions stay.
-fn serde_message(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let mut out = String::with_capacity(text.len());
-    let mut in_quotes = false;
-    for c in text.chars() {
-        if c == '"' {
-            if in_quotes {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            in_quotes = !in_quotes;
-        } else if !in_quotes {
-            out.push(c);
-        }
-    }
-    sanitize(&out)
 }
 
 #[cfg(test)]
@@ -812,8 +750,8 @@ mod tests {
 
     #[test]
     fn base_urls_and_ids_are_checked() {
-        assert!(parse_base_url("https://api.cloudflare.com/client/v4").is_ok());
-        assert!(parse_base_url("http://127.0.0.1:8080/client/v4/").is_ok());
+        assert!(parse_base_url("Cloudflare", "https://api.cloudflare.com/client/v4").is_ok());
+        assert!(parse_base_url("Cloudflare", "http://127.0.0.1:8080/client/v4/").is_ok());
         for bad in [
             "ftp://x/",
             "not a url",
@@ -822,7 +760,10 @@ mod tests {
             "https://h/x?q=1",
         ] {
             assert!(
-                matches!(parse_base_url(bad), Err(ProviderError::Config { .. })),
+                matches!(
+                    parse_base_url("Cloudflare", bad),
+                    Err(ProviderError::Config { .. })
+                ),
                 "{bad}"
             );
         }

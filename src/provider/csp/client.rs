@@ -15,7 +15,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use http::{HeaderMap, Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -27,12 +26,13 @@ use super::wire::{
     ClientIdAndSecret, CreateOAuthApp, CspErrorResponse, DeleteClientsRequest, MAX_DELETE_IDS,
     OAuthApp, Paged, PartialSuccess, RotateSecretRequest, UpdateOAuthApp,
 };
-use crate::provider::error::{Operation, ProviderError, ProviderMessage, sanitize};
+use crate::provider::error::{Operation, ProviderError, ProviderMessage};
 use crate::provider::http::{
     DEFAULT_MAX_BODY_BYTES, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
+use crate::provider::http::{parse_base_url, retry_after, serde_message, to_json};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
-use crate::provider::retry::{RetryPolicy, parse_ratelimit_reset, parse_retry_after};
+use crate::provider::retry::RetryPolicy;
 use crate::secret::ClientSecret;
 
 /// The default base URL, `https://console.cloud.vmware.com`.
@@ -149,7 +149,7 @@ impl CspClient {
         http: reqwest::Client,
         limiters: &RateLimiterRegistry,
     ) -> Result<Self, ProviderError> {
-        let base = parse_base_url(&config.base_url)?;
+        let base = parse_base_url("CSP", &config.base_url)?;
         let org_id = config.org_id.trim().to_string();
         check_segment("organisation id", &org_id)?;
         let limiter = limiters.limiter(base.as_str(), &org_id, config.rate_limit);
@@ -639,27 +639,6 @@ fn empty_answer(raw: RawResponse) -> Result<(), ProviderError> {
     }
 }
 
-fn parse_base_url(base_url: &str) -> Result<Url, ProviderError> {
-    let url = Url::parse(base_url.trim())
-        .map_err(|e| ProviderError::config(format!("the CSP base URL is not a valid URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ProviderError::config(
-            "the CSP base URL must be an http:// or https:// URL",
-        ));
-    }
-    if url.cannot_be_a_base() || url.query().is_some() || url.fragment().is_some() {
-        return Err(ProviderError::config(
-            "the CSP base URL must be a plain URL without query or fragment",
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ProviderError::config(
-            "the CSP base URL must not carry credentials",
-        ));
-    }
-    Ok(url)
-}
-
 fn join(base: &Url, segments: &[&str]) -> Result<Url, ProviderError> {
     let mut url = base.clone();
     {
@@ -683,10 +662,6 @@ fn check_segment(what: &str, value: &str) -> Result<(), ProviderError> {
         )));
     }
     Ok(())
-}
-
-fn to_json<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, ProviderError> {
-    serde_json::to_vec(body).map_err(|e| ProviderError::config(format!("encoding the body: {e}")))
 }
 
 /// Parse a success body; the error never quotes the body.
@@ -755,39 +730,6 @@ fn error_messages(status: StatusCode, body: &[u8]) -> Vec<ProviderMessage> {
         snippet.into_owned()
     };
     vec![ProviderMessage::new(None, &text, None)]
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
-    headers
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()))
-        .or_else(|| {
-            headers
-                .get("ratelimit")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_ratelimit_reset)
-        })
-}
-
-/// A serde_json error without any quoted input (which could be a secret).
-fn serde_message(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let mut out = String::with_capacity(text.len());
-    let mut in_quotes = false;
-    for c in text.chars() {
-        if c == '"' {
-            if in_quotes {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            in_quotes = !in_quotes;
-        } else if !in_quotes {
-            out.push(c);
-        }
-    }
-    sanitize(&out)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use url::Url;
 
 use super::wire::{ErrorBody, OAuth2Client, PatchOp};
 use crate::provider::error::{Operation, ProviderError, ProviderMessage, sanitize};
+use crate::provider::http::to_json;
 use crate::provider::http::{
     DEFAULT_MAX_BODY_BYTES, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
@@ -461,10 +462,6 @@ fn parse_admin_url(admin_url: &str) -> Result<Url, ProviderError> {
         ));
     }
     Ok(url)
-}
-
-fn to_json<T: serde::Serialize + ?Sized>(body: &T) -> Result<Vec<u8>, ProviderError> {
-    serde_json::to_vec(body).map_err(|e| ProviderError::config(format!("encoding the body: {e}")))
 }
 
 /// The `page_token` of the `rel="next"` link in `Link` headers, if any.
