@@ -16,6 +16,7 @@ pub const POINTS: &[&str] = &[
     "after-rotate-call",
     "after-rotate-secret-write",
     "after-retire-call",
+    "after-recovery-retire",
 ];
 
 fn armed() -> &'static [String] {

@@ -350,6 +350,7 @@ async fn chaos(kind: Kind, n: usize, seconds: u64, checks: &mut Checks) {
         .filter_map(|c| Some((remote_id(kind, c)?, remote_name(c))))
         .collect();
     let r = rec.into_inner().unwrap();
+    let failed_before = checks.failed;
 
     // 1. Exactly one remote client per live object, not shared, and Ready.
     {
@@ -601,6 +602,9 @@ async fn chaos(kind: Kind, n: usize, seconds: u64, checks: &mut Checks) {
         );
     }
 
+    if checks.failed > failed_before {
+        keep_evidence(kind, &s, &r, &live, &remote);
+    }
     println!(
         "[{kind:?}] asked: {} edits, {} rotations, {} retirements, {} deletions; {} controller kills; {:.0}s",
         r.edits,
@@ -610,6 +614,40 @@ async fn chaos(kind: Kind, n: usize, seconds: u64, checks: &mut Checks) {
         r.kills,
         started.elapsed().as_secs_f64()
     );
+}
+
+/// After a failed invariant: the controller log, the emulator's request log, the
+/// history of what was asked of each object and the final objects, under
+/// `target/chaos/<provider>/`, to explain the failure.
+fn keep_evidence(kind: Kind, s: &Scenario, r: &Record, live: &[OAuthClient], remote: &[Value]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/chaos")
+        .join(format!("{kind:?}").to_lowercase());
+    let _ = std::fs::create_dir_all(&dir);
+    let requests: Vec<&Value> = r.requests.values().collect();
+    let files = [
+        ("controller.log", s.ctl.logs()),
+        (
+            "requests.json",
+            serde_json::to_string_pretty(&requests).unwrap_or_default(),
+        ),
+        (
+            "history.json",
+            serde_json::to_string_pretty(&r.history).unwrap_or_default(),
+        ),
+        (
+            "objects.json",
+            serde_json::to_string_pretty(live).unwrap_or_default(),
+        ),
+        (
+            "remote.json",
+            serde_json::to_string_pretty(remote).unwrap_or_default(),
+        ),
+    ];
+    for (name, text) in files {
+        let _ = std::fs::write(dir.join(name), text);
+    }
+    println!("[{kind:?}] evidence kept in {}", dir.display());
 }
 
 // Out of the default `cargo test` run until the two intermittent invariant failures

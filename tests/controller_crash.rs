@@ -261,3 +261,59 @@ async fn a_lost_create_followed_by_a_rename_still_adopts_the_client_it_made() {
     );
     s.assert_working("app").await;
 }
+
+/// Found by the chaos suite: a lost rotate response is recovered by retiring the
+/// secret the Secret holds and rotating again. A crash (or a failed rotate) between
+/// those two steps must not later publish that retired secret as the previous one
+/// "valid during grace": it no longer works anywhere.
+#[tokio::test]
+async fn a_crash_inside_lost_rotation_recovery_never_publishes_the_retired_secret() {
+    let mut s = Scenario::new("recovery-crash", &[]).await;
+    s.apply_client("app", json!({"rotation": {"gracePeriod": "1h"}}))
+        .await;
+    s.wait_ready("app").await;
+    let before = s.assert_working("app").await;
+    let id = before.client_id.clone().unwrap();
+    s.ctl
+        .restart(&[("CLIENTOPS_FAILPOINTS", "after-recovery-retire")]);
+    s.emu
+        .set_faults(
+            json!({"p_drop_after_commit": 1.0, "methods": ["POST"], "path": "rotate_secret"}),
+        )
+        .await;
+    s.annotate("app", "clientops.dev/rotate", "r1").await;
+    assert!(
+        s.ctl.wait_exit(CRASH_WAIT).await,
+        "the recovery never reached its retire step; log:\n{}",
+        s.ctl.logs()
+    );
+    s.emu.clear_faults().await;
+    s.ctl.restart(&[]);
+    s.wait_until("app", CRASH_WAIT, "rotated", |o| {
+        is_ready(o)
+            && o.status
+                .as_ref()
+                .and_then(|s| s.rotation.as_ref())
+                .and_then(|r| r.last_request.as_deref())
+                == Some("r1")
+    })
+    .await;
+    let after = s.assert_working("app").await;
+    assert_ne!(after.secret, before.secret);
+    assert!(
+        !s.emu.check(&id, before.secret.as_deref().unwrap()).await,
+        "the recovery retired the old secret"
+    );
+    if let Some(prev) = &after.previous {
+        assert_ne!(
+            Some(prev),
+            before.secret.as_ref(),
+            "the retired secret is published as the previous one"
+        );
+        assert!(
+            s.emu.check(&id, prev).await,
+            "a published previous secret must work"
+        );
+    }
+    assert_eq!(s.remote_count().await, 1);
+}

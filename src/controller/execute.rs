@@ -816,6 +816,18 @@ impl<'a> Executor<'a> {
             };
             return self.rotate(id, &reason, retire_at).await;
         }
+        // Say so before retiring the Secret's secret: if this stops between the
+        // retire and the write, the next attempt must not keep that secret as the
+        // "previous" one (it no longer works anywhere).
+        if self
+            .status
+            .pending_rotation
+            .as_ref()
+            .is_some_and(|p| !p.recovering)
+        {
+            self.patch_status(json!({ "pendingRotation": { "recovering": true } }))
+                .await?;
+        }
         self.event(
             EventType::Warning,
             "RotationRecovery",
@@ -826,6 +838,7 @@ impl<'a> Executor<'a> {
         p.retire(id)
             .await
             .map_err(|e| Error::provider("retire the previous secret", e))?;
+        failpoint::hit("after-recovery-retire");
         self.ctx
             .accounts
             .set_rotated(p.account_key(), id, false)

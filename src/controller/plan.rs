@@ -390,10 +390,17 @@ pub fn plan(input: &Input<'_>) -> Plan {
             actions.push(Action::RecoverLostRotation { id });
         } else {
             let reason = pending_reason(pending.marker.as_deref());
+            // Mid-recovery, the Secret's secret is retired already: publish no
+            // previous secret, and retire the one nobody holds at once.
+            let retire_at = if pending.recovering {
+                input.now
+            } else {
+                input.now + chrono_dur(grace)
+            };
             actions.push(Action::Rotate {
                 id,
                 reason,
-                retire_at: input.now + chrono_dur(grace),
+                retire_at,
             });
         }
         return Plan {

@@ -200,6 +200,7 @@ fn a_pending_create_adopts_the_client_it_made_instead_of_creating_another() {
         pending_create: Some(PendingOperation {
             started_at: NOW.into(),
             marker: None,
+            recovering: false,
         }),
         ..Default::default()
     };
@@ -222,6 +223,7 @@ fn a_pending_create_that_never_happened_creates_without_a_second_intent() {
         pending_create: Some(PendingOperation {
             started_at: NOW.into(),
             marker: None,
+            recovering: false,
         }),
         ..Default::default()
     };
@@ -502,6 +504,7 @@ fn a_pending_rotation_whose_secret_was_written_only_finishes_status() {
     c.status.pending_rotation = Some(PendingOperation {
         started_at: "2026-11-24T11:59:00Z".into(),
         marker: Some("scheduled".into()),
+        recovering: false,
     });
     c.secret.rotation_id = Some("2026-11-24T11:59:00Z".into());
     c.remote.as_mut().unwrap().has_rotated_secret = true;
@@ -514,6 +517,7 @@ fn a_pending_rotation_that_took_effect_without_reaching_the_secret_is_recovered(
     c.status.pending_rotation = Some(PendingOperation {
         started_at: "2026-11-24T11:59:00Z".into(),
         marker: Some("scheduled".into()),
+        recovering: false,
     });
     c.remote.as_mut().unwrap().has_rotated_secret = true;
     assert_eq!(
@@ -528,6 +532,7 @@ fn a_pending_rotation_that_never_happened_rotates_again() {
     c.status.pending_rotation = Some(PendingOperation {
         started_at: "2026-11-24T11:59:00Z".into(),
         marker: Some("requested:x".into()),
+        recovering: false,
     });
     let p = c.plan();
     assert_eq!(
@@ -537,6 +542,32 @@ fn a_pending_rotation_that_never_happened_rotates_again() {
             reason: RotationReason::Requested("x".into()),
             retire_at: t("2026-11-24T13:00:00Z")
         }]
+    );
+}
+
+#[test]
+fn a_recovery_interrupted_after_retiring_the_held_secret_rotates_without_grace() {
+    // Found by the chaos suite: the Secret's secret was retired by the recovery,
+    // so it must not be published as the previous secret "valid during grace".
+    let mut c = Case::steady();
+    c.status.pending_rotation = Some(PendingOperation {
+        started_at: "2026-11-24T11:59:00Z".into(),
+        marker: Some("requested:x".into()),
+        recovering: true,
+    });
+    assert_eq!(
+        c.plan().actions,
+        vec![Action::Rotate {
+            id: "c1".into(),
+            reason: RotationReason::Requested("x".into()),
+            retire_at: t("2026-11-24T12:00:00Z")
+        }]
+    );
+    // Interrupted before its retire (or its rotate's response lost): recover again.
+    c.remote.as_mut().unwrap().has_rotated_secret = true;
+    assert_eq!(
+        c.plan().actions,
+        vec![Action::RecoverLostRotation { id: "c1".into() }]
     );
 }
 
@@ -591,6 +622,7 @@ fn deletion_during_a_pending_create_deletes_what_it_made() {
         pending_create: Some(PendingOperation {
             started_at: NOW.into(),
             marker: None,
+            recovering: false,
         }),
         ..Default::default()
     };
@@ -771,6 +803,7 @@ mod properties {
                     c.status.pending_rotation = Some(PendingOperation {
                         started_at: NOW.into(),
                         marker: None,
+                        recovering: offset % 2 == 0,
                     });
                 }
                 if b[12] {
@@ -811,6 +844,15 @@ mod properties {
                 // Never rotate while the provider holds two secrets, unless retiring first.
                 if c.remote_kind == "found" && c.remote.as_ref().unwrap().has_rotated_secret && c.status.pending_rotation.is_none() {
                     prop_assert!(a[..i].iter().any(|x| matches!(x, Action::Retire { .. })), "second rotation: {:?}", a);
+                }
+            }
+            // A rotation that finishes an interrupted recovery keeps no grace period:
+            // the secret the Secret holds was retired by the recovery.
+            if c.status.pending_rotation.as_ref().is_some_and(|p| p.recovering) {
+                for x in a {
+                    if let Action::Rotate { retire_at, .. } = x {
+                        prop_assert_eq!(*retire_at, t(NOW), "grace after a recovery: {:?}", a);
+                    }
                 }
             }
             // A foreign Secret is never written and no client is created for it.
