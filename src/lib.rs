@@ -1,5 +1,7 @@
 //! clientops: a Kubernetes operator that manages OAuth clients declaratively.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod cli;
 pub mod controller;

@@ -21,6 +21,8 @@
 //! current generation. A sample of the Secrets is checked against the emulator's
 //! `/__emulator/credentials/check`.
 
+#![forbid(unsafe_code)]
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

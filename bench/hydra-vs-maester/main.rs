@@ -18,6 +18,8 @@
 //! (`client_credentials`, HTTP Basic), duplicates are counted; then all objects are
 //! deleted and the clients left at Hydra (every page listed) are counted.
 
+#![forbid(unsafe_code)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
