@@ -43,29 +43,86 @@ pub fn kubeconfig() -> &'static Path {
             Some(p) => PathBuf::from(p),
             None => start_control_plane(),
         };
-        // Install the CRDs on a runtime of our own: a kube Client is bound to the
-        // runtime it was created on, and every #[tokio::test] has its own.
-        let p = path.clone();
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    let client = client_for(&p).await;
-                    install_crds(&client).await;
-                })
-        })
-        .join()
-        .expect("installing the CRDs failed");
+        install_crds_blocking(&path);
         path
     })
 }
 
+/// Install the CRDs on a runtime of our own: a kube Client is bound to the runtime
+/// it was created on, and every #[tokio::test] has its own.
+fn install_crds_blocking(path: &Path) {
+    let p = path.to_path_buf();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let client = client_for(&p).await;
+                install_crds(&client).await;
+            })
+    })
+    .join()
+    .expect("installing the CRDs failed");
+}
+
+/// The run directory of a control plane this binary started with
+/// [`own_restartable_control_plane`].
+static RESTARTABLE_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Give this test binary a control plane of its own that
+/// [`restart_control_plane`] can restart with its data (never the shared one:
+/// other tests would see it go down). Call before anything else asks for
+/// [`kubeconfig`].
+#[allow(dead_code)]
+pub fn own_restartable_control_plane() -> &'static Path {
+    let dir = std::env::temp_dir().join(format!("clientops-restartable-{}", std::process::id()));
+    RESTARTABLE_DIR
+        .set(dir.clone())
+        .expect("one restartable control plane per test binary");
+    let path = start_control_plane_with(&[
+        ("TESTENV_DIR", dir.to_str().unwrap()),
+        ("TESTENV_KEEP", "1"),
+    ]);
+    install_crds_blocking(&path);
+    assert!(
+        KUBECONFIG.set(path).is_ok(),
+        "own_restartable_control_plane must be called before kubeconfig()"
+    );
+    kubeconfig()
+}
+
+/// Stop the control plane of [`own_restartable_control_plane`] (etcd, apiserver,
+/// controller manager), keep it down for `down_for`, start it again with its data,
+/// and wait until it is ready. Returns the time it was unreachable.
+#[allow(dead_code)]
+pub fn restart_control_plane(down_for: Duration) -> Duration {
+    let dir = RESTARTABLE_DIR
+        .get()
+        .expect("call own_restartable_control_plane first");
+    let started = std::time::Instant::now();
+    let status = Command::new(repo_root().join("tests/testenv/restart"))
+        .arg(dir)
+        .arg(down_for.as_secs().to_string())
+        .env("TESTENV_OWNER_PID", std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("run tests/testenv/restart");
+    assert!(status.success(), "tests/testenv/restart failed: {status}");
+    started.elapsed()
+}
+
 fn start_control_plane() -> PathBuf {
+    start_control_plane_with(&[])
+}
+
+fn start_control_plane_with(env: &[(&str, &str)]) -> PathBuf {
     let up = repo_root().join("tests/testenv/up");
     eprintln!("starting a test control plane with {}", up.display());
     let out = Command::new(&up)
+        .envs(env.iter().copied())
         // The control plane stops when this test binary exits.
         .env("TESTENV_OWNER_PID", std::process::id().to_string())
         .stdin(Stdio::null())

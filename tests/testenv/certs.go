@@ -32,11 +32,9 @@ type pki struct {
 
 // generatePKI writes a fresh CA, serving cert, admin client cert and
 // service-account key into dir. Nothing is reused between runs.
-func generatePKI(dir string) (*pki, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	p := &pki{
+// pkiPaths names the files of a PKI in dir.
+func pkiPaths(dir string) *pki {
+	return &pki{
 		CACert:         filepath.Join(dir, "ca.crt"),
 		ServingCert:    filepath.Join(dir, "apiserver.crt"),
 		ServingKey:     filepath.Join(dir, "apiserver.key"),
@@ -44,6 +42,25 @@ func generatePKI(dir string) (*pki, error) {
 		AdminKey:       filepath.Join(dir, "admin.key"),
 		ServiceAcctKey: filepath.Join(dir, "sa.key"),
 	}
+}
+
+// loadPKI reads the PKI an earlier run wrote to dir (a restart with --keep).
+func loadPKI(dir string) (*pki, error) {
+	p := pkiPaths(dir)
+	var err error
+	for path, dst := range map[string]*[]byte{p.CACert: &p.CAPEM, p.AdminCert: &p.AdminCertPEM, p.AdminKey: &p.AdminKeyPEM} {
+		if *dst, err = os.ReadFile(path); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func generatePKI(dir string) (*pki, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	p := pkiPaths(dir)
 
 	now := time.Now()
 	notBefore, notAfter := now.Add(-time.Hour), now.Add(365*24*time.Hour)

@@ -39,6 +39,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -76,6 +77,7 @@ func runMain(args []string) int {
 	dir := fs.String("dir", "", "run directory (kubeconfig, ready marker, data)")
 	withKCM := fs.Bool("controller-manager", true, "also run kube-controller-manager (garbage collector, namespace controller)")
 	ownerPID := fs.Int("owner-pid", 0, "shut down and remove DIR when this process exits")
+	keep := fs.Bool("keep", false, "keep the cluster's data (etcd, certificates, port, kubeconfig) when stopped by a signal, and start from what an earlier --keep run left in DIR: a restart of the same cluster")
 	_ = fs.Parse(args)
 	if *dir == "" || fs.NArg() != 0 {
 		usage()
@@ -85,7 +87,7 @@ func runMain(args []string) int {
 		logf("%v", err)
 		return 1
 	}
-	if err := run(abs, *withKCM, *ownerPID); err != nil {
+	if err := run(abs, *withKCM, *ownerPID, *keep); err != nil {
 		logf("error: %v", err)
 		return 1
 	}
@@ -94,7 +96,7 @@ func runMain(args []string) int {
 
 // run starts the control plane in dir and blocks until a signal (clean exit,
 // nil) or until a component dies (error). It always tears everything down.
-func run(dir string, withKCM bool, ownerPID int) (err error) {
+func run(dir string, withKCM bool, ownerPID int, keep bool) (err error) {
 	start := time.Now()
 
 	// Catch signals from the start, so a SIGTERM during start-up still cleans
@@ -121,11 +123,16 @@ func run(dir string, withKCM bool, ownerPID int) (err error) {
 		pkiDir     = filepath.Join(dir, "pki")
 		etcdDir    = filepath.Join(dir, "etcd")
 		certDir    = filepath.Join(dir, "apiserver")
+		portFile   = filepath.Join(dir, "port")
 	)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	for _, p := range []string{readyFile, kubeconfig, pkiDir, etcdDir, certDir} {
+	owned := []string{readyFile, kubeconfig, pkiDir, etcdDir, certDir, portFile}
+	for _, p := range owned {
+		if keep && p != readyFile {
+			continue // a restart reuses them
+		}
 		if _, statErr := os.Stat(p); statErr == nil {
 			return fmt.Errorf("%s already exists: is another testenv using %s?", p, dir)
 		}
@@ -138,7 +145,12 @@ func run(dir string, withKCM bool, ownerPID int) (err error) {
 			}
 			return
 		}
-		for _, p := range []string{readyFile, kubeconfig, pkiDir, etcdDir, certDir} {
+		if keep && !ownerGone.Load() {
+			_ = os.Remove(readyFile)
+			logf("stopped; kept the cluster's data in %s for a restart", dir)
+			return
+		}
+		for _, p := range owned {
 			if rmErr := os.RemoveAll(p); rmErr != nil {
 				logf("cleanup: %v", rmErr)
 			}
@@ -146,7 +158,12 @@ func run(dir string, withKCM bool, ownerPID int) (err error) {
 		logf("stopped; removed working files in %s", dir)
 	}()
 
-	p, err := generatePKI(pkiDir)
+	var p *pki
+	if _, statErr := os.Stat(filepath.Join(pkiDir, "ca.crt")); keep && statErr == nil {
+		p, err = loadPKI(pkiDir)
+	} else {
+		p, err = generatePKI(pkiDir)
+	}
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -161,7 +178,7 @@ func run(dir string, withKCM bool, ownerPID int) (err error) {
 	}()
 	logf("etcd ready at %s (%s)", etcdURL, time.Since(start).Round(time.Millisecond))
 
-	port, err := freePort()
+	port, err := apiPort(portFile, keep)
 	if err != nil {
 		return err
 	}
@@ -244,6 +261,22 @@ func run(dir string, withKCM bool, ownerPID int) (err error) {
 }
 
 var errAPIExited = errors.New("kube-apiserver exited")
+
+// apiPort picks the apiserver's port: with keep, the one an earlier run recorded
+// in portFile (the kept kubeconfig points at it), else a free one.
+func apiPort(portFile string, keep bool) (int, error) {
+	if !keep {
+		return freePort()
+	}
+	if b, err := os.ReadFile(portFile); err == nil {
+		return strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	return port, os.WriteFile(portFile, []byte(strconv.Itoa(port)+"\n"), 0o600)
+}
 
 // freePort asks the kernel for a free TCP port on 127.0.0.1. The port is
 // released before use, so another process could take it in between; that
