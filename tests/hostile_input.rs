@@ -315,8 +315,8 @@ fn table(ns: &str, tenant: &str) -> Vec<Row> {
             driver: controller,
             setup: Setup::HostileProvider(Mode::Redirect),
             expect: Expect::NotReady {
-                reason: "ProviderNotReady",
-                stalled: false,
+                reason: "ProviderRedirects",
+                stalled: true,
                 message: s(&[
                     "HTTP status 307",
                     "redirected to http://127.0.0.1:",
@@ -337,8 +337,8 @@ fn table(ns: &str, tenant: &str) -> Vec<Row> {
                 insecure_flag: false,
             },
             expect: Expect::NotReady {
-                reason: "ProviderNotReady",
-                stalled: false,
+                reason: "ProviderTLSError",
+                stalled: true,
                 message: s(&["invalid peer certificate: UnknownIssuer"]),
             },
             checks: vec![

@@ -28,6 +28,9 @@ impl Error {
         match self {
             Error::Kube(_) => "KubernetesError".into(),
             Error::Provider { source, .. } => match source {
+                e if e.misconfiguration().is_some() => {
+                    e.misconfiguration().unwrap_or_default().into()
+                }
                 ProviderError::Invalid { .. } => "ProviderRejected".into(),
                 ProviderError::Unauthorized { .. } => "ProviderUnauthorized".into(),
                 ProviderError::Forbidden { .. } => "ProviderForbidden".into(),
@@ -44,13 +47,14 @@ impl Error {
         match self {
             Error::Stalled { .. } => true,
             Error::Provider { source, .. } => {
-                matches!(
-                    source,
-                    ProviderError::Invalid { .. }
-                        | ProviderError::Unauthorized { .. }
-                        | ProviderError::Forbidden { .. }
-                        | ProviderError::Config { .. }
-                )
+                source.misconfiguration().is_some()
+                    || matches!(
+                        source,
+                        ProviderError::Invalid { .. }
+                            | ProviderError::Unauthorized { .. }
+                            | ProviderError::Forbidden { .. }
+                            | ProviderError::Config { .. }
+                    )
             }
             Error::Kube(_) => false,
         }

@@ -56,6 +56,7 @@ pub struct Observation {
 /// Classify a provider error for the planner.
 pub fn provider_unavailable(e: &ProviderError) -> Unavailable {
     let (reason, transient) = match e {
+        e if e.misconfiguration().is_some() => (e.misconfiguration().unwrap_or_default(), false),
         ProviderError::Unauthorized { .. } => ("ProviderUnauthorized", false),
         ProviderError::Forbidden { .. } => ("ProviderForbidden", false),
         ProviderError::RateLimited { .. } => ("ProviderRateLimited", true),

@@ -177,6 +177,24 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// A condition reason when the provider is reachable only through a
+    /// configuration change (waiting cannot help): it redirects (the base URL
+    /// points at the wrong address) or its TLS certificate is not trusted.
+    pub fn misconfiguration(&self) -> Option<&'static str> {
+        match self {
+            ProviderError::UnexpectedStatus { status, .. } if (300..400).contains(status) => {
+                Some("ProviderRedirects")
+            }
+            ProviderError::Transport { message }
+                if message.contains("invalid peer certificate")
+                    || message.contains("certificate verify failed") =>
+            {
+                Some("ProviderTLSError")
+            }
+            _ => None,
+        }
+    }
+
     /// Whether repeating the same call later can succeed without any change:
     /// rate limits, 5xx and transport errors. `OutcomeUnknown` is not: it needs a
     /// lookup first.
