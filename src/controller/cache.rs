@@ -305,11 +305,12 @@ mod tests {
     }
 }
 
-/// The OAuthClient versions the controller wrote itself (status patches, the
-/// finalizer), so that their watch events do not trigger another reconcile: the
-/// reconcile that wrote them already knows what they hold. Everything else (spec,
-/// annotations, deletion, a status edited by someone else) still triggers. An
-/// event that arrives before its write is recorded just reconciles once more.
+/// The versions of objects the controller wrote itself (OAuthClient status patches
+/// and the finalizer; the Secrets it writes), so that their watch events do not
+/// trigger another reconcile: the reconcile that wrote them already knows what they
+/// hold. Everything else (spec, annotations, deletion, a status edited by someone
+/// else, a Secret edited or deleted by someone else) still triggers. An event that
+/// arrives before its write is recorded just reconciles once more.
 #[derive(Default)]
 pub struct OwnWrites {
     /// uid → the resourceVersions written most recently (a few per object).
@@ -321,8 +322,9 @@ const OWN_WRITES_KEPT: usize = 8;
 
 impl OwnWrites {
     /// Record a version the controller wrote.
-    pub fn record(&self, obj: &crate::api::OAuthClient) {
-        let (Some(uid), Some(rv)) = (&obj.metadata.uid, &obj.metadata.resource_version) else {
+    pub fn record(&self, obj: &impl kube::Resource) {
+        let meta = obj.meta();
+        let (Some(uid), Some(rv)) = (&meta.uid, &meta.resource_version) else {
             return;
         };
         let mut g = self.written.lock().unwrap_or_else(|e| e.into_inner());
@@ -333,9 +335,17 @@ impl OwnWrites {
         list.push(rv.clone());
     }
 
+    /// Has every version written (and recorded) for this object been seen by the
+    /// watch? Then the watch cache holds all of them.
+    pub fn all_seen(&self, uid: &str) -> bool {
+        let g = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        !g.contains_key(uid)
+    }
+
     /// Is this watch event one of our own writes? Each version is matched once.
-    pub fn is_own(&self, obj: &crate::api::OAuthClient) -> bool {
-        let (Some(uid), Some(rv)) = (&obj.metadata.uid, &obj.metadata.resource_version) else {
+    pub fn is_own(&self, obj: &impl kube::Resource) -> bool {
+        let meta = obj.meta();
+        let (Some(uid), Some(rv)) = (&meta.uid, &meta.resource_version) else {
             return false;
         };
         let mut g = self.written.lock().unwrap_or_else(|e| e.into_inner());

@@ -47,6 +47,12 @@ pub struct Executor<'a> {
     /// `None` when unknown. A write starts from it instead of a GET (a stale view
     /// only costs a conflict and a retry), and the next round observes it.
     pub secret_now: std::sync::Mutex<Option<(String, Option<Secret>)>>,
+    /// Hold back the status write that ends the last action (see [`Self::finish_status`]).
+    pub defer_final: bool,
+    /// Running the plan's last action.
+    in_last_action: bool,
+    /// A status patch held back: the reconcile sends it with the conditions.
+    deferred: Option<Value>,
 }
 
 fn now_rfc3339(ctx: &Context) -> String {
@@ -69,6 +75,9 @@ impl<'a> Executor<'a> {
             has_finalizer,
             latest: None,
             secret_now: std::sync::Mutex::new(secret_now),
+            defer_final: false,
+            in_last_action: false,
+            deferred: None,
         }
     }
 
@@ -116,9 +125,42 @@ impl<'a> Executor<'a> {
             })
     }
 
-    /// Merge-patch status, and apply the same patch to our copy.
+    /// The status patch held back by [`Self::finish_status`], if any: the caller
+    /// must send it (with the conditions, or before anything else).
+    pub fn take_deferred(&mut self) -> Option<Value> {
+        self.deferred.take()
+    }
+
+    /// The status write that ends an action. When it ends the plan's last action
+    /// and `defer_final` is set, it is held back (and applied to our copy): the
+    /// reconcile plans the next round from our copy and sends it together with the
+    /// conditions (one write instead of two), or before any further action. Only
+    /// in-memory planning and reads happen in between, so a crash there is a
+    /// crash just before this write: every action already copes with that.
+    async fn finish_status(&mut self, patch: Value) -> Result<(), Error> {
+        if !(self.defer_final && self.in_last_action) {
+            return self.patch_status(patch).await;
+        }
+        let mut cur = serde_json::to_value(&self.status).unwrap_or_default();
+        json_merge(&mut cur, &patch);
+        self.status = serde_json::from_value(cur).unwrap_or_default();
+        let mut held = self.deferred.take().unwrap_or_else(|| json!({}));
+        compose_patch(&mut held, &patch);
+        self.deferred = Some(held);
+        Ok(())
+    }
+
+    /// Merge-patch status, and apply the same patch to our copy. A status patch
+    /// held back goes out with it.
     pub async fn patch_status(&mut self, patch: Value) -> Result<(), Error> {
         let pp = PatchParams::default();
+        let patch = match self.deferred.take() {
+            Some(mut held) => {
+                compose_patch(&mut held, &patch);
+                held
+            }
+            None => patch,
+        };
         let updated = self
             .api()
             .patch_status(
@@ -135,6 +177,8 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// Publish an event without waiting for it: events are a record for people,
+    /// never a step a reconcile depends on.
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
         let ev = Event {
             type_,
@@ -143,20 +187,20 @@ impl<'a> Executor<'a> {
             action: action.into(),
             secondary: None,
         };
-        if let Err(e) = self
-            .ctx
-            .recorder
-            .publish(&ev, &self.obj.object_ref(&()))
-            .await
-        {
-            tracing::warn!(error = %e, "could not publish event");
-        }
+        let recorder = self.ctx.recorder.clone();
+        let reference = self.obj.object_ref(&());
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&ev, &reference).await {
+                tracing::warn!(error = %e, "could not publish event");
+            }
+        });
     }
 
     /// Perform `actions` in order.
     pub async fn run(&mut self, actions: &[Action]) -> Result<(), Error> {
-        for action in actions {
+        for (i, action) in actions.iter().enumerate() {
             tracing::debug!(?action, "executing");
+            self.in_last_action = i + 1 == actions.len();
             self.one(action).await?;
         }
         Ok(())
@@ -227,11 +271,11 @@ impl<'a> Executor<'a> {
             }
             Action::OrphanSecret => self.orphan_secret().await,
             Action::RecordRetireRequest { value } => {
-                self.patch_status(json!({ "rotation": { "lastRetireRequest": value } }))
+                self.finish_status(json!({ "rotation": { "lastRetireRequest": value } }))
                     .await
             }
             Action::RecordReconcileRequest { value } => {
-                self.patch_status(json!({ "lastReconcileRequest": value }))
+                self.finish_status(json!({ "lastReconcileRequest": value }))
                     .await
             }
         }
@@ -333,6 +377,7 @@ impl<'a> Executor<'a> {
             };
             match attempt.await {
                 Ok(written) => {
+                    self.ctx.own_writes.record(&written);
                     self.set_known_secret(Some((d.secret.name.clone(), Some(written))));
                     break;
                 }
@@ -425,7 +470,7 @@ impl<'a> Executor<'a> {
         };
         failpoint::hit("after-create-call");
         self.ctx.accounts.upsert(p.account_key(), created).await;
-        self.patch_status(json!({
+        self.finish_status(json!({
             "clientId": id,
             "pendingCreate": null,
             "secretName": d.secret.name,
@@ -513,7 +558,7 @@ impl<'a> Executor<'a> {
             )
             .await?;
         failpoint::hit("after-create-secret-write");
-        self.patch_status(json!({
+        self.finish_status(json!({
             "clientId": id,
             "pendingCreate": null,
             "secretName": d.secret.name,
@@ -591,7 +636,7 @@ impl<'a> Executor<'a> {
                 .await?;
             patch["secretMAC"] = json!(mac);
         }
-        self.patch_status(patch).await?;
+        self.finish_status(patch).await?;
         self.event(EventType::Normal, "Adopted", "Adopt", note)
             .await;
         Ok(())
@@ -720,7 +765,7 @@ impl<'a> Executor<'a> {
         if let RotationReason::Requested(v) = reason {
             rotation["lastRequest"] = json!(v);
         }
-        self.patch_status(
+        self.finish_status(
             json!({ "pendingRotation": null, "secretMAC": mac, "rotation": rotation }),
         )
         .await?;
@@ -781,7 +826,7 @@ impl<'a> Executor<'a> {
         {
             rotation["lastRequest"] = json!(v);
         }
-        self.patch_status(
+        self.finish_status(
             json!({ "pendingRotation": null, "secretMAC": mac, "rotation": rotation }),
         )
         .await
@@ -880,7 +925,7 @@ impl<'a> Executor<'a> {
             rotation["lastRequest"] = json!(v);
         }
         // previousRetiresAt = now: the next plan retires the unknown secret at once.
-        self.patch_status(
+        self.finish_status(
             json!({ "pendingRotation": null, "secretMAC": mac, "rotation": rotation }),
         )
         .await
@@ -918,7 +963,7 @@ impl<'a> Executor<'a> {
         if let RetireReason::Requested(v) = reason {
             patch["rotation"]["lastRetireRequest"] = json!(v);
         }
-        self.patch_status(patch).await?;
+        self.finish_status(patch).await?;
         let why = match reason {
             RetireReason::GraceElapsed => "the grace period ended".to_string(),
             RetireReason::Requested(v) => format!("requested ({v})"),
@@ -953,7 +998,7 @@ impl<'a> Executor<'a> {
         let mac = self
             .write_secret(&creds, &self.obs.secret.stamps.clone())
             .await?;
-        self.patch_status(json!({ "secretMAC": mac, "secretName": self.desired()?.secret.name }))
+        self.finish_status(json!({ "secretMAC": mac, "secretName": self.desired()?.secret.name }))
             .await
     }
 
@@ -992,6 +1037,24 @@ impl<'a> Executor<'a> {
     }
 }
 
+/// Compose two merge patches: applying the result equals applying `base`, then
+/// `next` (a `null` in `next` stays, so it still deletes on the server).
+pub fn compose_patch(base: &mut Value, next: &Value) {
+    match (base, next) {
+        (Value::Object(b), Value::Object(n)) => {
+            for (k, v) in n {
+                match b.get_mut(k) {
+                    Some(cur @ Value::Object(_)) if v.is_object() => compose_patch(cur, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, n) => *b = n.clone(),
+    }
+}
+
 /// RFC 7386 merge of `patch` into `base`.
 pub fn json_merge(base: &mut Value, patch: &Value) {
     match (base, patch) {
@@ -1005,5 +1068,29 @@ pub fn json_merge(base: &mut Value, patch: &Value) {
             }
         }
         (b, p) => *b = p.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composed_merge_patches_apply_like_the_two_in_order() {
+        let base = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": 4});
+        let first = json!({"a": null, "b": {"c": 5}, "f": {"g": 6}});
+        let second = json!({"b": {"d": null}, "e": null, "f": {"h": 7}, "a": 8});
+        let mut in_order = base.clone();
+        json_merge(&mut in_order, &first);
+        json_merge(&mut in_order, &second);
+        let mut composed = first.clone();
+        compose_patch(&mut composed, &second);
+        let mut at_once = base.clone();
+        json_merge(&mut at_once, &composed);
+        assert_eq!(at_once, in_order);
+        // A null of the first patch survives a second one that does not touch it.
+        let mut composed = json!({"pendingCreate": null});
+        compose_patch(&mut composed, &json!({"conditions": []}));
+        assert_eq!(composed, json!({"pendingCreate": null, "conditions": []}));
     }
 }

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::conditions::conditions;
 use super::context::Context;
 use super::error::Error;
-use super::execute::Executor;
+use super::execute::{Executor, compose_patch};
 use super::observe::observe;
 use super::plan::{Action, Input, Verdict, plan};
 use crate::api::OAuthClient;
@@ -37,8 +37,17 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     // The Secret as the previous round left it: the next round need not read it.
     let mut known_secret = None;
+    // The status write that ended the previous round, held back to go out with the
+    // conditions (Executor::finish_status); `obj.status` already includes it.
+    let mut held: Option<serde_json::Value> = None;
     for round in 0..MAX_ROUNDS {
-        let obs = observe(&ctx, &obj, known_secret.take()).await?;
+        let obs = match observe(&ctx, &obj, known_secret.take()).await {
+            Ok(obs) => obs,
+            Err(e) => {
+                flush(&ctx, &api, &mut obj, held.take()).await?;
+                return Err(e.into());
+            }
+        };
         let status = obj.status.clone().unwrap_or_default();
         let deleting = obj.metadata.deletion_timestamp.is_some();
         let input = Input {
@@ -59,16 +68,23 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         tracing::debug!(round, actions = ?p.actions, verdict = ?p.verdict, "planned");
         if p.actions.is_empty() {
             if deleting {
+                flush(&ctx, &api, &mut obj, held.take()).await?;
                 return Ok(Requeue::await_change());
             }
-            write_conditions(&ctx, &api, &obj, &p.verdict).await?;
+            write_conditions(&ctx, &api, &obj, &p.verdict, held.take()).await?;
             return Ok(requeue_for(&ctx, &p.verdict, p.requeue_after));
         }
         // The first round plans from the watch cache, which may lag behind our own
         // last status write (e.g. an intent just cleared). Before anything that
         // changes the provider, make sure the plan rests on the latest object: a
         // stale one could repeat a rotation or look for a create already resolved.
-        if round == 0 && p.actions.iter().any(Action::changes_provider) {
+        // The cache is known to be current when the watch has delivered every
+        // write of ours and still holds this very version (a new object, or one
+        // untouched since); otherwise read it.
+        if round == 0
+            && p.actions.iter().any(Action::changes_provider)
+            && !cache_is_current(&ctx, &obj)
+        {
             match api.get_opt(&obj.name_any()).await? {
                 None => return Ok(Requeue::await_change()),
                 Some(fresh) if fresh.resource_version() != obj.resource_version() => {
@@ -86,10 +102,18 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
                 .iter()
                 .any(|c| c.type_ == "Ready" && c.status == "True")
         });
-        if was_ready && !deleting && !matches!(p.verdict, Verdict::Ready) {
-            write_conditions(&ctx, &api, &obj, &p.verdict).await?;
+        if was_ready
+            && !deleting
+            && !matches!(p.verdict, Verdict::Ready)
+            && let Some(latest) =
+                write_conditions(&ctx, &api, &obj, &p.verdict, held.take()).await?
+        {
+            obj = latest;
         }
+        // Nothing more happens before a status write held back goes out.
+        flush(&ctx, &api, &mut obj, held.take()).await?;
         let mut ex = Executor::new(&ctx, &obj, &obs);
+        ex.defer_final = true;
         let result = ex.run(&p.actions).await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "reconcile step failed");
@@ -105,7 +129,11 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
                         message: e.to_string(),
                     }
                 };
-                write_conditions(&ctx, &api, &obj, &verdict).await?;
+                let held = ex.take_deferred();
+                let status = ex.status.clone();
+                let mut obj = ex.latest.take().unwrap_or_else(|| obj.clone());
+                obj.status = Some(status);
+                write_conditions(&ctx, &api, &obj, &verdict, held).await?;
             }
             let retry = match &e {
                 Error::Provider { source, .. } => source.retry_after().unwrap_or(TRANSIENT_RETRY),
@@ -124,13 +152,57 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         // patch returned it (a change by someone else triggers another reconcile),
         // and the Secret as written.
         known_secret = ex.known_secret();
+        held = ex.take_deferred();
         let latest = ex.latest.take();
+        let status = ex.status.clone();
         drop(ex);
         if let Some(latest) = latest {
             obj = latest;
         }
+        if held.is_some() {
+            obj.status = Some(status);
+        }
     }
+    flush(&ctx, &api, &mut obj, held.take()).await?;
     Ok(Requeue::requeue(Duration::from_secs(1)))
+}
+
+/// Send a status patch held back from the last action, if any; `obj` becomes the
+/// object as written.
+async fn flush(
+    ctx: &Context,
+    api: &Api<OAuthClient>,
+    obj: &mut OAuthClient,
+    held: Option<serde_json::Value>,
+) -> Result<(), Error> {
+    let Some(patch) = held else {
+        return Ok(());
+    };
+    let updated = api
+        .patch_status(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": patch })),
+        )
+        .await?;
+    ctx.own_writes.record(&updated);
+    *obj = updated;
+    Ok(())
+}
+
+/// Does the watch cache hold `obj` with every write this process made to it?
+fn cache_is_current(ctx: &Context, obj: &OAuthClient) -> bool {
+    let Some(uid) = obj.metadata.uid.as_deref() else {
+        return false;
+    };
+    // First: all our writes seen (so the store holds them) ...
+    if !ctx.own_writes.all_seen(uid) {
+        return false;
+    }
+    // ... then: the store still holds the version we planned from.
+    ctx.clients
+        .get(&kube::runtime::reflector::ObjectRef::from_obj(obj))
+        .is_some_and(|cur| cur.resource_version() == obj.resource_version())
 }
 
 fn requeue_for(ctx: &Context, verdict: &Verdict, due: Option<Duration>) -> Requeue {
@@ -146,12 +218,15 @@ fn requeue_for(ctx: &Context, verdict: &Verdict, due: Option<Duration>) -> Reque
     Requeue::requeue(due.map_or(wait, |d| d.min(wait)))
 }
 
+/// Write the conditions for `verdict` (with `held`, a status patch held back, in
+/// the same write). Returns the object as written, if a write was needed.
 async fn write_conditions(
     ctx: &Context,
     api: &Api<OAuthClient>,
     obj: &OAuthClient,
     verdict: &Verdict,
-) -> Result<(), Error> {
+    held: Option<serde_json::Value>,
+) -> Result<Option<OAuthClient>, Error> {
     let status = obj.status.clone().unwrap_or_default();
     let generation = obj.metadata.generation.unwrap_or_default();
     let conds = conditions(verdict, generation, &status.conditions, ctx.clock.now());
@@ -165,16 +240,19 @@ async fn write_conditions(
             && status.conditions.iter().zip(&conds).all(|(a, b)| {
                 a.status == b.status && a.reason == b.reason && a.message == b.message
             });
-    if unchanged {
-        return Ok(());
+    if unchanged && held.is_none() {
+        return Ok(None);
     }
+    let mut patch = held.unwrap_or_else(|| json!({}));
+    compose_patch(
+        &mut patch,
+        &json!({ "observedGeneration": generation, "conditions": conds }),
+    );
     let updated = api
         .patch_status(
             &obj.name_any(),
             &PatchParams::default(),
-            &Patch::Merge(json!({
-                "status": { "observedGeneration": generation, "conditions": conds }
-            })),
+            &Patch::Merge(json!({ "status": patch })),
         )
         .await?;
     ctx.own_writes.record(&updated);
@@ -190,7 +268,7 @@ async fn write_conditions(
         };
         let _ = ctx.recorder.publish(&ev, &obj.object_ref(&())).await;
     }
-    Ok(())
+    Ok(Some(updated))
 }
 
 /// What the controller does after a failed reconcile (kube errors only; provider

@@ -10,6 +10,7 @@ use std::time::Instant;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, reflector};
@@ -82,7 +83,7 @@ pub async fn run(
     })?;
     let (clients_api, secrets_api, ns_providers): (
         Api<OAuthClient>,
-        Api<Secret>,
+        Api<PartialObjectMeta<Secret>>,
         Api<OAuthProvider>,
     ) = match &scope.namespace {
         Some(ns) => (
@@ -106,10 +107,20 @@ pub async fn run(
     let (store, writer) = reflector::store();
     let trigger = {
         let own = own_writes.clone();
-        reflector(writer, watcher(clients_api, client_cfg))
-            .default_backoff()
-            .applied_objects()
-            .try_filter(move |o| futures::future::ready(!own.is_own(o)))
+        reflector(
+            writer,
+            // managedFields and kubectl's last-applied copy of the spec are never
+            // read here: dropping them roughly halves what the store holds.
+            watcher(clients_api, client_cfg).modify(|o| {
+                o.metadata.managed_fields = None;
+                if let Some(a) = o.metadata.annotations.as_mut() {
+                    a.remove("kubectl.kubernetes.io/last-applied-configuration");
+                }
+            }),
+        )
+        .default_backoff()
+        .applied_objects()
+        .try_filter(move |o| futures::future::ready(!own.is_own(o)))
     };
     let controller = Controller::for_stream(trigger, store.clone());
     let synced = Arc::new(AtomicBool::new(false));
@@ -244,7 +255,15 @@ pub async fn run(
         }
     };
 
-    let mut clients = controller.owns(secrets_api, watcher::Config::default().labels(CLIENT_LABEL));
+    // Secrets: metadata only (no secret data held in memory), and not our own writes
+    // (the reconcile that wrote one already knows what it holds).
+    let own_secrets = {
+        let own = ctx.own_writes.clone();
+        watcher(secrets_api, watcher::Config::default().labels(CLIENT_LABEL))
+            .touched_objects()
+            .try_filter(move |s| futures::future::ready(!own.is_own(s)))
+    };
+    let mut clients = controller.owns_stream(own_secrets);
     if scope.cluster_providers {
         clients = clients.watches(
             Api::<ClusterOAuthProvider>::all(client.clone()),
