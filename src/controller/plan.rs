@@ -158,22 +158,6 @@ pub enum Action {
     },
 }
 
-impl Action {
-    /// Whether the action changes the provider, or claims a remote client.
-    pub fn changes_provider(&self) -> bool {
-        matches!(
-            self,
-            Action::Create
-                | Action::Adopt { .. }
-                | Action::Patch { .. }
-                | Action::Rotate { .. }
-                | Action::RecoverLostRotation { .. }
-                | Action::Retire { .. }
-                | Action::DeleteRemote { .. }
-        )
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdoptReason {
     /// `spec.import` names it.

@@ -17,7 +17,7 @@ use super::context::Context;
 use super::error::Error;
 use super::execute::{Executor, compose_patch};
 use super::observe::observe;
-use super::plan::{Action, Input, Verdict, plan};
+use super::plan::{Input, Verdict, plan};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
 
@@ -40,6 +40,16 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
     // The status write that ended the previous round, held back to go out with the
     // conditions (Executor::finish_status); `obj.status` already includes it.
     let mut held: Option<serde_json::Value> = None;
+    // The watch cache may lag behind our own last writes (e.g. an intent just
+    // cleared): a plan from a stale object could repeat a rotation or look for a
+    // create already resolved (a LIST at the provider). When the cache cannot be
+    // shown to hold every write of ours, read the object first.
+    if !cache_is_current(&ctx, &obj) {
+        match api.get_opt(&obj.name_any()).await? {
+            None => return Ok(Requeue::await_change()),
+            Some(fresh) => obj = fresh,
+        }
+    }
     for round in 0..MAX_ROUNDS {
         let obs = match observe(&ctx, &obj, known_secret.take()).await {
             Ok(obs) => obs,
@@ -73,27 +83,6 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
             }
             write_conditions(&ctx, &api, &obj, &p.verdict, held.take()).await?;
             return Ok(requeue_for(&ctx, &p.verdict, p.requeue_after));
-        }
-        // The first round plans from the watch cache, which may lag behind our own
-        // last status write (e.g. an intent just cleared). Before anything that
-        // changes the provider, make sure the plan rests on the latest object: a
-        // stale one could repeat a rotation or look for a create already resolved.
-        // The cache is known to be current when the watch has delivered every
-        // write of ours and still holds this very version (a new object, or one
-        // untouched since); otherwise read it.
-        if round == 0
-            && p.actions.iter().any(Action::changes_provider)
-            && !cache_is_current(&ctx, &obj)
-        {
-            match api.get_opt(&obj.name_any()).await? {
-                None => return Ok(Requeue::await_change()),
-                Some(fresh) if fresh.resource_version() != obj.resource_version() => {
-                    tracing::debug!("the cached object was stale; planning again");
-                    obj = fresh;
-                    continue;
-                }
-                Some(_) => {}
-            }
         }
         // Work on a Ready object: say so before touching anything, so Ready=True
         // never stands beside a half-done change (kstatus, `kubectl wait`).
@@ -190,7 +179,10 @@ async fn flush(
     Ok(())
 }
 
-/// Does the watch cache hold `obj` with every write this process made to it?
+/// Does the watch cache hold `obj` with every write this process made to it? Yes
+/// when the watch has delivered every write of ours (so the store holds them) and
+/// the store still holds this very version. A new process has made no writes: its
+/// store, listed after the previous process stopped, holds all of that one's.
 fn cache_is_current(ctx: &Context, obj: &OAuthClient) -> bool {
     let Some(uid) = obj.metadata.uid.as_deref() else {
         return false;
