@@ -61,7 +61,10 @@ impl AccountCache {
         if !fresh {
             let started = Instant::now();
             let clients = provider.list().await?;
-            snap.clients = clients.into_iter().map(|c| (c.id.clone(), c)).collect();
+            // Refill the table in place: no second table beside the old one.
+            snap.clients.clear();
+            snap.clients
+                .extend(clients.into_iter().map(|c| (c.id.clone(), c)));
             snap.fetched = Some(started);
         }
         Ok(())

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kube::Client;
-use kube::runtime::events::Recorder;
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 
 use super::accounts::AccountCache;
@@ -46,6 +46,8 @@ impl Clock for SystemClock {
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
+    /// Who publishes events (for a recorder per event, see `Executor::event`).
+    pub reporter: Reporter,
     pub settings: Settings,
     pub clock: Arc<dyn Clock>,
     /// One reqwest client for every provider call.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::SecondsFormat;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
@@ -187,7 +187,10 @@ impl<'a> Executor<'a> {
             action: action.into(),
             secondary: None,
         };
-        let recorder = self.ctx.recorder.clone();
+        // A recorder per event: kube's Recorder keeps every event it published
+        // for minutes (to count repeats), which at 10,000 clients is megabytes for
+        // events that never repeat.
+        let recorder = Recorder::new(self.ctx.client.clone(), self.ctx.reporter.clone());
         let reference = self.obj.object_ref(&());
         tokio::spawn(async move {
             if let Err(e) = recorder.publish(&ev, &reference).await {

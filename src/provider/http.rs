@@ -295,7 +295,8 @@ pub async fn read_body(
     let status = response.status();
     let headers = std::mem::take(response.headers_mut());
     let announced = response.content_length().unwrap_or(0);
-    let mut body = Vec::with_capacity((announced as usize).min(limit).min(64 * 1024));
+    // Sized by Content-Length (never beyond the limit): no regrowth for big bodies.
+    let mut body = Vec::with_capacity((announced as usize).min(limit));
     let mut truncated = announced > limit as u64;
     while !truncated {
         match response.chunk().await {

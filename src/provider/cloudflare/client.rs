@@ -377,6 +377,26 @@ pub fn parse_envelope<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Option<T>, ProviderError> {
+    // The common case, straight into `T`: a LIST of 10,000 clients as a JSON tree
+    // first would cost several times the body in memory. Anything else takes the
+    // careful path below, which says what is wrong.
+    #[derive(serde::Deserialize)]
+    struct Success<T> {
+        success: bool,
+        #[serde(default = "none")]
+        result: Option<T>,
+    }
+    fn none<T>() -> Option<T> {
+        None
+    }
+    if status.is_success()
+        && let Ok(Success {
+            success: true,
+            result,
+        }) = serde_json::from_slice::<Success<T>>(body)
+    {
+        return Ok(result);
+    }
     let parsed: Result<Value, _> = serde_json::from_slice(body);
     let messages = parsed.as_ref().map(error_messages).unwrap_or_default();
     if !status.is_success() {

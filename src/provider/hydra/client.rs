@@ -810,4 +810,68 @@ mod tests {
             .is_err()
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn raw_bytes(status: u16, body: Vec<u8>, link: Option<String>) -> RawResponse {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = link.and_then(|l| http::HeaderValue::from_str(&l).ok()) {
+                headers.insert(http::header::LINK, v);
+            }
+            RawResponse {
+                status: StatusCode::from_u16(status).unwrap(),
+                headers,
+                body,
+                truncated: false,
+            }
+        }
+
+        /// Every parse target the Hydra client uses: never a panic; a 2xx that
+        /// does not decode is a `Decode` error, any other status a typed one.
+        fn check(raw: &RawResponse) -> Result<(), TestCaseError> {
+            let results = [
+                decode_client(raw).map(drop),
+                decode::<Vec<OAuth2Client>>(raw).map(drop),
+                decode::<serde_json::Value>(raw).map(drop),
+            ];
+            for r in results {
+                if let Err(e) = r {
+                    if raw.status.is_success() {
+                        prop_assert!(matches!(e, ProviderError::Decode { .. }), "{e:?}");
+                    } else {
+                        prop_assert!(!matches!(e, ProviderError::Decode { .. }), "{e:?}");
+                    }
+                    prop_assert!(e.to_string().chars().count() < 8 * 1024);
+                }
+            }
+            let _ = next_page_token(&raw.headers);
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_bytes_and_links_never_panic(
+                status in 100u16..=599,
+                body in prop::collection::vec(any::<u8>(), 0..512),
+                link in proptest::option::of("[ -~]{0,200}"),
+            ) {
+                check(&raw_bytes(status, body, link))?;
+            }
+
+            #[test]
+            fn arbitrary_json_never_panics(
+                status in 100u16..=599,
+                value in crate::provider::arbitrary::json_value(&[
+                    "client_id", "client_secret", "client_name", "redirect_uris",
+                    "grant_types", "metadata", "error", "error_description",
+                ]),
+            ) {
+                check(&raw_bytes(status, serde_json::to_vec(&value).unwrap(), None))?;
+            }
+        }
+    }
 }
