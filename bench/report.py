@@ -43,6 +43,8 @@ def charts(doc, base):
         n = run["n"]
         if run.get("ideal"):
             cdf(ax, run["ideal"]["latencies_ms"], "ideal", "C0-")
+        if run.get("ideal_safe"):
+            cdf(ax, run["ideal_safe"]["latencies_ms"], "ideal-safe", "C2-")
         cdf(ax, run["clientops"]["latencies_ms"], "clientops", "C1-")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -60,7 +62,7 @@ def charts(doc, base):
     fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4.2), squeeze=False)
     for ax, run in zip(axes[0], runs):
         n = run["n"]
-        for who, style in (("ideal", "C0-"), ("clientops", "C1-")):
+        for who, style in (("ideal", "C0-"), ("ideal_safe", "C2-"), ("clientops", "C1-")):
             r = run.get(who)
             if not r:
                 continue
@@ -77,6 +79,14 @@ def charts(doc, base):
     plt.close(fig)
 
 
+def ratio_cell(ratio, safe, key):
+    """clientops over the ideal, and over the ideal with crash safety if measured."""
+    cell = fmt(ratio.get(key))
+    if safe.get(key) is not None:
+        cell += f" ({fmt(safe.get(key))} vs safe)"
+    return cell
+
+
 def per_client(run, op):
     return run.get("provider_requests_per_client", {}).get(op)
 
@@ -90,13 +100,14 @@ def summary(doc):
         f"{doc['machine']['nproc']} CPUs; workers {s['workers']}; resync {s['resync_s']}s; "
         f"emulator rate limit {s['emulator_rate_limit']}; load at end {doc['machine']['load_at_end']}.",
         "",
-        "| N | who | all Ready (s) | clients/s | p50 / p95 / p99 apply→Secret (ms) | time ratio | p99 ratio "
+        "| N | who | all Ready (s) | clients/s | p50 / p95 / p99 apply→Secret (ms) | time ratio (vs ideal-safe) | p99 ratio (vs ideal-safe) "
         "| provider req/client | apiserver req/client | peak RSS (MiB) | CPU (s) | creds valid | load (1m, start→end) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in doc["runs"]:
         ratio = run.get("clientops_over_ideal", {})
-        for who in ("ideal", "clientops"):
+        safe = run.get("clientops_over_ideal_safe") or {}
+        for who in ("ideal", "ideal_safe", "clientops"):
             r = run.get(who)
             if not r:
                 continue
@@ -104,10 +115,10 @@ def summary(doc):
             prov = sum(r.get("provider_requests_per_client", {}).values())
             ctl = r.get("controller") or {}
             lines.append(
-                f"| {run['n']} | {who} | {fmt(r['all_ready_s'])} | {fmt(r['clients_per_s'], 1)} "
+                f"| {run['n']} | {who.replace('_', '-')} | {fmt(r['all_ready_s'])} | {fmt(r['clients_per_s'], 1)} "
                 f"| {fmt(lat.get('p50'), 0)} / {fmt(lat.get('p95'), 0)} / {fmt(lat.get('p99'), 0)} "
-                f"| {fmt(ratio.get('time')) if who == 'clientops' else ''} "
-                f"| {fmt(ratio.get('p99')) if who == 'clientops' else ''} "
+                f"| {ratio_cell(ratio, safe, 'time') if who == 'clientops' else ''} "
+                f"| {ratio_cell(ratio, safe, 'p99') if who == 'clientops' else ''} "
                 f"| {fmt(prov, 3)} | {fmt(r['apiserver_requests_per_client'])} "
                 f"| {fmt(ctl.get('peak_rss_mib'), 1)} | {fmt(ctl.get('cpu_s'))} "
                 f"| {r['verified']['valid']}/{r['verified']['checked']} "

@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::scenario::{Scenario, is_ready};
+use support::scenario::{Scenario, is_ready, rotated_for};
 
 const CRASH_WAIT: Duration = Duration::from_secs(60);
 
@@ -94,14 +94,7 @@ async fn crash_during_rotation(point: &str) {
     );
     s.ctl.restart(&[]);
     let o = s
-        .wait_until("app", CRASH_WAIT, "rotated", |o| {
-            is_ready(o)
-                && o.status
-                    .as_ref()
-                    .and_then(|s| s.rotation.as_ref())
-                    .and_then(|r| r.last_request.as_deref())
-                    == Some("r1")
-        })
+        .wait_until("app", CRASH_WAIT, "rotated", |o| rotated_for(o, "r1"))
         .await;
     assert_eq!(
         s.remote_count().await,
@@ -214,15 +207,8 @@ async fn a_lost_rotate_response_ends_with_a_working_secret_and_one_rotation_stat
     let during = s.assert_working("app").await;
     assert_eq!(during.secret, before.secret);
     s.emu.clear_faults().await;
-    s.wait_until("app", CRASH_WAIT, "rotated", |o| {
-        is_ready(o)
-            && o.status
-                .as_ref()
-                .and_then(|s| s.rotation.as_ref())
-                .and_then(|r| r.last_request.as_deref())
-                == Some("r1")
-    })
-    .await;
+    s.wait_until("app", CRASH_WAIT, "rotated", |o| rotated_for(o, "r1"))
+        .await;
     let after = s.assert_working("app").await;
     assert_ne!(after.secret, before.secret);
     assert_eq!(s.remote_count().await, 1);
@@ -289,15 +275,8 @@ async fn a_crash_inside_lost_rotation_recovery_never_publishes_the_retired_secre
     );
     s.emu.clear_faults().await;
     s.ctl.restart(&[]);
-    s.wait_until("app", CRASH_WAIT, "rotated", |o| {
-        is_ready(o)
-            && o.status
-                .as_ref()
-                .and_then(|s| s.rotation.as_ref())
-                .and_then(|r| r.last_request.as_deref())
-                == Some("r1")
-    })
-    .await;
+    s.wait_until("app", CRASH_WAIT, "rotated", |o| rotated_for(o, "r1"))
+        .await;
     let after = s.assert_working("app").await;
     assert_ne!(after.secret, before.secret);
     assert!(

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::scenario::{Kind, Scenario, condition, is_ready};
+use support::scenario::{Kind, Scenario, condition, is_ready, rotated_for};
 
 async fn scenario(kind: Kind, prefix: &str, env: &[(&str, &str)]) -> Scenario {
     Scenario::for_provider(kind, prefix, env, &[]).await
@@ -114,13 +114,11 @@ async fn crash_at(kind: Kind, point: &str) {
     );
     s.ctl.restart(&[]);
     s.wait_until("app", Duration::from_secs(60), "settled", |o| {
-        is_ready(o)
-            && (!rotating
-                || o.status
-                    .as_ref()
-                    .and_then(|s| s.rotation.as_ref())
-                    .and_then(|r| r.last_request.as_deref())
-                    == Some("r1"))
+        if rotating {
+            rotated_for(o, "r1")
+        } else {
+            is_ready(o)
+        }
     })
     .await;
     assert_eq!(

@@ -65,12 +65,7 @@ async fn metrics_health_and_readiness_after_a_create_and_a_rotation() {
     s.wait_ready("app").await;
     s.annotate("app", "clientops.dev/rotate", "r1").await;
     s.wait_until("app", Duration::from_secs(60), "rotated", |o| {
-        support::scenario::is_ready(o)
-            && o.status
-                .as_ref()
-                .and_then(|st| st.rotation.as_ref())
-                .and_then(|r| r.last_request.as_deref())
-                == Some("r1")
+        support::scenario::rotated_for(o, "r1")
     })
     .await;
 

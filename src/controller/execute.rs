@@ -153,7 +153,6 @@ impl<'a> Executor<'a> {
     /// Merge-patch status, and apply the same patch to our copy. A status patch
     /// held back goes out with it.
     pub async fn patch_status(&mut self, patch: Value) -> Result<(), Error> {
-        let pp = PatchParams::default();
         let patch = match self.deferred.take() {
             Some(mut held) => {
                 compose_patch(&mut held, &patch);
@@ -161,15 +160,13 @@ impl<'a> Executor<'a> {
             }
             None => patch,
         };
-        let updated = self
-            .api()
-            .patch_status(
-                &self.obj.name_any(),
-                &pp,
-                &Patch::Merge(json!({ "status": patch })),
-            )
-            .await?;
-        self.ctx.own_writes.record(&updated);
+        let updated = super::reconcile::patch_own_status(
+            self.ctx,
+            &self.api(),
+            &self.obj.name_any(),
+            patch.clone(),
+        )
+        .await?;
         self.latest = Some(updated);
         let mut cur = serde_json::to_value(&self.status).unwrap_or_default();
         json_merge(&mut cur, &patch);

@@ -167,16 +167,27 @@ async fn flush(
     let Some(patch) = held else {
         return Ok(());
     };
+    *obj = patch_own_status(ctx, api, &obj.name_any(), patch).await?;
+    Ok(())
+}
+
+/// Merge-patch the status as this controller, recorded as our own write (its
+/// watch event triggers nothing). Returns the object as written.
+pub(super) async fn patch_own_status(
+    ctx: &Context,
+    api: &Api<OAuthClient>,
+    name: &str,
+    patch: serde_json::Value,
+) -> Result<OAuthClient, kube::Error> {
     let updated = api
         .patch_status(
-            &obj.name_any(),
+            name,
             &PatchParams::default(),
             &Patch::Merge(json!({ "status": patch })),
         )
         .await?;
     ctx.own_writes.record(&updated);
-    *obj = updated;
-    Ok(())
+    Ok(updated)
 }
 
 /// Does the watch cache hold `obj` with every write this process made to it? Yes
@@ -240,14 +251,7 @@ async fn write_conditions(
         &mut patch,
         &json!({ "observedGeneration": generation, "conditions": conds }),
     );
-    let updated = api
-        .patch_status(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": patch })),
-        )
-        .await?;
-    ctx.own_writes.record(&updated);
+    let updated = patch_own_status(ctx, api, &obj.name_any(), patch).await?;
     if let Verdict::Stalled { reason, message } = verdict
         && !was_stalled
     {

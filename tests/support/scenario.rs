@@ -296,6 +296,18 @@ pub fn is_ready(o: &OAuthClient) -> bool {
         && condition(o, "Ready").is_some_and(|c| c.status == "True")
 }
 
+/// Ready at its generation, with the rotation asked for by `clientops.dev/rotate:
+/// <value>` handled.
+#[allow(dead_code)]
+pub fn rotated_for(o: &OAuthClient, value: &str) -> bool {
+    is_ready(o)
+        && o.status
+            .as_ref()
+            .and_then(|s| s.rotation.as_ref())
+            .and_then(|r| r.last_request.as_deref())
+            == Some(value)
+}
+
 pub fn merge(base: &mut Value, patch: Value) {
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => {
