@@ -1038,7 +1038,11 @@ impl<'a> Executor<'a> {
 }
 
 /// Compose two merge patches: applying the result equals applying `base`, then
-/// `next` (a `null` in `next` stays, so it still deletes on the server).
+/// `next` (a `null` in `next` stays, so it still deletes on the server). One case
+/// has no single merge patch: a `null` in `base` followed by an object in `next`
+/// (delete, then set) becomes the object alone, merged into what the server has.
+/// The callers never do that: a held-back patch is only ever followed by the
+/// conditions (a list and a number).
 pub fn compose_patch(base: &mut Value, next: &Value) {
     match (base, next) {
         (Value::Object(b), Value::Object(n)) => {
