@@ -55,17 +55,7 @@ async fn crash_after_the_secret_write_before_the_status_write() {
 #[tokio::test]
 async fn a_lost_create_response_adopts_instead_of_duplicating() {
     let s = Scenario::new("lost-create", &[]).await;
-    s.emu
-        .set_faults(
-            json!({"p_drop_after_commit": 1.0, "methods": ["POST"], "path": "oauth_clients"}),
-        )
-        .await;
-    s.apply_client("app", json!({})).await;
-    let committed = support::wait_for(Duration::from_secs(30), || async {
-        (s.remote_count().await >= 1).then_some(())
-    })
-    .await;
-    assert!(committed.is_some(), "the create never reached the emulator");
+    s.apply_losing_the_create_response("app", json!({})).await;
     // While the response is lost, no second create is sent.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -219,17 +209,7 @@ async fn a_lost_rotate_response_ends_with_a_working_secret_and_one_rotation_stat
 #[tokio::test]
 async fn a_lost_create_followed_by_a_rename_still_adopts_the_client_it_made() {
     let s = Scenario::new("lost-create-rename", &[]).await;
-    s.emu
-        .set_faults(
-            json!({"p_drop_after_commit": 1.0, "methods": ["POST"], "path": "oauth_clients"}),
-        )
-        .await;
-    s.apply_client("app", json!({})).await;
-    let committed = support::wait_for(Duration::from_secs(30), || async {
-        (s.remote_count().await >= 1).then_some(())
-    })
-    .await;
-    assert!(committed.is_some(), "the create never reached the emulator");
+    s.apply_losing_the_create_response("app", json!({})).await;
     s.apply_client("app", json!({"clientName": "Renamed meanwhile", "redirectUris": ["https://app.example.com/other"]}))
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;

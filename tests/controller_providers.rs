@@ -131,22 +131,7 @@ async fn crash_at(kind: Kind, point: &str) {
 
 async fn lost_create_response(kind: Kind) {
     let s = scenario(kind, "lost-create", &[]).await;
-    let path = match kind {
-        Kind::Cloudflare => "oauth_clients",
-        Kind::Csp => "oauth-apps",
-    };
-    s.emu
-        .set_faults(json!({"p_drop_after_commit": 1.0, "methods": ["POST"], "path": path}))
-        .await;
-    s.apply_client("app", json!({})).await;
-    let committed = support::wait_for(Duration::from_secs(30), || async {
-        (s.remote_count().await >= 1).then_some(())
-    })
-    .await;
-    assert!(
-        committed.is_some(),
-        "{kind:?}: the create never reached the emulator"
-    );
+    s.apply_losing_the_create_response("app", json!({})).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     s.emu.clear_faults().await;
     s.wait_ready("app").await;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{Event, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 
 use super::accounts::AccountCache;
@@ -45,8 +45,7 @@ impl Clock for SystemClock {
 /// Shared state of the controller.
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
-    /// Who publishes events (for a recorder per event, see `Executor::event`).
+    /// Who publishes events (see [`Context::publish`]).
     pub reporter: Reporter,
     pub settings: Settings,
     pub clock: Arc<dyn Clock>,
@@ -64,4 +63,19 @@ pub struct Context {
     pub clients: Store<OAuthClient>,
     /// Prometheus metrics; `metrics.request_hook(provider)` instruments a provider client.
     pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    /// Publish an event without waiting for it: events are a record for people,
+    /// never a step a reconcile depends on. A recorder per event: kube's `Recorder`
+    /// keeps every event it published for minutes (to count repeats), which at
+    /// 10,000 clients is megabytes for events that never repeat.
+    pub fn publish(&self, ev: Event, reference: k8s_openapi::api::core::v1::ObjectReference) {
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&ev, &reference).await {
+                tracing::warn!(error = %e, "could not publish event");
+            }
+        });
+    }
 }

@@ -28,9 +28,7 @@ impl Error {
         match self {
             Error::Kube(_) => "KubernetesError".into(),
             Error::Provider { source, .. } => match source {
-                e if e.misconfiguration().is_some() => {
-                    e.misconfiguration().unwrap_or_default().into()
-                }
+                e if let Some(reason) = e.misconfiguration() => reason.into(),
                 ProviderError::Invalid { .. } => "ProviderRejected".into(),
                 ProviderError::Unauthorized { .. } => "ProviderUnauthorized".into(),
                 ProviderError::Forbidden { .. } => "ProviderForbidden".into(),

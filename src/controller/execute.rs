@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::SecondsFormat;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
@@ -174,8 +174,7 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// Publish an event without waiting for it: events are a record for people,
-    /// never a step a reconcile depends on.
+    /// Publish an event (without waiting for it).
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
         let ev = Event {
             type_,
@@ -184,16 +183,7 @@ impl<'a> Executor<'a> {
             action: action.into(),
             secondary: None,
         };
-        // A recorder per event: kube's Recorder keeps every event it published
-        // for minutes (to count repeats), which at 10,000 clients is megabytes for
-        // events that never repeat.
-        let recorder = Recorder::new(self.ctx.client.clone(), self.ctx.reporter.clone());
-        let reference = self.obj.object_ref(&());
-        tokio::spawn(async move {
-            if let Err(e) = recorder.publish(&ev, &reference).await {
-                tracing::warn!(error = %e, "could not publish event");
-            }
-        });
+        self.ctx.publish(ev, self.obj.object_ref(&()));
     }
 
     /// Perform `actions` in order.

@@ -56,7 +56,7 @@ pub struct Observation {
 /// Classify a provider error for the planner.
 pub fn provider_unavailable(e: &ProviderError) -> Unavailable {
     let (reason, transient) = match e {
-        e if e.misconfiguration().is_some() => (e.misconfiguration().unwrap_or_default(), false),
+        e if let Some(reason) = e.misconfiguration() => (reason, false),
         ProviderError::Unauthorized { .. } => ("ProviderUnauthorized", false),
         ProviderError::Forbidden { .. } => ("ProviderForbidden", false),
         ProviderError::RateLimited { .. } => ("ProviderRateLimited", true),
@@ -179,18 +179,16 @@ async fn observe_remote(
             .filter(|o| o.metadata.uid != obj.metadata.uid)
             .filter_map(|o| o.status.as_ref()?.client_id.clone())
             .collect();
+        let sent = match pending_marker {
+            Some(CreateMarker::Sent(fp)) => Some(fp),
+            _ => None,
+        };
         let mut found: Vec<RemoteClient> = ctx
             .accounts
             .list(p, Duration::ZERO)
             .await?
             .into_iter()
-            .filter(|c| {
-                let sent = match pending_marker {
-                    Some(CreateMarker::Sent(fp)) => Some(fp),
-                    _ => None,
-                };
-                is_candidate(c, d, since, &claimed, obj.metadata.uid.as_deref(), sent)
-            })
+            .filter(|c| is_candidate(c, d, since, &claimed, obj.metadata.uid.as_deref(), sent))
             .collect();
         found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         return Ok(RemoteObs::Candidates(found));

@@ -262,7 +262,7 @@ async fn write_conditions(
             action: "Reconcile".into(),
             secondary: None,
         };
-        let _ = ctx.recorder.publish(&ev, &obj.object_ref(&())).await;
+        ctx.publish(ev, obj.object_ref(&()));
     }
     Ok(Some(updated))
 }

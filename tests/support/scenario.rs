@@ -77,26 +77,20 @@ impl Scenario {
         }))
         .unwrap();
         apply(&client, &secret, &ns).await.unwrap();
+        // The provider block: its account field differs, the rest is the same.
+        let (block, mut block_spec) = match kind {
+            Kind::Cloudflare => ("cloudflare", json!({"accountId": ACCOUNT})),
+            Kind::Csp => ("vmwareCsp", json!({"orgId": CSP_ORG})),
+        };
+        block_spec["baseUrl"] = json!(emu.api_url());
+        block_spec["auth"] =
+            json!({"apiTokenSecretRef": {"namespace": ns, "name": "cf-api", "key": "token"}});
         let p: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "clientops.dev/v1alpha1", "kind": "ClusterOAuthProvider",
             "metadata": {"name": provider},
-            "spec": match kind {
-                Kind::Cloudflare => json!({
-                    "cloudflare": {
-                        "accountId": ACCOUNT,
-                        "baseUrl": emu.api_url(),
-                        "auth": {"apiTokenSecretRef": {"namespace": ns, "name": "cf-api", "key": "token"}},
-                    },
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
-                }),
-                Kind::Csp => json!({
-                    "vmwareCsp": {
-                        "orgId": CSP_ORG,
-                        "baseUrl": emu.api_url(),
-                        "auth": {"apiTokenSecretRef": {"namespace": ns, "name": "cf-api", "key": "token"}},
-                    },
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
-                }),
+            "spec": {
+                block: block_spec,
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
             },
         }))
         .unwrap();
@@ -146,6 +140,30 @@ impl Scenario {
         apply(&self.client, &self.manifest(name, extra), &self.ns)
             .await
             .expect("apply OAuthClient");
+    }
+
+    /// Apply `name` while the emulator drops every create response after committing
+    /// it, and wait until the create has reached the emulator. The faults stay on:
+    /// the caller clears them (`emu.clear_faults()`).
+    #[allow(dead_code)]
+    pub async fn apply_losing_the_create_response(&self, name: &str, extra: Value) {
+        let path = match self.kind {
+            Kind::Cloudflare => "oauth_clients",
+            Kind::Csp => "oauth-apps",
+        };
+        self.emu
+            .set_faults(json!({"p_drop_after_commit": 1.0, "methods": ["POST"], "path": path}))
+            .await;
+        self.apply_client(name, extra).await;
+        let committed = super::wait_for(Duration::from_secs(30), || async {
+            (self.remote_count().await >= 1).then_some(())
+        })
+        .await;
+        assert!(
+            committed.is_some(),
+            "{:?}: the create never reached the emulator",
+            self.kind
+        );
     }
 
     pub async fn annotate(&self, name: &str, key: &str, value: &str) {
