@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use clientops::emulator::cloudflare::validation::MAX_URI_LEN;
 use clientops::provider::cloudflare::adapter::{to_remote, update_body};
 use clientops::provider::cloudflare::wire::{CreateOAuthClient, UpdateOAuthClient};
 use clientops::provider::cloudflare::{
     CloudflareClient, CloudflareConfig, CloudflareCredentials, Deleted,
 };
-use clientops::provider::http::{HttpOptions, RequestHook, RequestRecord, build_client};
+use clientops::provider::http::{
+    BodyLimits, DEFAULT_MAX_BODY_BYTES, HttpOptions, RequestHook, RequestRecord, build_client,
+};
 use clientops::provider::model::ClientFields;
 use clientops::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry, WaitHook};
 use clientops::provider::{Operation, ProviderError, RetryPolicy};
@@ -589,11 +592,14 @@ async fn oversized_responses_are_refused() {
     let cf = emu.client();
     cf.create(&create_body("Big")).await.unwrap();
     let mut cfg = emu.config(CloudflareCredentials::api_token(TOKEN));
-    cfg.max_body_bytes = 64;
+    cfg.body_limits = BodyLimits {
+        object: 64,
+        list: 128,
+    };
     let small = CloudflareClient::standalone(cfg).unwrap();
     let e = small.list().await.unwrap_err();
     assert!(matches!(e, ProviderError::Decode { .. }), "{e:?}");
-    assert!(e.to_string().contains("larger than 64 bytes"), "{e}");
+    assert!(e.to_string().contains("larger than 128 bytes"), "{e}");
     // A create whose answer cannot be read did happen: outcome unknown.
     let e = small.create(&create_body("Big2")).await.unwrap_err();
     assert!(
@@ -607,6 +613,37 @@ async fn oversized_responses_are_refused() {
         "{e:?}"
     );
     assert_eq!(emu.clients().await.len(), 2);
+}
+
+/// Cloudflare's LIST is a single page holding every client of the account, so it
+/// may be far larger than any one object: the default limits read a LIST over the
+/// object cap (here ~9 MiB from 46 clients with 100 long redirect URIs each).
+#[tokio::test]
+async fn a_list_larger_than_the_object_cap_is_read() {
+    let emu = Emu::start(&[]).await;
+    let cf = emu.client();
+    let long_uri = |c: usize, i: usize| {
+        format!(
+            "https://app.example.com/{}/{c}/{i}",
+            "p".repeat(MAX_URI_LEN - 40)
+        )
+    };
+    let count = 46;
+    let mut bytes = 0;
+    for c in 0..count {
+        let mut body = create_body(&format!("Big {c}"));
+        body.redirect_uris = (0..100).map(|i| long_uri(c, i)).collect();
+        bytes += body.redirect_uris.iter().map(String::len).sum::<usize>();
+        cf.create(&body).await.unwrap();
+    }
+    assert!(bytes > DEFAULT_MAX_BODY_BYTES, "{bytes} bytes of URIs");
+    let listed = cf.list().await.unwrap();
+    assert_eq!(listed.len(), count);
+    assert!(
+        listed
+            .iter()
+            .all(|c| c.redirect_uris.as_ref().is_some_and(|u| u.len() == 100))
+    );
 }
 
 #[tokio::test]

@@ -42,7 +42,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use clientops::api::OAuthClient;
-use clientops::provider::http::DEFAULT_MAX_BODY_BYTES;
+use clientops::provider::http::DEFAULT_MAX_LIST_BODY_BYTES;
 use support::scenario::{ACCOUNT, CSP_ORG, Scenario, condition, is_ready};
 
 /// How long a row waits for the condition it expects.
@@ -107,7 +107,7 @@ enum Foreign {
 /// What a hostile server does with every API call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
-    /// 200, a JSON envelope 1 MiB over the body cap, with Content-Length.
+    /// 200, a JSON envelope 1 MiB over the LIST body cap, with Content-Length.
     HugeDeclared,
     /// The same, chunked (no Content-Length), so the cap is hit while reading.
     HugeChunked,
@@ -185,7 +185,9 @@ enum Check {
 /// The rows; `ns` is the main namespace, `tenant` the tenant one.
 fn table(ns: &str, tenant: &str) -> Vec<Row> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let over_cap = format!("larger than {DEFAULT_MAX_BODY_BYTES} bytes");
+    // Every call gets the same body: over the LIST cap (the larger one), so the
+    // first call, the LIST, is refused and nothing is ever created.
+    let over_cap = format!("larger than {DEFAULT_MAX_LIST_BODY_BYTES} bytes");
     let controller = "controller";
     let admission = "apiserver CEL, then controller";
     vec![
@@ -1139,7 +1141,9 @@ impl Hostile {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let body = match mode {
-            Mode::HugeDeclared | Mode::HugeChunked => padded(DEFAULT_MAX_BODY_BYTES + (1 << 20)),
+            Mode::HugeDeclared | Mode::HugeChunked => {
+                padded(DEFAULT_MAX_LIST_BODY_BYTES + (1 << 20))
+            }
             Mode::PaddedDeclared | Mode::PaddedChunked => padded(1 << 20),
             Mode::DeeplyNested => nested(100_000),
             Mode::Shallow => nested(16),

@@ -155,6 +155,12 @@ pub enum ProviderError {
     #[error("transport error: {message}")]
     Transport { message: String },
 
+    /// The provider's TLS certificate is not trusted (self-signed, expired, for
+    /// another host, unknown issuer). Nothing was sent, and waiting cannot fix it:
+    /// fix the certificate or the base URL. Never retried.
+    #[error("the provider's TLS certificate is not trusted: {message}")]
+    UntrustedCertificate { message: String },
+
     /// A non-idempotent call (create, rotate) was sent, but its result was lost
     /// (timeout, dropped connection, a 5xx, or a success response that could not be
     /// read). It may or may not have taken effect; the caller must find out (list
@@ -185,12 +191,7 @@ impl ProviderError {
             ProviderError::UnexpectedStatus { status, .. } if (300..400).contains(status) => {
                 Some("ProviderRedirects")
             }
-            ProviderError::Transport { message }
-                if message.contains("invalid peer certificate")
-                    || message.contains("certificate verify failed") =>
-            {
-                Some("ProviderTLSError")
-            }
+            ProviderError::UntrustedCertificate { .. } => Some("ProviderTLSError"),
             _ => None,
         }
     }
@@ -220,6 +221,7 @@ impl ProviderError {
             ProviderError::Server { .. } => "server",
             ProviderError::UnexpectedStatus { .. } => "unexpected_status",
             ProviderError::Transport { .. } => "transport",
+            ProviderError::UntrustedCertificate { .. } => "untrusted_certificate",
             ProviderError::OutcomeUnknown { .. } => "outcome_unknown",
             ProviderError::Decode { .. } => "decode",
             ProviderError::Config { .. } => "config",
@@ -258,6 +260,13 @@ impl ProviderError {
     /// A `Transport` error with a sanitized message.
     pub fn transport(message: impl AsRef<str>) -> Self {
         ProviderError::Transport {
+            message: sanitize(message.as_ref()),
+        }
+    }
+
+    /// An `UntrustedCertificate` error with a sanitized message.
+    pub fn untrusted_certificate(message: impl AsRef<str>) -> Self {
+        ProviderError::UntrustedCertificate {
             message: sanitize(message.as_ref()),
         }
     }

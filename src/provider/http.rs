@@ -20,8 +20,42 @@ use super::retry::RetryPolicy;
 /// The `User-Agent` of every provider request.
 pub const USER_AGENT: &str = concat!("clientops/", env!("CARGO_PKG_VERSION"));
 
-/// The largest response body read by default (8 MiB).
+/// The largest response body read by default for one object (8 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The largest response body read by default for a LIST (64 MiB). Cloudflare's
+/// LIST is one page with every client of the account (~600 bytes each): 8 MiB
+/// would leave an account of more than ~14,000 clients unlistable, and so
+/// unmanageable. 64 MiB is ~110,000 clients.
+pub const DEFAULT_MAX_LIST_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// How many bytes of a response body are read before it is refused as too large.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// For operations on one object (and the scope catalogue, the token exchange).
+    pub object: usize,
+    /// For [`Operation::List`]: a page, or for Cloudflare the whole account.
+    pub list: usize,
+}
+
+impl BodyLimits {
+    /// The limit for `operation`.
+    pub fn for_operation(self, operation: Operation) -> usize {
+        match operation {
+            Operation::List => self.list,
+            _ => self.object,
+        }
+    }
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self {
+            object: DEFAULT_MAX_BODY_BYTES,
+            list: DEFAULT_MAX_LIST_BODY_BYTES,
+        }
+    }
+}
 
 /// Settings of the shared reqwest client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +141,7 @@ pub struct Executor {
     client: reqwest::Client,
     limiter: Arc<RateLimiter>,
     retry: RetryPolicy,
-    max_body_bytes: usize,
+    body_limits: BodyLimits,
     on_request: Option<RequestHook>,
 }
 
@@ -116,26 +150,26 @@ impl std::fmt::Debug for Executor {
         f.debug_struct("Executor")
             .field("limiter", &self.limiter.key())
             .field("retry", &self.retry)
-            .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_limits", &self.body_limits)
             .finish()
     }
 }
 
 impl Executor {
-    /// An executor with the default body limit and no request hook.
+    /// An executor with the default body limits and no request hook.
     pub fn new(client: reqwest::Client, limiter: Arc<RateLimiter>, retry: RetryPolicy) -> Self {
         Self {
             client,
             limiter,
             retry,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_limits: BodyLimits::default(),
             on_request: None,
         }
     }
 
-    /// Cap response bodies at `bytes`.
-    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body_bytes = bytes;
+    /// Cap response bodies at `limits`.
+    pub fn with_body_limits(mut self, limits: BodyLimits) -> Self {
+        self.body_limits = limits;
         self
     }
 
@@ -191,7 +225,13 @@ impl Executor {
                 });
             }
             let started = Instant::now();
-            let (result, sent) = self.attempt(build(&self.client), &interpret).await;
+            let (result, sent) = self
+                .attempt(
+                    build(&self.client),
+                    self.body_limits.for_operation(operation),
+                    &interpret,
+                )
+                .await;
             if let Some(hook) = &self.on_request {
                 let (status, error) = match &result {
                     Ok((status, _)) => (Some(*status), None),
@@ -240,6 +280,7 @@ impl Executor {
     async fn attempt<T>(
         &self,
         request: reqwest::RequestBuilder,
+        max_body_bytes: usize,
         interpret: &impl Fn(RawResponse) -> Result<T, ProviderError>,
     ) -> (Result<(u16, T), (Option<u16>, ProviderError)>, bool) {
         let response = match request.send().await {
@@ -268,14 +309,13 @@ impl Executor {
             };
             return (Err((Some(code), e)), true);
         }
-        let raw = match read_body(response, self.max_body_bytes).await {
+        let raw = match read_body(response, max_body_bytes).await {
             Ok(raw) => raw,
             Err(e) => return (Err((Some(code), e)), true),
         };
         if raw.truncated && status.is_success() {
             let e = ProviderError::decode(format!(
-                "the response body is larger than {} bytes",
-                self.max_body_bytes
+                "the response body is larger than {max_body_bytes} bytes"
             ));
             return (Err((Some(code), e)), true);
         }
@@ -321,9 +361,18 @@ pub async fn read_body(
     })
 }
 
-/// A reqwest error as a sanitized `Transport` error: its class and cause chain,
-/// without the URL.
+/// A reqwest error as a sanitized `Transport` error (its class and cause chain,
+/// without the URL), or `UntrustedCertificate` when rustls refused the server's
+/// certificate.
 pub fn transport_error(e: &reqwest::Error) -> ProviderError {
+    if let Some(tls) = rustls_error(e)
+        && matches!(
+            tls,
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+        )
+    {
+        return ProviderError::untrusted_certificate(tls.to_string());
+    }
     let class = if e.is_connect() {
         "connecting failed"
     } else if e.is_timeout() {
@@ -336,6 +385,30 @@ pub fn transport_error(e: &reqwest::Error) -> ProviderError {
         "request failed"
     };
     ProviderError::transport(format!("{class}: {}", chain(e)))
+}
+
+/// The rustls error somewhere in `e`'s cause chain. The connector wraps it in
+/// `io::Error`s (two, nested), whose `source()` skips the wrapped error itself:
+/// look inside each.
+fn rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let mut inner: &(dyn std::error::Error + 'static) = s;
+        loop {
+            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                return Some(tls);
+            }
+            match inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(wrapped) => inner = wrapped,
+                None => break,
+            }
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// An error and its sources, joined with `: `, without reqwest's URL.

@@ -23,7 +23,7 @@ use super::wire::{
 };
 use crate::provider::error::{Operation, ProviderError, ProviderMessage};
 use crate::provider::http::{
-    DEFAULT_MAX_BODY_BYTES, Executor, HttpOptions, RawResponse, RequestHook, build_client,
+    BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
 use crate::provider::http::{parse_base_url, retry_after, serde_message, to_json};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
@@ -63,8 +63,8 @@ pub struct CloudflareConfig {
     pub rate_limit: RateLimitConfig,
     /// Retries.
     pub retry: RetryPolicy,
-    /// Response bodies longer than this are refused (`Decode`).
-    pub max_body_bytes: usize,
+    /// Response bodies longer than these are refused (`Decode`).
+    pub body_limits: BodyLimits,
 }
 
 impl CloudflareConfig {
@@ -76,7 +76,7 @@ impl CloudflareConfig {
             credentials,
             rate_limit: RateLimitConfig::CLOUDFLARE_DEFAULT,
             retry: RetryPolicy::default(),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_limits: BodyLimits::default(),
         }
     }
 
@@ -131,8 +131,7 @@ impl CloudflareClient {
         check_segment("account id", &account_id)?;
         let auth = Arc::new(config.credentials.headers()?);
         let limiter = limiters.limiter(base.as_str(), &account_id, config.rate_limit);
-        let exec =
-            Executor::new(http, limiter, config.retry).with_max_body_bytes(config.max_body_bytes);
+        let exec = Executor::new(http, limiter, config.retry).with_body_limits(config.body_limits);
         Ok(Self {
             base,
             account_id,

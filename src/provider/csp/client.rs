@@ -28,7 +28,7 @@ use super::wire::{
 };
 use crate::provider::error::{Operation, ProviderError, ProviderMessage};
 use crate::provider::http::{
-    DEFAULT_MAX_BODY_BYTES, Executor, HttpOptions, RawResponse, RequestHook, build_client,
+    BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
 use crate::provider::http::{parse_base_url, retry_after, serde_message, to_json};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
@@ -61,8 +61,8 @@ pub struct CspConfig {
     pub rate_limit: RateLimitConfig,
     /// Retries.
     pub retry: RetryPolicy,
-    /// Response bodies longer than this are refused (`Decode`).
-    pub max_body_bytes: usize,
+    /// Response bodies longer than these are refused (`Decode`).
+    pub body_limits: BodyLimits,
     /// Apps asked for per list page.
     pub page_limit: u32,
 }
@@ -76,7 +76,7 @@ impl CspConfig {
             credentials,
             rate_limit: DEFAULT_RATE_LIMIT,
             retry: RetryPolicy::default(),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_limits: BodyLimits::default(),
             page_limit: DEFAULT_PAGE_LIMIT,
         }
     }
@@ -153,8 +153,7 @@ impl CspClient {
         let org_id = config.org_id.trim().to_string();
         check_segment("organisation id", &org_id)?;
         let limiter = limiters.limiter(base.as_str(), &org_id, config.rate_limit);
-        let exec =
-            Executor::new(http, limiter, config.retry).with_max_body_bytes(config.max_body_bytes);
+        let exec = Executor::new(http, limiter, config.retry).with_body_limits(config.body_limits);
         let token_url = join(
             &base,
             &[

@@ -29,7 +29,7 @@ use super::wire::{ErrorBody, OAuth2Client, PatchOp};
 use crate::provider::error::{Operation, ProviderError, ProviderMessage, sanitize};
 use crate::provider::http::to_json;
 use crate::provider::http::{
-    DEFAULT_MAX_BODY_BYTES, Executor, HttpOptions, RawResponse, RequestHook, build_client,
+    BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
 use crate::provider::retry::{RetryPolicy, parse_retry_after};
@@ -65,8 +65,8 @@ pub struct HydraConfig {
     pub rate_limit: RateLimitConfig,
     /// Retries.
     pub retry: RetryPolicy,
-    /// Response bodies longer than this are refused (`Decode`).
-    pub max_body_bytes: usize,
+    /// Response bodies longer than these are refused (`Decode`).
+    pub body_limits: BodyLimits,
     /// Clients asked for per LIST page.
     pub page_size: usize,
 }
@@ -80,7 +80,7 @@ impl HydraConfig {
             bearer_token: None,
             rate_limit: DEFAULT_RATE_LIMIT,
             retry: RetryPolicy::default(),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_limits: BodyLimits::default(),
             page_size: PAGE_SIZE,
         }
     }
@@ -155,8 +155,7 @@ impl HydraClient {
             auth.insert(http::header::AUTHORIZATION, value);
         }
         let limiter = limiters.limiter(base.as_str(), "hydra", config.rate_limit);
-        let exec =
-            Executor::new(http, limiter, config.retry).with_max_body_bytes(config.max_body_bytes);
+        let exec = Executor::new(http, limiter, config.retry).with_body_limits(config.body_limits);
         Ok(Self {
             base,
             auth: Arc::new(auth),
