@@ -5,7 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use kube::ResourceExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, ResourceExt};
 use reqwest::Method;
 use serde_json::json;
 use support::scenario::{ACCOUNT, Scenario, condition};
@@ -243,6 +244,54 @@ async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_client_and_sec
         secret.owner_references()
     );
     s.assert_working("stays").await;
+
+    // Applying the same manifest again (a GitOps re-sync, say) finds the Secret
+    // left behind: never overwritten, no second client, and the condition names
+    // the client it holds and the fix.
+    let before = s.remote_count().await;
+    s.apply_client("stays", json!({"deletionPolicy": "Orphan"}))
+        .await;
+    let stalled = s
+        .wait_until("stays", Duration::from_secs(60), "SecretConflict", |o| {
+            condition(o, "Stalled")
+                .is_some_and(|c| c.status == "True" && c.reason == "SecretConflict")
+        })
+        .await;
+    let message = condition(&stalled, "Stalled").unwrap().message.clone();
+    assert!(
+        message.contains("deletionPolicy: Orphan")
+            && message.contains(&format!("spec.import.clientId: {stays:?}")),
+        "{message}"
+    );
+    assert_eq!(s.remote_count().await, before, "no client was created");
+    s.assert_working("stays").await;
+    // Following the message: delete the object and the Secret, create the object
+    // again importing the client.
+    s.delete_client("stays").await;
+    s.wait_gone("stays").await;
+    assert_eq!(
+        s.remote_count().await,
+        before,
+        "deleting it deleted nothing"
+    );
+    Api::<Secret>::namespaced(s.client.clone(), &s.ns)
+        .delete("stays", &Default::default())
+        .await
+        .unwrap();
+    s.apply_client(
+        "stays",
+        json!({"deletionPolicy": "Orphan", "import": {"clientId": stays}}),
+    )
+    .await;
+    let o = s.wait_ready("stays").await;
+    assert_eq!(o.status.unwrap().client_id.as_deref(), Some(stays.as_str()));
+    assert_eq!(
+        s.remote_count().await,
+        before,
+        "the same client, managed again"
+    );
+    s.assert_working("stays").await;
+
     // The deleted one's Secret is garbage-collected through its owner reference.
     let gc = support::wait_for(Duration::from_secs(30), || async {
         s.secret("goes").await.is_none().then_some(())

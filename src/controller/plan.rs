@@ -79,6 +79,10 @@ pub struct SecretState {
     pub exists: bool,
     /// Exists but is not controlled by this OAuthClient.
     pub foreign: bool,
+    /// Foreign, and left behind by a deleted OAuthClient of the same name whose
+    /// `deletionPolicy` was `Orphan` (our label, no controller); `client_id` is
+    /// what it holds.
+    pub orphaned: bool,
     /// The client id stored in it.
     pub client_id: Option<String>,
     /// A non-empty client secret is stored in it.
@@ -243,13 +247,17 @@ pub fn plan(input: &Input<'_>) -> Plan {
         }
     };
     if input.secret.foreign {
-        let mut p = Plan::stalled(
-            "SecretConflict",
-            format!(
+        let message = match &input.secret.client_id {
+            Some(id) if input.secret.orphaned => format!(
+                "Secret {:?} was left behind by a deleted OAuthClient of this name (deletionPolicy: Orphan) and holds client id {id:?}, which the provider may still have; clientops never overwrites a Secret it does not own. To manage that client again, delete this OAuthClient (it has made no client) and the Secret, then create the OAuthClient again with spec.import.clientId: {id:?} (a new secret is then issued); or set spec.secret.name to another name",
+                desired.secret.name
+            ),
+            _ => format!(
                 "Secret {:?} exists and is not owned by this OAuthClient; clientops never overwrites it. Delete or rename that Secret, or set spec.secret.name to another name",
                 desired.secret.name
             ),
-        );
+        };
+        let mut p = Plan::stalled("SecretConflict", message);
         p.actions = actions;
         return p;
     }

@@ -50,6 +50,7 @@ fn good_secret() -> SecretState {
     SecretState {
         exists: true,
         foreign: false,
+        orphaned: false,
         client_id: Some("c1".into()),
         has_secret: true,
         has_previous: false,
@@ -191,6 +192,29 @@ fn a_foreign_secret_stalls_before_any_client_is_created() {
     let p = c.plan();
     assert!(!p.actions.contains(&Action::Create), "{p:?}");
     assert!(is_stalled(&p, "SecretConflict"));
+}
+
+#[test]
+fn a_secret_left_by_an_orphaned_namesake_names_its_client_and_the_import_fix() {
+    let mut c = Case::steady();
+    c.status = OAuthClientStatus::default();
+    c.remote_kind = "not-created";
+    c.secret = SecretState {
+        exists: true,
+        foreign: true,
+        orphaned: true,
+        client_id: Some("left-behind-id".into()),
+        ..Default::default()
+    };
+    let p = c.plan();
+    assert!(!p.actions.contains(&Action::Create), "{p:?}");
+    assert!(
+        matches!(&p.verdict, Verdict::Stalled { reason, message }
+            if reason == "SecretConflict"
+                && message.contains("deletionPolicy: Orphan")
+                && message.contains("spec.import.clientId: \"left-behind-id\"")),
+        "{p:?}"
+    );
 }
 
 #[test]

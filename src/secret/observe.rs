@@ -17,9 +17,6 @@ pub struct ObservedSecret {
     pub state: SecretState,
     pub credentials: Option<Credentials>,
     pub stamps: Stamps,
-    /// It carries our label but no controller: left behind by an OAuthClient of the
-    /// same name with `deletionPolicy: Orphan`.
-    pub orphaned_by_us: bool,
 }
 
 /// Who controls `secret`.
@@ -65,18 +62,6 @@ pub fn observe(
         .iter()
         .flatten()
         .any(|o| o.controller == Some(true));
-    if !ours {
-        return ObservedSecret {
-            state: SecretState {
-                exists: true,
-                foreign: true,
-                ..Default::default()
-            },
-            orphaned_by_us: labelled && !has_controller,
-            ..Default::default()
-        };
-    }
-
     // Find the values under the key names the Secret was written with.
     let annotations = secret.metadata.annotations.clone().unwrap_or_default();
     let keys: serde_json::Value = annotations
@@ -89,6 +74,25 @@ pub fn observe(
             .unwrap_or(default)
             .to_string()
     };
+    if !ours {
+        // Our label and no controller: an OAuthClient of this name was deleted
+        // with `deletionPolicy: Orphan`. Its client id (not a secret) lets the
+        // condition say how to take that client over again.
+        let orphaned = labelled && !has_controller;
+        return ObservedSecret {
+            state: SecretState {
+                exists: true,
+                foreign: true,
+                orphaned,
+                client_id: orphaned
+                    .then(|| value(secret, &key("clientId", &shape.key_client_id)))
+                    .flatten(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+    }
+
     let client_id = value(secret, &key("clientId", &shape.key_client_id));
     let current =
         value(secret, &key("clientSecret", &shape.key_client_secret)).map(ClientSecret::new);
@@ -129,6 +133,7 @@ pub fn observe(
         state: SecretState {
             exists: true,
             foreign: false,
+            orphaned: false,
             client_id,
             has_secret: current.is_some(),
             has_previous: previous.is_some(),
@@ -138,7 +143,6 @@ pub fn observe(
         },
         credentials: creds,
         stamps,
-        orphaned_by_us: false,
     }
 }
 
