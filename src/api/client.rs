@@ -580,9 +580,10 @@ pub struct PendingOperation {
     /// What identifies the result at the provider (e.g. the client name marker).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
-    /// A lost rotation is being recovered (providers that generate secrets): the
-    /// secret in the Secret may already be retired at the provider, so it must not
-    /// be kept as the previous secret when the rotation completes.
+    /// `pendingRotation` only (never set on `pendingCreate`): a lost rotation is
+    /// being recovered (providers that generate secrets): the secret in the Secret
+    /// may already be retired at the provider, so it must not be kept as the
+    /// previous secret when the rotation completes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recovering: bool,
 }
