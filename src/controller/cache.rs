@@ -335,11 +335,22 @@ impl OwnWrites {
         list.push(rv.clone());
     }
 
-    /// Has every version written (and recorded) for this object been seen by the
-    /// watch? Then the watch cache holds all of them.
-    pub fn all_seen(&self, uid: &str) -> bool {
-        let g = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        !g.contains_key(uid)
+    /// Does a watch cache that holds this object at `cached_rv` hold every version
+    /// written (and recorded) for it? Yes when the watch has seen them all, or
+    /// when the cache holds the latest one itself: its event overtook the
+    /// recording of the write, so `is_own` never matched it. That entry is then
+    /// dropped; left, it would make the answer "no" for ever (a fresh GET on every
+    /// resync of that object).
+    pub fn all_seen(&self, uid: &str, cached_rv: Option<&str>) -> bool {
+        let mut g = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(list) = g.get(uid) else {
+            return true;
+        };
+        if cached_rv.is_some() && list.last().map(String::as_str) == cached_rv {
+            g.remove(uid);
+            return true;
+        }
+        false
     }
 
     /// Is this watch event one of our own writes? Each version is matched once.
@@ -390,5 +401,22 @@ mod own_writes_tests {
             "older versions are forgotten"
         );
         assert!(!own.is_own(&version("u", "11")), "matched once");
+    }
+
+    #[test]
+    fn all_writes_are_seen_once_the_cache_holds_the_latest() {
+        let own = OwnWrites::default();
+        assert!(own.all_seen("u", Some("5")), "nothing written");
+        own.record(&version("u", "10"));
+        own.record(&version("u", "11"));
+        assert!(!own.all_seen("u", Some("10")), "11 is not in the cache yet");
+        assert!(!own.all_seen("u", None));
+        // The event of 11 overtook its recording: is_own never matched it, but
+        // the cache holds it.
+        assert!(own.all_seen("u", Some("11")));
+        assert!(own.all_seen("u", Some("11")), "and stays so");
+        own.record(&version("u", "12"));
+        assert!(own.is_own(&version("u", "12")));
+        assert!(own.all_seen("u", Some("12")));
     }
 }

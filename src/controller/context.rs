@@ -10,6 +10,7 @@ use kube::runtime::reflector::Store;
 
 use super::accounts::AccountCache;
 use super::cache::{OwnWrites, ReadCache};
+use super::secret_memo::SecretMemo;
 use crate::api::OAuthClient;
 use crate::provider::ratelimit::RateLimiterRegistry;
 use crate::telemetry::Metrics;
@@ -59,6 +60,9 @@ pub struct Context {
     pub cache: ReadCache,
     /// OAuthClient versions written by this controller: not a reason to reconcile.
     pub own_writes: Arc<OwnWrites>,
+    /// What each OAuthClient's Secret held when last read (forgotten on every
+    /// change the Secret watch reports).
+    pub secret_memo: Arc<SecretMemo>,
     /// Every OAuthClient the controller watches: which remote ids are claimed.
     pub clients: Store<OAuthClient>,
     /// Prometheus metrics; `metrics.request_hook(provider)` instruments a provider client.

@@ -7,6 +7,7 @@
 //! - `reconcile`: observe → plan → execute rounds and the kstatus conditions.
 //! - `providers`: the provider objects' Ready condition. `run`: wiring.
 //! - `leader`: leader election on a Lease.
+//! - `secret_memo`: what each Secret held when last read, for reconciles that change nothing.
 
 pub mod accounts;
 pub mod cache;
@@ -22,3 +23,4 @@ pub mod providers;
 pub mod reconcile;
 pub mod resolve;
 pub mod run;
+pub mod secret_memo;

@@ -10,6 +10,7 @@ use super::context::Context;
 use super::desired::{Desired, SpecError, desired};
 use super::plan::{Remote, Triggers, Unavailable};
 use super::resolve::{Resolved, resolve};
+use super::secret_memo::Basis;
 use crate::api::OAuthClient;
 use crate::api::annotations::{RECONCILE, RETIRE_PREVIOUS, ROTATE};
 use crate::api::provider::ProviderType;
@@ -48,8 +49,17 @@ pub struct Observation {
     pub resolved: Option<Resolved>,
     pub remote: RemoteObs,
     pub secret: ObservedSecret,
-    /// The Secret as read (or as the previous round wrote it); `None`: absent.
+    /// The Secret as read (or as the previous round wrote it); `None`: absent, or
+    /// not read (`secret_recalled`).
     pub raw_secret: Option<Secret>,
+    /// `secret.state` is remembered from an earlier read
+    /// ([`super::secret_memo::SecretMemo`]); the
+    /// values and `raw_secret` are not known. Only a plan with no actions may be
+    /// made from it.
+    pub secret_recalled: bool,
+    /// The memo's epoch before the Secret was read
+    /// (see [`super::secret_memo::SecretMemo::remember`]).
+    pub secret_epoch: u64,
     pub triggers: Triggers,
 }
 
@@ -74,13 +84,22 @@ fn annotation(obj: &OAuthClient, key: &str) -> Option<String> {
     obj.metadata.annotations.as_ref()?.get(key).cloned()
 }
 
-/// Observe `obj`. `known_secret` is the Secret of that name as this reconcile last
-/// read or wrote it (`None` inside: absent); without it, or for another name, the
-/// Secret is read.
+/// How `observe` learns what the Secret holds.
+pub enum SecretSource {
+    /// Read it, unless the memo remembers it on the same basis.
+    Recall,
+    /// Read it.
+    Read,
+    /// `(name, Secret)` as this reconcile last wrote it (`None`: absent), after
+    /// the memo's epoch given; for another name, read it.
+    Known(Box<(String, Option<Secret>)>, u64),
+}
+
+/// Observe `obj`, learning what its Secret holds from `source`.
 pub async fn observe(
     ctx: &Context,
     obj: &OAuthClient,
-    known_secret: Option<(String, Option<Secret>)>,
+    source: SecretSource,
 ) -> Result<Observation, kube::Error> {
     let status = obj.status.clone().unwrap_or_default();
     let triggers = Triggers {
@@ -97,29 +116,7 @@ pub async fn observe(
         .unwrap_or(ProviderType::Hydra);
     let desired = desired(obj, provider_type);
 
-    let ns = obj.metadata.namespace.clone().unwrap_or_default();
-    let secret_name = match &desired {
-        Ok(d) => d.secret.name.clone(),
-        Err(_) => obj
-            .spec
-            .secret
-            .as_ref()
-            .and_then(|s| s.name.clone())
-            .unwrap_or_else(|| obj.metadata.name.clone().unwrap_or_default()),
-    };
-    let raw: Option<Secret> = match known_secret {
-        Some((name, known)) if name == secret_name => known,
-        _ => {
-            Api::<Secret>::namespaced(ctx.client.clone(), &ns)
-                .get_opt(&secret_name)
-                .await?
-        }
-    };
-    let secret = match &desired {
-        Ok(d) => observe_secret(obj, &d.secret, raw.as_ref(), status.secret_mac.as_deref()),
-        Err(_) => ObservedSecret::default(),
-    };
-
+    let learned = learn_secret(ctx, obj, desired.as_ref().ok(), source).await?;
     let remote = match &resolved {
         Err(u) => RemoteObs::Unavailable(u.clone()),
         Ok(r) => {
@@ -135,9 +132,95 @@ pub async fn observe(
         desired,
         resolved: resolved.ok(),
         remote,
-        secret,
-        raw_secret: raw,
+        secret: learned.secret,
+        raw_secret: learned.raw,
+        secret_recalled: learned.recalled,
+        secret_epoch: learned.epoch,
         triggers,
+    })
+}
+
+impl Observation {
+    /// Read the Secret whose state was remembered (`secret_recalled`), so that
+    /// values and `raw_secret` are known. The remote observation is kept.
+    pub async fn read_secret(
+        &mut self,
+        ctx: &Context,
+        obj: &OAuthClient,
+    ) -> Result<(), kube::Error> {
+        let learned =
+            learn_secret(ctx, obj, self.desired.as_ref().ok(), SecretSource::Read).await?;
+        self.secret = learned.secret;
+        self.raw_secret = learned.raw;
+        self.secret_recalled = learned.recalled;
+        self.secret_epoch = learned.epoch;
+        Ok(())
+    }
+}
+
+/// What [`learn_secret`] found.
+struct Learned {
+    raw: Option<Secret>,
+    secret: ObservedSecret,
+    epoch: u64,
+    recalled: bool,
+}
+
+/// The Secret of `obj`, from `source`.
+async fn learn_secret(
+    ctx: &Context,
+    obj: &OAuthClient,
+    desired: Option<&Desired>,
+    source: SecretSource,
+) -> Result<Learned, kube::Error> {
+    let status_mac = obj.status.as_ref().and_then(|s| s.secret_mac.as_deref());
+    let ns = obj.metadata.namespace.clone().unwrap_or_default();
+    let secret_name = match desired {
+        Some(d) => d.secret.name.clone(),
+        None => obj
+            .spec
+            .secret
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| obj.metadata.name.clone().unwrap_or_default()),
+    };
+    let basis = desired.map(|d| Basis {
+        uid: obj.metadata.uid.as_deref().unwrap_or_default(),
+        shape: &d.secret,
+        status_mac,
+    });
+    if let (SecretSource::Recall, Some(basis)) = (&source, basis)
+        && let Some(state) = ctx.secret_memo.recall(&ns, &secret_name, basis)
+    {
+        return Ok(Learned {
+            raw: None,
+            secret: ObservedSecret {
+                state,
+                ..Default::default()
+            },
+            epoch: ctx.secret_memo.epoch(),
+            recalled: true,
+        });
+    }
+    let (raw, epoch) = match source {
+        SecretSource::Known(known, epoch) if known.0 == secret_name => (known.1, epoch),
+        _ => {
+            let epoch = ctx.secret_memo.epoch();
+            let raw = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
+                .get_opt(&secret_name)
+                .await?;
+            (raw, epoch)
+        }
+    };
+    let secret = match desired {
+        Some(d) => observe_secret(obj, &d.secret, raw.as_ref(), status_mac),
+        None => ObservedSecret::default(),
+    };
+    Ok(Learned {
+        raw,
+        secret,
+        epoch,
+        recalled: false,
     })
 }
 

@@ -16,10 +16,12 @@ use super::conditions::conditions;
 use super::context::Context;
 use super::error::Error;
 use super::execute::{Executor, compose_patch};
-use super::observe::observe;
-use super::plan::{Input, Verdict, plan};
+use super::observe::{Observation, SecretSource, observe};
+use super::plan::{Input, Plan, Verdict, plan};
+use super::secret_memo::Basis;
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
+use crate::api::client::OAuthClientStatus;
 
 /// Rounds of observe → plan → execute in one reconcile.
 const MAX_ROUNDS: usize = 6;
@@ -35,8 +37,9 @@ pub async fn reconcile(obj: Arc<OAuthClient>, ctx: Arc<Context>) -> Result<Reque
 async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let api: Api<OAuthClient> =
         Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    // The Secret as the previous round left it: the next round need not read it.
-    let mut known_secret = None;
+    // How the next round learns what the Secret holds: remembered (a plan that
+    // would act reads it), or as the previous round wrote it.
+    let mut source = SecretSource::Recall;
     // The status write that ended the previous round, held back to go out with the
     // conditions (Executor::finish_status); `obj.status` already includes it.
     let mut held: Option<serde_json::Value> = None;
@@ -51,32 +54,19 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         }
     }
     for round in 0..MAX_ROUNDS {
-        let obs = match observe(&ctx, &obj, known_secret.take()).await {
-            Ok(obs) => obs,
+        let status = obj.status.clone().unwrap_or_default();
+        let deleting = obj.metadata.deletion_timestamp.is_some();
+        let source_now = std::mem::replace(&mut source, SecretSource::Recall);
+        let (obs, p) = match observe_and_plan(&ctx, &obj, &status, source_now).await {
+            Ok(done) => done,
             Err(e) => {
                 flush(&ctx, &api, &mut obj, held.take()).await?;
                 return Err(e.into());
             }
         };
-        let status = obj.status.clone().unwrap_or_default();
-        let deleting = obj.metadata.deletion_timestamp.is_some();
-        let input = Input {
-            now: ctx.clock.now(),
-            deleting,
-            has_finalizer: obj.finalizers().iter().any(|f| f == FINALIZER),
-            triggers: obs.triggers.clone(),
-            desired: obs.desired.as_ref(),
-            status: &status,
-            remote: obs.remote.as_remote(),
-            secret: obs.secret.state.clone(),
-            provider_supports_grace: obs
-                .resolved
-                .as_ref()
-                .is_none_or(|r| r.provider.supports_grace()),
-        };
-        let p = plan(&input);
-        tracing::debug!(round, actions = ?p.actions, verdict = ?p.verdict, "planned");
+        tracing::debug!(round, actions = ?p.actions, verdict = ?p.verdict, recalled = obs.secret_recalled, "planned");
         if p.actions.is_empty() {
+            remember_secret(&ctx, &obj, &status, &obs);
             if deleting {
                 flush(&ctx, &api, &mut obj, held.take()).await?;
                 return Ok(Requeue::await_change());
@@ -101,6 +91,12 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         }
         // Nothing more happens before a status write held back goes out.
         flush(&ctx, &api, &mut obj, held.take()).await?;
+        // Whatever the actions write to the Secret, the memo must not outlive it.
+        if let Ok(d) = &obs.desired {
+            ctx.secret_memo
+                .forget(&obj.namespace().unwrap_or_default(), &d.secret.name);
+        }
+        let epoch = ctx.secret_memo.epoch();
         let mut ex = Executor::new(&ctx, &obj, &obs);
         ex.defer_final = true;
         let result = ex.run(&p.actions).await;
@@ -140,7 +136,10 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         // The next round starts from what this one wrote: the object as the last
         // patch returned it (a change by someone else triggers another reconcile),
         // and the Secret as written.
-        known_secret = ex.known_secret();
+        source = match ex.known_secret() {
+            Some(known) => SecretSource::Known(Box::new(known), epoch),
+            None => SecretSource::Read,
+        };
         held = ex.take_deferred();
         let latest = ex.latest.take();
         let status = ex.status.clone();
@@ -154,6 +153,80 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
     }
     flush(&ctx, &api, &mut obj, held.take()).await?;
     Ok(Requeue::requeue(Duration::from_secs(1)))
+}
+
+/// Observe and plan. A plan that would act on a remembered Secret state
+/// (secret_memo.rs) is made again after reading the Secret.
+async fn observe_and_plan(
+    ctx: &Context,
+    obj: &OAuthClient,
+    status: &OAuthClientStatus,
+    source: SecretSource,
+) -> Result<(Observation, Plan), kube::Error> {
+    let mut obs = observe(ctx, obj, source).await?;
+    let mut p = plan(&input(ctx, obj, status, &obs));
+    if obs.secret_recalled && !p.actions.is_empty() {
+        obs.read_secret(ctx, obj).await?;
+        p = plan(&input(ctx, obj, status, &obs));
+    }
+    Ok((obs, p))
+}
+
+fn input<'a>(
+    ctx: &Context,
+    obj: &OAuthClient,
+    status: &'a OAuthClientStatus,
+    obs: &'a Observation,
+) -> Input<'a> {
+    Input {
+        now: ctx.clock.now(),
+        deleting: obj.metadata.deletion_timestamp.is_some(),
+        has_finalizer: obj.finalizers().iter().any(|f| f == FINALIZER),
+        triggers: obs.triggers.clone(),
+        desired: obs.desired.as_ref(),
+        status,
+        remote: obs.remote.as_remote(),
+        secret: obs.secret.state.clone(),
+        provider_supports_grace: obs
+            .resolved
+            .as_ref()
+            .is_none_or(|r| r.provider.supports_grace()),
+    }
+}
+
+/// After a plan with no actions from a read Secret: remember what it holds, if
+/// every later change to it will reach the Secret watch. That needs our label on
+/// it (the watch selects by it; removing the label is seen as a deletion), which
+/// `shape_matches` includes, and our control (a foreign Secret is never memoized:
+/// its fix, e.g. deleting it, need not pass the watch).
+fn remember_secret(
+    ctx: &Context,
+    obj: &OAuthClient,
+    status: &OAuthClientStatus,
+    obs: &Observation,
+) {
+    let (Ok(d), false) = (&obs.desired, obs.secret_recalled) else {
+        return;
+    };
+    let state = &obs.secret.state;
+    if obj.metadata.deletion_timestamp.is_some()
+        || !state.exists
+        || state.foreign
+        || !state.shape_matches
+    {
+        return;
+    }
+    ctx.secret_memo.remember(
+        &obj.namespace().unwrap_or_default(),
+        &d.secret.name,
+        Basis {
+            uid: obj.metadata.uid.as_deref().unwrap_or_default(),
+            shape: &d.secret,
+            status_mac: status.secret_mac.as_deref(),
+        },
+        state.clone(),
+        obs.secret_epoch,
+    );
 }
 
 /// Send a status patch held back from the last action, if any; `obj` becomes the
@@ -198,14 +271,15 @@ fn cache_is_current(ctx: &Context, obj: &OAuthClient) -> bool {
     let Some(uid) = obj.metadata.uid.as_deref() else {
         return false;
     };
-    // First: all our writes seen (so the store holds them) ...
-    if !ctx.own_writes.all_seen(uid) {
-        return false;
-    }
-    // ... then: the store still holds the version we planned from.
-    ctx.clients
+    let Some(cached) = ctx
+        .clients
         .get(&kube::runtime::reflector::ObjectRef::from_obj(obj))
-        .is_some_and(|cur| cur.resource_version() == obj.resource_version())
+    else {
+        return false;
+    };
+    let cached_rv = cached.resource_version();
+    // The store holds all our writes, and still the version we plan from.
+    ctx.own_writes.all_seen(uid, cached_rv.as_deref()) && cached_rv == obj.resource_version()
 }
 
 fn requeue_for(ctx: &Context, verdict: &Verdict, due: Option<Duration>) -> Requeue {

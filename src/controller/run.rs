@@ -214,6 +214,7 @@ pub async fn run(
         accounts: AccountCache::default(),
         cache: ReadCache::for_resync(settings.resync),
         own_writes,
+        secret_memo: Arc::default(),
         clients: store.clone(),
         metrics: metrics.clone(),
     });
@@ -257,11 +258,19 @@ pub async fn run(
 
     // Secrets: metadata only (no secret data held in memory), and not our own writes
     // (the reconcile that wrote one already knows what it holds).
+    // A change by anyone else also makes the controller forget what the Secret held
+    // (secret_memo.rs); a relist yields every Secret again, forgetting them all.
     let own_secrets = {
-        let own = ctx.own_writes.clone();
+        let (own, memo) = (ctx.own_writes.clone(), ctx.secret_memo.clone());
         watcher(secrets_api, watcher::Config::default().labels(CLIENT_LABEL))
             .touched_objects()
             .try_filter(move |s| futures::future::ready(!own.is_own(s)))
+            .inspect_ok(move |s| {
+                memo.forget(
+                    s.metadata.namespace.as_deref().unwrap_or_default(),
+                    s.metadata.name.as_deref().unwrap_or_default(),
+                )
+            })
     };
     let mut clients = controller.owns_stream(own_secrets);
     if scope.cluster_providers {
