@@ -12,9 +12,9 @@
 //!   Secret watch, which forgets the entry ([`SecretMemo::forget`]) and triggers a
 //!   reconcile anyway; a relisted watch forgets every entry it yields. The
 //!   controller's own writes forget the entry before they are made.
-//! - An entry is kept only if nothing was forgotten between the read it comes from
-//!   and the moment it is kept (an epoch), so a watch event that overtakes a slow
-//!   reconcile is never undone by it.
+//! - An entry is kept only if that Secret was not forgotten between the read it
+//!   comes from and the moment it is kept (an epoch per Secret), so a watch event
+//!   that overtakes a slow reconcile is never undone by it.
 //! - A new process starts with no entries: its first reconcile of each object
 //!   reads the Secret.
 //!
@@ -31,18 +31,32 @@ use super::plan::SecretState;
 type Key = (String, String);
 
 /// What the observation of one Secret depended on, and what it found.
-struct Entry {
+struct Remembered {
     uid: String,
     shape: SecretShape,
     status_mac: Option<String>,
     state: SecretState,
 }
 
+/// One Secret: when it was last forgotten, and what is remembered since.
+struct Slot {
+    forgotten_at: u64,
+    remembered: Option<Remembered>,
+}
+
+/// Forgotten Secrets whose slots are kept (to refuse reads older than the
+/// forgetting) before they are pruned.
+const TOMBSTONES_KEPT: usize = 4096;
+
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<Key, Entry>,
+    slots: HashMap<Key, Slot>,
     /// Counts every `forget`.
-    epoch: u64,
+    clock: u64,
+    /// Slots without `remembered`.
+    tombstones: usize,
+    /// Reads made before this were taken when slots were pruned: refused.
+    pruned_below: u64,
 }
 
 /// The remembered Secret states; one per controller.
@@ -63,23 +77,24 @@ impl SecretMemo {
     /// The current epoch: read it before reading the Secret, hand it to
     /// [`SecretMemo::remember`].
     pub fn epoch(&self) -> u64 {
-        self.lock().epoch
+        self.lock().clock
     }
 
     /// The state remembered for this Secret on this basis, if any.
     pub fn recall(&self, namespace: &str, name: &str, basis: Basis<'_>) -> Option<SecretState> {
         let inner = self.lock();
-        let e = inner
-            .entries
+        let slot = inner
+            .slots
             .get(&(namespace.to_string(), name.to_string()))?;
-        (e.uid == basis.uid
-            && e.shape == *basis.shape
-            && e.status_mac.as_deref() == basis.status_mac)
-            .then(|| e.state.clone())
+        let r = slot.remembered.as_ref()?;
+        (r.uid == basis.uid
+            && r.shape == *basis.shape
+            && r.status_mac.as_deref() == basis.status_mac)
+            .then(|| r.state.clone())
     }
 
     /// Remember `state`, observed on `basis` from a read made at `epoch`, unless
-    /// something was forgotten since.
+    /// this Secret was forgotten since.
     pub fn remember(
         &self,
         namespace: &str,
@@ -89,32 +104,62 @@ impl SecretMemo {
         epoch: u64,
     ) {
         let mut inner = self.lock();
-        if inner.epoch != epoch {
+        if epoch < inner.pruned_below {
             return;
         }
-        inner.entries.insert(
-            (namespace.to_string(), name.to_string()),
-            Entry {
-                uid: basis.uid.to_string(),
-                shape: basis.shape.clone(),
-                status_mac: basis.status_mac.map(str::to_string),
-                state,
+        let key = (namespace.to_string(), name.to_string());
+        let forgotten_at = match inner.slots.get(&key) {
+            Some(slot) if slot.forgotten_at > epoch => return,
+            Some(slot) => slot.forgotten_at,
+            None => 0,
+        };
+        let remembered = Some(Remembered {
+            uid: basis.uid.to_string(),
+            shape: basis.shape.clone(),
+            status_mac: basis.status_mac.map(str::to_string),
+            state,
+        });
+        let old = inner.slots.insert(
+            key,
+            Slot {
+                forgotten_at,
+                remembered,
             },
         );
+        if old.is_some_and(|s| s.remembered.is_none()) {
+            inner.tombstones -= 1;
+        }
     }
 
     /// The Secret changed, or is about to: forget what it held.
     pub fn forget(&self, namespace: &str, name: &str) {
         let mut inner = self.lock();
-        inner
-            .entries
-            .remove(&(namespace.to_string(), name.to_string()));
-        inner.epoch += 1;
+        inner.clock += 1;
+        let forgotten_at = inner.clock;
+        let old = inner.slots.insert(
+            (namespace.to_string(), name.to_string()),
+            Slot {
+                forgotten_at,
+                remembered: None,
+            },
+        );
+        if old.is_none_or(|s| s.remembered.is_some()) {
+            inner.tombstones += 1;
+        }
+        if inner.tombstones > TOMBSTONES_KEPT {
+            // Drop every tombstone, and with them the memory of when those Secrets
+            // were forgotten: refuse every read made before this forget instead
+            // (those carry an older epoch).
+            inner.slots.retain(|_, s| s.remembered.is_some());
+            inner.tombstones = 0;
+            inner.pruned_below = inner.clock;
+        }
     }
 
     /// How many Secrets are remembered.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        let inner = self.lock();
+        inner.slots.len() - inner.tombstones
     }
 
     /// Whether nothing is remembered.
@@ -191,6 +236,54 @@ mod tests {
         memo.forget("ns", "app");
         assert_eq!(memo.recall("ns", "app", basis(&shape, None)), None);
         assert!(memo.is_empty());
+    }
+
+    #[test]
+    fn forgetting_one_secret_does_not_spoil_reads_of_another() {
+        // During a burst of creates every reconcile forgets its own Secret; a read
+        // of another Secret made meanwhile is still good.
+        let memo = SecretMemo::default();
+        let shape = shape();
+        let read_at = memo.epoch();
+        memo.forget("ns", "other");
+        memo.remember("ns", "app", basis(&shape, None), state("id"), read_at);
+        assert_eq!(
+            memo.recall("ns", "app", basis(&shape, None)),
+            Some(state("id"))
+        );
+    }
+
+    #[test]
+    fn tombstones_are_pruned_and_older_reads_then_refused() {
+        let memo = SecretMemo::default();
+        let shape = shape();
+        memo.remember("ns", "kept", basis(&shape, None), state("k"), memo.epoch());
+        let read_at = memo.epoch();
+        for i in 0..=TOMBSTONES_KEPT {
+            memo.forget("ns", &format!("gone-{i}"));
+        }
+        assert_eq!(
+            memo.lock().slots.len(),
+            1,
+            "only the remembered one is left"
+        );
+        assert_eq!(memo.len(), 1);
+        // A read from before the pruning might predate a forget it no longer
+        // knows of: refused. A read after it is kept.
+        memo.remember("ns", "gone-1", basis(&shape, None), state("old"), read_at);
+        assert_eq!(memo.recall("ns", "gone-1", basis(&shape, None)), None);
+        memo.remember(
+            "ns",
+            "gone-1",
+            basis(&shape, None),
+            state("new"),
+            memo.epoch(),
+        );
+        assert_eq!(
+            memo.recall("ns", "gone-1", basis(&shape, None)),
+            Some(state("new"))
+        );
+        assert_eq!(memo.len(), 2);
     }
 
     #[test]
