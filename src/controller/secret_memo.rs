@@ -21,20 +21,38 @@
 //! It holds no secret values: only the planner's view ([`SecretState`]), which
 //! says whether values are present, never what they are.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
 
 use super::desired::SecretShape;
 use super::plan::SecretState;
 
-/// `(namespace, Secret name)`.
-type Key = (String, String);
+/// A 128-bit digest: of `(namespace, Secret name)` for the key, of a [`Basis`]
+/// for what an entry depends on. Digests, not copies: at 10,000 clients copies
+/// cost ~10 MiB of the 150 MiB budget (`bench/results/README.md`).
+type Digest128 = [u8; 16];
+
+/// The digest of `parts`, each length-prefixed (no two part lists hash alike).
+fn digest(parts: &[&[u8]]) -> Digest128 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+fn key(namespace: &str, name: &str) -> Digest128 {
+    digest(&[namespace.as_bytes(), name.as_bytes()])
+}
 
 /// What the observation of one Secret depended on, and what it found.
 struct Remembered {
-    uid: String,
-    shape: SecretShape,
-    status_mac: Option<String>,
+    basis: Digest128,
     state: SecretState,
 }
 
@@ -50,7 +68,7 @@ const TOMBSTONES_KEPT: usize = 4096;
 
 #[derive(Default)]
 struct Inner {
-    slots: HashMap<Key, Slot>,
+    slots: HashMap<Digest128, Slot>,
     /// Counts every `forget`.
     clock: u64,
     /// Slots without `remembered`.
@@ -73,6 +91,36 @@ pub struct Basis<'a> {
     pub status_mac: Option<&'a str>,
 }
 
+impl Basis<'_> {
+    fn digest(&self) -> Digest128 {
+        let map = |m: &BTreeMap<String, String>| {
+            let mut v = Vec::new();
+            for (k, val) in m {
+                for part in [k, val] {
+                    v.extend_from_slice(&(part.len() as u64).to_le_bytes());
+                    v.extend_from_slice(part.as_bytes());
+                }
+            }
+            v
+        };
+        let shape = self.shape;
+        digest(&[
+            self.uid.as_bytes(),
+            // `None` and `Some("")` differ.
+            &[u8::from(self.status_mac.is_some())],
+            self.status_mac.unwrap_or_default().as_bytes(),
+            shape.name.as_bytes(),
+            &map(&shape.labels),
+            &map(&shape.annotations),
+            shape.key_client_id.as_bytes(),
+            shape.key_client_secret.as_bytes(),
+            shape.key_previous.as_bytes(),
+            &map(&shape.extra_data),
+            &[u8::from(shape.publish_previous)],
+        ])
+    }
+}
+
 impl SecretMemo {
     /// The current epoch: read it before reading the Secret, hand it to
     /// [`SecretMemo::remember`].
@@ -83,14 +131,9 @@ impl SecretMemo {
     /// The state remembered for this Secret on this basis, if any.
     pub fn recall(&self, namespace: &str, name: &str, basis: Basis<'_>) -> Option<SecretState> {
         let inner = self.lock();
-        let slot = inner
-            .slots
-            .get(&(namespace.to_string(), name.to_string()))?;
+        let slot = inner.slots.get(&key(namespace, name))?;
         let r = slot.remembered.as_ref()?;
-        (r.uid == basis.uid
-            && r.shape == *basis.shape
-            && r.status_mac.as_deref() == basis.status_mac)
-            .then(|| r.state.clone())
+        (r.basis == basis.digest()).then(|| r.state.clone())
     }
 
     /// Remember `state`, observed on `basis` from a read made at `epoch`, unless
@@ -107,16 +150,14 @@ impl SecretMemo {
         if epoch < inner.pruned_below {
             return;
         }
-        let key = (namespace.to_string(), name.to_string());
+        let key = key(namespace, name);
         let forgotten_at = match inner.slots.get(&key) {
             Some(slot) if slot.forgotten_at > epoch => return,
             Some(slot) => slot.forgotten_at,
             None => 0,
         };
         let remembered = Some(Remembered {
-            uid: basis.uid.to_string(),
-            shape: basis.shape.clone(),
-            status_mac: basis.status_mac.map(str::to_string),
+            basis: basis.digest(),
             state,
         });
         let old = inner.slots.insert(
@@ -137,7 +178,7 @@ impl SecretMemo {
         inner.clock += 1;
         let forgotten_at = inner.clock;
         let old = inner.slots.insert(
-            (namespace.to_string(), name.to_string()),
+            key(namespace, name),
             Slot {
                 forgotten_at,
                 remembered: None,
