@@ -174,7 +174,20 @@ async fn patch_merge(api: &Api<OAuthClient>, name: &str, patch: Value) -> bool {
 
 async fn chaos(kind: Kind, n: usize, seconds: u64, checks: &mut Checks) {
     let started = Instant::now();
-    let mut s = Scenario::for_provider(kind, "chaos", &[], &[]).await;
+    // The emulator's own rate limit (1,200 requests / 5 min, the CSP emulator's
+    // default too) is off: the faults, 429s included, are injected. And the
+    // resync grows with N: a CSP LIST is one request per 200 clients, so at 2,000
+    // clients the tests' 3 s resync spent 3.3 of the emulator's 4 requests/s on
+    // LIST pages and creates crawled at 1/s (a 2,000-client run did not settle).
+    let resync = format!("{}s", (n / 200).max(3));
+    let mut s = Scenario::for_provider_with(
+        kind,
+        "chaos",
+        &[],
+        &["--resync", &resync],
+        &["--rate-limit", "off"],
+    )
+    .await;
     // The faults are the emulator's; the client-side limiter would otherwise hold
     // a large run to the provider's documented rate (Cloudflare: 4 requests/s).
     Api::<ClusterOAuthProvider>::all(s.client.clone())

@@ -47,6 +47,8 @@ pub struct Executor<'a> {
     /// `None` when unknown. A write starts from it instead of a GET (a stale view
     /// only costs a conflict and a retry), and the next round observes it.
     pub secret_now: std::sync::Mutex<Option<(String, Option<Secret>)>>,
+    /// `secret_now` was read or written here (not the observation's copy).
+    secret_touched: std::sync::atomic::AtomicBool,
     /// Hold back the status write that ends the last action (see [`Self::finish_status`]).
     pub defer_final: bool,
     /// Running the plan's last action.
@@ -75,6 +77,7 @@ impl<'a> Executor<'a> {
             has_finalizer,
             latest: None,
             secret_now: std::sync::Mutex::new(secret_now),
+            secret_touched: Default::default(),
             defer_final: false,
             in_last_action: false,
             deferred: None,
@@ -91,6 +94,15 @@ impl<'a> Executor<'a> {
 
     fn set_known_secret(&self, known: Option<(String, Option<Secret>)>) {
         *self.secret_now.lock().unwrap_or_else(|e| e.into_inner()) = known;
+        self.secret_touched
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether [`Self::known_secret`] was read or written by this executor; if
+    /// not, it is the observation's copy.
+    pub fn secret_touched(&self) -> bool {
+        self.secret_touched
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn api(&self) -> Api<OAuthClient> {

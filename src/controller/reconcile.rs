@@ -92,10 +92,13 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         // Nothing more happens before a status write held back goes out.
         flush(&ctx, &api, &mut obj, held.take()).await?;
         // Whatever the actions write to the Secret, the memo must not outlive it.
+        // Forgotten before, not after: a change by someone else between our write
+        // and a later forget would have its own forget overtaken, and be lost.
         if let Ok(d) = &obs.desired {
             ctx.secret_memo
                 .forget(&obj.namespace().unwrap_or_default(), &d.secret.name);
         }
+        // Every read or write of the Secret by the actions comes after this.
         let epoch = ctx.secret_memo.epoch();
         let mut ex = Executor::new(&ctx, &obj, &obs);
         ex.defer_final = true;
@@ -137,7 +140,11 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         // patch returned it (a change by someone else triggers another reconcile),
         // and the Secret as written.
         source = match ex.known_secret() {
-            Some(known) => SecretSource::Known(Box::new(known), epoch),
+            // Read or written by the actions: after `epoch`.
+            Some(known) if ex.secret_touched() => SecretSource::Known(Box::new(known), epoch),
+            // The observation's copy, read before our forget: it will not be
+            // remembered (its epoch is older); the next resync reads it again.
+            Some(known) => SecretSource::Known(Box::new(known), obs.secret_epoch),
             None => SecretSource::Read,
         };
         held = ex.take_deferred();

@@ -259,10 +259,17 @@ pub async fn run(
     // Secrets: metadata only (no secret data held in memory), and not our own writes
     // (the reconcile that wrote one already knows what it holds).
     // A change by anyone else also makes the controller forget what the Secret held
-    // (secret_memo.rs); a relist yields every Secret again, forgetting them all.
+    // (secret_memo.rs); a new list of them all (a Secret deleted while the watch was
+    // down yields no event of its own) forgets everything.
     let own_secrets = {
         let (own, memo) = (ctx.own_writes.clone(), ctx.secret_memo.clone());
+        let memo_all = memo.clone();
         watcher(secrets_api, watcher::Config::default().labels(CLIENT_LABEL))
+            .inspect_ok(move |e| {
+                if matches!(e, watcher::Event::Init) {
+                    memo_all.forget_all();
+                }
+            })
             .touched_objects()
             .try_filter(move |s| futures::future::ready(!own.is_own(s)))
             .inspect_ok(move |s| {

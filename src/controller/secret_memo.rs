@@ -10,8 +10,10 @@
 //!   the Secret itself: the object's uid, the desired shape, `status.secretMAC`.
 //! - Every change to the Secret by anyone else reaches the controller through its
 //!   Secret watch, which forgets the entry ([`SecretMemo::forget`]) and triggers a
-//!   reconcile anyway; a relisted watch forgets every entry it yields. The
-//!   controller's own writes forget the entry before they are made.
+//!   reconcile anyway. When the watch lists again (at start, after it fell too far
+//!   behind), everything is forgotten ([`SecretMemo::forget_all`]): a Secret
+//!   deleted meanwhile yields no event. The controller's own writes forget the
+//!   entry before they are made.
 //! - An entry is kept only if that Secret was not forgotten between the read it
 //!   comes from and the moment it is kept (an epoch per Secret), so a watch event
 //!   that overtakes a slow reconcile is never undone by it.
@@ -197,6 +199,16 @@ impl SecretMemo {
         }
     }
 
+    /// Forget every Secret: the Secret watch lists them all again, and a Secret
+    /// deleted while it was not watching yields no event of its own.
+    pub fn forget_all(&self) {
+        let mut inner = self.lock();
+        inner.clock += 1;
+        inner.slots.clear();
+        inner.tombstones = 0;
+        inner.pruned_below = inner.clock;
+    }
+
     /// How many Secrets are remembered.
     pub fn len(&self) -> usize {
         let inner = self.lock();
@@ -325,6 +337,23 @@ mod tests {
             Some(state("new"))
         );
         assert_eq!(memo.len(), 2);
+    }
+
+    #[test]
+    fn forgetting_all_drops_every_state_and_refuses_older_reads() {
+        let memo = SecretMemo::default();
+        let shape = shape();
+        memo.remember("ns", "a", basis(&shape, None), state("a"), memo.epoch());
+        let read_at = memo.epoch();
+        memo.forget_all();
+        assert!(memo.is_empty());
+        memo.remember("ns", "b", basis(&shape, None), state("b"), read_at);
+        assert_eq!(memo.recall("ns", "b", basis(&shape, None)), None);
+        memo.remember("ns", "b", basis(&shape, None), state("b"), memo.epoch());
+        assert_eq!(
+            memo.recall("ns", "b", basis(&shape, None)),
+            Some(state("b"))
+        );
     }
 
     #[test]

@@ -63,11 +63,24 @@ impl Scenario {
         controller_env: &[(&str, &str)],
         controller_args: &[&str],
     ) -> Self {
+        Self::for_provider_with(kind, prefix, controller_env, controller_args, &[]).await
+    }
+
+    /// As [`Scenario::for_provider`], with extra `clientops emulate` arguments.
+    pub async fn for_provider_with(
+        kind: Kind,
+        prefix: &str,
+        controller_env: &[(&str, &str)],
+        controller_args: &[&str],
+        emulator_args: &[&str],
+    ) -> Self {
         let client = client().await;
         let ns = namespace(&client, prefix).await;
+        let mut emu_args = vec!["--token", "test-token"];
+        emu_args.extend_from_slice(emulator_args);
         let emu = match kind {
-            Kind::Cloudflare => Emulator::start(&["--token", "test-token"]),
-            Kind::Csp => Emulator::start_kind("csp", &["--token", "test-token"]),
+            Kind::Cloudflare => Emulator::start(&emu_args),
+            Kind::Csp => Emulator::start_kind("csp", &emu_args),
         };
         let provider = format!("cf-{ns}");
         let secret: DynamicObject = serde_json::from_value(json!({
