@@ -264,7 +264,10 @@ pub async fn run(
     let own_secrets = {
         let (own, memo) = (ctx.own_writes.clone(), ctx.secret_memo.clone());
         let memo_all = memo.clone();
+        // With backoff: while the apiserver is away, a watch retried at once
+        // would spin (the OAuthClient watch has had it all along).
         watcher(secrets_api, watcher::Config::default().labels(CLIENT_LABEL))
+            .default_backoff()
             .inspect_ok(move |e| {
                 if matches!(e, watcher::Event::Init) {
                     memo_all.forget_all();
