@@ -353,6 +353,13 @@ impl OwnWrites {
         false
     }
 
+    /// Forget the versions written for this object: a fresh read showed the watch
+    /// cache holds the latest version.
+    pub fn forget(&self, uid: &str) {
+        let mut g = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        g.remove(uid);
+    }
+
     /// Is this watch event one of our own writes? Each version is matched once.
     pub fn is_own(&self, obj: &impl kube::Resource) -> bool {
         let meta = obj.meta();

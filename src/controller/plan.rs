@@ -248,10 +248,18 @@ pub fn plan(input: &Input<'_>) -> Plan {
     };
     if input.secret.foreign {
         let message = match &input.secret.client_id {
-            Some(id) if input.secret.orphaned => format!(
-                "Secret {:?} was left behind by a deleted OAuthClient of this name (deletionPolicy: Orphan) and holds client id {id:?}, which the provider may still have; clientops never overwrites a Secret it does not own. To manage that client again, delete this OAuthClient (it has made no client) and the Secret, then create the OAuthClient again with spec.import.clientId: {id:?} (a new secret is then issued); or set spec.secret.name to another name",
-                desired.secret.name
-            ),
+            // Only for an object that has made no client: deleting it is then
+            // harmless (with a client, `deletionPolicy: Delete` would delete it).
+            Some(id)
+                if input.secret.orphaned
+                    && input.status.client_id.is_none()
+                    && input.status.pending_create.is_none() =>
+            {
+                format!(
+                    "Secret {:?} was probably left behind by a deleted OAuthClient of this name (deletionPolicy: Orphan) and holds client id {id:?}, which the provider may still have; clientops never overwrites a Secret it does not own. To manage that client again, delete this OAuthClient (it has made no client) and the Secret, then create the OAuthClient again with spec.import.clientId: {id:?} (a new secret is then issued); or set spec.secret.name to another name",
+                    desired.secret.name
+                )
+            }
             _ => format!(
                 "Secret {:?} exists and is not owned by this OAuthClient; clientops never overwrites it. Delete or rename that Secret, or set spec.secret.name to another name",
                 desired.secret.name

@@ -218,6 +218,28 @@ fn a_secret_left_by_an_orphaned_namesake_names_its_client_and_the_import_fix() {
 }
 
 #[test]
+fn an_object_with_a_client_is_never_told_to_delete_itself_over_an_orphaned_secret() {
+    // spec.secret.name of a working object pointed at an orphaned namesake's
+    // Secret: deleting the object (deletionPolicy: Delete) would delete its client.
+    let mut c = Case::steady();
+    c.secret = SecretState {
+        exists: true,
+        foreign: true,
+        orphaned: true,
+        client_id: Some("left-behind-id".into()),
+        ..Default::default()
+    };
+    let p = c.plan();
+    assert!(
+        matches!(&p.verdict, Verdict::Stalled { reason, message }
+            if reason == "SecretConflict"
+                && !message.contains("delete this OAuthClient")
+                && message.contains("spec.secret.name")),
+        "{p:?}"
+    );
+}
+
+#[test]
 fn a_pending_create_adopts_the_client_it_made_instead_of_creating_another() {
     let mut c = Case::steady();
     c.status = OAuthClientStatus {

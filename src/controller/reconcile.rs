@@ -50,7 +50,17 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
     if !cache_is_current(&ctx, &obj) {
         match api.get_opt(&obj.name_any()).await? {
             None => return Ok(Requeue::await_change()),
-            Some(fresh) => obj = fresh,
+            Some(fresh) => {
+                // The cache holds the latest version: every write of ours is in it
+                // (an entry whose own event never matched would otherwise cost this
+                // GET on every resync).
+                if fresh.resource_version() == obj.resource_version()
+                    && let Some(uid) = fresh.metadata.uid.as_deref()
+                {
+                    ctx.own_writes.forget(uid);
+                }
+                obj = fresh
+            }
         }
     }
     for round in 0..MAX_ROUNDS {

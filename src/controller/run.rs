@@ -259,8 +259,9 @@ pub async fn run(
     // Secrets: metadata only (no secret data held in memory), and not our own writes
     // (the reconcile that wrote one already knows what it holds).
     // A change by anyone else also makes the controller forget what the Secret held
-    // (secret_memo.rs); a new list of them all (a Secret deleted while the watch was
-    // down yields no event of its own) forgets everything.
+    // (secret_memo.rs); a watch error, and the start and end of a new list of them
+    // all (a Secret deleted while the watch was down yields no event), forget
+    // everything.
     let own_secrets = {
         let (own, memo) = (ctx.own_writes.clone(), ctx.secret_memo.clone());
         let memo_all = memo.clone();
@@ -268,8 +269,11 @@ pub async fn run(
         // would spin (the OAuthClient watch has had it all along).
         watcher(secrets_api, watcher::Config::default().labels(CLIENT_LABEL))
             .default_backoff()
-            .inspect_ok(move |e| {
-                if matches!(e, watcher::Event::Init) {
+            .inspect(move |e| {
+                if matches!(
+                    e,
+                    Err(_) | Ok(watcher::Event::Init) | Ok(watcher::Event::InitDone)
+                ) {
                     memo_all.forget_all();
                 }
             })

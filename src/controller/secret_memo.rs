@@ -10,10 +10,12 @@
 //!   the Secret itself: the object's uid, the desired shape, `status.secretMAC`.
 //! - Every change to the Secret by anyone else reaches the controller through its
 //!   Secret watch, which forgets the entry ([`SecretMemo::forget`]) and triggers a
-//!   reconcile anyway. When the watch lists again (at start, after it fell too far
-//!   behind), everything is forgotten ([`SecretMemo::forget_all`]): a Secret
-//!   deleted meanwhile yields no event. The controller's own writes forget the
-//!   entry before they are made.
+//!   reconcile anyway. When the watch fails, or lists again (at start, after it
+//!   fell too far behind), everything is forgotten ([`SecretMemo::forget_all`]),
+//!   at the list's start and at its end: a Secret deleted meanwhile yields no
+//!   event. The controller's own writes forget the entry before they are made.
+//!   And no entry is recalled after [`MAX_AGE`], in case the watch ever goes
+//!   silent without an error.
 //! - An entry is kept only if that Secret was not forgotten between the read it
 //!   comes from and the moment it is kept (an epoch per Secret), so a watch event
 //!   that overtakes a slow reconcile is never undone by it.
@@ -25,6 +27,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -56,7 +59,13 @@ fn key(namespace: &str, name: &str) -> Digest128 {
 struct Remembered {
     basis: Digest128,
     state: SecretState,
+    at: Instant,
 }
+
+/// An entry older than this is not recalled: the Secret is read again. A safety
+/// net for a watch that stops delivering without an error (a half-open
+/// connection), which nothing else would notice.
+pub const MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// One Secret: when it was last forgotten, and what is remembered since.
 struct Slot {
@@ -135,7 +144,7 @@ impl SecretMemo {
         let inner = self.lock();
         let slot = inner.slots.get(&key(namespace, name))?;
         let r = slot.remembered.as_ref()?;
-        (r.basis == basis.digest()).then(|| r.state.clone())
+        (r.basis == basis.digest() && r.at.elapsed() < MAX_AGE).then(|| r.state.clone())
     }
 
     /// Remember `state`, observed on `basis` from a read made at `epoch`, unless
@@ -161,6 +170,7 @@ impl SecretMemo {
         let remembered = Some(Remembered {
             basis: basis.digest(),
             state,
+            at: Instant::now(),
         });
         let old = inner.slots.insert(
             key,
@@ -199,8 +209,11 @@ impl SecretMemo {
         }
     }
 
-    /// Forget every Secret: the Secret watch lists them all again, and a Secret
-    /// deleted while it was not watching yields no event of its own.
+    /// Forget every Secret, and refuse every read made before: the Secret watch
+    /// failed, or lists them all again (a Secret deleted while it was not
+    /// watching yields no event of its own). Called when the list starts and
+    /// again when it is done: a Secret read after the first and deleted before
+    /// the list was taken is in neither the list nor any later event.
     pub fn forget_all(&self) {
         let mut inner = self.lock();
         inner.clock += 1;
