@@ -22,8 +22,8 @@ use kube::{Client, ResourceExt};
 use rand::Rng;
 use serde_json::{Value, json};
 
+use clientops::api::OAuthClient;
 use clientops::api::client::RotationPhase;
-use clientops::api::{ClusterOAuthProvider, OAuthClient};
 use support::procs::Emulator;
 use support::scenario::{Kind, Scenario, is_ready};
 
@@ -190,14 +190,7 @@ async fn chaos(kind: Kind, n: usize, seconds: u64, checks: &mut Checks) {
     .await;
     // The faults are the emulator's; the client-side limiter would otherwise hold
     // a large run to the provider's documented rate (Cloudflare: 4 requests/s).
-    Api::<ClusterOAuthProvider>::all(s.client.clone())
-        .patch(
-            &s.provider,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"rateLimit": {"requests": 1_000_000, "period": "1s"}}})),
-        )
-        .await
-        .expect("lift the client-side rate limit");
+    s.set_rate_limit(1_000_000, "1s").await;
     let rec = Mutex::new(Record::default());
     let names: Vec<String> = (0..n).map(|i| format!("c{i:04}")).collect();
 

@@ -5,12 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use support::scenario::Scenario;
 use support::wait_for;
-
-use clientops::api::ClusterOAuthProvider;
 
 /// The telemetry address the controller logged (`--metrics-addr 127.0.0.1:0`).
 async fn metrics_addr(s: &Scenario) -> String {
@@ -40,14 +37,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 async fn metrics_health_and_readiness_after_a_create_and_a_rotation() {
     let s = Scenario::new("metrics", &[]).await;
     // A tight client-side limit, so provider calls wait and the wait is measured.
-    Api::<ClusterOAuthProvider>::all(s.client.clone())
-        .patch(
-            &s.provider,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"rateLimit": {"requests": 1, "period": "1s"}}})),
-        )
-        .await
-        .unwrap();
+    s.set_rate_limit(1, "1s").await;
     let base = metrics_addr(&s).await;
     let http = reqwest::Client::new();
 

@@ -158,6 +158,16 @@ impl Observation {
     }
 }
 
+/// What an observation of `obj`'s Secret depends on besides the Secret itself:
+/// the key under which it is remembered and recalled.
+pub fn secret_basis<'a>(obj: &'a OAuthClient, desired: &'a Desired) -> Basis<'a> {
+    Basis {
+        uid: obj.metadata.uid.as_deref().unwrap_or_default(),
+        shape: &desired.secret,
+        status_mac: obj.status.as_ref().and_then(|s| s.secret_mac.as_deref()),
+    }
+}
+
 /// What [`learn_secret`] found.
 struct Learned {
     raw: Option<Secret>,
@@ -184,11 +194,7 @@ async fn learn_secret(
             .and_then(|s| s.name.clone())
             .unwrap_or_else(|| obj.metadata.name.clone().unwrap_or_default()),
     };
-    let basis = desired.map(|d| Basis {
-        uid: obj.metadata.uid.as_deref().unwrap_or_default(),
-        shape: &d.secret,
-        status_mac,
-    });
+    let basis = desired.map(|d| secret_basis(obj, d));
     if let (SecretSource::Recall, Some(basis)) = (&source, basis)
         && let Some(state) = ctx.secret_memo.recall(&ns, &secret_name, basis)
     {

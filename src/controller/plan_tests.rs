@@ -194,18 +194,23 @@ fn a_foreign_secret_stalls_before_any_client_is_created() {
     assert!(is_stalled(&p, "SecretConflict"));
 }
 
-#[test]
-fn a_secret_left_by_an_orphaned_namesake_names_its_client_and_the_import_fix() {
-    let mut c = Case::steady();
-    c.status = OAuthClientStatus::default();
-    c.remote_kind = "not-created";
-    c.secret = SecretState {
+/// A Secret left behind by a deleted namesake with `deletionPolicy: Orphan`.
+fn orphaned_secret() -> SecretState {
+    SecretState {
         exists: true,
         foreign: true,
         orphaned: true,
         client_id: Some("left-behind-id".into()),
         ..Default::default()
-    };
+    }
+}
+
+#[test]
+fn a_secret_left_by_an_orphaned_namesake_names_its_client_and_the_import_fix() {
+    let mut c = Case::steady();
+    c.status = OAuthClientStatus::default();
+    c.remote_kind = "not-created";
+    c.secret = orphaned_secret();
     let p = c.plan();
     assert!(!p.actions.contains(&Action::Create), "{p:?}");
     assert!(
@@ -222,13 +227,7 @@ fn an_object_with_a_client_is_never_told_to_delete_itself_over_an_orphaned_secre
     // spec.secret.name of a working object pointed at an orphaned namesake's
     // Secret: deleting the object (deletionPolicy: Delete) would delete its client.
     let mut c = Case::steady();
-    c.secret = SecretState {
-        exists: true,
-        foreign: true,
-        orphaned: true,
-        client_id: Some("left-behind-id".into()),
-        ..Default::default()
-    };
+    c.secret = orphaned_secret();
     let p = c.plan();
     assert!(
         matches!(&p.verdict, Verdict::Stalled { reason, message }

@@ -16,9 +16,8 @@ use super::conditions::conditions;
 use super::context::Context;
 use super::error::Error;
 use super::execute::{Executor, compose_patch};
-use super::observe::{Observation, SecretSource, observe};
+use super::observe::{Observation, SecretSource, observe, secret_basis};
 use super::plan::{Input, Plan, Verdict, plan};
-use super::secret_memo::Basis;
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
 use crate::api::client::OAuthClientStatus;
@@ -76,7 +75,7 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         };
         tracing::debug!(round, actions = ?p.actions, verdict = ?p.verdict, recalled = obs.secret_recalled, "planned");
         if p.actions.is_empty() {
-            remember_secret(&ctx, &obj, &status, &obs);
+            remember_secret(&ctx, &obj, &obs);
             if deleting {
                 flush(&ctx, &api, &mut obj, held.take()).await?;
                 return Ok(Requeue::await_change());
@@ -216,12 +215,7 @@ fn input<'a>(
 /// it (the watch selects by it; removing the label is seen as a deletion), which
 /// `shape_matches` includes, and our control (a foreign Secret is never memoized:
 /// its fix, e.g. deleting it, need not pass the watch).
-fn remember_secret(
-    ctx: &Context,
-    obj: &OAuthClient,
-    status: &OAuthClientStatus,
-    obs: &Observation,
-) {
+fn remember_secret(ctx: &Context, obj: &OAuthClient, obs: &Observation) {
     let (Ok(d), false) = (&obs.desired, obs.secret_recalled) else {
         return;
     };
@@ -236,11 +230,7 @@ fn remember_secret(
     ctx.secret_memo.remember(
         &obj.namespace().unwrap_or_default(),
         &d.secret.name,
-        Basis {
-            uid: obj.metadata.uid.as_deref().unwrap_or_default(),
-            shape: &d.secret,
-            status_mac: status.secret_mac.as_deref(),
-        },
+        secret_basis(obj, d),
         state.clone(),
         obs.secret_epoch,
     );

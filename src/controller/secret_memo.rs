@@ -223,13 +223,15 @@ impl SecretMemo {
     }
 
     /// How many Secrets are remembered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         let inner = self.lock();
         inner.slots.len() - inner.tombstones
     }
 
     /// Whether nothing is remembered.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::procs::{Controller, Emulator};
 use super::{apply, client, namespace, wait_for};
+use clientops::api::ClusterOAuthProvider;
 use clientops::api::OAuthClient;
 
 pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
@@ -147,6 +148,21 @@ impl Scenario {
             "spec": spec,
         }))
         .unwrap()
+    }
+
+    /// Set the provider's client-side rate limit (`spec.rateLimit`).
+    #[allow(dead_code)]
+    pub async fn set_rate_limit(&self, requests: u64, period: &str) {
+        Api::<ClusterOAuthProvider>::all(self.client.clone())
+            .patch(
+                &self.provider,
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"spec": {"rateLimit": {"requests": requests, "period": period}}}),
+                ),
+            )
+            .await
+            .expect("set the provider's rate limit");
     }
 
     pub async fn apply_client(&self, name: &str, extra: Value) {
