@@ -78,6 +78,11 @@ pub struct ClusterOAuthProviderSpec {
     /// An empty selector (`{}`) admits every namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
+    /// What OAuthClients of admitted namespaces may ask for (redirect URI hosts,
+    /// grant types, scopes, public clients, the longest rotation period, unproven
+    /// imports). Absent: no limits beyond the provider's own, and no unproven import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<super::policy::ClientPolicy>,
 }
 
 /// A provider account usable only by OAuthClients in its own namespace.
@@ -133,6 +138,14 @@ pub struct ClusterOAuthProviderSpec {
 pub struct OAuthProviderSpec {
     #[serde(flatten)]
     pub provider: ProviderBlocks,
+    /// Let OAuthClients of this namespace import a client (`spec.import`) without
+    /// proving that they own it. Default false: an import must prove ownership
+    /// (`spec.import.secretRef` holding a secret the provider accepts, or the client
+    /// carrying the OAuthClient's marker). Whoever holds this provider's credentials
+    /// can change any client of the account anyway; an id another OAuthClient holds
+    /// is refused in every case.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unproven_import: bool,
 }
 
 /// The provider blocks; exactly one is set.
@@ -281,6 +294,16 @@ pub struct HydraServer {
     }]))]
     #[schemars(length(min = 1, max = 2048))]
     pub admin_url: String,
+    /// URL of Hydra's public API (the listener that serves `/oauth2/token`), e.g.
+    /// `https://auth.example.com`. Needed to prove ownership of an imported client by
+    /// its secret (`spec.import.secretRef` on the OAuthClient).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "isURL(self) && url(self).getScheme() in ['http', 'https']",
+        "message": "spec.hydra.publicUrl must be an http:// or https:// URL of Hydra's public API, e.g. https://auth.example.com"
+    }]))]
+    #[schemars(length(min = 1, max = 2048))]
+    pub public_url: Option<String>,
     /// Credentials for the admin API when it sits behind an authenticating proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<HydraAuth>,

@@ -82,6 +82,14 @@ impl Default for HttpOptions {
 /// Build a reqwest client with the rules above. Installs the ring crypto provider
 /// first, so it never panics for want of one.
 pub fn build_client(options: &HttpOptions) -> Result<reqwest::Client, ProviderError> {
+    client_builder(options)
+        .build()
+        .map_err(|e| ProviderError::config(format!("building the HTTP client: {}", chain(&e))))
+}
+
+/// The builder behind [`build_client`], for a caller that adds to it (the URL
+/// policy's guarded resolver).
+pub fn client_builder(options: &HttpOptions) -> reqwest::ClientBuilder {
     crate::tls::install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
@@ -98,8 +106,6 @@ pub fn build_client(options: &HttpOptions) -> Result<reqwest::Client, ProviderEr
         builder = builder.tls_danger_accept_invalid_certs(true);
     }
     builder
-        .build()
-        .map_err(|e| ProviderError::config(format!("building the HTTP client: {}", chain(&e))))
 }
 
 /// A response as read from the wire, body capped at the executor's limit.

@@ -4,6 +4,7 @@
 
 #[cfg(test)]
 pub mod arbitrary;
+pub mod budget;
 pub mod cloudflare;
 pub mod csp;
 pub mod error;

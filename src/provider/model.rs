@@ -182,6 +182,18 @@ pub enum SecretIssuance {
     CallerChosen,
 }
 
+/// What a provider says about a client secret offered as proof of ownership
+/// ([`Provider::verify_secret`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// The provider authenticated the client with this secret.
+    Accepted,
+    /// The provider refused it (`invalid_client`).
+    Rejected,
+    /// This provider (as configured) cannot check a secret; why, for the user.
+    Unsupported(String),
+}
+
 /// What a provider can do to OAuth clients of one account.
 #[async_trait]
 pub trait Provider: Send + Sync {
@@ -220,6 +232,22 @@ pub trait Provider: Send + Sync {
     async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError>;
     /// Retire the previous secret after a rotation.
     async fn retire(&self, id: &str) -> Result<(), ProviderError>;
+
+    /// Whether the provider accepts `secret` as client `id`'s secret: proof that
+    /// whoever holds it owns the client (an import). Checked the way the provider
+    /// allows, at its token endpoint, without changing the client and without
+    /// issuing a usable token where that can be avoided.
+    async fn verify_secret(
+        &self,
+        id: &str,
+        secret: &ClientSecret,
+    ) -> Result<SecretCheck, ProviderError> {
+        let _ = (id, secret);
+        Ok(SecretCheck::Unsupported(format!(
+            "{} cannot check a client secret",
+            self.kind()
+        )))
+    }
 
     /// Whether a previous secret can stay valid after a rotation (false: rotation
     /// replaces the secret in one step, as at Ory Hydra).

@@ -1,0 +1,48 @@
+//! `spec.policy` of a ClusterOAuthProvider: what OAuthClients of the namespaces it
+//! admits may ask for. The admin writes it; the controller enforces it (a client
+//! that breaks a rule is `Stalled`, reason `PolicyViolation`), and the optional
+//! ValidatingAdmissionPolicy in `deploy/` refuses such a manifest at admission.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::DURATION_PATTERN;
+
+/// Guardrails for the OAuthClients that use a ClusterOAuthProvider. An absent rule
+/// allows anything; an empty list allows nothing.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientPolicy {
+    /// Hosts that `redirectUris` and `postLogoutRedirectUris` may point at: an exact
+    /// host name (`grafana.example.com`), or `*.` and a domain for any host below it
+    /// (`*.apps.example.com` allows `a.apps.example.com` and `a.b.apps.example.com`,
+    /// not `apps.example.com` itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 253)))]
+    pub redirect_uri_hosts: Option<Vec<String>>,
+    /// Grant types a client may ask for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 128)))]
+    pub grant_types: Option<Vec<String>>,
+    /// Scopes a client may ask for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200), inner(length(min = 1, max = 256)))]
+    pub scopes: Option<Vec<String>>,
+    /// Whether public clients (`tokenEndpointAuthMethod: none`, no secret) may be
+    /// made. Default: true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_public_clients: Option<bool>,
+    /// The longest `spec.rotation.every` a client may have. When set, every client
+    /// must rotate at least this often (a client without `rotation.every` breaks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub max_rotation_every: Option<String>,
+    /// Namespaces whose OAuthClients may import a client (`spec.import`) without
+    /// proving that they own it. Absent: none. Every other import must prove
+    /// ownership: `spec.import.secretRef` holding a secret the provider accepts, or
+    /// the client carrying this OAuthClient's marker. An id another OAuthClient holds
+    /// is refused in every case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unproven_import_namespace_selector: Option<LabelSelector>,
+}
