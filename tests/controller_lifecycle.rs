@@ -265,8 +265,12 @@ async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_client_and_sec
     );
     assert_eq!(s.remote_count().await, before, "no client was created");
     s.assert_working("stays").await;
-    // Following the message: delete the object and the Secret, create the object
-    // again importing the client.
+    assert!(
+        message.contains("spec.import.secretRef: {name: stays, key: client_secret}"),
+        "the message says how to prove the client is ours: {message}"
+    );
+    // Following the message: delete the object, create it again importing the
+    // client with the orphaned Secret as proof, into a Secret of a new name.
     s.delete_client("stays").await;
     s.wait_gone("stays").await;
     assert_eq!(
@@ -274,13 +278,11 @@ async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_client_and_sec
         before,
         "deleting it deleted nothing"
     );
-    Api::<Secret>::namespaced(s.client.clone(), &s.ns)
-        .delete("stays", &Default::default())
-        .await
-        .unwrap();
+    let held = s.creds("stays").await;
     s.apply_client(
         "stays",
-        json!({"deletionPolicy": "Orphan", "import": {"clientId": stays}}),
+        json!({"deletionPolicy": "Orphan", "secret": {"name": "stays-again"},
+               "import": {"clientId": stays, "secretRef": {"name": "stays", "key": "client_secret"}}}),
     )
     .await;
     let o = s.wait_ready("stays").await;
@@ -290,7 +292,12 @@ async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_client_and_sec
         before,
         "the same client, managed again"
     );
-    s.assert_working("stays").await;
+    let again = s.assert_working("stays-again").await;
+    assert_eq!(again.secret, held.secret, "the secret it proved with is kept");
+    Api::<Secret>::namespaced(s.client.clone(), &s.ns)
+        .delete("stays", &Default::default())
+        .await
+        .unwrap();
 
     // The deleted one's Secret is garbage-collected through its owner reference.
     let gc = support::wait_for(Duration::from_secs(30), || async {
@@ -360,8 +367,24 @@ async fn import_without_a_secret_ref_rotates_with_grace_to_obtain_a_secret() {
         .as_str()
         .unwrap()
         .to_string();
+    // Without a secret to prove ownership, the admin must allow it (issue 16).
     s.apply_client("legacy", json!({"import": {"clientId": id}}))
         .await;
+    s.wait_until("legacy", Duration::from_secs(60), "ImportNotAuthorized", |o| {
+        condition(o, "Stalled")
+            .is_some_and(|c| c.status == "True" && c.reason == "ImportNotAuthorized")
+    })
+    .await;
+    assert!(s.emu.check(&id, &original).await, "refused: nothing rotated");
+    Api::<clientops::api::ClusterOAuthProvider>::all(s.client.clone())
+        .patch(
+            &s.provider,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"policy": {"unprovenImportNamespaceSelector":
+                {"matchLabels": {"kubernetes.io/metadata.name": s.ns}}}}})),
+        )
+        .await
+        .unwrap();
     let o = s.wait_ready("legacy").await;
     let c = s.assert_working("legacy").await;
     assert_ne!(c.secret.as_deref(), Some(original.as_str()));

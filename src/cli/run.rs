@@ -4,12 +4,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use clap::Args;
 
 use crate::controller::context::Settings;
 use crate::controller::desired::parse_duration;
 use crate::controller::leader::LeaseConfig;
 use crate::controller::run::{Operations, Scope, run};
+use crate::provider::list_budget::ListBudget;
+use crate::provider::url_policy::UrlPolicyArgs;
 
 /// Arguments of `clientops run`.
 #[derive(Args, Debug)]
@@ -60,6 +64,23 @@ pub struct RunArgs {
     /// picks a free port).
     #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_metrics_addr)]
     pub metrics_addr: MetricsAddr,
+    /// Where namespaced OAuthProviders (a tenant's) may point.
+    #[command(flatten)]
+    pub url_policy: UrlPolicyArgs,
+    /// The longest one reconcile may take (provider calls, rate-limit waits, the
+    /// account lock); then it ends and is retried, so a hanging provider cannot
+    /// hold a worker.
+    #[arg(long, default_value = "60s", value_parser = parse_period)]
+    pub reconcile_deadline: Duration,
+    /// The most pages one LIST of a provider account may read.
+    #[arg(long, default_value_t = crate::provider::list_budget::ListBudget::DEFAULT_MAX_PAGES)]
+    pub list_max_pages: u32,
+    /// The most bytes one LIST of a provider account may read, across all pages.
+    #[arg(long, default_value_t = crate::provider::list_budget::ListBudget::DEFAULT_MAX_BYTES)]
+    pub list_max_bytes: u64,
+    /// Provider objects checked at a time (their Ready condition).
+    #[arg(long, default_value_t = 2)]
+    pub provider_workers: u16,
 }
 
 /// `--metrics-addr`: an address, or `off`.
@@ -107,17 +128,25 @@ impl RunArgs {
             leader_election,
             metrics_addr: self.metrics_addr.0,
         };
+        let url_policy = self.url_policy.policy();
         let settings = Settings {
-            operator_namespace: self.operator_namespace,
-            resync: self.resync,
-            field_manager: "clientops".into(),
+            reconcile_deadline: self.reconcile_deadline,
+            list_budget: ListBudget {
+                max_pages: self.list_max_pages,
+                max_bytes: self.list_max_bytes,
+            },
+            // At most half the workers per namespace on a saturated account.
+            fair_share: usize::from(self.workers / 2).max(1),
+            url_policy: Arc::new(url_policy),
             insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            ..Settings::new(&self.operator_namespace, self.resync)
         };
         let scope = Scope {
             namespace: self.namespace,
             label_selector: self.label_selector,
             cluster_providers: self.cluster_providers,
             workers: self.workers,
+            provider_workers: self.provider_workers,
         };
         run(client, settings, scope, ops).await
     }

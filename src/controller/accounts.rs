@@ -22,20 +22,59 @@ struct Snapshot {
     clients: HashMap<String, RemoteClient>,
 }
 
-/// Per-account snapshots.
+/// One account's snapshot and when anyone last asked for it.
+struct Entry {
+    snapshot: Arc<Mutex<Snapshot>>,
+    used: Instant,
+}
+
+/// Per-account snapshots, keyed by the provider's scoped account key (the
+/// provider object's scope, a digest of its credentials, URL and account: see
+/// [`crate::provider::scoped`]), so no provider object reads another's listing.
 #[derive(Default)]
 pub struct AccountCache {
-    accounts: Mutex<HashMap<String, Arc<Mutex<Snapshot>>>>,
+    accounts: Mutex<HashMap<String, Entry>>,
+}
+
+/// Wait for an account's snapshot lock no longer than the running reconcile's
+/// deadline allows: a LIST that hangs holds it, and must not hold its waiters past
+/// their own deadlines too.
+async fn lock_within_deadline(
+    snapshot: &Mutex<Snapshot>,
+) -> Result<tokio::sync::MutexGuard<'_, Snapshot>, ProviderError> {
+    match crate::provider::budget::remaining() {
+        None => Ok(snapshot.lock().await),
+        Some(left) => tokio::time::timeout(left, snapshot.lock())
+            .await
+            .map_err(|_| ProviderError::deadline_exceeded("waiting for another reconcile's LIST of this account")),
+    }
 }
 
 impl AccountCache {
     async fn entry(&self, key: &str) -> Arc<Mutex<Snapshot>> {
-        self.accounts
-            .lock()
-            .await
-            .entry(key.to_string())
-            .or_default()
-            .clone()
+        let mut accounts = self.accounts.lock().await;
+        let e = accounts.entry(key.to_string()).or_insert_with(|| Entry {
+            snapshot: Arc::default(),
+            used: Instant::now(),
+        });
+        e.used = Instant::now();
+        e.snapshot.clone()
+    }
+
+    /// Drop the snapshots nobody asked for in `max_idle` and nobody holds now;
+    /// returns how many were dropped.
+    pub async fn evict_idle(&self, max_idle: Duration) -> usize {
+        let mut accounts = self.accounts.lock().await;
+        let before = accounts.len();
+        accounts.retain(|_, e| {
+            e.used.elapsed() < max_idle || Arc::strong_count(&e.snapshot) > 1
+        });
+        before - accounts.len()
+    }
+
+    /// How many accounts have a snapshot.
+    pub async fn len(&self) -> usize {
+        self.accounts.lock().await.len()
     }
 
     /// Every client of the account, from a snapshot no older than `max_age`
@@ -46,7 +85,7 @@ impl AccountCache {
         max_age: Duration,
     ) -> Result<Vec<RemoteClient>, ProviderError> {
         let entry = self.entry(provider.account_key()).await;
-        let mut snap = entry.lock().await;
+        let mut snap = lock_within_deadline(&entry).await?;
         Self::refresh(&mut snap, provider, max_age).await?;
         Ok(snap.clients.values().cloned().collect())
     }
@@ -82,7 +121,7 @@ impl AccountCache {
         if !force {
             // Look the one client up in the snapshot: never copy the whole account.
             let entry = self.entry(provider.account_key()).await;
-            let mut snap = entry.lock().await;
+            let mut snap = lock_within_deadline(&entry).await?;
             Self::refresh(&mut snap, provider, max_age).await?;
             if let Some(c) = snap.clients.get(id) {
                 return Ok(Some(c.clone()));

@@ -10,6 +10,9 @@ use kube::runtime::reflector::Store;
 
 use super::accounts::AccountCache;
 use super::cache::{OwnWrites, ReadCache};
+use super::fairness::{ForcedResyncs, InFlight, Workers};
+use crate::provider::list_budget::ListBudget;
+use crate::provider::url_policy::UrlPolicy;
 use super::secret_memo::SecretMemo;
 use crate::api::OAuthClient;
 use crate::provider::ratelimit::RateLimiterRegistry;
@@ -27,7 +30,40 @@ pub struct Settings {
     pub field_manager: String,
     /// Allow TLS without verification towards providers (never the default).
     pub insecure_skip_tls_verify: bool,
+    /// The most one reconcile may spend (provider calls, limiter waits, the
+    /// account lock); then it ends and is retried later.
+    pub reconcile_deadline: Duration,
+    /// The most one LIST of an account may read, across all its pages.
+    pub list_budget: ListBudget,
+    /// How many reconciles one namespace may hold on a saturated provider account
+    /// (the rest of the workers stay free for other namespaces).
+    pub fair_share: usize,
+    /// Where a tenant's provider (a namespaced OAuthProvider) may point.
+    pub url_policy: Arc<UrlPolicy>,
 }
+
+impl Settings {
+    /// Settings with every limit at its default (tests and tools).
+    pub fn new(operator_namespace: &str, resync: Duration) -> Self {
+        Self {
+            operator_namespace: operator_namespace.into(),
+            resync,
+            field_manager: "clientops".into(),
+            insecure_skip_tls_verify: false,
+            reconcile_deadline: DEFAULT_RECONCILE_DEADLINE,
+            list_budget: ListBudget::default(),
+            fair_share: 4,
+            url_policy: Arc::new(UrlPolicy::default()),
+        }
+    }
+}
+
+/// How long one reconcile may take at most, by default.
+pub const DEFAULT_RECONCILE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The shortest interval between two provider reads forced by
+/// `clientops.dev/reconcile` on one object.
+pub const FORCED_RESYNC_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The clock, replaceable in tests.
 pub trait Clock: Send + Sync {
@@ -50,9 +86,19 @@ pub struct Context {
     pub reporter: Reporter,
     pub settings: Settings,
     pub clock: Arc<dyn Clock>,
-    /// One reqwest client for every provider call.
+    /// The reqwest client for the admin's providers (ClusterOAuthProviders).
     pub http: reqwest::Client,
-    /// One rate limiter per provider account.
+    /// The reqwest client for tenants' providers (namespaced OAuthProviders): its
+    /// resolver refuses addresses outside `url_policy`.
+    pub tenant_http: reqwest::Client,
+    /// Reconciles in flight per namespace (a worker is always left for others).
+    pub workers: Workers,
+    /// Reconciles in flight per provider account and namespace (fairness).
+    pub in_flight: InFlight,
+    /// `clientops.dev/reconcile` honoured at most once per interval per object.
+    pub forced: ForcedResyncs,
+    /// One rate limiter per provider account and scope (the cluster, or one
+    /// namespaced provider object).
     pub limiters: RateLimiterRegistry,
     /// The last LIST of each provider account.
     pub accounts: AccountCache,

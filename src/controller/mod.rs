@@ -16,6 +16,7 @@ pub mod context;
 pub mod desired;
 pub mod error;
 pub mod execute;
+pub mod fairness;
 pub mod leader;
 pub mod observe;
 pub mod plan;

@@ -9,13 +9,15 @@ use kube::Api;
 use super::context::Context;
 use super::desired::{Desired, SpecError, desired};
 use super::plan::{Remote, Triggers, Unavailable};
-use super::resolve::{Resolved, resolve};
+use super::fairness::Slot;
+use super::resolve::{Origin, Resolved, resolve};
 use super::secret_memo::Basis;
 use crate::api::OAuthClient;
 use crate::api::annotations::{RECONCILE, RETIRE_PREVIOUS, ROTATE};
 use crate::api::provider::ProviderType;
 use crate::provider::error::ProviderError;
-use crate::provider::model::RemoteClient;
+use crate::provider::model::{RemoteClient, SecretCheck};
+use crate::secret::ClientSecret;
 use crate::secret::observe::{ObservedSecret, observe as observe_secret};
 
 /// Clock skew tolerated between us and the provider when matching a pending create.
@@ -61,6 +63,15 @@ pub struct Observation {
     /// (see [`super::secret_memo::SecretMemo::remember`]).
     pub secret_epoch: u64,
     pub triggers: Triggers,
+    /// The reconcile should give its worker back and come back after this long
+    /// (fairness: its namespace already holds its share of a saturated provider).
+    /// Nothing else in the observation is meaningful then.
+    pub deferred: Option<Duration>,
+    /// Look again after this long at the latest (a `clientops.dev/reconcile` value
+    /// that arrived within the forced-resync interval is honoured then).
+    pub look_again: Option<Duration>,
+    /// This reconcile's place among its namespace's reconciles on the provider.
+    _slot: Option<Slot>,
 }
 
 /// Classify a provider error for the planner.
@@ -102,7 +113,7 @@ pub async fn observe(
     source: SecretSource,
 ) -> Result<Observation, kube::Error> {
     let status = obj.status.clone().unwrap_or_default();
-    let triggers = Triggers {
+    let mut triggers = Triggers {
         rotate: annotation(obj, ROTATE),
         retire_previous: annotation(obj, RETIRE_PREVIOUS),
         reconcile: annotation(obj, RECONCILE),
@@ -115,18 +126,59 @@ pub async fn observe(
         .map(|r| r.provider_type)
         .unwrap_or(ProviderType::Hydra);
     let desired = desired(obj, provider_type);
+    let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
+
+    // Fairness: beyond its share of a saturated provider, a namespace waits
+    // without holding a worker.
+    let slot = match &resolved {
+        Ok(r) => match ctx.in_flight.admit(&r.limiter, ns, ctx.settings.fair_share) {
+            Ok(slot) => Some(slot),
+            Err(wait) => {
+                return Ok(Observation {
+                    desired,
+                    resolved: None,
+                    remote: RemoteObs::NotCreated,
+                    secret: ObservedSecret::default(),
+                    raw_secret: None,
+                    secret_recalled: false,
+                    secret_epoch: 0,
+                    triggers,
+                    deferred: Some(wait),
+                    look_again: None,
+                    _slot: None,
+                });
+            }
+        },
+        Err(_) => None,
+    };
 
     let learned = learn_secret(ctx, obj, desired.as_ref().ok(), source).await?;
+    let mut look_again = None;
     let remote = match &resolved {
         Err(u) => RemoteObs::Unavailable(u.clone()),
-        Ok(r) => {
-            let force =
-                triggers.reconcile.is_some() && triggers.reconcile != status.last_reconcile_request;
-            match observe_remote(ctx, obj, r, desired.as_ref().ok(), force).await {
-                Ok(obs) => obs,
-                Err(e) => RemoteObs::Unavailable(provider_unavailable(&e)),
+        Ok(r) => match policy_violation(obj, r) {
+            Some(u) => RemoteObs::Unavailable(u),
+            None => {
+                let requested = triggers.reconcile.is_some()
+                    && triggers.reconcile != status.last_reconcile_request;
+                // A changed `clientops.dev/reconcile` forces a provider read at most
+                // once per interval per object; a value changed again sooner is
+                // honoured (and recorded) when the interval has passed.
+                let force = requested
+                    && match ctx.forced.try_force(obj.metadata.uid.as_deref().unwrap_or_default()) {
+                        Ok(()) => true,
+                        Err(wait) => {
+                            triggers.reconcile = status.last_reconcile_request.clone();
+                            look_again = Some(wait);
+                            false
+                        }
+                    };
+                match observe_remote(ctx, obj, r, desired.as_ref().ok(), force).await {
+                    Ok(obs) => obs,
+                    Err(e) => RemoteObs::Unavailable(provider_unavailable(&e)),
+                }
             }
-        }
+        },
     };
     Ok(Observation {
         desired,
@@ -137,7 +189,27 @@ pub async fn observe(
         secret_recalled: learned.recalled,
         secret_epoch: learned.epoch,
         triggers,
+        deferred: None,
+        look_again,
+        _slot: slot,
     })
+}
+
+/// A client of a ClusterOAuthProvider asks for what the provider's `spec.policy`
+/// forbids: Stalled, and nothing is done at the provider (a client made before the
+/// policy was tightened is left as it is). Deletion is never held back by it.
+fn policy_violation(obj: &OAuthClient, r: &Resolved) -> Option<Unavailable> {
+    if obj.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let policy = r.policy.as_ref()?;
+    super::policy::check_for(policy, &obj.spec, r.provider_type)
+        .err()
+        .map(|v| Unavailable {
+            reason: "PolicyViolation".into(),
+            message: v.to_string(),
+            transient: false,
+        })
 }
 
 impl Observation {
@@ -283,14 +355,125 @@ async fn observe_remote(
         return Ok(RemoteObs::Candidates(found));
     }
     if let Some(import) = desired.and_then(|d| d.import.as_ref()) {
+        if let Some(refusal) = import_claimed(ctx, obj, &import.client_id) {
+            return Ok(RemoteObs::Unavailable(refusal));
+        }
         return Ok(
             match ctx.accounts.get(p, &import.client_id, resync, true).await? {
-                Some(c) => RemoteObs::Found(Box::new(c)),
+                Some(c) => match import_authorized(ctx, obj, r, &c, import).await? {
+                    None => RemoteObs::Found(Box::new(c)),
+                    Some(refusal) => RemoteObs::Unavailable(refusal),
+                },
                 None => RemoteObs::Missing,
             },
         );
     }
     Ok(RemoteObs::NotCreated)
+}
+
+fn import_refusal(reason: &str, message: String) -> Unavailable {
+    Unavailable {
+        reason: reason.into(),
+        message,
+        transient: false,
+    }
+}
+
+/// An import of a client that another OAuthClient manages is refused, whatever
+/// proof comes with it: two objects would fight over one client (and its
+/// `deletionPolicy` would let one delete the other's). Which object holds it is
+/// not said: it may be another tenant's.
+fn import_claimed(ctx: &Context, obj: &OAuthClient, id: &str) -> Option<Unavailable> {
+    let held = ctx.clients.state().iter().any(|o| {
+        o.metadata.uid != obj.metadata.uid
+            && o.status.as_ref().and_then(|s| s.client_id.as_deref()) == Some(id)
+    });
+    held.then(|| {
+        import_refusal(
+            "ImportNotAuthorized",
+            format!(
+                "spec.import.clientId: client {id:?} is already managed by another OAuthClient; clientops lets one OAuthClient manage a client. Delete that OAuthClient with deletionPolicy: Orphan first if this one should take over"
+            ),
+        )
+    })
+}
+
+/// Whether this OAuthClient has shown that it may manage client `c` it imports
+/// (`None`: proven; else the refusal). The ways, in order: the client carries this
+/// object's marker (a provider that stores one: Hydra); `spec.import.secretRef`
+/// holds a secret the provider accepts for it; the provider's admin allows
+/// unproven imports for this namespace. Until one holds, nothing is done to the
+/// client: no adoption, rotation, patch or delete.
+async fn import_authorized(
+    ctx: &Context,
+    obj: &OAuthClient,
+    r: &Resolved,
+    c: &RemoteClient,
+    import: &super::desired::Import,
+) -> Result<Option<Unavailable>, ProviderError> {
+    let uid = obj.metadata.uid.as_deref().unwrap_or_default();
+    if !uid.is_empty() && c.marker.as_deref() == Some(uid) {
+        return Ok(None);
+    }
+    let ns = obj.metadata.namespace.clone().unwrap_or_default();
+    let mut unsupported = None;
+    if let Some((name, key)) = &import.secret_ref {
+        let held = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
+            .get_opt(name)
+            .await
+            .map_err(|e| ProviderError::transport(format!("reading Secret {name:?}: {e}")))?;
+        let Some(secret) = held
+            .and_then(|s| s.data)
+            .and_then(|d| d.get(key).cloned())
+            .and_then(|v| String::from_utf8(v.0).ok())
+            .filter(|v| !v.is_empty())
+        else {
+            return Ok(Some(import_refusal(
+                "ImportSecretNotFound",
+                format!(
+                    "spec.import.secretRef: Secret {name:?} has no non-empty key {key:?}; create it or fix the reference"
+                ),
+            )));
+        };
+        match r
+            .provider
+            .verify_secret(&c.id, &ClientSecret::new(secret))
+            .await?
+        {
+            SecretCheck::Accepted => return Ok(None),
+            SecretCheck::Rejected => {
+                return Ok(Some(import_refusal(
+                    "ImportNotAuthorized",
+                    format!(
+                        "spec.import.secretRef: the provider does not accept the secret in Secret {name:?} key {key:?} for client {:?}; put the client's current secret there",
+                        c.id
+                    ),
+                )));
+            }
+            SecretCheck::Unsupported(why) => unsupported = Some(why),
+        }
+    }
+    if r.unproven_import_allowed {
+        return Ok(None);
+    }
+    let admin_switch = match &r.origin {
+        Origin::Cluster { name } => format!(
+            "ClusterOAuthProvider {name:?} spec.policy.unprovenImportNamespaceSelector"
+        ),
+        Origin::Namespaced { name, .. } => {
+            format!("OAuthProvider {name:?} spec.allowUnprovenImport: true")
+        }
+    };
+    let secret_way = match unsupported {
+        Some(why) => format!("spec.import.secretRef cannot prove it here ({why})"),
+        None => "set spec.import.secretRef to a Secret key holding the client's current secret (the provider must accept it)".into(),
+    };
+    Ok(Some(import_refusal(
+        "ImportNotAuthorized",
+        format!(
+            "spec.import.clientId: clientops adopts an existing client only with proof that this OAuthClient may manage it: {secret_way}; or ask the provider's administrator to allow unproven imports for namespace {ns:?} ({admin_switch})"
+        ),
+    )))
 }
 
 /// What `status.pendingCreate.marker` says about a create in flight.

@@ -256,8 +256,9 @@ pub fn plan(input: &Input<'_>) -> Plan {
                     && input.status.pending_create.is_none() =>
             {
                 format!(
-                    "Secret {:?} was probably left behind by a deleted OAuthClient of this name (deletionPolicy: Orphan) and holds client id {id:?}, which the provider may still have; clientops never overwrites a Secret it does not own. To manage that client again, delete this OAuthClient (it has made no client) and the Secret, then create the OAuthClient again with spec.import.clientId: {id:?} (a new secret is then issued); or set spec.secret.name to another name",
-                    desired.secret.name
+                    "Secret {name:?} was probably left behind by a deleted OAuthClient of this name (deletionPolicy: Orphan) and holds client id {id:?}, which the provider may still have; clientops never overwrites a Secret it does not own. To manage that client again, delete this OAuthClient (it has made no client) and create it again with spec.import.clientId: {id:?}, spec.import.secretRef: {{name: {name}, key: {key}}} (the secret in it proves the client is yours) and spec.secret.name set to a new name; delete Secret {name:?} once the new one is Ready. Or set spec.secret.name to another name to make a new client",
+                    name = desired.secret.name,
+                    key = desired.secret.key_client_secret,
                 )
             }
             _ => format!(

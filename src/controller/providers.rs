@@ -13,15 +13,27 @@ use super::conditions::conditions;
 use super::context::Context;
 use super::error::Error;
 use super::plan::Verdict;
-use super::resolve::build;
+use super::resolve::{Origin, build};
+use crate::provider::budget::{CallScope, scoped};
 use crate::api::provider::ProviderBlocks;
 use crate::api::{ClusterOAuthProvider, OAuthProvider, OAuthProviderStatus};
 
 /// How often a provider's credentials are checked again.
 pub const PROVIDER_RECHECK: Duration = Duration::from_secs(300);
 
-async fn check(ctx: &Context, blocks: &ProviderBlocks, secret_ns: &str) -> Verdict {
-    match build(ctx, blocks, secret_ns).await {
+async fn check(ctx: &Context, blocks: &ProviderBlocks, origin: &Origin) -> Verdict {
+    // The same budget as a reconcile of a client: a provider that hangs holds one
+    // of the (few) provider workers no longer than the deadline.
+    let tenant = match origin {
+        Origin::Cluster { .. } => ctx.settings.operator_namespace.as_str(),
+        Origin::Namespaced { namespace, .. } => namespace.as_str(),
+    };
+    let scope = CallScope::new(tenant, Some(ctx.settings.reconcile_deadline));
+    scoped(scope, check_within_budget(ctx, blocks, origin)).await
+}
+
+async fn check_within_budget(ctx: &Context, blocks: &ProviderBlocks, origin: &Origin) -> Verdict {
+    match build(ctx, blocks, origin).await {
         Err(u) => Verdict::Stalled {
             reason: u.reason,
             message: u.message,
@@ -69,7 +81,10 @@ pub async fn reconcile_cluster(
     ctx: Arc<Context>,
 ) -> Result<Requeue, Error> {
     let blocks = &obj.spec.provider;
-    let verdict = check(&ctx, blocks, &ctx.settings.operator_namespace).await;
+    let origin = Origin::Cluster {
+        name: obj.name_any(),
+    };
+    let verdict = check(&ctx, blocks, &origin).await;
     write(
         &ctx,
         Api::all(ctx.client.clone()),
@@ -89,7 +104,12 @@ pub async fn reconcile_namespaced(
 ) -> Result<Requeue, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let blocks = &obj.spec.provider;
-    let verdict = check(&ctx, blocks, &ns).await;
+    let origin = Origin::Namespaced {
+        namespace: ns.clone(),
+        name: obj.name_any(),
+        uid: obj.uid().unwrap_or_default(),
+    };
+    let verdict = check(&ctx, blocks, &origin).await;
     write(
         &ctx,
         Api::namespaced(ctx.client.clone(), &ns),

@@ -21,11 +21,41 @@ use super::plan::{Input, Plan, Verdict, plan};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
 use crate::api::client::OAuthClientStatus;
+use crate::provider::budget::{CallScope, scoped};
 
 /// Rounds of observe → plan → execute in one reconcile.
 const MAX_ROUNDS: usize = 6;
 /// Wait before looking again after a transient failure.
 const TRANSIENT_RETRY: Duration = Duration::from_secs(10);
+
+/// Reconcile one OAuthClient within the reconcile deadline, on behalf of its
+/// namespace: every provider call, rate-limit wait and account lock of this
+/// reconcile ends by the deadline (`provider::budget`), so a provider that hangs
+/// holds a worker no longer than that. The hard stop after twice the deadline is a
+/// backstop only (the Kubernetes calls are bounded by their own timeouts); what it
+/// cuts short is what a crash would, and the next reconcile recovers it the same
+/// way (crash safety, docs/how-it-works.md).
+pub async fn reconcile_within_deadline(
+    obj: Arc<OAuthClient>,
+    ctx: Arc<Context>,
+) -> Result<Requeue, Error> {
+    let ns = obj.namespace().unwrap_or_default();
+    // No I/O before this: a namespace beyond its share of a full pool gives the
+    // worker back at once.
+    let _worker = match ctx.workers.admit(&ns) {
+        Ok(slot) => slot,
+        Err(wait) => return Ok(Requeue::requeue(wait)),
+    };
+    let deadline = ctx.settings.reconcile_deadline;
+    let scope = CallScope::new(&ns, Some(deadline));
+    match tokio::time::timeout(deadline * 2, scoped(scope, reconcile(obj, ctx.clone()))).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(deadline_s = deadline.as_secs(), "reconcile stopped after twice its deadline");
+            Ok(Requeue::requeue(TRANSIENT_RETRY))
+        }
+    }
+}
 
 /// Reconcile one OAuthClient.
 pub async fn reconcile(obj: Arc<OAuthClient>, ctx: Arc<Context>) -> Result<Requeue, Error> {
@@ -73,6 +103,12 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
                 return Err(e.into());
             }
         };
+        if let Some(wait) = obs.deferred {
+            // Not this namespace's turn at a saturated provider: give the worker back.
+            tracing::debug!(round, wait_ms = wait.as_millis() as u64, "deferred: the namespace holds its share of the provider");
+            flush(&ctx, &api, &mut obj, held.take()).await?;
+            return Ok(Requeue::requeue(wait));
+        }
         tracing::debug!(round, actions = ?p.actions, verdict = ?p.verdict, recalled = obs.secret_recalled, "planned");
         if p.actions.is_empty() {
             remember_secret(&ctx, &obj, &obs);
@@ -81,7 +117,11 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
                 return Ok(Requeue::await_change());
             }
             write_conditions(&ctx, &api, &obj, &p.verdict, held.take()).await?;
-            return Ok(requeue_for(&ctx, &p.verdict, p.requeue_after));
+            let due = match (p.requeue_after, obs.look_again) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            return Ok(requeue_for(&ctx, &p.verdict, due));
         }
         // Work on a Ready object: say so before touching anything, so Ready=True
         // never stands beside a half-done change (kstatus, `kubectl wait`).
@@ -180,6 +220,15 @@ async fn observe_and_plan(
     source: SecretSource,
 ) -> Result<(Observation, Plan), kube::Error> {
     let mut obs = observe(ctx, obj, source).await?;
+    if obs.deferred.is_some() {
+        // Nothing was observed: there is nothing to plan from.
+        let idle = Plan {
+            actions: vec![],
+            verdict: Verdict::Deleting,
+            requeue_after: None,
+        };
+        return Ok((obs, idle));
+    }
     let mut p = plan(&input(ctx, obj, status, &obs));
     if obs.secret_recalled && !p.actions.is_empty() {
         obs.read_secret(ctx, obj).await?;

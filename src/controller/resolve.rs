@@ -19,13 +19,67 @@ use crate::provider::cloudflare::{CloudflareClient, CloudflareConfig, Cloudflare
 use crate::provider::csp::{CspClient, CspConfig, CspCredentials, CspProvider};
 use crate::provider::hydra::{HydraClient, HydraConfig, HydraProvider};
 use crate::provider::model::Provider;
-use crate::provider::ratelimit::RateLimitConfig;
+use crate::api::policy::ClientPolicy;
+use crate::provider::ratelimit::{RateLimitConfig, RateLimiter};
+use crate::provider::scoped::ScopedProvider;
 use crate::secret::ClientSecret;
 
 /// A provider ready to be called.
 pub struct Resolved {
     pub provider: Arc<dyn Provider>,
     pub provider_type: ProviderType,
+    /// Who wrote the provider object.
+    pub origin: Origin,
+    /// The provider client's rate limiter (the fairness gate reads it).
+    pub limiter: Arc<RateLimiter>,
+    /// The ClusterOAuthProvider's guardrails for its clients (`spec.policy`).
+    pub policy: Option<ClientPolicy>,
+    /// The provider's admin lets this namespace import without proof of ownership.
+    pub unproven_import_allowed: bool,
+}
+
+/// Who wrote a provider object, which decides what it may reach and share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A ClusterOAuthProvider: the admin's. Any URL; credentials from the
+    /// namespaces its refs name; the account's limiter is shared cluster-wide.
+    Cluster { name: String },
+    /// A namespaced OAuthProvider: a tenant's. URLs pass the operator's URL policy,
+    /// credentials come from its own namespace only, its limiter and listings are
+    /// its own, and its errors reach status without the far end's words.
+    Namespaced {
+        namespace: String,
+        name: String,
+        uid: String,
+    },
+}
+
+impl Origin {
+    /// A tenant wrote it.
+    pub fn is_tenant(&self) -> bool {
+        matches!(self, Origin::Namespaced { .. })
+    }
+
+    /// The scope of its rate limiter: shared by all ClusterOAuthProviders of an
+    /// account (the admin's objects), its own for each namespaced provider object.
+    fn limiter_scope(&self) -> String {
+        match self {
+            Origin::Cluster { .. } => String::new(),
+            Origin::Namespaced {
+                namespace,
+                name,
+                uid,
+            } => format!("{namespace}/{name}/{uid}"),
+        }
+    }
+
+    /// Where credentials are read from when a ref names no namespace.
+    fn secret_namespace<'a>(&'a self, operator_ns: &'a str) -> &'a str {
+        match self {
+            Origin::Cluster { .. } => operator_ns,
+            Origin::Namespaced { namespace, .. } => namespace,
+        }
+    }
 }
 
 fn unavailable(reason: &str, message: impl Into<String>, transient: bool) -> Unavailable {
@@ -40,7 +94,7 @@ fn unavailable(reason: &str, message: impl Into<String>, transient: bool) -> Una
 pub async fn resolve(ctx: &Context, obj: &OAuthClient) -> Result<Resolved, Unavailable> {
     let ns = obj.metadata.namespace.clone().unwrap_or_default();
     let r = &obj.spec.provider_ref;
-    let (blocks, secret_ns) = match r.kind {
+    match r.kind {
         ProviderKind::OAuthProvider => {
             let api: Api<OAuthProvider> = Api::namespaced(ctx.client.clone(), &ns);
             let p = get_provider(
@@ -49,7 +103,14 @@ pub async fn resolve(ctx: &Context, obj: &OAuthClient) -> Result<Resolved, Unava
                 &r.name,
                 Some(&ns),
             )?;
-            (p.spec.provider, ns.clone())
+            let origin = Origin::Namespaced {
+                namespace: ns.clone(),
+                name: r.name.clone(),
+                uid: p.metadata.uid.clone().unwrap_or_default(),
+            };
+            let mut resolved = build(ctx, &p.spec.provider, &origin).await?;
+            resolved.unproven_import_allowed = p.spec.allow_unproven_import;
+            Ok(resolved)
         }
         ProviderKind::ClusterOAuthProvider => {
             let api: Api<ClusterOAuthProvider> = Api::all(ctx.client.clone());
@@ -62,10 +123,23 @@ pub async fn resolve(ctx: &Context, obj: &OAuthClient) -> Result<Resolved, Unava
                 None,
             )?;
             admitted(ctx, &ns, &r.name, p.spec.namespace_selector.as_ref()).await?;
-            (p.spec.provider, ctx.settings.operator_namespace.clone())
+            let origin = Origin::Cluster {
+                name: r.name.clone(),
+            };
+            let mut resolved = build(ctx, &p.spec.provider, &origin).await?;
+            if let Some(sel) = p
+                .spec
+                .policy
+                .as_ref()
+                .and_then(|p| p.unproven_import_namespace_selector.as_ref())
+            {
+                let labels = namespace_labels(ctx, &ns).await?;
+                resolved.unproven_import_allowed = selector_matches(sel, &labels);
+            }
+            resolved.policy = p.spec.policy;
+            Ok(resolved)
         }
-    };
-    build(ctx, &blocks, &secret_ns).await
+    }
 }
 
 fn get_provider<K>(
@@ -120,9 +194,21 @@ async fn admitted(
             deny("it has no namespaceSelector")
         };
     };
+    let labels = namespace_labels(ctx, ns).await?;
+    if selector_matches(selector, &labels) {
+        Ok(())
+    } else {
+        deny("its namespaceSelector does not match the namespace's labels")
+    }
+}
+
+/// The labels of namespace `ns` (cached).
+async fn namespace_labels(
+    ctx: &Context,
+    ns: &str,
+) -> Result<std::collections::BTreeMap<String, String>, Unavailable> {
     let api = Api::<Namespace>::all(ctx.client.clone());
-    let labels = ctx
-        .cache
+    ctx.cache
         .namespace_labels(ns, async {
             api.get(ns)
                 .await
@@ -135,12 +221,7 @@ async fn admitted(
                 format!("cannot read namespace {ns:?}: {e}"),
                 true,
             )
-        })?;
-    if selector_matches(selector, &labels) {
-        Ok(())
-    } else {
-        deny("its namespaceSelector does not match the namespace's labels")
-    }
+        })
 }
 
 /// Label selector semantics (matchLabels and matchExpressions).
@@ -166,17 +247,18 @@ pub fn selector_matches(
     labels_ok && exprs_ok
 }
 
-/// Read one credential value. A namespaced provider's refs have no namespace (the
-/// CRD forbids it), so `default_ns` is its own namespace.
+/// Read one credential value: from the ref's namespace for a ClusterOAuthProvider
+/// (the CRD makes it name one), from the provider's own namespace for a namespaced
+/// OAuthProvider, which may name no other (checked here too: an object stored
+/// before the CRD rule, or written past admission, must not read another
+/// namespace's Secret).
 async fn credential(
     ctx: &Context,
     r: &SecretKeyRef,
-    default_ns: &str,
+    field: &str,
+    origin: &Origin,
 ) -> Result<String, Unavailable> {
-    let ns = r
-        .namespace
-        .clone()
-        .unwrap_or_else(|| default_ns.to_string());
+    let ns = credentials_namespace(origin, r, field, &ctx.settings.operator_namespace)?;
     let api = Api::<Secret>::namespaced(ctx.client.clone(), &ns);
     let secret = ctx
         .cache
@@ -211,6 +293,30 @@ async fn credential(
     })
 }
 
+/// The namespace a credentials ref reads from (see [`credential`]).
+fn credentials_namespace(
+    origin: &Origin,
+    r: &SecretKeyRef,
+    field: &str,
+    operator_ns: &str,
+) -> Result<String, Unavailable> {
+    match (origin, &r.namespace) {
+        (Origin::Namespaced { namespace, .. }, Some(other)) if other != namespace => {
+            Err(unavailable(
+                "InvalidProvider",
+                format!(
+                    "{field}.namespace: an OAuthProvider reads credentials only from its own namespace ({namespace:?}), not {other:?}; remove namespace from the secret ref, or ask an administrator for a ClusterOAuthProvider"
+                ),
+                false,
+            ))
+        }
+        (Origin::Namespaced { namespace, .. }, _) => Ok(namespace.clone()),
+        (Origin::Cluster { .. }, ns) => Ok(ns
+            .clone()
+            .unwrap_or_else(|| origin.secret_namespace(operator_ns).to_string())),
+    }
+}
+
 fn rate_limit(r: Option<&RateLimit>, default: RateLimitConfig) -> RateLimitConfig {
     r.and_then(|r| {
         parse_duration(&r.period).map(|p| RateLimitConfig::new(r.requests.max(1) as u32, p))
@@ -218,112 +324,252 @@ fn rate_limit(r: Option<&RateLimit>, default: RateLimitConfig) -> RateLimitConfi
     .unwrap_or(default)
 }
 
-/// Build the provider client for `blocks`, reading credentials from `secret_ns`.
+/// A digest of credential values: part of the listing key, never shown.
+fn digest(values: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for v in values {
+        h.update(v.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// What a provider object of `origin` may reach: every URL for the admin's
+/// objects; for a tenant's, only what the operator's URL policy allows (checked
+/// before any connection; the resolved addresses are checked again at connect).
+fn check_url(ctx: &Context, origin: &Origin, field: &str, url: &str) -> Result<(), Unavailable> {
+    if !origin.is_tenant() {
+        return Ok(());
+    }
+    let refuse = |why: String| {
+        unavailable(
+            "ProviderURLNotAllowed",
+            format!("{field}: {why}"),
+            false,
+        )
+    };
+    let parsed = url::Url::parse(url).map_err(|e| refuse(format!("not a URL: {e}")))?;
+    ctx.settings.url_policy
+        .check_url(&parsed)
+        .map_err(|r| refuse(r.to_string()))
+}
+
+/// Build the provider client for `blocks`, written by `origin`.
 pub async fn build(
     ctx: &Context,
     blocks: &ProviderBlocks,
-    secret_ns: &str,
+    origin: &Origin,
 ) -> Result<Resolved, Unavailable> {
-    match blocks.provider_type() {
-        Some(ProviderType::Cloudflare) => {
-            let cf = blocks
-                .cloudflare
-                .as_ref()
-                .expect("provider_type checked it");
-            let creds = match (
-                &cf.auth.api_token_secret_ref,
-                &cf.auth.api_key_secret_ref,
-                &cf.auth.email,
-            ) {
-                (Some(t), _, _) => {
-                    CloudflareCredentials::api_token(credential(ctx, t, secret_ns).await?)
+    // The admin's providers share the operator's plain HTTP client; a tenant's get
+    // the client whose resolver refuses addresses outside the URL policy.
+    let http = if origin.is_tenant() {
+        ctx.tenant_http.clone()
+    } else {
+        ctx.http.clone()
+    };
+    let limiters = ctx.limiters.scoped(&origin.limiter_scope());
+    let budget = ctx.settings.list_budget;
+    let (inner, limiter, provider_type, creds): (Box<dyn Provider>, _, _, String) =
+        match blocks.provider_type() {
+            Some(ProviderType::Cloudflare) => {
+                let cf = blocks
+                    .cloudflare
+                    .as_ref()
+                    .expect("provider_type checked it");
+                check_url(
+                    ctx,
+                    origin,
+                    "spec.cloudflare.baseUrl",
+                    cf.base_url
+                        .as_deref()
+                        .unwrap_or(crate::api::provider::CLOUDFLARE_DEFAULT_BASE_URL),
+                )?;
+                let (creds, digest_of) = match (
+                    &cf.auth.api_token_secret_ref,
+                    &cf.auth.api_key_secret_ref,
+                    &cf.auth.email,
+                ) {
+                    (Some(t), _, _) => {
+                        let token = credential(
+                            ctx,
+                            t,
+                            "spec.cloudflare.auth.apiTokenSecretRef",
+                            origin,
+                        )
+                        .await?;
+                        let d = digest(&["token", &token]);
+                        (CloudflareCredentials::api_token(token), d)
+                    }
+                    (None, Some(k), Some(email)) => {
+                        let key =
+                            credential(ctx, k, "spec.cloudflare.auth.apiKeySecretRef", origin)
+                                .await?;
+                        let d = digest(&["key", email, &key]);
+                        (CloudflareCredentials::api_key(email.clone(), key), d)
+                    }
+                    _ => {
+                        return Err(unavailable(
+                            "InvalidProvider",
+                            "spec.cloudflare.auth: set apiTokenSecretRef, or apiKeySecretRef with email",
+                            false,
+                        ));
+                    }
+                };
+                let mut config = CloudflareConfig::new(cf.account_id.clone(), creds)
+                    .with_rate_limit(rate_limit(
+                        blocks.rate_limit.as_ref(),
+                        RateLimitConfig::CLOUDFLARE_DEFAULT,
+                    ))
+                    .with_list_budget(budget);
+                if let Some(url) = &cf.base_url {
+                    config = config.with_base_url(url.clone());
                 }
-                (None, Some(k), Some(email)) => CloudflareCredentials::api_key(
-                    email.clone(),
-                    credential(ctx, k, secret_ns).await?,
-                ),
-                _ => {
-                    return Err(unavailable(
-                        "InvalidProvider",
-                        "spec.cloudflare.auth: set apiTokenSecretRef, or apiKeySecretRef with email",
-                        false,
-                    ));
+                let client = CloudflareClient::new(config, http, &limiters)
+                    .map_err(|e| {
+                        unavailable("InvalidProvider", format!("spec.cloudflare: {e}"), false)
+                    })?
+                    .with_request_hook(ctx.metrics.request_hook("cloudflare"));
+                let limiter = client.limiter().clone();
+                (
+                    Box::new(CloudflareProvider::new(client)),
+                    limiter,
+                    ProviderType::Cloudflare,
+                    digest_of,
+                )
+            }
+            Some(ProviderType::Hydra) => {
+                let h = blocks.hydra.as_ref().expect("provider_type checked it");
+                check_url(ctx, origin, "spec.hydra.adminUrl", &h.admin_url)?;
+                let mut config = HydraConfig::new(h.admin_url.clone())
+                    .with_rate_limit(rate_limit(
+                        blocks.rate_limit.as_ref(),
+                        crate::provider::hydra::client::DEFAULT_RATE_LIMIT,
+                    ))
+                    .with_list_budget(budget);
+                if let Some(public) = &h.public_url {
+                    check_url(ctx, origin, "spec.hydra.publicUrl", public)?;
+                    config = config.with_public_url(public.clone());
                 }
-            };
-            let mut config =
-                CloudflareConfig::new(cf.account_id.clone(), creds).with_rate_limit(rate_limit(
-                    blocks.rate_limit.as_ref(),
-                    RateLimitConfig::CLOUDFLARE_DEFAULT,
+                let mut digest_of = digest(&["none"]);
+                if let Some(r) = h
+                    .auth
+                    .as_ref()
+                    .and_then(|a| a.bearer_token_secret_ref.as_ref())
+                {
+                    let token =
+                        credential(ctx, r, "spec.hydra.auth.bearerTokenSecretRef", origin).await?;
+                    digest_of = digest(&["bearer", &token]);
+                    config = config.with_bearer_token(ClientSecret::new(token));
+                }
+                let client = HydraClient::new(config, http, &limiters)
+                    .map_err(|e| unavailable("InvalidProvider", format!("spec.hydra: {e}"), false))?
+                    .with_request_hook(ctx.metrics.request_hook("hydra"));
+                let limiter = client.limiter().clone();
+                (
+                    Box::new(HydraProvider::new(client)),
+                    limiter,
+                    ProviderType::Hydra,
+                    digest_of,
+                )
+            }
+            Some(ProviderType::VmwareCsp) => {
+                let c = blocks
+                    .vmware_csp
+                    .as_ref()
+                    .expect("provider_type checked it");
+                check_url(
+                    ctx,
+                    origin,
+                    "spec.vmwareCsp.baseUrl",
+                    c.base_url
+                        .as_deref()
+                        .unwrap_or(crate::api::provider::CSP_DEFAULT_BASE_URL),
+                )?;
+                let token = credential(
+                    ctx,
+                    &c.auth.api_token_secret_ref,
+                    "spec.vmwareCsp.auth.apiTokenSecretRef",
+                    origin,
+                )
+                .await?;
+                let digest_of = digest(&["token", &token]);
+                let mut config = CspConfig::new(c.org_id.clone(), CspCredentials::api_token(token))
+                    .with_rate_limit(rate_limit(
+                        blocks.rate_limit.as_ref(),
+                        crate::provider::csp::client::DEFAULT_RATE_LIMIT,
+                    ))
+                    .with_list_budget(budget);
+                if let Some(url) = &c.base_url {
+                    config = config.with_base_url(url.clone());
+                }
+                let client = CspClient::new(config, http, &limiters)
+                    .map_err(|e| {
+                        unavailable("InvalidProvider", format!("spec.vmwareCsp: {e}"), false)
+                    })?
+                    .with_request_hook(ctx.metrics.request_hook("vmwareCsp"));
+                let limiter = client.limiter().clone();
+                (
+                    Box::new(CspProvider::new(client)),
+                    limiter,
+                    ProviderType::VmwareCsp,
+                    digest_of,
+                )
+            }
+            None => {
+                return Err(unavailable(
+                    "InvalidProvider",
+                    "the provider object must set exactly one provider block",
+                    false,
                 ));
-            if let Some(url) = &cf.base_url {
-                config = config.with_base_url(url.clone());
             }
-            let client =
-                CloudflareClient::new(config, ctx.http.clone(), &ctx.limiters).map_err(|e| {
-                    unavailable("InvalidProvider", format!("spec.cloudflare: {e}"), false)
-                })?;
-            let client = client.with_request_hook(ctx.metrics.request_hook("cloudflare"));
-            Ok(Resolved {
-                provider: Arc::new(CloudflareProvider::new(client)),
-                provider_type: ProviderType::Cloudflare,
-            })
-        }
-        Some(ProviderType::Hydra) => {
-            let h = blocks.hydra.as_ref().expect("provider_type checked it");
-            let mut config = HydraConfig::new(h.admin_url.clone()).with_rate_limit(rate_limit(
-                blocks.rate_limit.as_ref(),
-                crate::provider::hydra::client::DEFAULT_RATE_LIMIT,
-            ));
-            if let Some(r) = h
-                .auth
-                .as_ref()
-                .and_then(|a| a.bearer_token_secret_ref.as_ref())
-            {
-                config = config
-                    .with_bearer_token(ClientSecret::new(credential(ctx, r, secret_ns).await?));
-            }
-            let client = HydraClient::new(config, ctx.http.clone(), &ctx.limiters)
-                .map_err(|e| unavailable("InvalidProvider", format!("spec.hydra: {e}"), false))?
-                .with_request_hook(ctx.metrics.request_hook("hydra"));
-            Ok(Resolved {
-                provider: Arc::new(HydraProvider::new(client)),
-                provider_type: ProviderType::Hydra,
-            })
-        }
-        Some(ProviderType::VmwareCsp) => {
-            let c = blocks
-                .vmware_csp
-                .as_ref()
-                .expect("provider_type checked it");
-            let token = credential(ctx, &c.auth.api_token_secret_ref, secret_ns).await?;
-            let mut config = CspConfig::new(c.org_id.clone(), CspCredentials::api_token(token))
-                .with_rate_limit(rate_limit(
-                    blocks.rate_limit.as_ref(),
-                    crate::provider::csp::client::DEFAULT_RATE_LIMIT,
-                ));
-            if let Some(url) = &c.base_url {
-                config = config.with_base_url(url.clone());
-            }
-            let client = CspClient::new(config, ctx.http.clone(), &ctx.limiters)
-                .map_err(|e| unavailable("InvalidProvider", format!("spec.vmwareCsp: {e}"), false))?
-                .with_request_hook(ctx.metrics.request_hook("vmwareCsp"));
-            Ok(Resolved {
-                provider: Arc::new(CspProvider::new(client)),
-                provider_type: ProviderType::VmwareCsp,
-            })
-        }
-        None => Err(unavailable(
-            "InvalidProvider",
-            "the provider object must set exactly one provider block",
-            false,
-        )),
-    }
+        };
+    let provider = ScopedProvider::new(
+        inner,
+        &origin.limiter_scope(),
+        &creds,
+        origin.is_tenant(),
+    );
+    Ok(Resolved {
+        provider: Arc::new(provider),
+        provider_type,
+        origin: origin.clone(),
+        limiter,
+        policy: None,
+        unproven_import_allowed: false,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    #[test]
+    fn a_namespaced_provider_never_reads_another_namespaces_secret() {
+        let tenant = Origin::Namespaced {
+            namespace: "team-a".into(),
+            name: "p".into(),
+            uid: "u".into(),
+        };
+        let r = |ns: Option<&str>| SecretKeyRef {
+            namespace: ns.map(String::from),
+            name: "creds".into(),
+            key: "token".into(),
+        };
+        let field = "spec.cloudflare.auth.apiTokenSecretRef";
+        // Stored before the CRD rule, or written past admission: refused, named.
+        let err = credentials_namespace(&tenant, &r(Some("prod")), field, "ops").unwrap_err();
+        assert_eq!(err.reason, "InvalidProvider");
+        assert!(!err.transient);
+        assert!(err.message.starts_with("spec.cloudflare.auth.apiTokenSecretRef.namespace:"), "{}", err.message);
+        assert_eq!(credentials_namespace(&tenant, &r(None), field, "ops").unwrap(), "team-a");
+        assert_eq!(credentials_namespace(&tenant, &r(Some("team-a")), field, "ops").unwrap(), "team-a");
+        // The admin's provider reads where its refs say, else the operator's own.
+        let admin = Origin::Cluster { name: "prod".into() };
+        assert_eq!(credentials_namespace(&admin, &r(Some("prod")), field, "ops").unwrap(), "prod");
+        assert_eq!(credentials_namespace(&admin, &r(None), field, "ops").unwrap(), "ops");
+    }
 
     #[test]
     fn label_selectors_follow_kubernetes_semantics() {

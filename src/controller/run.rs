@@ -19,7 +19,9 @@ use kube::{Client, ResourceExt};
 
 use super::accounts::AccountCache;
 use super::cache::{OwnWrites, ReadCache};
-use super::context::{Context, Settings, SystemClock};
+use super::context::{Context, FORCED_RESYNC_INTERVAL, Settings, SystemClock};
+use super::fairness::{ForcedResyncs, InFlight, Workers};
+use crate::provider::url_policy::build_guarded_client;
 use super::leader::{Elector, LeaseConfig};
 use super::{providers, reconcile};
 use crate::api::annotations::CLIENT_LABEL;
@@ -39,6 +41,8 @@ pub struct Scope {
     pub label_selector: Option<String>,
     /// Reconciles at a time.
     pub workers: u16,
+    /// Provider objects checked at a time.
+    pub provider_workers: u16,
     /// Watch ClusterOAuthProviders (off in a namespace-scoped install).
     pub cluster_providers: bool,
 }
@@ -77,10 +81,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     crate::tls::install_crypto_provider();
     let metrics = Arc::new(Metrics::new());
-    let http = build_client(&HttpOptions {
+    let http_options = HttpOptions {
         insecure_skip_tls_verify: settings.insecure_skip_tls_verify,
         ..Default::default()
-    })?;
+    };
+    let http = build_client(&http_options)?;
+    let tenant_http = build_guarded_client(&http_options, settings.url_policy.clone())?;
     let (clients_api, secrets_api, ns_providers): (
         Api<OAuthClient>,
         Api<PartialObjectMeta<Secret>>,
@@ -210,6 +216,10 @@ pub async fn run(
         settings: settings.clone(),
         clock: Arc::new(SystemClock),
         http,
+        tenant_http,
+        workers: Workers::new(usize::from(scope.workers), settings.fair_share),
+        in_flight: InFlight::default(),
+        forced: ForcedResyncs::new(FORCED_RESYNC_INTERVAL),
         limiters: RateLimiterRegistry::with_wait_hook(metrics.wait_hook()),
         accounts: AccountCache::default(),
         cache: ReadCache::for_resync(settings.resync),
@@ -218,6 +228,24 @@ pub async fn run(
         clients: store.clone(),
         metrics: metrics.clone(),
     });
+
+    // Idle state is dropped: account listings nobody asked for in two resync
+    // periods (a deleted or renamed provider object's, a rotated credential's),
+    // and limiters whose every token has come back.
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let listings = ctx.accounts.evict_idle(ctx.settings.resync * 2).await;
+                let limiters = ctx.limiters.evict_idle();
+                if listings + limiters > 0 {
+                    tracing::debug!(listings, limiters, "dropped idle provider state");
+                }
+            }
+        });
+    }
 
     // A provider change re-queues every client that uses it.
     // It also drops the cached provider objects first (cache.rs), so the reconciles
@@ -305,7 +333,7 @@ pub async fn run(
         .run(
             |obj, ctx: Arc<Context>| async move {
                 let started = Instant::now();
-                let result = reconcile::reconcile(obj, ctx.clone()).await;
+                let result = reconcile::reconcile_within_deadline(obj, ctx.clone()).await;
                 ctx.metrics
                     .reconcile_done(result.is_ok(), started.elapsed());
                 result
@@ -314,6 +342,10 @@ pub async fn run(
             ctx.clone(),
         )
         .for_each(|r| async move { log_controller_error("OAuthClient", r) });
+    // Provider objects are few and their checks are slow when a provider hangs:
+    // a bounded number at a time, each within the reconcile deadline.
+    let provider_workers =
+        kube::runtime::controller::Config::default().concurrency(scope.provider_workers.max(1));
     let cluster_providers = async {
         if !scope.cluster_providers {
             return;
@@ -322,6 +354,7 @@ pub async fn run(
             Api::<ClusterOAuthProvider>::all(client.clone()),
             watcher::Config::default(),
         )
+        .with_config(provider_workers.clone())
         .shutdown_on_signal()
         .run(
             providers::reconcile_cluster,
@@ -332,6 +365,7 @@ pub async fn run(
         .await
     };
     let namespaced_providers = Controller::new(ns_providers, watcher::Config::default())
+        .with_config(provider_workers)
         .shutdown_on_signal()
         .run(
             providers::reconcile_namespaced,

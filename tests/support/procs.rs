@@ -148,6 +148,9 @@ impl Drop for Emulator {
 pub struct Controller {
     child: Option<Child>,
     pub namespace: String,
+    /// Watch every namespace, only OAuthClients with these labels (instead of
+    /// `--namespace`): for tests of several tenants.
+    label_selector: Option<String>,
     pub log: PathBuf,
     env: Vec<(String, String)>,
     args: Vec<String>,
@@ -160,10 +163,34 @@ impl Controller {
 
     /// Start with extra `clientops run` arguments, e.g. `["--resync", "10m"]`.
     pub fn start_with_args(namespace: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
-        let log = std::env::temp_dir().join(format!("clientops-controller-{namespace}.log"));
+        Self::start_watching(namespace, None, env, args)
+    }
+
+    /// Start a controller that watches every namespace, but only OAuthClients
+    /// matching `label_selector`; `operator_namespace` is its own.
+    #[allow(dead_code)]
+    pub fn start_cluster_wide(
+        operator_namespace: &str,
+        label_selector: &str,
+        args: &[&str],
+    ) -> Self {
+        Self::start_watching(operator_namespace, Some(label_selector), &[], args)
+    }
+
+    fn start_watching(
+        namespace: &str,
+        label_selector: Option<&str>,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
+        let log = std::env::temp_dir().join(format!(
+            "clientops-controller-{namespace}{}.log",
+            if label_selector.is_some() { "-all" } else { "" }
+        ));
         let mut c = Controller {
             child: None,
             namespace: namespace.into(),
+            label_selector: label_selector.map(String::from),
             log,
             env: env
                 .iter()
@@ -186,11 +213,32 @@ impl Controller {
         } else {
             &["--resync", "3s"]
         };
+        // Namespaced OAuthProviders of the tests point at emulators and hostile
+        // servers on loopback over plain HTTP, which the shipped URL policy refuses:
+        // allow loopback unless the test sets the policy itself.
+        let url_policy: &[&str] = if self
+            .args
+            .iter()
+            .any(|a| a.starts_with("--namespaced-provider-"))
+        {
+            &[]
+        } else {
+            &[
+                "--namespaced-provider-hosts",
+                "127.0.0.1,localhost",
+                "--namespaced-provider-cidrs",
+                "127.0.0.0/8",
+                "--namespaced-provider-allow-http",
+            ]
+        };
+        let watch = match &self.label_selector {
+            Some(sel) => ["--label-selector", sel.as_str()],
+            None => ["--namespace", self.namespace.as_str()],
+        };
         let child = Command::new(binary())
+            .arg("run")
+            .args(watch)
             .args([
-                "run",
-                "--namespace",
-                &self.namespace,
                 "--operator-namespace",
                 &self.namespace,
                 // Many controllers run at once: never the default :8080.
@@ -198,6 +246,7 @@ impl Controller {
                 "127.0.0.1:0",
             ])
             .args(resync)
+            .args(url_policy)
             .args(&self.args)
             .arg("--kubeconfig")
             .arg(super::kubeconfig())
