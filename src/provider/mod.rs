@@ -13,6 +13,7 @@ pub mod hydra;
 pub mod model;
 pub mod ratelimit;
 pub mod retry;
+pub mod url_policy;
 
 pub use error::{Operation, ProviderError, ProviderMessage};
 pub use ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
