@@ -206,6 +206,8 @@ async fn the_client_refuses_a_name_off_the_list_even_unchecked() {
         matches!(refusal_in(&error), Some(Refusal::Host { .. })),
         "{error:?}"
     );
+    // A connect error: the executor counts it as "nothing was sent".
+    assert!(error.is_connect(), "{error:?}");
     assert_eq!(trap.accepted(), 0);
 }
 
