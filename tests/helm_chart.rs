@@ -1,7 +1,9 @@
 //! The Helm chart (deploy/helm/clientops): `helm lint`, `helm template`, the same
 //! objects as the kustomize base (and, with `namespaced=true`, the same Role and
-//! flags as the namespaced overlay), and a server-side dry-run apply of the
-//! rendered chart on the real apiserver.
+//! flags as the namespaced overlay), the URL-policy values as `clientops run`
+//! flags only when set, the egress NetworkPolicy only when enabled and equal to the
+//! kustomize component, and a server-side dry-run apply of the rendered chart on
+//! the real apiserver.
 //!
 //! The helm CLI comes from the Go module proxy through scripts/install-helm
 //! (built once per version, cached under ~/.cache/clientops/helm).
@@ -50,6 +52,10 @@ fn run(cmd: &mut Command) -> String {
 const CHART: &str = "deploy/helm/clientops";
 
 fn template(namespace: &str, set: &[&str]) -> Vec<Value> {
+    to_values(&run(&mut template_command(namespace, set)))
+}
+
+fn template_command(namespace: &str, set: &[&str]) -> Command {
     let mut cmd = Command::new(helm());
     cmd.current_dir(repo_root()).args([
         "template",
@@ -60,9 +66,12 @@ fn template(namespace: &str, set: &[&str]) -> Vec<Value> {
         "--include-crds",
     ]);
     for s in set {
-        cmd.args(["--set", s]);
+        match s.strip_prefix("json:") {
+            Some(json) => cmd.args(["--set-json", json]),
+            None => cmd.args(["--set", s]),
+        };
     }
-    to_values(&run(&mut cmd))
+    cmd
 }
 
 fn kustomize(dir: &str) -> Vec<Value> {
@@ -97,12 +106,15 @@ fn get<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
 
 #[test]
 fn helm_lint_passes_for_both_modes() {
-    for set in [&[][..], &["namespaced=true"][..]] {
+    for set in [&[][..], &["namespaced=true"][..], EGRESS_AND_POLICY_VALUES] {
         let mut cmd = Command::new(helm());
         cmd.current_dir(repo_root())
             .args(["lint", "--strict", CHART]);
         for s in set {
-            cmd.args(["--set", s]);
+            match s.strip_prefix("json:") {
+                Some(json) => cmd.args(["--set-json", json]),
+                None => cmd.args(["--set", s]),
+            };
         }
         let out = run(&mut cmd);
         assert!(out.contains("0 chart(s) failed"), "{out}");
@@ -228,21 +240,13 @@ fn namespaced_mode_matches_the_namespaced_overlay() {
 #[tokio::test]
 async fn the_rendered_chart_applies_cleanly_server_side() {
     let c = client().await;
-    for (prefix, set) in [("helm", &[][..]), ("helm-ns", &["namespaced=true"][..])] {
+    for (prefix, set) in [
+        ("helm", &[][..]),
+        ("helm-ns", &["namespaced=true"][..]),
+        ("helm-np", EGRESS_AND_POLICY_VALUES),
+    ] {
         let ns = namespace(&c, prefix).await;
-        let mut cmd = Command::new(helm());
-        cmd.current_dir(repo_root()).args([
-            "template",
-            "clientops",
-            CHART,
-            "--namespace",
-            &ns,
-            "--include-crds",
-        ]);
-        for s in set {
-            cmd.args(["--set", s]);
-        }
-        let rendered = run(&mut cmd);
+        let rendered = run(&mut template_command(&ns, set));
         let mut apply = Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(kubeconfig())
@@ -277,4 +281,251 @@ async fn the_rendered_chart_applies_cleanly_server_side() {
             .count();
         assert_eq!(applied, to_values(&rendered).len(), "{stdout}");
     }
+}
+
+/// The egress NetworkPolicy, an extra rule, and every policy flag set.
+const EGRESS_AND_POLICY_VALUES: &[&str] = &[
+    "networkPolicy.egress.enabled=true",
+    "networkPolicy.egress.apiServer.cidrs={10.96.0.1/32,172.18.0.2/32}",
+    "json:networkPolicy.egress.extraEgress=[{\"to\":[{\"ipBlock\":{\"cidr\":\"10.20.0.5/32\"}}],\"ports\":[{\"protocol\":\"TCP\",\"port\":4445}]}]",
+    "namespacedProviders.hosts={api.cloudflare.com,*.corp.example}",
+    "namespacedProviders.cidrs={10.20.0.0/16}",
+    "namespacedProviders.allowHttp=true",
+    "clusterCidrs={10.96.0.0/12,10.244.0.0/16}",
+    "reconcileDeadline=2m",
+];
+
+fn args(objs: &[Value]) -> Vec<String> {
+    get(objs, "Deployment", "clientops")
+        .pointer("/spec/template/spec/containers/0/args")
+        .and_then(Value::as_array)
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The flags of the URL policy and the reconcile deadline.
+const POLICY_FLAGS: [&str; 5] = [
+    "--namespaced-provider-hosts",
+    "--namespaced-provider-cidrs",
+    "--namespaced-provider-allow-http",
+    "--cluster-cidrs",
+    "--reconcile-deadline",
+];
+
+fn policy_args(objs: &[Value]) -> Vec<String> {
+    args(objs)
+        .into_iter()
+        .filter(|a| POLICY_FLAGS.iter().any(|f| a.split('=').next() == Some(*f)))
+        .collect()
+}
+
+#[test]
+fn the_url_policy_values_reach_the_flags_only_when_set() {
+    use clap::Parser;
+    use clientops::provider::url_policy::{UrlPolicy, UrlPolicyArgs, parse_cidrs};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        policy: UrlPolicyArgs,
+    }
+    let parse = |args: &[String]| {
+        let policy_only = args
+            .iter()
+            .filter(|a| !a.starts_with("--reconcile-deadline"));
+        Cli::try_parse_from(std::iter::once(&"clientops".to_string()).chain(policy_only))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .policy
+            .policy()
+    };
+
+    // Unset: no flag, so the binary's defaults hold.
+    let defaults = template("clientops-system", &[]);
+    assert_eq!(policy_args(&defaults), Vec::<String>::new());
+    assert_eq!(parse(&policy_args(&defaults)), UrlPolicy::default());
+
+    let set = template("clientops-system", EGRESS_AND_POLICY_VALUES);
+    let have = policy_args(&set);
+    assert_eq!(
+        have,
+        [
+            "--namespaced-provider-hosts=api.cloudflare.com,*.corp.example",
+            "--namespaced-provider-cidrs=10.20.0.0/16",
+            "--namespaced-provider-allow-http",
+            "--cluster-cidrs=10.96.0.0/12,10.244.0.0/16",
+            "--reconcile-deadline=2m",
+        ]
+    );
+    let policy = parse(&have);
+    assert_eq!(policy.allowed_hosts.len(), 2);
+    assert_eq!(policy.allowed_cidrs, parse_cidrs("10.20.0.0/16").unwrap());
+    assert_eq!(
+        policy.denied_cidrs,
+        parse_cidrs("10.96.0.0/12,10.244.0.0/16").unwrap()
+    );
+    assert!(policy.allow_http);
+
+    // An empty host list is passed (no host at all), unlike an unset one.
+    let none = template("clientops-system", &["json:namespacedProviders.hosts=[]"]);
+    assert_eq!(policy_args(&none), ["--namespaced-provider-hosts="]);
+    assert!(parse(&policy_args(&none)).allowed_hosts.is_empty());
+}
+
+/// `kubectl kustomize` of a kustomization, in a fresh temporary directory, that adds
+/// `components` to deploy/base, with `extra` appended.
+fn kustomize_with_components(components: &[&str], extra: &str) -> Vec<Value> {
+    let dir = std::env::temp_dir().join(format!(
+        "clientops-helm-chart-{}-{}",
+        std::process::id(),
+        components.len()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // kustomize takes only relative paths to other kustomizations.
+    let up = "../".repeat(dir.components().count() - 1);
+    let rel = |p: &str| {
+        format!(
+            "{up}{}",
+            repo_root()
+                .join(p)
+                .to_str()
+                .unwrap()
+                .trim_start_matches('/')
+        )
+    };
+    let components: Vec<String> = components.iter().map(|c| rel(c)).collect();
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        format!(
+            "resources: [{}]\ncomponents: [{}]\n{extra}",
+            rel("deploy/base"),
+            components.join(", ")
+        ),
+    )
+    .unwrap();
+    let out = to_values(&run(Command::new("kubectl").arg("kustomize").arg(&dir)));
+    std::fs::remove_dir_all(&dir).unwrap();
+    out
+}
+
+#[test]
+fn the_egress_policy_renders_only_when_enabled_and_matches_the_component() {
+    let kind_count = |objs: &[Value]| objs.iter().filter(|o| o["kind"] == "NetworkPolicy").count();
+    assert_eq!(kind_count(&template("clientops-system", &[])), 0);
+    assert_eq!(
+        kind_count(&template("clientops-system", &["namespaced=true"])),
+        0
+    );
+    assert_eq!(kind_count(&kustomize("deploy/base")), 0);
+
+    // Enabled without the apiserver's address: refused with the reason.
+    let out = template_command("clientops-system", &["networkPolicy.egress.enabled=true"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("networkPolicy.egress.apiServer.cidrs"),
+        "{stderr}"
+    );
+
+    let api_server = "10.96.0.1/32";
+    let chart = template(
+        "clientops-system",
+        &[
+            "networkPolicy.egress.enabled=true",
+            &format!("networkPolicy.egress.apiServer.cidrs={{{api_server}}}"),
+        ],
+    );
+    assert_eq!(kind_count(&chart), 2);
+    let egress = get(&chart, "NetworkPolicy", "clientops-egress");
+    assert_eq!(
+        egress["spec"]["podSelector"]["matchLabels"],
+        get(&chart, "Deployment", "clientops")["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(egress["spec"]["policyTypes"], json!(["Egress"]));
+    let rules = egress["spec"]["egress"].as_array().unwrap();
+    assert_eq!(
+        rules[0],
+        json!({"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
+    );
+    assert_eq!(rules[1]["ports"], json!([{"protocol": "TCP", "port": 443}]));
+    assert_eq!(
+        rules[1]["to"][0]["ipBlock"],
+        json!({"cidr": "0.0.0.0/0", "except": [
+            "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
+            "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16"
+        ]})
+    );
+    assert_eq!(
+        rules[1]["to"][1]["ipBlock"],
+        json!({"cidr": "::/0", "except": ["::1/128", "fc00::/7", "fe80::/10"]})
+    );
+    assert_eq!(
+        get(&chart, "NetworkPolicy", "clientops-egress-apiserver")["spec"]["egress"],
+        json!([{
+            "to": [{"ipBlock": {"cidr": api_server}}],
+            "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]
+        }])
+    );
+
+    // The kustomize component, its placeholder replaced, renders the same specs.
+    let base = kustomize_with_components(
+        &["deploy/kustomize/components/egress-networkpolicy"],
+        &format!(
+            "patches:\n  - target: {{kind: NetworkPolicy, name: clientops-egress-apiserver}}\n    \
+             patch: |\n      - op: replace\n        path: /spec/egress/0/to\n        \
+             value: [{{ipBlock: {{cidr: {api_server}}}}}]\n"
+        ),
+    );
+    for name in ["clientops-egress", "clientops-egress-apiserver"] {
+        assert_eq!(
+            get(&chart, "NetworkPolicy", name)["spec"],
+            get(&base, "NetworkPolicy", name)["spec"],
+            "NetworkPolicy {name} differs between the chart and the kustomize component"
+        );
+        assert_eq!(
+            get(&base, "NetworkPolicy", name)["metadata"]["namespace"],
+            json!("clientops-system")
+        );
+    }
+    // The component ships a placeholder that is never routed.
+    let unpatched =
+        kustomize_with_components(&["deploy/kustomize/components/egress-networkpolicy"], "");
+    assert_eq!(
+        get(&unpatched, "NetworkPolicy", "clientops-egress-apiserver")["spec"]["egress"][0]["to"],
+        json!([{"ipBlock": {"cidr": "192.0.2.1/32"}}])
+    );
+
+    // Extra rules, a DNS destination, ports, and IPv6 off.
+    let custom = template(
+        "clientops-system",
+        &[
+            "networkPolicy.egress.enabled=true",
+            "networkPolicy.egress.apiServer.cidrs={10.96.0.1/32}",
+            "networkPolicy.egress.providers.ports={443,8443}",
+            "networkPolicy.egress.providers.ipv6=false",
+            "json:networkPolicy.egress.dns.to=[{\"podSelector\":{\"matchLabels\":{\"k8s-app\":\"kube-dns\"}}}]",
+            "json:networkPolicy.egress.extraEgress=[{\"to\":[{\"ipBlock\":{\"cidr\":\"10.20.0.5/32\"}}],\"ports\":[{\"protocol\":\"TCP\",\"port\":4445}]}]",
+        ],
+    );
+    let rules = get(&custom, "NetworkPolicy", "clientops-egress")["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(rules.len(), 3);
+    assert_eq!(
+        rules[0]["to"],
+        json!([{"podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}])
+    );
+    assert_eq!(
+        rules[1]["ports"],
+        json!([{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 8443}])
+    );
+    assert_eq!(rules[1]["to"].as_array().unwrap().len(), 1, "no IPv6 block");
+    assert_eq!(
+        rules[2],
+        json!({"to": [{"ipBlock": {"cidr": "10.20.0.5/32"}}], "ports": [{"protocol": "TCP", "port": 4445}]})
+    );
 }

@@ -14,6 +14,7 @@ pub mod model;
 pub mod ratelimit;
 pub mod retry;
 pub mod scoped;
+pub mod url_policy;
 
 pub use error::{Operation, ProviderError, ProviderMessage};
 pub use ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
