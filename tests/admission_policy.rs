@@ -451,15 +451,19 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
         // The controller's verdict on the same spec.
         let typed: OAuthClientSpec = serde_json::from_value(spec.clone()).unwrap();
         let controller = match (case.provider.0, provider_policy(&case.provider.1)) {
-            ("ClusterOAuthProvider", Some((policy, t))) => check_for(&policy, &typed, t),
+            ("ClusterOAuthProvider", Some((policy, t))) => {
+                check_for(&policy, &typed, t, &case.provider.1)
+            }
             _ => Ok(()),
         };
         let admission = try_apply(&client, &ns, case.name, &spec, false).await;
         match (&case.refused, &admission, &controller) {
             (None, Ok(()), Ok(())) => eprintln!("case {}: accepted", case.name),
             (Some((field, words)), Err(msg), Err(v)) => {
-                let prefix = format!("{field}: ");
-                let mut ok = msg.contains(&prefix) && v.field == *field;
+                // Word for word the controller's message (the apiserver adds its
+                // own prefix and the reason in parentheses).
+                let same = msg.contains(&format!("denied request: {} (", v.message));
+                let mut ok = same && v.field == *field;
                 for w in words {
                     ok &= msg.contains(w) && v.message.contains(w);
                 }

@@ -51,10 +51,12 @@ fn violation(field: String, detail: String) -> Violation {
 /// defaults: an absent `scopes` asks for no scope. Prefer [`check_for`] when the
 /// provider type is known (Ory Hydra gives a client without scopes its default scope).
 pub fn check(policy: &ClientPolicy, spec: &OAuthClientSpec) -> Result<(), Violation> {
-    check_rules(policy, spec, None)
+    check_rules(policy, spec, None, "ClusterOAuthProvider")
 }
 
-/// Check `spec` against `policy` for a client of a `provider` provider: the first
+/// Check `spec` against `policy` for a client of the ClusterOAuthProvider `name`, a
+/// `provider` provider. The messages name the provider, word for word as the
+/// admission policy in `deploy/admission/` does. The first
 /// violation in the order of the spec's fields (redirectUris, postLogoutRedirectUris,
 /// grantTypes, scopes, tokenEndpointAuthMethod, vmwareCsp.generalScopes,
 /// rotation.every), so the message is the same on every reconcile.
@@ -62,21 +64,29 @@ pub fn check_for(
     policy: &ClientPolicy,
     spec: &OAuthClientSpec,
     provider: ProviderType,
+    name: &str,
 ) -> Result<(), Violation> {
-    check_rules(policy, spec, Some(provider))
+    check_rules(
+        policy,
+        spec,
+        Some(provider),
+        &format!("ClusterOAuthProvider {name}"),
+    )
 }
 
 fn check_rules(
     policy: &ClientPolicy,
     spec: &OAuthClientSpec,
     provider: Option<ProviderType>,
+    owner: &str,
 ) -> Result<(), Violation> {
     if let Some(hosts) = &policy.redirect_uri_hosts {
-        check_uris("spec.redirectUris", &spec.redirect_uris, hosts)?;
+        check_uris("spec.redirectUris", &spec.redirect_uris, hosts, owner)?;
         check_uris(
             "spec.postLogoutRedirectUris",
             &spec.post_logout_redirect_uris,
             hosts,
+            owner,
         )?;
     }
 
@@ -88,6 +98,7 @@ fn check_rules(
                 "grantTypes",
                 asked,
                 allowed,
+                owner,
             )?,
             None => {
                 if let Some(g) = DEFAULT_GRANT_TYPES
@@ -97,7 +108,7 @@ fn check_rules(
                     return Err(violation(
                         "spec.grantTypes".into(),
                         format!(
-                            "the default grant type {g:?} (grantTypes is not set) is not allowed by ClusterOAuthProvider policy grantTypes {}; set grantTypes to grant types the policy allows, or ask the provider's admin",
+                            "the default grant type {g:?} (grantTypes is not set) is not allowed by {owner} policy grantTypes {}; set grantTypes to grant types the policy allows, or ask the provider's admin",
                             show_list(allowed)
                         ),
                     ));
@@ -117,14 +128,14 @@ fn check_rules(
                 return Err(violation(
                     "spec.scopes".into(),
                     format!(
-                        "scopes is not set, so Ory Hydra gives the client its default scope [{}], and {s:?} is not allowed by ClusterOAuthProvider policy scopes {}; set scopes to scopes the policy allows, or ask the provider's admin",
+                        "scopes is not set, so Ory Hydra gives the client its default scope [{}], and {s:?} is not allowed by {owner} policy scopes {}; set scopes to scopes the policy allows, or ask the provider's admin",
                         DEFAULT_SCOPE.join(", "),
                         show_list(allowed)
                     ),
                 ));
             }
         }
-        check_list("spec.scopes", "scope", "scopes", asked, allowed)?;
+        check_list("spec.scopes", "scope", "scopes", asked, allowed, owner)?;
     }
 
     if policy.allow_public_clients == Some(false)
@@ -132,7 +143,9 @@ fn check_rules(
     {
         return Err(violation(
             "spec.tokenEndpointAuthMethod".into(),
-            "\"none\" (a public client without a secret) is not allowed by ClusterOAuthProvider policy allowPublicClients: false; use client_secret_basic or client_secret_post, or ask the provider's admin".into(),
+            format!(
+                "\"none\" (a public client without a secret) is not allowed by {owner} policy allowPublicClients: false; use client_secret_basic or client_secret_post, or ask the provider's admin"
+            ),
         ));
     }
 
@@ -148,11 +161,12 @@ fn check_rules(
             "scopes",
             asked,
             allowed,
+            owner,
         )?;
     }
 
     if let Some(max) = &policy.max_rotation_every {
-        check_rotation(spec, max)?;
+        check_rotation(spec, max, owner)?;
     }
     Ok(())
 }
@@ -164,26 +178,29 @@ fn check_list(
     rule: &str,
     asked: &[String],
     allowed: &[String],
+    owner: &str,
 ) -> Result<(), Violation> {
     match asked.iter().enumerate().find(|(_, a)| !allowed.contains(a)) {
         None => Ok(()),
         Some((i, a)) => Err(violation(
             format!("{field}[{i}]"),
             format!(
-                "{what} {a:?} is not allowed by ClusterOAuthProvider policy {rule} {}; remove it, or ask the provider's admin",
+                "{what} {a:?} is not allowed by {owner} policy {rule} {}; remove it, or ask the provider's admin",
                 show_list(allowed)
             ),
         )),
     }
 }
 
-fn check_uris(field: &str, uris: &[String], patterns: &[String]) -> Result<(), Violation> {
+fn check_uris(
+    field: &str,
+    uris: &[String],
+    patterns: &[String],
+    owner: &str,
+) -> Result<(), Violation> {
     for (i, uri) in uris.iter().enumerate() {
         let field = format!("{field}[{i}]");
-        let rule = format!(
-            "ClusterOAuthProvider policy redirectUriHosts {}",
-            show_list(patterns)
-        );
+        let rule = format!("{owner} policy redirectUriHosts {}", show_list(patterns));
         let host = match url::Url::parse(uri) {
             Err(_) => {
                 return Err(violation(
@@ -220,13 +237,13 @@ fn check_uris(field: &str, uris: &[String], patterns: &[String]) -> Result<(), V
     Ok(())
 }
 
-fn check_rotation(spec: &OAuthClientSpec, max: &str) -> Result<(), Violation> {
+fn check_rotation(spec: &OAuthClientSpec, max: &str, owner: &str) -> Result<(), Violation> {
     let field = || "spec.rotation.every".to_string();
     let Some(max_d) = parse_duration(max) else {
         return Err(violation(
             field(),
             format!(
-                "ClusterOAuthProvider policy maxRotationEvery {max:?} is not a duration, so no rotation period can be checked; ask the provider's admin to fix the policy"
+                "{owner} policy maxRotationEvery {max:?} is not a duration, so no rotation period can be checked; ask the provider's admin to fix the policy"
             ),
         ));
     };
@@ -235,7 +252,7 @@ fn check_rotation(spec: &OAuthClientSpec, max: &str) -> Result<(), Violation> {
         return Err(violation(
             field(),
             format!(
-                "not set, but ClusterOAuthProvider policy maxRotationEvery {max} requires every client to rotate its secret at least that often; set rotation.every to {max} or less"
+                "not set, but {owner} policy maxRotationEvery {max} requires every client to rotate its secret at least that often; set rotation.every to {max} or less"
             ),
         ));
     };
@@ -247,7 +264,7 @@ fn check_rotation(spec: &OAuthClientSpec, max: &str) -> Result<(), Violation> {
         Some(d) if d > max_d => Err(violation(
             field(),
             format!(
-                "{every:?} is longer than ClusterOAuthProvider policy maxRotationEvery {max}; set rotation.every to {max} or less, or ask the provider's admin"
+                "{every:?} is longer than {owner} policy maxRotationEvery {max}; set rotation.every to {max} or less, or ask the provider's admin"
             ),
         )),
         Some(_) => Ok(()),
@@ -597,15 +614,20 @@ mod tests {
     fn hydra_default_scope_counts_when_scopes_are_absent() {
         let p = policy(json!({"scopes": ["openid"]}));
         for s in [spec(json!({"scopes": null})), spec(json!({"scopes": []}))] {
-            assert_eq!(check_for(&p, &s, ProviderType::Cloudflare), Ok(()));
-            let v = check_for(&p, &s, ProviderType::Hydra).unwrap_err();
+            assert_eq!(check_for(&p, &s, ProviderType::Cloudflare, "c"), Ok(()));
+            let v = check_for(&p, &s, ProviderType::Hydra, "h").unwrap_err();
             assert_eq!(v.field, "spec.scopes");
+            assert!(
+                v.message
+                    .contains("not allowed by ClusterOAuthProvider h policy scopes [openid]"),
+                "the provider is named: {v}"
+            );
             assert!(v.message.contains("default scope"), "{v}");
             assert!(v.message.contains("\"offline_access\""), "{v}");
         }
         let p = policy(json!({"scopes": ["openid", "offline", "offline_access"]}));
         assert_eq!(
-            check_for(&p, &spec(json!({"scopes": null})), ProviderType::Hydra),
+            check_for(&p, &spec(json!({"scopes": null})), ProviderType::Hydra, "h"),
             Ok(())
         );
     }
@@ -614,7 +636,7 @@ mod tests {
     fn csp_general_scopes_are_scopes() {
         let p = policy(json!({"scopes": ["openid"]}));
         let s = spec(json!({"scopes": null, "vmwareCsp": {"generalScopes": ["openid", "email"]}}));
-        let v = check_for(&p, &s, ProviderType::VmwareCsp).unwrap_err();
+        let v = check_for(&p, &s, ProviderType::VmwareCsp, "v").unwrap_err();
         assert_eq!(v.field, "spec.vmwareCsp.generalScopes[1]");
         assert!(v.message.contains("\"email\""), "{v}");
     }
@@ -624,7 +646,10 @@ mod tests {
         let public = spec(json!({"tokenEndpointAuthMethod": "none"}));
         let v = err(&policy(json!({"allowPublicClients": false})), &public);
         assert_eq!(v.field, "spec.tokenEndpointAuthMethod");
-        assert!(v.message.contains("allowPublicClients: false"), "{v}");
+        assert_eq!(
+            v.message,
+            "spec.tokenEndpointAuthMethod: \"none\" (a public client without a secret) is not allowed by ClusterOAuthProvider policy allowPublicClients: false; use client_secret_basic or client_secret_post, or ask the provider's admin"
+        );
         assert_eq!(
             check(&policy(json!({"allowPublicClients": true})), &public),
             Ok(())
