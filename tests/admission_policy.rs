@@ -554,3 +554,31 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
 
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The policy example is one a user can copy: its client keeps to its provider's
+/// policy, and a changed host would not.
+#[test]
+fn the_policy_example_client_keeps_to_the_policy() {
+    let text = std::fs::read_to_string(repo_root().join("examples/70-policy.yaml")).unwrap();
+    let objs = parse_yaml(&text);
+    let provider = objs
+        .iter()
+        .find(|o| o.types.as_ref().unwrap().kind == "ClusterOAuthProvider")
+        .unwrap();
+    let name = provider.metadata.name.as_deref().unwrap();
+    let policy: ClientPolicy =
+        serde_json::from_value(provider.data["spec"]["policy"].clone()).unwrap();
+    let client = objs
+        .iter()
+        .find(|o| o.types.as_ref().unwrap().kind == "OAuthClient")
+        .unwrap();
+    let mut spec: OAuthClientSpec = serde_json::from_value(client.data["spec"].clone()).unwrap();
+    assert_eq!(spec.provider_ref.name, name);
+    assert_eq!(
+        check_for(&policy, &spec, ProviderType::Cloudflare, name),
+        Ok(())
+    );
+    spec.redirect_uris[0] = "https://wiki.example.org/oauth/callback".into();
+    let v = check_for(&policy, &spec, ProviderType::Cloudflare, name).unwrap_err();
+    assert_eq!(v.field, "spec.redirectUris[0]");
+}
