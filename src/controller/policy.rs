@@ -55,11 +55,12 @@ pub fn check(policy: &ClientPolicy, spec: &OAuthClientSpec) -> Result<(), Violat
 }
 
 /// Check `spec` against `policy` for a client of the ClusterOAuthProvider `name`, a
-/// `provider` provider. The messages name the provider, word for word as the
-/// admission policy in `deploy/admission/` does. The first
-/// violation in the order of the spec's fields (redirectUris, postLogoutRedirectUris,
-/// grantTypes, scopes, tokenEndpointAuthMethod, vmwareCsp.generalScopes,
-/// rotation.every), so the message is the same on every reconcile.
+/// `provider` provider, with the defaults the client really gets (grant types;
+/// Ory Hydra's default scope). Reports the first violation in the order of the
+/// spec's fields (redirectUris, postLogoutRedirectUris, grantTypes, scopes,
+/// tokenEndpointAuthMethod, vmwareCsp.generalScopes, rotation.every), so the message
+/// is the same on every reconcile, and word for word what the admission policy in
+/// `deploy/admission/` says.
 pub fn check_for(
     policy: &ClientPolicy,
     spec: &OAuthClientSpec,
