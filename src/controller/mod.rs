@@ -4,6 +4,7 @@
 //! - `resolve`: providerRef → provider client (namespace rules, credentials).
 //! - `observe`: the remote client and the Secret, as the planner sees them.
 //! - `plan`: the pure planner. `execute`: the thin executor.
+//! - `policy`: a ClusterOAuthProvider's `spec.policy` applied to a client's spec.
 //! - `reconcile`: observe → plan → execute rounds and the kstatus conditions.
 //! - `providers`: the provider objects' Ready condition. `run`: wiring.
 //! - `leader`: leader election on a Lease.
@@ -20,6 +21,7 @@ pub mod fairness;
 pub mod leader;
 pub mod observe;
 pub mod plan;
+pub mod policy;
 pub mod providers;
 pub mod reconcile;
 pub mod resolve;
