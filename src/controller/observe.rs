@@ -203,7 +203,10 @@ fn policy_violation(obj: &OAuthClient, r: &Resolved) -> Option<Unavailable> {
         return None;
     }
     let policy = r.policy.as_ref()?;
-    super::policy::check_for(policy, &obj.spec, r.provider_type)
+    let Origin::Cluster { name } = &r.origin else {
+        return None;
+    };
+    super::policy::check_for(policy, &obj.spec, r.provider_type, name)
         .err()
         .map(|v| Unavailable {
             reason: "PolicyViolation".into(),
