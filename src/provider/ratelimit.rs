@@ -520,7 +520,9 @@ impl RateLimiter {
                     Err(wait) => wait,
                 }
             } else {
-                let ahead = state.queue.grants_before(&tenant, state.queue.len_of(&tenant));
+                let ahead = state
+                    .queue
+                    .grants_before(&tenant, state.queue.len_of(&tenant));
                 state.bucket.wait_for(ahead + 1, now)
             };
             if wait > max_wait {
@@ -774,6 +776,7 @@ impl RateLimiterRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::budget::{CallScope, scoped};
     use std::sync::atomic::{AtomicU64, Ordering};
 
     fn ms(n: u64) -> Duration {
@@ -903,7 +906,7 @@ mod tests {
         assert_eq!(a.config().requests, 7);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn acquire_waits_and_reports_the_wait() {
         let total = Arc::new(AtomicU64::new(0));
         let calls = Arc::new(AtomicU64::new(0));
@@ -927,7 +930,7 @@ mod tests {
         l.acquire().await;
         assert!(start.elapsed() >= ms(200));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(total.load(Ordering::SeqCst) >= 150);
+        assert!(total.load(Ordering::SeqCst) >= 200);
     }
 
     #[tokio::test]
@@ -947,5 +950,469 @@ mod tests {
         l.block_for(Duration::MAX);
         let err = l.acquire_within(ms(10)).await.unwrap_err();
         assert!(err <= MAX_BLOCK && err > MAX_BLOCK - Duration::from_secs(5));
+    }
+
+    #[test]
+    fn wait_for_counts_the_callers_ahead() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(RateLimitConfig::new(3, ms(1000)));
+        // Full: three callers go at once, the fourth a period later.
+        assert_eq!(b.wait_for(1, t0), Duration::ZERO);
+        assert_eq!(b.wait_for(3, t0), Duration::ZERO);
+        assert_eq!(b.wait_for(4, t0), ms(1000));
+        assert_eq!(b.wait_for(7, t0), ms(2000));
+        b.try_take(t0).unwrap();
+        b.try_take(t0 + ms(300)).unwrap();
+        // One free now; then the tokens spent at 0 and 300 come back.
+        assert_eq!(b.wait_for(1, t0 + ms(500)), Duration::ZERO);
+        assert_eq!(b.wait_for(2, t0 + ms(500)), ms(500));
+        assert_eq!(b.wait_for(3, t0 + ms(500)), ms(800));
+        // The fourth is the token taken now, a period later.
+        assert_eq!(b.wait_for(4, t0 + ms(500)), ms(1000));
+        // A block holds everyone.
+        b.block_until(t0 + ms(2000));
+        assert_eq!(b.wait_for(1, t0 + ms(500)), ms(1500));
+        // A lowered limit: the spent tokens above it come back first.
+        let mut b = TokenBucket::new(RateLimitConfig::new(3, ms(1000)));
+        for at in [0, 100, 200] {
+            b.try_take(t0 + ms(at)).unwrap();
+        }
+        b.reconfigure(RateLimitConfig::new(1, ms(1000)));
+        assert_eq!(b.wait_for(1, t0 + ms(200)), ms(1000));
+    }
+
+    #[test]
+    fn wait_for_agrees_with_taking_greedily() {
+        // From assorted states, the n-th greedy take happens when wait_for(n) says
+        // (up to the coalescing slack, which only ever delays).
+        let t0 = Instant::now();
+        let cfg = RateLimitConfig::new(4, ms(1024));
+        for spent in 0..6u64 {
+            let fresh = || {
+                let mut b = TokenBucket::new(cfg);
+                for i in 0..spent {
+                    let _ = b.try_take(t0 + ms(i * 150));
+                }
+                b
+            };
+            let now = t0 + ms(spent * 150);
+            for n in 1..=10usize {
+                let predicted = fresh().wait_for(n, now);
+                let mut b = fresh();
+                let mut t = now;
+                for _ in 0..n {
+                    while let Err(w) = b.try_take(t) {
+                        t += w;
+                    }
+                }
+                let actual = t - now;
+                assert!(
+                    predicted <= actual && actual <= predicted + ms(10),
+                    "spent {spent}, n {n}: predicted {predicted:?}, greedy {actual:?}"
+                );
+            }
+        }
+    }
+
+    /// Grants in the order they happened: the caller's label and when.
+    type Log = Arc<Mutex<Vec<(String, Instant)>>>;
+
+    /// A task that waits for a token as a caller of `tenant` (`None`: outside any
+    /// scope) and logs `label` when it gets one.
+    fn waiter(
+        limiter: &Arc<RateLimiter>,
+        tenant: Option<&str>,
+        label: String,
+        log: &Log,
+    ) -> tokio::task::JoinHandle<()> {
+        let (limiter, log, tenant) = (limiter.clone(), log.clone(), tenant.map(str::to_string));
+        tokio::spawn(async move {
+            let take = async {
+                limiter.acquire().await;
+                log.lock().unwrap().push((label, Instant::now()));
+            };
+            match tenant {
+                Some(t) => scoped(CallScope::new(&t, None), take).await,
+                None => take.await,
+            }
+        })
+    }
+
+    /// Let spawned tasks run until `done` holds (the clock is paused, so none of
+    /// them sleeps through a token meanwhile).
+    async fn settle_until(done: impl Fn() -> bool) {
+        for _ in 0..10_000 {
+            if done() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the spawned tasks never got there");
+    }
+
+    /// Let a just spawned task run until it waits.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn labels(log: &Log) -> Vec<String> {
+        log.lock().unwrap().iter().map(|(l, _)| l.clone()).collect()
+    }
+
+    fn limiter(requests: u32, period: Duration) -> Arc<RateLimiter> {
+        Arc::new(RateLimiter::new(
+            LimiterKey::new("http://h", "a"),
+            RateLimitConfig::new(requests, period),
+            None,
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tenant_with_one_call_is_served_within_two_grants_of_one_with_500() {
+        let l = limiter(1, ms(100));
+        let log = Log::default();
+        let mut tasks: Vec<_> = (0..500)
+            .map(|i| waiter(&l, Some("team-a"), format!("a{i}"), &log))
+            .collect();
+        settle_until(|| l.waiting("team-a") == 499).await;
+        assert_eq!(log.lock().unwrap().len(), 1, "one free token");
+        assert_eq!(l.waiting("team-a"), 499);
+        assert!(l.is_saturated());
+        // A few grants later, team-b's single call arrives.
+        tokio::time::sleep(ms(350)).await;
+        let granted_before = log.lock().unwrap().len();
+        assert_eq!(granted_before, 4);
+        tasks.push(waiter(&l, Some("team-b"), "b".into(), &log));
+        settle().await;
+        assert_eq!(l.waiting("team-b"), 1);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = labels(&log);
+        let b_at = order.iter().position(|l| l == "b").unwrap();
+        assert!(
+            b_at < granted_before + 2,
+            "team-b got grant {b_at}, {granted_before} had been granted when it came"
+        );
+        // team-a was served first come, first served, and lost nothing.
+        let a: Vec<_> = order.iter().filter(|l| *l != "b").cloned().collect();
+        assert_eq!(a, (0..500).map(|i| format!("a{i}")).collect::<Vec<_>>());
+        assert_eq!(l.waiting("team-a"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tenants_take_turns_and_each_is_served_in_arrival_order() {
+        let l = limiter(1, ms(1000));
+        l.acquire().await; // spent: everyone below queues
+        let log = Log::default();
+        let mut tasks = Vec::new();
+        for (tenant, label) in [
+            (Some("a"), "a1"),
+            (Some("a"), "a2"),
+            (Some("a"), "a3"),
+            (Some("b"), "b1"),
+            (None, "x1"),
+            (Some("b"), "b2"),
+            (Some("c"), "c1"),
+            (None, "x2"),
+        ] {
+            tasks.push(waiter(&l, tenant, label.into(), &log));
+            settle().await; // arrival order is the spawn order
+        }
+        assert_eq!((l.waiting("a"), l.waiting("b"), l.waiting("c")), (3, 2, 1));
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // Round robin in order of arrival of the tenants (the scopeless callers
+        // are a tenant of their own), FIFO within each.
+        assert_eq!(
+            labels(&log),
+            ["a1", "b1", "x1", "c1", "a2", "b2", "x2", "a3"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tenant_alone_gets_every_token_as_soon_as_it_is_free() {
+        let l = limiter(5, ms(1000));
+        let start = Instant::now();
+        let log = Log::default();
+        let tasks: Vec<_> = (0..20)
+            .map(|i| waiter(&l, Some("a"), format!("{i}"), &log))
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // 5 at once, then 5 as each period's tokens come back (paused clock; the
+        // timer's millisecond resolution is the only slack).
+        let log = log.lock().unwrap();
+        for (i, (_, at)) in log.iter().enumerate() {
+            let due = ms(1000) * (i as u32 / 5);
+            let at = *at - start;
+            assert!(
+                at >= due && at <= due + ms(5),
+                "grant {i} at {at:?}, due at {due:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fair_grants_never_exceed_the_limit_in_any_window() {
+        let l = limiter(5, ms(1000));
+        let log = Log::default();
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            for tenant in ["a", "b", "c"] {
+                tasks.push(waiter(&l, Some(tenant), format!("{tenant}{i}"), &log));
+            }
+            if i % 7 == 0 {
+                tokio::time::sleep(ms(130)).await; // arrivals spread over time
+            }
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let times: Vec<Instant> = log.lock().unwrap().iter().map(|(_, at)| *at).collect();
+        assert_eq!(times.len(), 60);
+        for (i, &start) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .take_while(|&&t| t < start + ms(1000))
+                .count();
+            assert!(in_window <= 5, "{in_window} grants in the window at {i}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_waiter_neither_loses_nor_leaks_a_token() {
+        let l = limiter(1, ms(1000));
+        let start = Instant::now();
+        l.acquire().await;
+        let log = Log::default();
+        let mut tasks = Vec::new();
+        for (tenant, label) in [("a", "a1"), ("a", "a2"), ("a", "a3"), ("b", "b1")] {
+            tasks.push(waiter(&l, Some(tenant), label.into(), &log));
+            settle().await;
+        }
+        assert_eq!(l.waiting("a"), 3);
+        // Drop the head (sleeping until the next token) and the last of team-a.
+        tasks[0].abort();
+        tasks[2].abort();
+        settle().await;
+        assert_eq!(l.waiting("a"), 1);
+        for t in tasks.drain(..) {
+            let _ = t.await;
+        }
+        let log = log.lock().unwrap().clone();
+        let order: Vec<_> = log.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(order, ["a2", "b1"]);
+        // a2 got the token a1 would have had, on time: nothing stalled.
+        assert!(log[0].1 - start <= ms(1005), "a2 at {:?}", log[0].1 - start);
+        assert!(log[1].1 - start <= ms(2010), "b1 at {:?}", log[1].1 - start);
+        // Nothing was taken for the dropped ones: a period later all is back.
+        tokio::time::sleep(ms(1100)).await;
+        assert_eq!(l.available(), 1);
+        assert!(!l.is_saturated());
+        // A waiter dropped by a timeout is gone from the queue too.
+        l.acquire().await;
+        let timed_out = scoped(
+            CallScope::new("a", None),
+            tokio::time::timeout(ms(10), l.acquire()),
+        )
+        .await;
+        assert!(timed_out.is_err());
+        assert_eq!(l.waiting("a"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_within_judges_the_wait_by_the_callers_place_in_the_fair_order() {
+        let l = limiter(1, ms(1000));
+        l.acquire().await;
+        let log = Log::default();
+        let tasks: Vec<_> = (0..5)
+            .map(|i| waiter(&l, Some("a"), format!("a{i}"), &log))
+            .collect();
+        settle().await;
+        assert_eq!(l.waiting("a"), 5);
+        // A sixth caller of team-a is behind all five: refused at once, not queued.
+        let refused = scoped(
+            CallScope::new("a", None),
+            l.acquire_within(Duration::from_secs(3)),
+        )
+        .await;
+        assert_eq!(refused, Err(ms(6000)));
+        assert_eq!(l.waiting("a"), 5);
+        // team-b's first caller is second in line: 2 s away, within 3 s.
+        let start = Instant::now();
+        let b = scoped(
+            CallScope::new("b", None),
+            l.acquire_within(Duration::from_secs(3)),
+        )
+        .await;
+        assert!(b.is_ok());
+        assert!(start.elapsed() <= ms(2010));
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_overtaken_by_new_tenants_gives_up_at_its_max_wait() {
+        let l = limiter(1, ms(1000));
+        l.acquire().await;
+        let log = Log::default();
+        let a1 = waiter(&l, Some("a"), "a1".into(), &log);
+        settle().await;
+        let start = Instant::now();
+        let l2 = l.clone();
+        // Second in line: 2 s away, allowed 2.5 s.
+        let a2 = tokio::spawn(scoped(CallScope::new("a", None), async move {
+            l2.acquire_within(ms(2500)).await
+        }));
+        settle().await;
+        assert_eq!(l.waiting("a"), 2);
+        // team-b and team-c arrive and are served before a2 (round robin): a2's
+        // turn is now at 4 s, so it gives up at 2.5 s and leaves the queue.
+        let b1 = waiter(&l, Some("b"), "b1".into(), &log);
+        let c1 = waiter(&l, Some("c"), "c1".into(), &log);
+        let gave_up = a2.await.unwrap();
+        let waited = start.elapsed();
+        assert!(
+            waited >= ms(2500) && waited <= ms(2510),
+            "gave up after {waited:?}"
+        );
+        // Its expected rest: c1's token at 3 s, then its own at 4 s.
+        assert_eq!(gave_up, Err(ms(1500)));
+        assert_eq!(l.waiting("a"), 0);
+        for t in [a1, b1, c1] {
+            t.await.unwrap();
+        }
+        assert_eq!(labels(&log), ["a1", "b1", "c1"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_that_cannot_get_a_token_in_time_gives_up_at_once() {
+        let l = limiter(1, ms(1000));
+        l.acquire().await;
+        let start = Instant::now();
+        // A 429 blocks the account for 10 s while a caller waits with 3 s to spare.
+        let l2 = l.clone();
+        let waiting = tokio::spawn(async move { l2.acquire_within(ms(3000)).await });
+        settle().await;
+        l.block_for(Duration::from_secs(10));
+        let result = waiting.await.unwrap();
+        // It learns so when its token would have come (1 s), not at 3 s.
+        assert_eq!(start.elapsed(), ms(1000));
+        assert_eq!(result, Err(ms(9000)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn saturation_and_waiting_are_reported() {
+        let l = limiter(2, ms(1000));
+        assert!(!l.is_saturated());
+        l.acquire().await;
+        assert!(!l.is_saturated());
+        l.acquire().await;
+        assert!(l.is_saturated(), "no token free");
+        tokio::time::sleep(ms(1000)).await;
+        assert!(!l.is_saturated());
+        l.block_for(ms(500));
+        assert!(l.is_saturated(), "blocked");
+        assert_eq!(l.waiting("a"), 0);
+    }
+
+    #[test]
+    fn scopes_never_share_a_limiter() {
+        let reg = RateLimiterRegistry::new();
+        let cluster = reg.limiter("http://h/v4", "acc", RateLimitConfig::new(100, ms(1000)));
+        let tenant_view = reg.scoped("ns/team-a/cf:3f2a");
+        let tenant = tenant_view.limiter("http://h/v4/", "acc", RateLimitConfig::new(1, ms(1000)));
+        assert!(!Arc::ptr_eq(&cluster, &tenant));
+        assert_eq!(reg.len(), 2);
+        // The tenant's limit is its own: the cluster's limiter keeps the admin's.
+        assert_eq!(cluster.config().requests, 100);
+        assert_eq!(tenant.config().requests, 1);
+        tenant_view.limiter("http://h/v4", "acc", RateLimitConfig::new(2, ms(1000)));
+        assert_eq!(cluster.config().requests, 100);
+        assert_eq!(tenant.config().requests, 2);
+        // Spending in one scope leaves the other's budget alone.
+        let t = Instant::now();
+        tenant.lock().bucket.try_take(t).unwrap();
+        tenant.lock().bucket.try_take(t).unwrap();
+        assert_eq!(tenant.available(), 0);
+        assert_eq!(cluster.available(), 100);
+        // Views share the map: the same scope finds the same limiter again.
+        let again = reg.scoped("ns/team-a/cf:3f2a").limiter(
+            "http://h/v4",
+            "acc",
+            RateLimitConfig::new(2, ms(1000)),
+        );
+        assert!(Arc::ptr_eq(&tenant, &again));
+        assert_eq!(
+            tenant.key().to_string(),
+            "http://h/v4 account acc (scope ns/team-a/cf:3f2a)"
+        );
+        assert_eq!(cluster.key().to_string(), "http://h/v4 account acc");
+        assert_eq!(tenant_view.scoped("").scope(), "");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_idle_unheld_limiters_are_evicted() {
+        let reg = RateLimiterRegistry::new();
+        let cfg = RateLimitConfig::new(2, ms(1000));
+        // Never used: idle from the start.
+        drop(reg.limiter("http://h", "unused", cfg));
+        // Spent a token a moment ago.
+        reg.limiter("http://h", "spent", cfg).acquire().await;
+        // Blocked by a Retry-After.
+        reg.limiter("http://h", "blocked", cfg).block_for(ms(5000));
+        // Held by a client.
+        let held = reg.limiter("http://h", "held", cfg);
+        assert_eq!(reg.len(), 4);
+        assert_eq!(reg.evict_idle(), 1, "only the unused one");
+        assert_eq!(reg.len(), 3);
+        // A period later the spent token is back: that one goes too.
+        tokio::time::sleep(ms(1000)).await;
+        assert_eq!(reg.evict_idle(), 1);
+        // The block ends; the held one stays while held.
+        tokio::time::sleep(ms(4000)).await;
+        assert_eq!(reg.evict_idle(), 1);
+        assert_eq!(reg.len(), 1);
+        drop(held);
+        assert_eq!(reg.evict_idle(), 1);
+        assert!(reg.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_limiter_survives_eviction_with_its_budget() {
+        let reg = RateLimiterRegistry::new();
+        let cfg = RateLimitConfig::new(2, ms(10_000));
+        let l = reg.limiter("http://h", "acc", cfg);
+        l.acquire().await;
+        l.acquire().await;
+        drop(l);
+        tokio::time::sleep(ms(9000)).await;
+        assert_eq!(reg.evict_idle(), 0);
+        // The budget is still spent: a fresh limiter would have let this through.
+        let l = reg.limiter("http://h", "acc", cfg);
+        assert_eq!(l.available(), 0);
+        assert!(l.acquire_within(ms(10)).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn limiter_sweeps_idle_limiters_at_most_once_an_interval() {
+        let reg = RateLimiterRegistry::new();
+        let cfg = RateLimitConfig::new(2, ms(1000));
+        drop(reg.limiter("http://h", "a", cfg));
+        drop(reg.limiter("http://h", "b", cfg));
+        assert_eq!(reg.len(), 2, "no sweep before the interval");
+        tokio::time::sleep(EVICT_INTERVAL).await;
+        // The next lookup sweeps; the limiter it hands out is kept.
+        let c = reg.limiter("http://h", "c", cfg);
+        assert_eq!(reg.len(), 1);
+        drop(c);
+        drop(reg.limiter("http://h", "d", cfg));
+        assert_eq!(reg.len(), 2, "swept only a moment ago");
     }
 }
