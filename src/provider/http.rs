@@ -245,7 +245,7 @@ impl Executor {
                 Some(left) => self.retry.max_retry_after.min(left - MIN_ATTEMPT_TIME),
             };
             if let Err(wait) = self.limiter.acquire_within(max_wait).await {
-                if wait <= self.retry.max_retry_after {
+                if max_wait < self.retry.max_retry_after && wait <= self.retry.max_retry_after {
                     // Only the deadline was in the way.
                     return Err(out_of_time(
                         operation,

@@ -510,7 +510,7 @@ impl RateLimiter {
         let start = Instant::now();
         let tenant: Tenant = budget::tenant();
         let wake = Arc::new(Notify::new());
-        let place = {
+        let mut place = {
             let mut state = self.lock();
             let state = &mut *state;
             let now = Instant::now();
@@ -544,7 +544,6 @@ impl RateLimiter {
                 queued: true,
             }
         };
-        let mut place = place;
         let give_up_at = start.checked_add(max_wait);
         let result = loop {
             // The head takes a token or learns when the next one is free; the
