@@ -1,6 +1,7 @@
 //! The HTTP layer every provider client shares: one reqwest client builder with
 //! the project's rules, and an [`Executor`] that runs one provider operation with
-//! the account's rate limiter, the retry policy and a bounded response body.
+//! the account's rate limiter, the retry policy and a bounded response body, within
+//! the deadline of the reconcile it runs for ([`budget`]).
 //!
 //! Rules: a timeout on every call (connect and total), `User-Agent:
 //! clientops/<version>`, redirects never followed (a provider that redirects is
