@@ -9,7 +9,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock, so a test with a paused clock moves deadlines too.
+use tokio::time::Instant;
 
 /// Who is calling, and until when.
 #[derive(Clone, Debug)]

@@ -180,6 +180,21 @@ pub enum ProviderError {
     /// a header cannot hold, empty id). Never retried.
     #[error("configuration error: {message}")]
     Config { message: String },
+
+    /// The reconcile's time budget ([`super::budget`]) ran out before the request
+    /// was sent: while it waited for the rate limiter (or an account lock), or too
+    /// close to the deadline to start an attempt. Nothing reached the provider, so
+    /// even a create or rotate failed cleanly (not `OutcomeUnknown`). Transient: a
+    /// later reconcile tries again.
+    #[error(
+        "the reconcile's time budget ran out before {operation} was sent ({waiting_for}); \
+         nothing reached the provider, it is tried again later"
+    )]
+    DeadlineExceeded {
+        operation: Operation,
+        /// What the call was still waiting for, e.g. `waiting for the rate limiter`.
+        waiting_for: &'static str,
+    },
 }
 
 impl ProviderError {
@@ -197,14 +212,15 @@ impl ProviderError {
     }
 
     /// Whether repeating the same call later can succeed without any change:
-    /// rate limits, 5xx and transport errors. `OutcomeUnknown` is not: it needs a
-    /// lookup first.
+    /// rate limits, 5xx and transport errors, a spent time budget. `OutcomeUnknown`
+    /// is not: it needs a lookup first.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             ProviderError::RateLimited { .. }
                 | ProviderError::Server { .. }
                 | ProviderError::Transport { .. }
+                | ProviderError::DeadlineExceeded { .. }
         )
     }
 
@@ -225,6 +241,7 @@ impl ProviderError {
             ProviderError::OutcomeUnknown { .. } => "outcome_unknown",
             ProviderError::Decode { .. } => "decode",
             ProviderError::Config { .. } => "config",
+            ProviderError::DeadlineExceeded { .. } => "deadline_exceeded",
         }
     }
 
@@ -588,6 +605,24 @@ mod tests {
         ] {
             assert!(!e.is_retryable(), "{e}");
         }
+    }
+
+    #[test]
+    fn a_spent_time_budget_is_a_clean_transient_failure() {
+        let e = ProviderError::DeadlineExceeded {
+            operation: Operation::Create,
+            waiting_for: "waiting for the rate limiter",
+        };
+        assert!(e.is_retryable());
+        assert_eq!(e.kind(), "deadline_exceeded");
+        // Nothing was sent: a create stays a clean failure, whatever `sent` says.
+        assert_eq!(e.clone().for_operation(Operation::Create, false), e);
+        assert_eq!(e.clone().for_operation(Operation::RotateSecret, true), e);
+        assert_eq!(
+            e.to_string(),
+            "the reconcile's time budget ran out before create was sent (waiting for the \
+             rate limiter); nothing reached the provider, it is tried again later"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP layer every provider client shares: one reqwest client builder with
 //! the project's rules, and an [`Executor`] that runs one provider operation with
-//! the account's rate limiter, the retry policy and a bounded response body.
+//! the account's rate limiter, the retry policy and a bounded response body, within
+//! the deadline of the reconcile it runs for ([`budget`]).
 //!
 //! Rules: a timeout on every call (connect and total), `User-Agent:
 //! clientops/<version>`, redirects never followed (a provider that redirects is
@@ -9,16 +10,25 @@
 //! `insecure_skip_tls_verify`, which logs a warning.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
+// Tokio's clock, as the deadlines of [`budget`] use it.
+use tokio::time::Instant;
 
+use super::budget;
 use super::error::{Operation, ProviderError, ProviderMessage, sanitize};
 use super::ratelimit::{LimiterKey, RateLimiter};
 use super::retry::RetryPolicy;
 
 /// The `User-Agent` of every provider request.
 pub const USER_AGENT: &str = concat!("clientops/", env!("CARGO_PKG_VERSION"));
+
+/// The least time an attempt is started with: with less left before the
+/// reconcile's deadline, a request is not sent at all (`DeadlineExceeded`), since
+/// it would almost surely time out, and a create or rotate cut short is an
+/// unknown outcome that costs a LIST to resolve.
+pub const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(100);
 
 /// The largest response body read by default for one object (8 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -205,6 +215,13 @@ impl Executor {
     /// the policy; the final error passes through
     /// [`ProviderError::for_operation`], so a create or rotate whose outcome is
     /// unknown says so.
+    ///
+    /// Within a [`budget`] scope nothing outlives its deadline: the limiter wait is
+    /// at most the time left (less [`MIN_ATTEMPT_TIME`]), an attempt in flight is
+    /// cut at the deadline (a timeout, as any other), and no retry or backoff
+    /// starts that would end past it (the last attempt's error is returned). With
+    /// too little time left before anything was sent, the error is
+    /// [`ProviderError::DeadlineExceeded`].
     pub async fn execute<T>(
         &self,
         operation: Operation,
@@ -212,12 +229,32 @@ impl Executor {
         interpret: impl Fn(RawResponse) -> Result<T, ProviderError>,
     ) -> Result<T, ProviderError> {
         let mut attempt = 0u32;
+        // The last attempt's error and whether its request may have been sent: what
+        // is returned when the deadline stops a retry.
+        let mut last: Option<(ProviderError, bool)> = None;
         loop {
-            if let Err(wait) = self
-                .limiter
-                .acquire_within(self.retry.max_retry_after)
-                .await
-            {
+            let max_wait = match budget::remaining() {
+                None => self.retry.max_retry_after,
+                Some(left) if left < MIN_ATTEMPT_TIME => {
+                    return Err(out_of_time(
+                        operation,
+                        attempt,
+                        last,
+                        "too little time left to start a request",
+                    ));
+                }
+                Some(left) => self.retry.max_retry_after.min(left - MIN_ATTEMPT_TIME),
+            };
+            if let Err(wait) = self.limiter.acquire_within(max_wait).await {
+                if max_wait < self.retry.max_retry_after && wait <= self.retry.max_retry_after {
+                    // Only the deadline was in the way.
+                    return Err(out_of_time(
+                        operation,
+                        attempt,
+                        last,
+                        "waiting for the rate limiter",
+                    ));
+                }
                 return Err(ProviderError::RateLimited {
                     retry_after: Some(wait),
                     messages: vec![ProviderMessage::new(
@@ -230,14 +267,39 @@ impl Executor {
                     )],
                 });
             }
+            let deadline = budget::deadline();
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return Err(out_of_time(
+                    operation,
+                    attempt,
+                    last,
+                    "waiting for the rate limiter",
+                ));
+            }
             let started = Instant::now();
-            let (result, sent) = self
-                .attempt(
-                    build(&self.client),
-                    self.body_limits.for_operation(operation),
-                    &interpret,
-                )
-                .await;
+            let attempt_once = self.attempt(
+                build(&self.client),
+                self.body_limits.for_operation(operation),
+                &interpret,
+            );
+            // Cut at the deadline here rather than through the request's own
+            // timeout, which would replace (and could lengthen) the client's.
+            let (result, sent) = match deadline {
+                None => attempt_once.await,
+                Some(deadline) => match tokio::time::timeout_at(deadline, attempt_once).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => (
+                        Err((
+                            None,
+                            ProviderError::transport(
+                                "timed out: the reconcile's time budget ran out while the \
+                                 request was in flight",
+                            ),
+                        )),
+                        true,
+                    ),
+                },
+            };
             if let Some(hook) = &self.on_request {
                 let (status, error) = match &result {
                     Ok((status, _)) => (Some(*status), None),
@@ -267,6 +329,16 @@ impl Executor {
                 return Err(error.for_operation(operation, sent));
             }
             let delay = self.retry.delay(attempt, &error);
+            if budget::remaining().is_some_and(|left| delay.saturating_add(MIN_ATTEMPT_TIME) > left)
+            {
+                // The retry would start too late: give the error as it is.
+                return Err(out_of_time(
+                    operation,
+                    attempt,
+                    Some((error, sent)),
+                    "a retry",
+                ));
+            }
             tracing::warn!(
                 operation = %operation,
                 attempt,
@@ -277,6 +349,7 @@ impl Executor {
             // With a Retry-After, the limiter already holds the next attempt until
             // then; sleep only the rest of the backoff.
             tokio::time::sleep(delay.saturating_sub(retry_after.unwrap_or_default())).await;
+            last = Some((error, sent));
             attempt += 1;
         }
     }
@@ -329,6 +402,24 @@ impl Executor {
             Ok(v) => (Ok((code, v)), true),
             Err(e) => (Err((Some(code), e)), true),
         }
+    }
+}
+
+/// The error of a call the deadline stopped: the last attempt's error (a retry was
+/// not started), or `DeadlineExceeded` when nothing was sent yet.
+fn out_of_time(
+    operation: Operation,
+    attempt: u32,
+    last: Option<(ProviderError, bool)>,
+    waiting_for: &'static str,
+) -> ProviderError {
+    tracing::debug!(operation = %operation, attempt, waiting_for, "the reconcile's time budget ran out");
+    match last {
+        Some((error, sent)) => error.for_operation(operation, sent),
+        None => ProviderError::DeadlineExceeded {
+            operation,
+            waiting_for,
+        },
     }
 }
 
@@ -523,5 +614,249 @@ mod tests {
             ..HttpOptions::default()
         })
         .unwrap();
+    }
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::provider::budget::{CallScope, scoped};
+    use crate::provider::ratelimit::RateLimitConfig;
+
+    /// A provider on loopback that counts connections and requests and answers
+    /// each request with `response` (`None`: never answers).
+    struct Provider {
+        url: String,
+        connections: Arc<AtomicUsize>,
+        requests: Arc<AtomicUsize>,
+    }
+
+    async fn provider(response: Option<&'static str>) -> Provider {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (c, r) = (connections.clone(), requests.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = r.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while let Ok(n @ 1..) = socket.read(&mut chunk).await {
+                        buf.extend_from_slice(&chunk[..n]);
+                        // Bodiless requests: each ends with its headers.
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            r.fetch_add(1, Ordering::SeqCst);
+                            if let Some(response) = response {
+                                let _ = socket.write_all(response.as_bytes()).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Provider {
+            url,
+            connections,
+            requests,
+        }
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+    const THROTTLED: &str =
+        "HTTP/1.1 429 Too Many Requests\r\nretry-after: 10\r\ncontent-length: 0\r\n\r\n";
+
+    /// Keeps the paused clock creeping 1 ms at a time: the clock jumps to the next
+    /// timer whenever the runtime is idle, also while a response is on its way
+    /// over loopback; without a near timer that jump would fire the deadline.
+    fn creep() -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    }
+
+    fn interpret(raw: RawResponse) -> Result<u16, ProviderError> {
+        match raw.status.as_u16() {
+            s @ 200..=299 => Ok(s),
+            429 => Err(ProviderError::RateLimited {
+                retry_after: retry_after(&raw.headers),
+                messages: vec![],
+            }),
+            s => Err(ProviderError::Server {
+                status: s,
+                messages: vec![],
+            }),
+        }
+    }
+
+    fn executor(limit: RateLimitConfig, retry: RetryPolicy) -> Executor {
+        let limiter = Arc::new(RateLimiter::new(
+            LimiterKey::new("http://p", "acc"),
+            limit,
+            None,
+        ));
+        Executor::new(
+            build_client(&HttpOptions::default()).unwrap(),
+            limiter,
+            retry,
+        )
+    }
+
+    async fn call(
+        exec: &Executor,
+        p: &Provider,
+        operation: Operation,
+        budget: Option<Duration>,
+    ) -> Result<u16, ProviderError> {
+        let url = format!("{}/clients", p.url);
+        let run = exec.execute(operation, |c| c.post(&url), interpret);
+        match budget {
+            Some(b) => scoped(CallScope::new("team-a", Some(b)), run).await,
+            None => run.await,
+        }
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_budget_sends_nothing_and_fails_cleanly() {
+        let trap = provider(Some(OK)).await;
+        let exec = executor(RateLimitConfig::new(10, secs(1)), RetryPolicy::default());
+        for budget in [Duration::ZERO, Duration::from_millis(50)] {
+            for op in [Operation::Create, Operation::RotateSecret, Operation::Get] {
+                let e = call(&exec, &trap, op, Some(budget)).await.unwrap_err();
+                assert!(
+                    matches!(e, ProviderError::DeadlineExceeded { operation, .. } if operation == op),
+                    "{e:?}"
+                );
+                assert!(e.is_retryable());
+            }
+        }
+        assert_eq!(trap.connections.load(Ordering::SeqCst), 0);
+        // Outside a scope the same executor calls as before.
+        let _creep = creep();
+        assert_eq!(call(&exec, &trap, Operation::Create, None).await, Ok(200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limiter_wait_ends_at_the_deadline() {
+        let trap = provider(Some(OK)).await;
+        let exec = executor(RateLimitConfig::new(1, secs(20)), RetryPolicy::default());
+        exec.limiter().acquire().await; // the next token is 20 s away
+        let start = Instant::now();
+        // 5 s left: the token comes too late; refused at once, nothing sent.
+        let e = call(&exec, &trap, Operation::Create, Some(secs(5)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ProviderError::DeadlineExceeded {
+                    waiting_for: "waiting for the rate limiter",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // Longer than the policy's longest in-process wait (30 s): requeue after
+        // it, as before, whatever the deadline.
+        let exec = executor(RateLimitConfig::new(1, secs(60)), RetryPolicy::default());
+        exec.limiter().acquire().await;
+        let e = call(&exec, &trap, Operation::Get, Some(secs(5)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ProviderError::RateLimited { retry_after: Some(w), .. } if w == secs(60)),
+            "{e:?}"
+        );
+        assert_eq!(trap.connections.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            exec.limiter().waiting("team-a"),
+            0,
+            "refused callers never queue"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_due_before_the_deadline_is_waited_for() {
+        let p = provider(Some(OK)).await;
+        let _creep = creep();
+        let exec = executor(RateLimitConfig::new(1, secs(10)), RetryPolicy::default());
+        exec.limiter().acquire().await;
+        let start = Instant::now();
+        assert_eq!(
+            call(&exec, &p, Operation::Create, Some(secs(20))).await,
+            Ok(200)
+        );
+        assert!(start.elapsed() >= secs(10));
+        assert_eq!(p.requests.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_is_cut_at_the_deadline() {
+        let hang = provider(None).await;
+        let exec = executor(RateLimitConfig::new(10, secs(1)), RetryPolicy::default());
+        let start = Instant::now();
+        let e = call(&exec, &hang, Operation::Get, Some(secs(2)))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProviderError::Transport { .. }), "{e:?}");
+        assert!(e.to_string().contains("time budget ran out"), "{e}");
+        // Cut at the deadline (2 s), not at the client's 30 s timeout.
+        let took = start.elapsed();
+        assert!(took >= secs(2) && took < secs(3), "{took:?}");
+        // A create cut in flight may have reached the provider: outcome unknown.
+        let e = call(&exec, &hang, Operation::Create, Some(secs(2)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ProviderError::OutcomeUnknown {
+                    operation: Operation::Create,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_retry_starts_that_would_end_past_the_deadline() {
+        let p = provider(Some(THROTTLED)).await;
+        let _creep = creep();
+        let retry = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(1),
+            max_retry_after: secs(30),
+        };
+        let exec = executor(RateLimitConfig::new(100, secs(1)), retry);
+        let start = Instant::now();
+        // Retry-After 10 s: the first retry (at 10 s) fits in 15 s, a second
+        // (at 20 s) would not. The last answer is returned as it is.
+        let e = call(&exec, &p, Operation::Create, Some(secs(15)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ProviderError::RateLimited { retry_after: Some(w), .. } if w == secs(10)),
+            "{e:?}"
+        );
+        assert_eq!(p.requests.load(Ordering::SeqCst), 2);
+        assert!(start.elapsed() < secs(15), "{:?}", start.elapsed());
+        // Without a deadline every attempt is made.
+        tokio::time::sleep(secs(10)).await; // the last 429's block ends
+        p.requests.store(0, Ordering::SeqCst);
+        let e = call(&exec, &p, Operation::Create, None).await.unwrap_err();
+        assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+        assert_eq!(p.requests.load(Ordering::SeqCst), 5);
     }
 }
