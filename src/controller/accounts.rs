@@ -42,11 +42,14 @@ pub struct AccountCache {
 async fn lock_within_deadline(
     snapshot: &Mutex<Snapshot>,
 ) -> Result<tokio::sync::MutexGuard<'_, Snapshot>, ProviderError> {
-    match crate::provider::budget::remaining() {
+    match crate::provider::budget::deadline() {
         None => Ok(snapshot.lock().await),
-        Some(left) => tokio::time::timeout(left, snapshot.lock())
+        Some(deadline) => tokio::time::timeout_at(deadline, snapshot.lock())
             .await
-            .map_err(|_| ProviderError::deadline_exceeded("waiting for another reconcile's LIST of this account")),
+            .map_err(|_| ProviderError::DeadlineExceeded {
+                operation: crate::provider::error::Operation::List,
+                waiting_for: "another reconcile's LIST of this account",
+            }),
     }
 }
 

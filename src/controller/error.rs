@@ -34,6 +34,7 @@ impl Error {
                 ProviderError::Forbidden { .. } => "ProviderForbidden".into(),
                 ProviderError::RateLimited { .. } => "ProviderRateLimited".into(),
                 ProviderError::OutcomeUnknown { .. } => "OutcomeUnknown".into(),
+                ProviderError::DeadlineExceeded { .. } => "DeadlineExceeded".into(),
                 _ => "ProviderError".into(),
             },
             Error::Stalled { reason, .. } => reason.clone(),

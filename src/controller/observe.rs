@@ -81,6 +81,7 @@ pub fn provider_unavailable(e: &ProviderError) -> Unavailable {
         ProviderError::Unauthorized { .. } => ("ProviderUnauthorized", false),
         ProviderError::Forbidden { .. } => ("ProviderForbidden", false),
         ProviderError::RateLimited { .. } => ("ProviderRateLimited", true),
+        ProviderError::DeadlineExceeded { .. } => ("DeadlineExceeded", true),
         _ => ("ProviderNotReady", true),
     };
     let hint = super::error::credentials_hint(e);

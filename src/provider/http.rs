@@ -462,6 +462,11 @@ pub async fn read_body(
 /// without the URL), or `UntrustedCertificate` when rustls refused the server's
 /// certificate.
 pub fn transport_error(e: &reqwest::Error) -> ProviderError {
+    // The URL policy's resolver refused every address: our decision, in our words,
+    // and a configuration error (waiting cannot change it; nothing was sent).
+    if let Some(refusal) = super::url_policy::refusal_in(e) {
+        return refusal.clone().into();
+    }
     if let Some(tls) = rustls_error(e)
         && matches!(
             tls,
