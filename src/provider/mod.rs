@@ -10,7 +10,9 @@ pub mod csp;
 pub mod error;
 pub mod http;
 pub mod hydra;
+pub mod list_budget;
 pub mod model;
+pub mod oauth_probe;
 pub mod ratelimit;
 pub mod retry;
 
