@@ -646,6 +646,21 @@ fn fallback_message(status: StatusCode, body: &[u8]) -> Vec<ProviderMessage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_endpoint_follows_the_base_url() {
+        let url = |b: &str| token_url(&Url::parse(b).unwrap()).unwrap().to_string();
+        assert_eq!(url(DEFAULT_BASE_URL), TOKEN_URL);
+        assert_eq!(url("https://api.cloudflare.com/client/v4/"), TOKEN_URL);
+        assert_eq!(
+            url("http://127.0.0.1:8787/client/v4"),
+            "http://127.0.0.1:8787/oauth2/token"
+        );
+        assert_eq!(
+            url("https://cf-proxy.example.com/prefix/client/v4"),
+            "https://cf-proxy.example.com/oauth2/token"
+        );
+    }
     use std::time::Duration;
 
     fn ok<T: DeserializeOwned>(body: &str) -> Result<Option<T>, ProviderError> {

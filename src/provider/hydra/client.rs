@@ -884,7 +884,8 @@ mod tests {
         config.page_size = 2;
         let c = HydraClient::standalone(config).unwrap();
         // One pass: c1 moved from the first page to the second and was skipped.
-        let (one, total, pages) = c.list_pass().await.unwrap();
+        let mut meter = ListMeter::new(ListBudget::default());
+        let (one, total, pages) = c.list_pass(&mut meter).await.unwrap();
         assert_eq!((total, pages), (Some(6), 3));
         assert_eq!(one.len(), 5, "c1 was skipped at the page boundary");
         // list(): passes until it has Hydra's count; nobody is missing.
@@ -894,6 +895,25 @@ mod tests {
         let mut ids: Vec<_> = all.iter().map(|c| c.client_id.clone().unwrap()).collect();
         ids.sort();
         assert_eq!(ids, ["a-new", "c0", "c1", "c2", "c3", "c4"]);
+    }
+
+    #[test]
+    fn the_token_endpoint_is_on_the_public_url() {
+        let url = |p: &str| token_url(p).map(|u| u.to_string());
+        assert_eq!(
+            url("http://127.0.0.1:4444").unwrap(),
+            "http://127.0.0.1:4444/oauth2/token"
+        );
+        assert_eq!(
+            url("https://auth.example.com/hydra/").unwrap(),
+            "https://auth.example.com/hydra/oauth2/token"
+        );
+        for bad in ["not a url", "ftp://x", "https://u:p@x", "https://x/?q=1"] {
+            assert!(
+                matches!(url(bad), Err(ProviderError::Config { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
