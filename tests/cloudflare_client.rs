@@ -777,18 +777,34 @@ async fn verify_secret_asks_the_token_endpoint() {
     let id = &basic.client.client_id;
     let old = basic.client_secret.clone().unwrap();
     let new = cf.rotate_secret(id).await.unwrap();
-    assert_eq!(provider.verify_secret(id, &old).await.unwrap(), SecretCheck::Accepted);
+    assert_eq!(
+        provider.verify_secret(id, &old).await.unwrap(),
+        SecretCheck::Accepted
+    );
     cf.delete_rotated_secret(id).await.unwrap();
-    assert_eq!(provider.verify_secret(id, &old).await.unwrap(), SecretCheck::Rejected);
-    assert_eq!(provider.verify_secret(id, &new).await.unwrap(), SecretCheck::Accepted);
+    assert_eq!(
+        provider.verify_secret(id, &old).await.unwrap(),
+        SecretCheck::Rejected
+    );
+    assert_eq!(
+        provider.verify_secret(id, &new).await.unwrap(),
+        SecretCheck::Accepted
+    );
 
     // An unknown client is NotFound; a failing token endpoint is an error that
     // never holds the secret.
-    let e = provider.verify_secret("0".repeat(32).as_str(), &new).await.unwrap_err();
+    let e = provider
+        .verify_secret("0".repeat(32).as_str(), &new)
+        .await
+        .unwrap_err();
     assert!(matches!(e, ProviderError::NotFound { .. }), "{e:?}");
-    emu.faults(json!({"p_503": 1.0, "path": "oauth2/token"})).await;
+    emu.faults(json!({"p_503": 1.0, "path": "oauth2/token"}))
+        .await;
     let e = provider.verify_secret(id, &new).await.unwrap_err();
-    assert!(matches!(e, ProviderError::Server { status: 503, .. }), "{e:?}");
+    assert!(
+        matches!(e, ProviderError::Server { status: 503, .. }),
+        "{e:?}"
+    );
     assert!(e.is_retryable());
     for text in [e.to_string(), format!("{e:?}")] {
         assert!(!text.contains(new.expose()), "{text}");

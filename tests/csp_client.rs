@@ -691,7 +691,11 @@ async fn verify_secret_asks_the_token_endpoint_without_getting_a_token() {
         other => panic!("{other:?}"),
     }
     assert_eq!(emu.count("client_token", None).await, 4);
-    assert_eq!(emu.count("client_token", Some("200")).await, 0, "a token was issued");
+    assert_eq!(
+        emu.count("client_token", Some("200")).await,
+        0,
+        "a token was issued"
+    );
 
     // During a rotation's grace period both secrets prove ownership.
     let new = p.generate_secret().unwrap();
@@ -833,5 +837,8 @@ async fn a_large_list_within_the_budget_is_read() {
     assert_eq!(served.load(Ordering::SeqCst), 10);
     // One page fewer than it needs: refused, not cut short.
     let e = budget_client(&base, 9, 1 << 20).list().await.unwrap_err();
-    assert!(matches!(e, ProviderError::ListTooLarge { pages: 9, .. }), "{e:?}");
+    assert!(
+        matches!(e, ProviderError::ListTooLarge { pages: 9, .. }),
+        "{e:?}"
+    );
 }

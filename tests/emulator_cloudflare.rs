@@ -1211,9 +1211,24 @@ async fn the_token_endpoint_authenticates_clients_before_the_grant() {
             .body(form)
     };
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
-        ("basic, right secret", basic_req(&bid, &bsecret, code), 400, "invalid_grant"),
-        ("basic, wrong secret", basic_req(&bid, "wr0ng+/%:&=", code), 401, "invalid_client"),
-        ("basic, unknown client", basic_req("nobody", &bsecret, code), 401, "invalid_client"),
+        (
+            "basic, right secret",
+            basic_req(&bid, &bsecret, code),
+            400,
+            "invalid_grant",
+        ),
+        (
+            "basic, wrong secret",
+            basic_req(&bid, "wr0ng+/%:&=", code),
+            401,
+            "invalid_client",
+        ),
+        (
+            "basic, unknown client",
+            basic_req("nobody", &bsecret, code),
+            401,
+            "invalid_client",
+        ),
         (
             "basic client, secret in the form",
             post_req(format!("{code}&client_id={bid}&client_secret={bsecret}")),
@@ -1232,7 +1247,12 @@ async fn the_token_endpoint_authenticates_clients_before_the_grant() {
             401,
             "invalid_client",
         ),
-        ("post client, Basic", basic_req(&pid, &psecret, code), 401, "invalid_client"),
+        (
+            "post client, Basic",
+            basic_req(&pid, &psecret, code),
+            401,
+            "invalid_client",
+        ),
         (
             "post client, refresh_token grant it lacks",
             post_req(format!(
@@ -1253,7 +1273,12 @@ async fn the_token_endpoint_authenticates_clients_before_the_grant() {
             400,
             "unsupported_grant_type",
         ),
-        ("no grant_type", basic_req(&bid, &bsecret, "code=x"), 400, "invalid_request"),
+        (
+            "no grant_type",
+            basic_req(&bid, &bsecret, "code=x"),
+            400,
+            "invalid_request",
+        ),
         (
             "both methods at once",
             basic_req(&bid, &bsecret, &format!("{code}&client_secret={bsecret}")),
@@ -1272,7 +1297,12 @@ async fn the_token_endpoint_authenticates_clients_before_the_grant() {
             401,
             "invalid_client",
         ),
-        ("no credentials", post_req(code.to_string()), 401, "invalid_client"),
+        (
+            "no credentials",
+            post_req(code.to_string()),
+            401,
+            "invalid_client",
+        ),
     ];
     for (what, req, status, error) in cases {
         let a = env.send(req).await;
@@ -1282,7 +1312,10 @@ async fn the_token_endpoint_authenticates_clients_before_the_grant() {
         assert!(a.body.get("access_token").is_none(), "{what}");
         assert_eq!(a.headers["cache-control"], "no-store", "{what}");
         let text = a.body.to_string();
-        assert!(!text.contains(&bsecret) && !text.contains(&psecret), "{what}: {text}");
+        assert!(
+            !text.contains(&bsecret) && !text.contains(&psecret),
+            "{what}: {text}"
+        );
     }
     // A failed Basic authentication asks for Basic.
     let a = env.send(basic_req(&bid, "nope", code)).await;
@@ -1290,21 +1323,42 @@ async fn the_token_endpoint_authenticates_clients_before_the_grant() {
 
     // After a rotation both secrets authenticate, until the old one is deleted.
     let rot = env
-        .call(Method::POST, &format!("{}/rotate_secret", env.client(&bid)), None)
+        .call(
+            Method::POST,
+            &format!("{}/rotate_secret", env.client(&bid)),
+            None,
+        )
         .await;
     let new = rot.result()["client_secret"].as_str().unwrap().to_owned();
     for s in [&bsecret, &new] {
-        assert_eq!(env.send(basic_req(&bid, s, code)).await.body["error"], "invalid_grant");
+        assert_eq!(
+            env.send(basic_req(&bid, s, code)).await.body["error"],
+            "invalid_grant"
+        );
     }
-    env.call(Method::DELETE, &format!("{}/rotate_secret", env.client(&bid)), None)
-        .await
-        .result();
-    assert_eq!(env.send(basic_req(&bid, &bsecret, code)).await.body["error"], "invalid_client");
-    assert_eq!(env.send(basic_req(&bid, &new, code)).await.body["error"], "invalid_grant");
+    env.call(
+        Method::DELETE,
+        &format!("{}/rotate_secret", env.client(&bid)),
+        None,
+    )
+    .await
+    .result();
+    assert_eq!(
+        env.send(basic_req(&bid, &bsecret, code)).await.body["error"],
+        "invalid_client"
+    );
+    assert_eq!(
+        env.send(basic_req(&bid, &new, code)).await.body["error"],
+        "invalid_grant"
+    );
 
     // Only POST; and the request log names the operation.
     let a = env.send(env.http.get(&token_url)).await;
     assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
     let log = env.admin(Method::GET, "/requests", None).await;
-    assert!(log.body["operations"]["token"]["total"].as_u64().unwrap() >= 20, "{}", log.body);
+    assert!(
+        log.body["operations"]["token"]["total"].as_u64().unwrap() >= 20,
+        "{}",
+        log.body
+    );
 }

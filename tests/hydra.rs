@@ -279,9 +279,9 @@ fn fast_retry() -> clientops::provider::RetryPolicy {
 /// is accepted, a wrong one rejected, nothing changes and no token is issued.
 #[tokio::test]
 async fn verify_secret_at_hydras_token_endpoint() {
+    use clientops::provider::ProviderError;
     use clientops::provider::hydra::{HydraClient, HydraConfig, HydraProvider};
     use clientops::provider::model::{Provider, SecretCheck};
-    use clientops::provider::ProviderError;
     use clientops::secret::ClientSecret;
 
     let hydra = support::hydra::Hydra::start().await;
@@ -313,10 +313,7 @@ async fn verify_secret_at_hydras_token_endpoint() {
         .await;
     let id = |c: &serde_json::Value| c["client_id"].as_str().unwrap().to_owned();
     let (basic_id, post_id, public_id) = (id(&basic), id(&post), id(&public));
-    let before = (
-        hydra.client(&basic_id).await,
-        hydra.client(&post_id).await,
-    );
+    let before = (hydra.client(&basic_id).await, hydra.client(&post_id).await);
 
     let config = || {
         HydraConfig::new(hydra.admin.clone())
@@ -327,7 +324,9 @@ async fn verify_secret_at_hydras_token_endpoint() {
     let wrong = ClientSecret::new("not-the-secret-0123456789");
     for (cid, right) in [(&basic_id, basic_secret), (&post_id, post_secret)] {
         assert_eq!(
-            p.verify_secret(cid, &ClientSecret::new(right)).await.unwrap(),
+            p.verify_secret(cid, &ClientSecret::new(right))
+                .await
+                .unwrap(),
             SecretCheck::Accepted,
             "{cid}"
         );
@@ -343,18 +342,14 @@ async fn verify_secret_at_hydras_token_endpoint() {
     }
     // Nothing changed, and the secrets still work as they did.
     assert_eq!(
-        (
-            hydra.client(&basic_id).await,
-            hydra.client(&post_id).await
-        ),
+        (hydra.client(&basic_id).await, hydra.client(&post_id).await),
         before
     );
     assert!(hydra.accepts(&basic_id, basic_secret).await);
 
     // Without the public URL it cannot be checked, and says what to set.
-    let no_public = HydraProvider::new(
-        HydraClient::standalone(HydraConfig::new(hydra.admin.clone())).unwrap(),
-    );
+    let no_public =
+        HydraProvider::new(HydraClient::standalone(HydraConfig::new(hydra.admin.clone())).unwrap());
     match no_public
         .verify_secret(&basic_id, &ClientSecret::new(basic_secret))
         .await
@@ -366,10 +361,7 @@ async fn verify_secret_at_hydras_token_endpoint() {
 
     // An unknown client is NotFound; an unreachable token endpoint an error
     // without the secret.
-    let e = p
-        .verify_secret("no-such-client", &wrong)
-        .await
-        .unwrap_err();
+    let e = p.verify_secret("no-such-client", &wrong).await.unwrap_err();
     assert!(matches!(e, ProviderError::NotFound { .. }), "{e:?}");
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -405,7 +397,9 @@ async fn a_large_hydra_list_within_the_budget_is_read() {
     let hydra = support::hydra::Hydra::start().await;
     for i in 0..12 {
         hydra
-            .create_client(json!({"client_name": format!("c{i}"), "grant_types": ["client_credentials"]}))
+            .create_client(
+                json!({"client_name": format!("c{i}"), "grant_types": ["client_credentials"]}),
+            )
             .await;
     }
     let client = |max_pages| {

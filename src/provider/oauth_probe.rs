@@ -67,10 +67,7 @@ pub fn public_client(id: &str) -> String {
 
 /// A code no server issued: `clientops-ownership-check-` and 128 random bits.
 fn made_up_code() -> String {
-    format!(
-        "clientops-ownership-check-{:032x}",
-        rand::random::<u128>()
-    )
+    format!("clientops-ownership-check-{:032x}", rand::random::<u128>())
 }
 
 fn form_encode(s: &str) -> String {
@@ -219,7 +216,10 @@ mod tests {
         ));
         // Proves nothing: an error the server may give before authenticating.
         let e = oauth(400, "invalid_request").unwrap_err();
-        assert!(matches!(e, ProviderError::UnexpectedStatus { status: 400, .. }));
+        assert!(matches!(
+            e,
+            ProviderError::UnexpectedStatus { status: 400, .. }
+        ));
         assert!(e.to_string().contains("invalid_request"), "{e}");
         assert!(matches!(
             interpret(raw(404, "<html>not here</html>")),

@@ -94,7 +94,11 @@ pub async fn token(
         );
     };
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let field = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let field = |k: &str| {
+        form.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     let Some(grant) = field("grant_type").filter(|g| !g.is_empty()) else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -152,7 +156,7 @@ pub async fn token(
     {
         return unauthenticated("the client secret does not match");
     }
-    let allowed = client.grant_types.iter().any(|g| *g == grant);
+    let allowed = client.grant_types.contains(&grant);
     match grant.as_str() {
         "authorization_code" | "refresh_token" if allowed => oauth_error(
             StatusCode::BAD_REQUEST,

@@ -28,12 +28,12 @@ use url::Url;
 use super::wire::{ErrorBody, OAuth2Client, PatchOp};
 use crate::provider::error::{Operation, ProviderError, ProviderMessage, sanitize};
 use crate::provider::http::to_json;
-use crate::provider::list_budget::{ListBudget, ListMeter};
-use crate::provider::model::SecretCheck;
-use crate::provider::oauth_probe::{self, ClientAuth};
 use crate::provider::http::{
     BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
+use crate::provider::list_budget::{ListBudget, ListMeter};
+use crate::provider::model::SecretCheck;
+use crate::provider::oauth_probe::{self, ClientAuth};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
 use crate::provider::retry::{RetryPolicy, parse_retry_after};
 use crate::secret::ClientSecret;
