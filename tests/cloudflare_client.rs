@@ -721,3 +721,140 @@ fn fields_of(c: &clientops::provider::cloudflare::wire::CreateOAuthClient) -> Cl
         ..Default::default()
     }
 }
+
+/// Proof of ownership: the emulator's token endpoint authenticates the client by
+/// its registered method; nothing changes and no token is issued.
+#[tokio::test]
+async fn verify_secret_asks_the_token_endpoint() {
+    use clientops::provider::cloudflare::adapter::CloudflareProvider;
+    use clientops::provider::model::{Provider, SecretCheck};
+    use clientops::secret::ClientSecret;
+
+    let emu = Emu::start(&[]).await;
+    let cf = emu.client();
+    assert_eq!(
+        cf.token_url().as_str(),
+        format!("http://{}/oauth2/token", emu.addr)
+    );
+    let provider = CloudflareProvider::new(cf.clone());
+    let basic = cf.create(&create_body("Basic")).await.unwrap();
+    let mut post_body = create_body("Post");
+    post_body.token_endpoint_auth_method = "client_secret_post".into();
+    let post = cf.create(&post_body).await.unwrap();
+    let mut public_body = create_body("Public");
+    public_body.token_endpoint_auth_method = "none".into();
+    let public = cf.create(&public_body).await.unwrap();
+    let wrong = ClientSecret::new("wr0ng+/%:&=Secret");
+    let before = emu.clients().await;
+
+    for c in [&basic, &post] {
+        let id = &c.client.client_id;
+        let right = c.client_secret.clone().unwrap();
+        assert_eq!(
+            provider.verify_secret(id, &right).await.unwrap(),
+            SecretCheck::Accepted,
+            "{id}"
+        );
+        assert_eq!(
+            provider.verify_secret(id, &wrong).await.unwrap(),
+            SecretCheck::Rejected,
+            "{id}"
+        );
+    }
+    match provider
+        .verify_secret(&public.client.client_id, &wrong)
+        .await
+        .unwrap()
+    {
+        SecretCheck::Unsupported(why) => assert!(why.contains("public client"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(emu.count("token").await, 4);
+    // Nothing changed.
+    assert_eq!(emu.clients().await, before);
+
+    // The previous secret proves ownership until it is deleted.
+    let id = &basic.client.client_id;
+    let old = basic.client_secret.clone().unwrap();
+    let new = cf.rotate_secret(id).await.unwrap();
+    assert_eq!(
+        provider.verify_secret(id, &old).await.unwrap(),
+        SecretCheck::Accepted
+    );
+    cf.delete_rotated_secret(id).await.unwrap();
+    assert_eq!(
+        provider.verify_secret(id, &old).await.unwrap(),
+        SecretCheck::Rejected
+    );
+    assert_eq!(
+        provider.verify_secret(id, &new).await.unwrap(),
+        SecretCheck::Accepted
+    );
+
+    // An unknown client is NotFound; a failing token endpoint is an error that
+    // never holds the secret.
+    let e = provider
+        .verify_secret("0".repeat(32).as_str(), &new)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::NotFound { .. }), "{e:?}");
+    emu.faults(json!({"p_503": 1.0, "path": "oauth2/token"}))
+        .await;
+    let e = provider.verify_secret(id, &new).await.unwrap_err();
+    assert!(
+        matches!(e, ProviderError::Server { status: 503, .. }),
+        "{e:?}"
+    );
+    assert!(e.is_retryable());
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains(new.expose()), "{text}");
+    }
+    // 4 checks, 3 after the rotation, none for the unknown client (its GET
+    // fails), and the failing one retried like any idempotent call: 4 attempts.
+    assert_eq!(emu.count("token").await, 4 + 3 + 4);
+}
+
+/// Cloudflare's LIST is one page: the LIST budget's bytes bound it; an account
+/// within the budget lists.
+#[tokio::test]
+async fn the_list_budget_bounds_the_single_page() {
+    use clientops::provider::list_budget::ListBudget;
+
+    let emu = Emu::start(&[]).await;
+    let cf = emu.client();
+    for i in 0..5 {
+        cf.create(&create_body(&format!("App {i}"))).await.unwrap();
+    }
+    let budget = |max_bytes| ListBudget {
+        max_pages: 1000,
+        max_bytes,
+    };
+    let small = CloudflareClient::standalone(
+        emu.config(CloudflareCredentials::api_token(TOKEN))
+            .with_list_budget(budget(1000)),
+    )
+    .unwrap();
+    let e = small.list().await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::ListTooLarge {
+                pages: 0,
+                bytes: 0,
+                max_bytes: 1000,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("--list-max-bytes"), "{e}");
+    assert!(!e.is_retryable());
+    // Not retried: one LIST reached the emulator.
+    assert_eq!(emu.count("list").await, 1);
+    let enough = CloudflareClient::standalone(
+        emu.config(CloudflareCredentials::api_token(TOKEN))
+            .with_list_budget(budget(100_000)),
+    )
+    .unwrap();
+    assert_eq!(enough.list().await.unwrap().len(), 5);
+}

@@ -646,3 +646,199 @@ async fn create_and_rotate_are_never_retried_blindly() {
     create(&p, "throttled-create").await;
     assert_eq!(emu.count("create", Some("429")).await, 1);
 }
+
+/// Proof of ownership at the apps' token endpoint: an `authorization_code`
+/// grant with a made-up code, so the app's own grants do not matter and no token
+/// is issued.
+#[tokio::test]
+async fn verify_secret_asks_the_token_endpoint_without_getting_a_token() {
+    use clientops::provider::model::SecretCheck;
+
+    let emu = Emu::start(&[]).await;
+    let p = emu.provider();
+    let service = create(&p, "service-app").await;
+    // A web app: no client_credentials grant, which check_client_secret needs.
+    let mut web = fields("Web app");
+    web.grant_types = ["authorization_code".to_string()].into();
+    web.redirect_uris = vec!["https://web.example.com/callback".into()];
+    let web_secret = p.generate_secret().unwrap();
+    p.create_with(&web, "web-app", &web_secret)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut public = web.clone();
+    public.token_endpoint_auth_method = "none".into();
+    p.create_with(&public, "public-app", &ClientSecret::new(""))
+        .await
+        .unwrap()
+        .unwrap();
+    let wrong = ClientSecret::new("Wr0ng-Secret:+/%");
+
+    for (id, right) in [("service-app", &service), ("web-app", &web_secret)] {
+        assert_eq!(
+            p.verify_secret(id, right).await.unwrap(),
+            SecretCheck::Accepted,
+            "{id}"
+        );
+        assert_eq!(
+            p.verify_secret(id, &wrong).await.unwrap(),
+            SecretCheck::Rejected,
+            "{id}"
+        );
+    }
+    match p.verify_secret("public-app", &wrong).await.unwrap() {
+        SecretCheck::Unsupported(why) => assert!(why.contains("public client"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(emu.count("client_token", None).await, 4);
+    assert_eq!(
+        emu.count("client_token", Some("200")).await,
+        0,
+        "a token was issued"
+    );
+
+    // During a rotation's grace period both secrets prove ownership.
+    let new = p.generate_secret().unwrap();
+    p.rotate_to("web-app", &new, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    for s in [&web_secret, &new] {
+        assert_eq!(
+            p.verify_secret("web-app", s).await.unwrap(),
+            SecretCheck::Accepted
+        );
+    }
+
+    let e = p.verify_secret("no-such-app", &new).await.unwrap_err();
+    assert!(matches!(e, ProviderError::NotFound { .. }), "{e:?}");
+    emu.faults(json!({"p_500": 1.0, "path": "auth/token", "methods": ["POST"]}))
+        .await;
+    let e = p.verify_secret("web-app", &new).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Server { .. }), "{e:?}");
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains(new.expose()), "{text}");
+    }
+}
+
+/// A fake CSP for the LIST budget: the token exchange, and an app list whose
+/// every page links to a next one (`total`: `None`, endless) or ends after
+/// `total` apps. Counts the list requests.
+async fn paging_csp(total: Option<u64>) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use axum::extract::{Query, State};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[derive(Clone)]
+    struct Fake {
+        total: Option<u64>,
+        served: Arc<AtomicU64>,
+    }
+    async fn page(
+        State(f): State<Fake>,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> axum::Json<Value> {
+        f.served.fetch_add(1, Ordering::SeqCst);
+        let start: u64 = q["pageStart"].parse().unwrap();
+        let limit: u64 = q["pageLimit"].parse().unwrap();
+        let end = f.total.map_or(start + limit, |t| t.min(start + limit));
+        let apps: Vec<Value> = (start..end)
+            .map(|i| json!({"id": format!("app-{i}"), "displayName": "x".repeat(100)}))
+            .collect();
+        let more = f.total.is_none_or(|t| end < t);
+        let mut body = json!({"results": apps});
+        if more {
+            body["nextLink"] = json!(format!(
+                "/csp/gateway/am/api/orgs/{ORG}/oauth-apps?pageStart={end}&pageLimit={limit}"
+            ));
+        }
+        axum::Json(body)
+    }
+    async fn token() -> axum::Json<Value> {
+        axum::Json(json!({"access_token": "fake-access-token", "expires_in": 1800}))
+    }
+    let served = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/csp/gateway/am/api/auth/api-tokens/authorize",
+            axum::routing::post(token),
+        )
+        .route(
+            "/csp/gateway/am/api/orgs/{org}/oauth-apps",
+            axum::routing::get(page),
+        )
+        .with_state(Fake {
+            total,
+            served: served.clone(),
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), served)
+}
+
+fn budget_client(base: &str, max_pages: u32, max_bytes: u64) -> CspClient {
+    use clientops::provider::list_budget::ListBudget;
+    CspClient::standalone(
+        CspConfig::new(ORG, CspCredentials::api_token(TOKEN))
+            .with_base_url(base)
+            .with_retry(fast_retry())
+            .with_page_limit(10)
+            .with_list_budget(ListBudget {
+                max_pages,
+                max_bytes,
+            }),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_endless_list_stops_at_the_page_budget() {
+    use std::sync::atomic::Ordering;
+    let (base, served) = paging_csp(None).await;
+    let e = budget_client(&base, 7, 1 << 30).list().await.unwrap_err();
+    match &e {
+        ProviderError::ListTooLarge {
+            pages, max_pages, ..
+        } => assert_eq!((*pages, *max_pages), (7, 7)),
+        other => panic!("{other:?}"),
+    }
+    assert!(e.to_string().contains("--list-max-pages"), "{e}");
+    assert!(!e.is_retryable());
+    // The 8th page was never asked for.
+    assert_eq!(served.load(Ordering::SeqCst), 7);
+}
+
+#[tokio::test]
+async fn an_endless_list_stops_at_the_byte_budget() {
+    use std::sync::atomic::Ordering;
+    let (base, served) = paging_csp(None).await;
+    // A page of 10 apps is ~1.3 KB: the budget holds a few pages.
+    let max_bytes = 6_000;
+    let e = budget_client(&base, 1000, max_bytes)
+        .list()
+        .await
+        .unwrap_err();
+    let ProviderError::ListTooLarge { pages, bytes, .. } = e else {
+        panic!("{e:?}")
+    };
+    assert!(bytes <= max_bytes, "read {bytes} bytes");
+    assert!((2..10).contains(&pages), "{pages} pages");
+    // The pages read whole, and the one cut at the budget.
+    assert_eq!(served.load(Ordering::SeqCst), u64::from(pages) + 1);
+}
+
+#[tokio::test]
+async fn a_large_list_within_the_budget_is_read() {
+    use std::sync::atomic::Ordering;
+    let (base, served) = paging_csp(Some(95)).await;
+    let apps = budget_client(&base, 10, 1 << 20).list().await.unwrap();
+    assert_eq!(apps.len(), 95);
+    assert_eq!(served.load(Ordering::SeqCst), 10);
+    // One page fewer than it needs: refused, not cut short.
+    let e = budget_client(&base, 9, 1 << 20).list().await.unwrap_err();
+    assert!(
+        matches!(e, ProviderError::ListTooLarge { pages: 9, .. }),
+        "{e:?}"
+    );
+}

@@ -1166,3 +1166,199 @@ proptest! {
         });
     }
 }
+
+/// The token endpoint authenticates a client the way Hydra does (only its
+/// registered method; current or not-yet-deleted previous secret; every failure
+/// `401 invalid_client`), and only then fails on the grant: it never issues a
+/// token.
+#[tokio::test]
+async fn the_token_endpoint_authenticates_clients_before_the_grant() {
+    let env = start_default().await;
+    let origin = format!("http://{}", env.run.addr());
+    let token_url = format!("{origin}/oauth2/token");
+    let basic = env.create(valid_body()).await;
+    let (bid, bsecret) = (
+        basic["client_id"].as_str().unwrap().to_owned(),
+        basic["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let mut body = valid_body();
+    body["token_endpoint_auth_method"] = json!("client_secret_post");
+    body["grant_types"] = json!(["authorization_code"]);
+    let post = env.create(body).await;
+    let (pid, psecret) = (
+        post["client_id"].as_str().unwrap().to_owned(),
+        post["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let mut body = valid_body();
+    body["token_endpoint_auth_method"] = json!("none");
+    let public = env.create(body).await;
+    let public_id = public["client_id"].as_str().unwrap().to_owned();
+
+    let enc = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    let code = "grant_type=authorization_code&code=made-up";
+    // (request, status, OAuth error)
+    let basic_req = |id: &str, secret: &str, form: &str| {
+        env.http
+            .post(&token_url)
+            .basic_auth(enc(id), Some(enc(secret)))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_string())
+    };
+    let post_req = |form: String| {
+        env.http
+            .post(&token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+    };
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            "basic, right secret",
+            basic_req(&bid, &bsecret, code),
+            400,
+            "invalid_grant",
+        ),
+        (
+            "basic, wrong secret",
+            basic_req(&bid, "wr0ng+/%:&=", code),
+            401,
+            "invalid_client",
+        ),
+        (
+            "basic, unknown client",
+            basic_req("nobody", &bsecret, code),
+            401,
+            "invalid_client",
+        ),
+        (
+            "basic client, secret in the form",
+            post_req(format!("{code}&client_id={bid}&client_secret={bsecret}")),
+            401,
+            "invalid_client",
+        ),
+        (
+            "post, right secret",
+            post_req(format!("{code}&client_id={pid}&client_secret={psecret}")),
+            400,
+            "invalid_grant",
+        ),
+        (
+            "post, wrong secret",
+            post_req(format!("{code}&client_id={pid}&client_secret=nope")),
+            401,
+            "invalid_client",
+        ),
+        (
+            "post client, Basic",
+            basic_req(&pid, &psecret, code),
+            401,
+            "invalid_client",
+        ),
+        (
+            "post client, refresh_token grant it lacks",
+            post_req(format!(
+                "grant_type=refresh_token&refresh_token=x&client_id={pid}&client_secret={psecret}"
+            )),
+            400,
+            "unauthorized_client",
+        ),
+        (
+            "basic, client_credentials",
+            basic_req(&bid, &bsecret, "grant_type=client_credentials"),
+            400,
+            "unauthorized_client",
+        ),
+        (
+            "basic, unknown grant",
+            basic_req(&bid, &bsecret, "grant_type=password&username=a&password=b"),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            "no grant_type",
+            basic_req(&bid, &bsecret, "code=x"),
+            400,
+            "invalid_request",
+        ),
+        (
+            "both methods at once",
+            basic_req(&bid, &bsecret, &format!("{code}&client_secret={bsecret}")),
+            400,
+            "invalid_request",
+        ),
+        (
+            "public client by id",
+            post_req(format!("{code}&client_id={public_id}")),
+            400,
+            "invalid_grant",
+        ),
+        (
+            "public client with a secret",
+            post_req(format!("{code}&client_id={public_id}&client_secret=x")),
+            401,
+            "invalid_client",
+        ),
+        (
+            "no credentials",
+            post_req(code.to_string()),
+            401,
+            "invalid_client",
+        ),
+    ];
+    for (what, req, status, error) in cases {
+        let a = env.send(req).await;
+        assert_eq!(a.status.as_u16(), status, "{what}: {}", a.body);
+        assert_eq!(a.body["error"], error, "{what}: {}", a.body);
+        assert!(a.body["error_description"].is_string(), "{what}");
+        assert!(a.body.get("access_token").is_none(), "{what}");
+        assert_eq!(a.headers["cache-control"], "no-store", "{what}");
+        let text = a.body.to_string();
+        assert!(
+            !text.contains(&bsecret) && !text.contains(&psecret),
+            "{what}: {text}"
+        );
+    }
+    // A failed Basic authentication asks for Basic.
+    let a = env.send(basic_req(&bid, "nope", code)).await;
+    assert!(a.headers.contains_key("www-authenticate"));
+
+    // After a rotation both secrets authenticate, until the old one is deleted.
+    let rot = env
+        .call(
+            Method::POST,
+            &format!("{}/rotate_secret", env.client(&bid)),
+            None,
+        )
+        .await;
+    let new = rot.result()["client_secret"].as_str().unwrap().to_owned();
+    for s in [&bsecret, &new] {
+        assert_eq!(
+            env.send(basic_req(&bid, s, code)).await.body["error"],
+            "invalid_grant"
+        );
+    }
+    env.call(
+        Method::DELETE,
+        &format!("{}/rotate_secret", env.client(&bid)),
+        None,
+    )
+    .await
+    .result();
+    assert_eq!(
+        env.send(basic_req(&bid, &bsecret, code)).await.body["error"],
+        "invalid_client"
+    );
+    assert_eq!(
+        env.send(basic_req(&bid, &new, code)).await.body["error"],
+        "invalid_grant"
+    );
+
+    // Only POST; and the request log names the operation.
+    let a = env.send(env.http.get(&token_url)).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    let log = env.admin(Method::GET, "/requests", None).await;
+    assert!(
+        log.body["operations"]["token"]["total"].as_u64().unwrap() >= 20,
+        "{}",
+        log.body
+    );
+}

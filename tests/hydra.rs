@@ -264,3 +264,230 @@ async fn a_lost_create_response_is_found_again_by_its_marker() {
         "the Secret's credentials work"
     );
 }
+
+fn fast_retry() -> clientops::provider::RetryPolicy {
+    clientops::provider::RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(100),
+        max_retry_after: Duration::from_secs(5),
+    }
+}
+
+/// Proof of ownership at Hydra's public token endpoint, with each client's own
+/// method (Hydra refuses the other one with `invalid_client`): the right secret
+/// is accepted, a wrong one rejected, nothing changes and no token is issued.
+#[tokio::test]
+async fn verify_secret_at_hydras_token_endpoint() {
+    use clientops::provider::ProviderError;
+    use clientops::provider::hydra::{HydraClient, HydraConfig, HydraProvider};
+    use clientops::provider::model::{Provider, SecretCheck};
+    use clientops::secret::ClientSecret;
+
+    let hydra = support::hydra::Hydra::start().await;
+    // Characters Basic must form-encode for Hydra, in the secret.
+    let basic_secret = "s3cr3t+/%:&=Basic-0123456789abcdef";
+    let post_secret = "s3cr3t-Post-0123456789abcdefghij";
+    let basic = hydra
+        .create_client(json!({
+            "client_secret": basic_secret,
+            "grant_types": ["client_credentials"],
+        }))
+        .await;
+    let post = hydra
+        .create_client(json!({
+            "client_secret": post_secret,
+            "token_endpoint_auth_method": "client_secret_post",
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "redirect_uris": ["https://app.example.com/callback"],
+        }))
+        .await;
+    let public = hydra
+        .create_client(json!({
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "redirect_uris": ["https://app.example.com/callback"],
+        }))
+        .await;
+    let id = |c: &serde_json::Value| c["client_id"].as_str().unwrap().to_owned();
+    let (basic_id, post_id, public_id) = (id(&basic), id(&post), id(&public));
+    let before = (hydra.client(&basic_id).await, hydra.client(&post_id).await);
+
+    let config = || {
+        HydraConfig::new(hydra.admin.clone())
+            .with_retry(fast_retry())
+            .with_public_url(hydra.public.clone())
+    };
+    let p = HydraProvider::new(HydraClient::standalone(config()).unwrap());
+    let wrong = ClientSecret::new("not-the-secret-0123456789");
+    for (cid, right) in [(&basic_id, basic_secret), (&post_id, post_secret)] {
+        assert_eq!(
+            p.verify_secret(cid, &ClientSecret::new(right))
+                .await
+                .unwrap(),
+            SecretCheck::Accepted,
+            "{cid}"
+        );
+        assert_eq!(
+            p.verify_secret(cid, &wrong).await.unwrap(),
+            SecretCheck::Rejected,
+            "{cid}"
+        );
+    }
+    match p.verify_secret(&public_id, &wrong).await.unwrap() {
+        SecretCheck::Unsupported(why) => assert!(why.contains("public client"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // Nothing changed, and the secrets still work as they did.
+    assert_eq!(
+        (hydra.client(&basic_id).await, hydra.client(&post_id).await),
+        before
+    );
+    assert!(hydra.accepts(&basic_id, basic_secret).await);
+
+    // Without the public URL it cannot be checked, and says what to set.
+    let no_public =
+        HydraProvider::new(HydraClient::standalone(HydraConfig::new(hydra.admin.clone())).unwrap());
+    match no_public
+        .verify_secret(&basic_id, &ClientSecret::new(basic_secret))
+        .await
+        .unwrap()
+    {
+        SecretCheck::Unsupported(why) => assert!(why.contains("spec.hydra.publicUrl"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+
+    // An unknown client is NotFound; an unreachable token endpoint an error
+    // without the secret.
+    let e = p.verify_secret("no-such-client", &wrong).await.unwrap_err();
+    assert!(matches!(e, ProviderError::NotFound { .. }), "{e:?}");
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let unreachable = HydraProvider::new(
+        HydraClient::standalone(
+            HydraConfig::new(hydra.admin.clone())
+                .with_retry(fast_retry())
+                .with_public_url(format!("http://{closed}")),
+        )
+        .unwrap(),
+    );
+    let secret = ClientSecret::new(basic_secret);
+    let e = unreachable
+        .verify_secret(&basic_id, &secret)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Transport { .. }), "{e:?}");
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains(basic_secret), "{text}");
+    }
+}
+
+/// A LIST of a real Hydra within its budget is read whole; one page less of
+/// budget refuses it rather than cutting it short.
+#[tokio::test]
+async fn a_large_hydra_list_within_the_budget_is_read() {
+    use clientops::provider::ProviderError;
+    use clientops::provider::hydra::{HydraClient, HydraConfig};
+    use clientops::provider::list_budget::ListBudget;
+
+    let hydra = support::hydra::Hydra::start().await;
+    for i in 0..12 {
+        hydra
+            .create_client(
+                json!({"client_name": format!("c{i}"), "grant_types": ["client_credentials"]}),
+            )
+            .await;
+    }
+    let client = |max_pages| {
+        let mut config = HydraConfig::new(hydra.admin.clone()).with_list_budget(ListBudget {
+            max_pages,
+            max_bytes: 1 << 20,
+        });
+        config.page_size = 5;
+        HydraClient::standalone(config).unwrap()
+    };
+    assert_eq!(client(3).list().await.unwrap().len(), 12);
+    let e = client(2).list().await.unwrap_err();
+    assert!(
+        matches!(e, ProviderError::ListTooLarge { pages: 2, .. }),
+        "{e:?}"
+    );
+}
+
+/// A Hydra whose `Link: rel="next"` never ends (every page names a new token):
+/// the LIST stops at the page budget, and at the byte budget, having read no
+/// more than it allows.
+#[tokio::test]
+async fn an_endless_hydra_list_stops_at_the_budget() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use axum::extract::{Query, State};
+    use axum::response::IntoResponse;
+    use clientops::provider::ProviderError;
+    use clientops::provider::hydra::{HydraClient, HydraConfig};
+    use clientops::provider::list_budget::ListBudget;
+
+    async fn page(
+        State(served): State<Arc<AtomicU64>>,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> axum::response::Response {
+        let n = served.fetch_add(1, Ordering::SeqCst);
+        let size: u64 = q["page_size"].parse().unwrap();
+        let clients: Vec<_> = (0..size)
+            .map(|i| json!({"client_id": format!("c-{n}-{i}"), "client_name": "x".repeat(100)}))
+            .collect();
+        let link = format!(
+            "</admin/clients?page_size={size}&page_token=t{}>; rel=\"next\"",
+            n + 1
+        );
+        ([("link", link)], axum::Json(clients)).into_response()
+    }
+    let served = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new()
+        .route("/admin/clients", axum::routing::get(page))
+        .with_state(served.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = |max_pages, max_bytes| {
+        let mut config = HydraConfig::new(format!("http://{addr}"))
+            .with_retry(fast_retry())
+            .with_list_budget(ListBudget {
+                max_pages,
+                max_bytes,
+            });
+        config.page_size = 10;
+        HydraClient::standalone(config).unwrap()
+    };
+
+    let e = client(6, 1 << 30).list().await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::ListTooLarge {
+                pages: 6,
+                max_pages: 6,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("--list-max-pages"), "{e}");
+    assert_eq!(served.swap(0, Ordering::SeqCst), 6);
+
+    // ~1.3 KB a page: the byte budget holds a few.
+    let max_bytes = 6_000;
+    let e = client(1000, max_bytes).list().await.unwrap_err();
+    let ProviderError::ListTooLarge { pages, bytes, .. } = e else {
+        panic!("{e:?}")
+    };
+    assert!(bytes <= max_bytes, "read {bytes} bytes");
+    assert!((2..10).contains(&pages), "{pages} pages");
+    assert_eq!(served.load(Ordering::SeqCst), u64::from(pages) + 1);
+}

@@ -36,6 +36,9 @@ pub enum Operation {
     ListScopes,
     /// Obtain an access token for the provider API itself (CSP token exchange).
     Authenticate,
+    /// Ask the provider's OAuth token endpoint whether a client secret is valid
+    /// (proof of ownership for an import; changes nothing, so idempotent).
+    VerifySecret,
 }
 
 impl Operation {
@@ -56,6 +59,7 @@ impl Operation {
             Operation::DeleteRotatedSecret => "delete_rotated_secret",
             Operation::ListScopes => "list_scopes",
             Operation::Authenticate => "authenticate",
+            Operation::VerifySecret => "verify_secret",
         }
     }
 }
@@ -195,18 +199,36 @@ pub enum ProviderError {
         /// What the call was still waiting for, e.g. `waiting for the rate limiter`.
         waiting_for: &'static str,
     },
+
+    /// One LIST of an account needed more pages or bytes than its budget
+    /// ([`super::list_budget::ListBudget`]) allows; `pages` and `bytes` were read
+    /// when it stopped. Waiting cannot help: the budget must be raised. Never
+    /// retried.
+    #[error(
+        "listing the provider's clients exceeds the LIST budget of {max_pages} pages and \
+         {max_bytes} bytes (stopped after {pages} pages, {bytes} bytes); raise \
+         --list-max-pages / --list-max-bytes of clientops run"
+    )]
+    ListTooLarge {
+        pages: u32,
+        bytes: u64,
+        max_pages: u32,
+        max_bytes: u64,
+    },
 }
 
 impl ProviderError {
     /// A condition reason when the provider is reachable only through a
     /// configuration change (waiting cannot help): it redirects (the base URL
-    /// points at the wrong address) or its TLS certificate is not trusted.
+    /// points at the wrong address), its TLS certificate is not trusted, or its
+    /// client list is larger than the LIST budget.
     pub fn misconfiguration(&self) -> Option<&'static str> {
         match self {
             ProviderError::UnexpectedStatus { status, .. } if (300..400).contains(status) => {
                 Some("ProviderRedirects")
             }
             ProviderError::UntrustedCertificate { .. } => Some("ProviderTLSError"),
+            ProviderError::ListTooLarge { .. } => Some("ProviderListTooLarge"),
             _ => None,
         }
     }
@@ -242,6 +264,7 @@ impl ProviderError {
             ProviderError::Decode { .. } => "decode",
             ProviderError::Config { .. } => "config",
             ProviderError::DeadlineExceeded { .. } => "deadline_exceeded",
+            ProviderError::ListTooLarge { .. } => "list_too_large",
         }
     }
 

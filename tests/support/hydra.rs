@@ -69,7 +69,9 @@ fn free_port() -> u16 {
 /// `hydra serve all` with an in-memory database, killed when dropped.
 pub struct Hydra {
     child: Child,
+    /// The admin API's base URL (`spec.hydra.adminUrl`).
     pub admin: String,
+    /// The public API's base URL (`spec.hydra.publicUrl`), where `/oauth2/token` is.
     pub public: String,
     pub log: PathBuf,
     http: reqwest::Client,
@@ -179,6 +181,21 @@ impl Hydra {
         }
     }
 
+    /// `POST /admin/clients` with `body`: the created client, with its secret.
+    pub async fn create_client(&self, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/admin/clients", self.admin))
+            .json(&body)
+            .send()
+            .await
+            .expect("create client");
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "POST client: {status} {v}");
+        v
+    }
+
     /// One client as Hydra holds it, `None` on 404.
     pub async fn client(&self, id: &str) -> Option<Value> {
         let r = self
@@ -267,7 +284,8 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// One controller test against a real Hydra: a namespace, the Hydra, a
-/// ClusterOAuthProvider `hydra-<ns>` that admits the namespace, and a controller.
+/// ClusterOAuthProvider `hydra-<ns>` (admin and public URL) that admits the
+/// namespace, and a controller.
 pub struct HydraScenario {
     pub client: Client,
     pub ns: String,
@@ -286,7 +304,7 @@ impl HydraScenario {
             "apiVersion": "clientops.dev/v1alpha1", "kind": "ClusterOAuthProvider",
             "metadata": {"name": provider},
             "spec": {
-                "hydra": {"adminUrl": hydra.admin},
+                "hydra": {"adminUrl": hydra.admin, "publicUrl": hydra.public},
                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
             },
         }))

@@ -3,8 +3,10 @@
 //! Serves `/client/v4/accounts/{account_id}/oauth_clients/...` and
 //! `/client/v4/oauth/scopes` with Cloudflare's paths, shapes, validation, status
 //! codes and error envelopes (`provider-contracts.md` part A), so the official
-//! SDKs work against it with only their base URL changed; plus the admin API
-//! under `/__emulator/` (see [`admin`] and [`crate::emulator::core::admin`]).
+//! SDKs work against it with only their base URL changed; the OAuth token
+//! endpoint `/oauth2/token`, as far as it authenticates clients ([`oauth`]);
+//! plus the admin API under `/__emulator/` (see [`admin`] and
+//! [`crate::emulator::core::admin`]).
 //!
 //! Modules: the Cloudflare endpoints, authentication and rate limiting
 //! ([`routes`]); the create/update rules as a pure function ([`validation`]);
@@ -15,6 +17,7 @@
 pub mod admin;
 pub mod auth;
 pub mod envelope;
+pub mod oauth;
 pub mod routes;
 pub mod scopes;
 pub mod store;

@@ -1,7 +1,8 @@
-//! The Cloudflare endpoints under `/client/v4`.
+//! The Cloudflare endpoints under `/client/v4`, and the OAuth token endpoint.
 //!
 //! Every request passes, outermost first: the request log, fault injection,
-//! authentication and the per-credential rate limit, then the handler.
+//! authentication and the per-credential rate limit, then the handler. The token
+//! endpoint has the log and faults, and authenticates OAuth clients instead.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -24,6 +25,9 @@ type Res = Result<Response, CfError>;
 
 /// Names the operation of a request, for the request log.
 pub fn classify(method: &Method, path: &str) -> &'static str {
+    if path == super::oauth::TOKEN_PATH {
+        return "token";
+    }
     let rest = path.strip_prefix(API_PREFIX).unwrap_or(path);
     let segs: Vec<&str> = rest.trim_matches('/').split('/').collect();
     match (method.as_str(), segs.as_slice()) {
@@ -102,8 +106,15 @@ pub fn router(em: Emulator) -> Router {
         .layer(middleware::from_fn_with_state(em.clone(), gate))
         .with_state(em.clone());
     let core = em.core();
+    let token = Router::new()
+        .route(
+            super::oauth::TOKEN_PATH,
+            post(super::oauth::token).fallback(super::oauth::method_not_allowed),
+        )
+        .with_state(em.clone());
     Router::new()
         .nest(API_PREFIX, api)
+        .merge(token)
         .layer(middleware::from_fn_with_state(
             FaultLayer {
                 faults: core.faults.clone(),
@@ -383,5 +394,6 @@ mod tests {
             "list_scopes"
         );
         assert_eq!(classify(&Method::GET, "/client/v4/zones"), "other");
+        assert_eq!(classify(&Method::POST, "/oauth2/token"), "token");
     }
 }

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use super::client::CloudflareClient;
 use super::wire::{self, CreateOAuthClient, PROTOCOL_SCOPES, UpdateOAuthClient};
 use crate::provider::error::ProviderError;
-use crate::provider::model::{ClientFields, CreatedClient, Field, Provider, RemoteClient};
+use crate::provider::model::{
+    ClientFields, CreatedClient, Field, Provider, RemoteClient, SecretCheck,
+};
 use crate::secret::ClientSecret;
 
 /// A Cloudflare account as a [`Provider`].
@@ -193,6 +195,15 @@ impl Provider for CloudflareProvider {
 
     async fn retire(&self, id: &str) -> Result<(), ProviderError> {
         self.client.delete_rotated_secret(id).await.map(|_| ())
+    }
+
+    /// At Cloudflare's OAuth token endpoint: see [`CloudflareClient::verify_secret`].
+    async fn verify_secret(
+        &self,
+        id: &str,
+        secret: &ClientSecret,
+    ) -> Result<SecretCheck, ProviderError> {
+        self.client.verify_secret(id, secret).await
     }
 }
 

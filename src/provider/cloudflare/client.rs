@@ -26,12 +26,19 @@ use crate::provider::http::{
     BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
 use crate::provider::http::{parse_base_url, retry_after, serde_message, to_json};
+use crate::provider::list_budget::{ListBudget, ListMeter};
+use crate::provider::model::SecretCheck;
+use crate::provider::oauth_probe::{self, ClientAuth};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
 use crate::provider::retry::RetryPolicy;
 use crate::secret::ClientSecret;
 
 /// The default base URL, `https://api.cloudflare.com/client/v4`.
 pub const DEFAULT_BASE_URL: &str = crate::api::provider::CLOUDFLARE_DEFAULT_BASE_URL;
+
+/// Cloudflare's OAuth token endpoint, documented in "Integrate your OAuth client
+/// with Cloudflare" (developers.cloudflare.com/fundamentals/oauth/).
+pub const TOKEN_URL: &str = "https://dash.cloudflare.com/oauth2/token";
 
 /// Cloudflare codes that mean the credentials are missing, malformed or unknown
 /// (sent with HTTP 400 or 403): 6003 invalid request headers, 6102 bad
@@ -65,6 +72,8 @@ pub struct CloudflareConfig {
     pub retry: RetryPolicy,
     /// Response bodies longer than these are refused (`Decode`).
     pub body_limits: BodyLimits,
+    /// What one LIST may read in all (one page at Cloudflare).
+    pub list_budget: ListBudget,
 }
 
 impl CloudflareConfig {
@@ -77,6 +86,7 @@ impl CloudflareConfig {
             rate_limit: RateLimitConfig::CLOUDFLARE_DEFAULT,
             retry: RetryPolicy::default(),
             body_limits: BodyLimits::default(),
+            list_budget: ListBudget::default(),
         }
     }
 
@@ -97,6 +107,12 @@ impl CloudflareConfig {
         self.retry = retry;
         self
     }
+
+    /// Use another LIST budget.
+    pub fn with_list_budget(mut self, budget: ListBudget) -> Self {
+        self.list_budget = budget;
+        self
+    }
 }
 
 /// What a delete found.
@@ -113,9 +129,12 @@ pub enum Deleted {
 #[derive(Clone, Debug)]
 pub struct CloudflareClient {
     base: Url,
+    token_url: Url,
     account_id: String,
     auth: Arc<HeaderMap>,
     exec: Executor,
+    list_cap: usize,
+    list_budget: ListBudget,
 }
 
 impl CloudflareClient {
@@ -133,10 +152,13 @@ impl CloudflareClient {
         let limiter = limiters.limiter(base.as_str(), &account_id, config.rate_limit);
         let exec = Executor::new(http, limiter, config.retry).with_body_limits(config.body_limits);
         Ok(Self {
+            token_url: token_url(&base)?,
             base,
             account_id,
             auth,
             exec,
+            list_cap: config.body_limits.list,
+            list_budget: config.list_budget,
         })
     }
 
@@ -168,13 +190,46 @@ impl CloudflareClient {
         self.exec.limiter()
     }
 
+    /// The OAuth token endpoint (see [`token_url`]).
+    pub fn token_url(&self) -> &Url {
+        &self.token_url
+    }
+
     /// `GET /accounts/{account_id}/oauth_clients`: every client of the account, in one
-    /// page. Secrets are never included.
+    /// page. Secrets are never included. The page counts against the LIST budget:
+    /// a body over the budget's bytes is `ListTooLarge`, one over the LIST body
+    /// cap `Decode`.
     pub async fn list(&self) -> Result<Vec<OAuthClient>, ProviderError> {
         let url = self.url(&["accounts", &self.account_id, "oauth_clients"])?;
-        self.call(Operation::List, http::Method::GET, url, None)
+        tracing::debug!(operation = %Operation::List, path = url.path(), "cloudflare call");
+        let mut meter = ListMeter::new(self.list_budget);
+        meter
+            .page(
+                &self.exec,
+                self.list_cap,
+                |client| self.request(client, &http::Method::GET, &url, None),
+                |raw: RawResponse| parse_envelope(raw.status, &raw.headers, &raw.body),
+            )
             .await
             .and_then(require_result)
+    }
+
+    /// Whether Cloudflare takes `secret` as the secret of client `id`, asked of the
+    /// OAuth token endpoint ([`token_url`]) with the client's registered
+    /// authentication method and a made-up authorization code (see
+    /// [`oauth_probe`]): no token is issued and nothing changes. A public client
+    /// is [`SecretCheck::Unsupported`]; an unknown client `NotFound`.
+    pub async fn verify_secret(
+        &self,
+        id: &str,
+        secret: &ClientSecret,
+    ) -> Result<SecretCheck, ProviderError> {
+        let client = self.get(id).await?;
+        let method = client.token_endpoint_auth_method.as_deref().unwrap_or("");
+        match ClientAuth::for_method(id, method, true) {
+            Ok(auth) => oauth_probe::verify(&self.exec, &self.token_url, id, secret, auth).await,
+            Err(why) => Ok(SecretCheck::Unsupported(why)),
+        }
     }
 
     /// `GET /accounts/{account_id}/oauth_clients/{id}`.
@@ -313,28 +368,51 @@ impl CloudflareClient {
         body: Option<Vec<u8>>,
     ) -> Result<Option<T>, ProviderError> {
         tracing::debug!(operation = %operation, method = %method, path = url.path(), "cloudflare call");
-        let auth = self.auth.clone();
         self.exec
             .execute(
                 operation,
-                |client| {
-                    let mut req = client
-                        .request(method.clone(), url.clone())
-                        .headers((*auth).clone())
-                        .header(http::header::ACCEPT, "application/json");
-                    if let Some(body) = &body {
-                        req = req
-                            .header(http::header::CONTENT_TYPE, "application/json")
-                            .body(body.clone());
-                    } else if method == http::Method::POST {
-                        req = req.header(http::header::CONTENT_LENGTH, "0");
-                    }
-                    req
-                },
+                |client| self.request(client, &method, &url, body.as_deref()),
                 |raw: RawResponse| parse_envelope(raw.status, &raw.headers, &raw.body),
             )
             .await
     }
+
+    /// One attempt's request, with the credentials.
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        method: &http::Method,
+        url: &Url,
+        body: Option<&[u8]>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = client
+            .request(method.clone(), url.clone())
+            .headers((*self.auth).clone())
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            req = req
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec());
+        } else if method == http::Method::POST {
+            req = req.header(http::header::CONTENT_LENGTH, "0");
+        }
+        req
+    }
+}
+
+/// The OAuth token endpoint for API base URL `base`: [`TOKEN_URL`] for
+/// Cloudflare's API (`api.cloudflare.com`), else `/oauth2/token` at the base
+/// URL's origin (the emulator serves it there). Cloudflare documents only the
+/// dashboard's endpoint; the rule for other base URLs is ours.
+pub fn token_url(base: &Url) -> Result<Url, ProviderError> {
+    if base.host_str() == Some("api.cloudflare.com") {
+        return Url::parse(TOKEN_URL).map_err(|e| ProviderError::config(e.to_string()));
+    }
+    base.join("/oauth2/token").map_err(|e| {
+        ProviderError::config(format!(
+            "the Cloudflare base URL has no origin for the token endpoint: {e}"
+        ))
+    })
 }
 
 /// Path parameters: non-empty, not `.`/`..`, and of a sane length (the url crate
@@ -568,6 +646,21 @@ fn fallback_message(status: StatusCode, body: &[u8]) -> Vec<ProviderMessage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_endpoint_follows_the_base_url() {
+        let url = |b: &str| token_url(&Url::parse(b).unwrap()).unwrap().to_string();
+        assert_eq!(url(DEFAULT_BASE_URL), TOKEN_URL);
+        assert_eq!(url("https://api.cloudflare.com/client/v4/"), TOKEN_URL);
+        assert_eq!(
+            url("http://127.0.0.1:8787/client/v4"),
+            "http://127.0.0.1:8787/oauth2/token"
+        );
+        assert_eq!(
+            url("https://cf-proxy.example.com/prefix/client/v4"),
+            "https://cf-proxy.example.com/oauth2/token"
+        );
+    }
     use std::time::Duration;
 
     fn ok<T: DeserializeOwned>(body: &str) -> Result<Option<T>, ProviderError> {

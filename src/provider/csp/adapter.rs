@@ -47,7 +47,7 @@ use super::wire::{
 use crate::api::client::CspClientFields;
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{
-    ClientFields, CreatedClient, Field, Provider, RemoteClient, SecretIssuance,
+    ClientFields, CreatedClient, Field, Provider, RemoteClient, SecretCheck, SecretIssuance,
 };
 use crate::secret::ClientSecret;
 
@@ -563,6 +563,15 @@ impl Provider for CspProvider {
         match self.client.delete_old_secret(id).await? {
             Deleted::Deleted | Deleted::AlreadyAbsent => Ok(()),
         }
+    }
+
+    /// At the apps' token endpoint: see [`CspClient::verify_secret`].
+    async fn verify_secret(
+        &self,
+        id: &str,
+        secret: &ClientSecret,
+    ) -> Result<SecretCheck, ProviderError> {
+        self.client.verify_secret(id, secret).await
     }
 
     fn secret_issuance(&self) -> SecretIssuance {

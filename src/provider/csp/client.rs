@@ -31,6 +31,9 @@ use crate::provider::http::{
     BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
 use crate::provider::http::{parse_base_url, retry_after, serde_message, to_json};
+use crate::provider::list_budget::{ListBudget, ListMeter};
+use crate::provider::model::SecretCheck;
+use crate::provider::oauth_probe::{self, ClientAuth};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
 use crate::provider::retry::RetryPolicy;
 use crate::secret::ClientSecret;
@@ -44,9 +47,6 @@ pub const DEFAULT_RATE_LIMIT: RateLimitConfig = RateLimitConfig::CLOUDFLARE_DEFA
 
 /// Apps per list page (the documented default of a related CSP endpoint).
 pub const DEFAULT_PAGE_LIMIT: u32 = 200;
-
-/// A list never reads more pages than this (a server whose links loop).
-pub const MAX_PAGES: usize = 10_000;
 
 /// How to reach one CSP organisation.
 #[derive(Clone, Debug)]
@@ -65,6 +65,8 @@ pub struct CspConfig {
     pub body_limits: BodyLimits,
     /// Apps asked for per list page.
     pub page_limit: u32,
+    /// What one LIST may read across all its pages.
+    pub list_budget: ListBudget,
 }
 
 impl CspConfig {
@@ -78,6 +80,7 @@ impl CspConfig {
             retry: RetryPolicy::default(),
             body_limits: BodyLimits::default(),
             page_limit: DEFAULT_PAGE_LIMIT,
+            list_budget: ListBudget::default(),
         }
     }
 
@@ -102,6 +105,12 @@ impl CspConfig {
     /// Ask for this many apps per list page (at least 1).
     pub fn with_page_limit(mut self, page_limit: u32) -> Self {
         self.page_limit = page_limit.max(1);
+        self
+    }
+
+    /// Use another LIST budget.
+    pub fn with_list_budget(mut self, budget: ListBudget) -> Self {
+        self.list_budget = budget;
         self
     }
 }
@@ -134,6 +143,8 @@ pub struct CspClient {
     tokens: Arc<TokenSource>,
     exec: Executor,
     page_limit: u32,
+    list_cap: usize,
+    list_budget: ListBudget,
 }
 
 /// A request body.
@@ -173,6 +184,8 @@ impl CspClient {
             tokens,
             exec,
             page_limit: config.page_limit.max(1),
+            list_cap: config.body_limits.list,
+            list_budget: config.list_budget,
         })
     }
 
@@ -215,25 +228,76 @@ impl CspClient {
         page_start: u64,
         page_limit: u32,
     ) -> Result<Paged<OAuthApp>, ProviderError> {
+        let url = self.page_url(page_start, page_limit)?;
+        self.call(Operation::List, Method::GET, url, None, json_answer)
+            .await
+    }
+
+    fn page_url(&self, page_start: u64, page_limit: u32) -> Result<Url, ProviderError> {
         let mut url = self.apps_url(&[])?;
         url.query_pairs_mut()
             .append_pair("pageStart", &page_start.to_string())
             .append_pair("pageLimit", &page_limit.to_string());
-        self.call(Operation::List, Method::GET, url, None, json_answer)
+        Ok(url)
+    }
+
+    /// [`list_page`](Self::list_page) counted against `meter`, with [`call`](Self::call)'s
+    /// refresh of a refused access token.
+    async fn list_page_metered(
+        &self,
+        meter: &mut ListMeter,
+        page_start: u64,
+        page_limit: u32,
+    ) -> Result<Paged<OAuthApp>, ProviderError> {
+        let url = self.page_url(page_start, page_limit)?;
+        tracing::debug!(operation = %Operation::List, path = url.path(), page_start, "csp call");
+        let token = self.tokens.token().await?;
+        match self.send_page(meter, &url, &token).await {
+            Err(ProviderError::Unauthorized { .. }) => {
+                tracing::debug!("CSP refused the access token; refreshing it");
+                self.tokens.invalidate(token.generation).await;
+                let token = self.tokens.token().await?;
+                self.send_page(meter, &url, &token).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_page(
+        &self,
+        meter: &mut ListMeter,
+        url: &Url,
+        token: &AccessToken,
+    ) -> Result<Paged<OAuthApp>, ProviderError> {
+        let bearer = sensitive_bearer(&token.value)?;
+        meter
+            .page(
+                &self.exec,
+                self.list_cap,
+                |client| {
+                    client
+                        .get(url.clone())
+                        .header(http::header::AUTHORIZATION, bearer.clone())
+                        .header(http::header::ACCEPT, "application/json")
+                },
+                json_answer,
+            )
             .await
     }
 
     /// Every app of the organisation: pages from `pageStart=0` on, following
     /// `nextLink` (only its `pageStart` is used: the request never leaves the base
     /// URL), else advancing by the page's size until `totalResults` or a short
-    /// page. Apps seen twice (a page boundary that moved) are kept once.
+    /// page. Apps seen twice (a page boundary that moved) are kept once. All pages
+    /// together stay within the LIST budget, else `ListTooLarge`.
     pub async fn list(&self) -> Result<Vec<OAuthApp>, ProviderError> {
         let limit = self.page_limit;
         let mut start: u64 = 0;
         let mut out = Vec::new();
         let mut seen = HashSet::new();
-        for _ in 0..MAX_PAGES {
-            let page = self.list_page(start, limit).await?;
+        let mut meter = ListMeter::new(self.list_budget);
+        loop {
+            let page = self.list_page_metered(&mut meter, start, limit).await?;
             let n = page.results.len() as u64;
             for app in page.results {
                 if seen.insert(app.id.clone()) {
@@ -251,9 +315,6 @@ impl CspClient {
                 None => return Ok(out),
             }
         }
-        Err(ProviderError::decode(format!(
-            "listing OAuth apps did not end after {MAX_PAGES} pages"
-        )))
     }
 
     /// `GET /orgs/{orgId}/oauth-apps/{id}`.
@@ -493,6 +554,34 @@ impl CspClient {
                 },
             )
             .await
+    }
+
+    /// Whether CSP takes `secret` as the secret of app `id`, asked of the apps'
+    /// token endpoint (`POST /csp/gateway/am/api/auth/token`) with HTTP Basic and
+    /// an `authorization_code` grant for a made-up code (see [`oauth_probe`]): CSP
+    /// authenticates the app first, so no token is issued and nothing changes,
+    /// whatever grants the app has. A public app is [`SecretCheck::Unsupported`];
+    /// an unknown app `NotFound`. (Unlike [`check_client_secret`](Self::check_client_secret),
+    /// which needs the client_credentials grant and obtains a token.)
+    pub async fn verify_secret(
+        &self,
+        id: &str,
+        secret: &ClientSecret,
+    ) -> Result<SecretCheck, ProviderError> {
+        let app = self.get(id).await?;
+        if app.public_client == Some(true) {
+            return Ok(SecretCheck::Unsupported(oauth_probe::public_client(id)));
+        }
+        let url = join(
+            &self.base,
+            &["csp", "gateway", "am", "api", "auth", "token"],
+        )?;
+        // Basic with the id and secret as they are, as check_client_secret does
+        // (whether CSP form-decodes them, as RFC 6749 §2.3.1 asks, is not known).
+        let auth = ClientAuth::Basic {
+            form_encoded: false,
+        };
+        oauth_probe::verify(&self.exec, &url, id, secret, auth).await
     }
 
     fn apps_url(&self, suffix: &[&str]) -> Result<Url, ProviderError> {

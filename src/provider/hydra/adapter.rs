@@ -58,7 +58,7 @@ use super::wire::{
 use crate::api::client::{HydraAccessTokenStrategy, HydraClientFields, HydraTokenLifespans};
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{
-    ClientFields, CreatedClient, Field, Provider, RemoteClient, SecretIssuance,
+    ClientFields, CreatedClient, Field, Provider, RemoteClient, SecretCheck, SecretIssuance,
 };
 use crate::secret::ClientSecret;
 
@@ -608,6 +608,15 @@ impl Provider for HydraProvider {
     /// Nothing to retire: Hydra never keeps a previous secret.
     async fn retire(&self, _id: &str) -> Result<(), ProviderError> {
         Ok(())
+    }
+
+    /// At Hydra's public token endpoint: see [`HydraClient::verify_secret`].
+    async fn verify_secret(
+        &self,
+        id: &str,
+        secret: &ClientSecret,
+    ) -> Result<SecretCheck, ProviderError> {
+        self.client.verify_secret(id, secret).await
     }
 
     fn supports_grace(&self) -> bool {

@@ -31,6 +31,9 @@ use crate::provider::http::to_json;
 use crate::provider::http::{
     BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
+use crate::provider::list_budget::{ListBudget, ListMeter};
+use crate::provider::model::SecretCheck;
+use crate::provider::oauth_probe::{self, ClientAuth};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
 use crate::provider::retry::{RetryPolicy, parse_retry_after};
 use crate::secret::ClientSecret;
@@ -45,8 +48,6 @@ pub const DEFAULT_RATE_LIMIT: RateLimitConfig = RateLimitConfig {
 
 /// Clients asked for per LIST page (v2.3.0 allows up to 1000, v25+ up to 500).
 pub const PAGE_SIZE: usize = 500;
-/// A LIST stops after this many pages (a server that never ends its Link chain).
-const MAX_PAGES: usize = 10_000;
 /// Passes over a list that changed while it was paged (see [`HydraClient::list`]).
 pub const MAX_PASSES: usize = 4;
 
@@ -69,6 +70,11 @@ pub struct HydraConfig {
     pub body_limits: BodyLimits,
     /// Clients asked for per LIST page.
     pub page_size: usize,
+    /// Hydra's public URL (`spec.hydra.publicUrl`), where its token endpoint
+    /// `/oauth2/token` is: needed only to check a client secret.
+    pub public_url: Option<String>,
+    /// What one LIST may read across all its pages (and passes).
+    pub list_budget: ListBudget,
 }
 
 impl HydraConfig {
@@ -82,7 +88,22 @@ impl HydraConfig {
             retry: RetryPolicy::default(),
             body_limits: BodyLimits::default(),
             page_size: PAGE_SIZE,
+            public_url: None,
+            list_budget: ListBudget::default(),
         }
+    }
+
+    /// Hydra's public URL, e.g. `https://auth.example.com` (the client adds
+    /// `/oauth2/token`; a path prefix is kept).
+    pub fn with_public_url(mut self, public_url: impl Into<String>) -> Self {
+        self.public_url = Some(public_url.into());
+        self
+    }
+
+    /// Use another LIST budget.
+    pub fn with_list_budget(mut self, budget: ListBudget) -> Self {
+        self.list_budget = budget;
+        self
     }
 
     /// Send `Authorization: Bearer <token>`.
@@ -130,6 +151,10 @@ pub struct HydraClient {
     auth: Arc<HeaderMap>,
     exec: Executor,
     page_size: usize,
+    /// `{public}/oauth2/token`, when the public URL is known.
+    token_url: Option<Url>,
+    list_cap: usize,
+    list_budget: ListBudget,
 }
 
 impl HydraClient {
@@ -156,11 +181,18 @@ impl HydraClient {
         }
         let limiter = limiters.limiter(base.as_str(), "hydra", config.rate_limit);
         let exec = Executor::new(http, limiter, config.retry).with_body_limits(config.body_limits);
+        let token_url = match &config.public_url {
+            Some(public) => Some(token_url(public)?),
+            None => None,
+        };
         Ok(Self {
             base,
             auth: Arc::new(auth),
             exec,
             page_size: config.page_size.max(1),
+            token_url,
+            list_cap: config.body_limits.list,
+            list_budget: config.list_budget,
         })
     }
 
@@ -192,6 +224,17 @@ impl HydraClient {
         page_size: usize,
         page_token: Option<&str>,
     ) -> Result<Page, ProviderError> {
+        let url = self.page_url(page_size, page_token)?;
+        self.exec
+            .execute(
+                Operation::List,
+                |c| self.request(c, http::Method::GET, &url, None),
+                decode_page,
+            )
+            .await
+    }
+
+    fn page_url(&self, page_size: usize, page_token: Option<&str>) -> Result<Url, ProviderError> {
         let mut url = self.url(&["admin", "clients"])?;
         {
             let mut q = url.query_pairs_mut();
@@ -200,23 +243,22 @@ impl HydraClient {
                 q.append_pair("page_token", t);
             }
         }
-        self.exec
-            .execute(
-                Operation::List,
+        Ok(url)
+    }
+
+    /// [`list_page`](Self::list_page) counted against `meter`.
+    async fn list_page_metered(
+        &self,
+        meter: &mut ListMeter,
+        page_token: Option<&str>,
+    ) -> Result<Page, ProviderError> {
+        let url = self.page_url(self.page_size, page_token)?;
+        meter
+            .page(
+                &self.exec,
+                self.list_cap,
                 |c| self.request(c, http::Method::GET, &url, None),
-                |raw| {
-                    let mut clients: Vec<OAuth2Client> = decode(&raw)?;
-                    clients.iter_mut().for_each(OAuth2Client::retain_lifespans);
-                    Ok(Page {
-                        clients,
-                        next_token: next_page_token(&raw.headers),
-                        total: raw
-                            .headers
-                            .get("x-total-count")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse().ok()),
-                    })
-                },
+                decode_page,
             )
             .await
     }
@@ -235,11 +277,15 @@ impl HydraClient {
     /// [`MAX_PASSES`]) and their union returned: a client that existed through the
     /// LIST is in it unless every pass skipped it. (v25+ pages by keyset, which is
     /// stable under inserts, and sends no count: one pass.)
+    ///
+    /// The pages of all passes together stay within the LIST budget, else
+    /// `ListTooLarge`.
     pub async fn list(&self) -> Result<Vec<OAuth2Client>, ProviderError> {
         let mut all: Vec<OAuth2Client> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
+        let mut meter = ListMeter::new(self.list_budget);
         for pass in 0..MAX_PASSES {
-            let (clients, total, pages) = self.list_pass().await?;
+            let (clients, total, pages) = self.list_pass(&mut meter).await?;
             for c in clients {
                 let id = c.client_id.clone().unwrap_or_default();
                 match index.get(&id) {
@@ -267,14 +313,17 @@ impl HydraClient {
 
     /// One pass over all pages: the clients (deduplicated), the largest
     /// `X-Total-Count` seen, and the number of pages.
-    async fn list_pass(&self) -> Result<(Vec<OAuth2Client>, Option<usize>, usize), ProviderError> {
+    async fn list_pass(
+        &self,
+        meter: &mut ListMeter,
+    ) -> Result<(Vec<OAuth2Client>, Option<usize>, usize), ProviderError> {
         let mut out: Vec<OAuth2Client> = Vec::new();
         let mut seen_ids: HashSet<String> = HashSet::new();
         let mut seen_tokens: HashSet<String> = HashSet::new();
         let mut token: Option<String> = None;
         let mut total: Option<usize> = None;
-        for pages in 1..=MAX_PAGES {
-            let page = self.list_page(self.page_size, token.as_deref()).await?;
+        for pages in 1.. {
+            let page = self.list_page_metered(meter, token.as_deref()).await?;
             let empty = page.clients.is_empty();
             total = total.max(page.total);
             for c in page.clients {
@@ -292,9 +341,7 @@ impl HydraClient {
                 _ => return Ok((out, total, pages)),
             }
         }
-        Err(ProviderError::decode(format!(
-            "Hydra's client list did not end after {MAX_PAGES} pages"
-        )))
+        unreachable!("the loop returns")
     }
 
     /// `GET /admin/clients/{id}` (the secret is never included).
@@ -392,6 +439,36 @@ impl HydraClient {
         }
     }
 
+    /// Whether Hydra takes `secret` as the secret of client `id`, asked of its
+    /// public token endpoint (`{public}/oauth2/token`) with the client's registered
+    /// method (`client_secret_basic`, id and secret form-encoded as Hydra expects,
+    /// or `client_secret_post`) and an `authorization_code` grant for a made-up
+    /// code (see [`oauth_probe`]): Hydra authenticates the client first, so no
+    /// token is issued and nothing changes. [`SecretCheck::Unsupported`] without a
+    /// public URL and for a client without a secret method; an unknown client is
+    /// `NotFound`.
+    pub async fn verify_secret(
+        &self,
+        id: &str,
+        secret: &ClientSecret,
+    ) -> Result<SecretCheck, ProviderError> {
+        let Some(token_url) = &self.token_url else {
+            return Ok(SecretCheck::Unsupported(
+                "spec.hydra.publicUrl is not set: clientops checks a client secret at \
+                 Hydra's public token endpoint ({publicUrl}/oauth2/token); set it to \
+                 Hydra's public URL, e.g. https://auth.example.com"
+                    .into(),
+            ));
+        };
+        let client = self.get(id).await?;
+        // Hydra's default method is client_secret_basic.
+        let method = client.token_endpoint_auth_method.as_deref().unwrap_or("");
+        match ClientAuth::for_method(id, method, true) {
+            Ok(auth) => oauth_probe::verify(&self.exec, token_url, id, secret, auth).await,
+            Err(why) => Ok(SecretCheck::Unsupported(why)),
+        }
+    }
+
     fn request(
         &self,
         client: &reqwest::Client,
@@ -461,6 +538,46 @@ fn parse_admin_url(admin_url: &str) -> Result<Url, ProviderError> {
         ));
     }
     Ok(url)
+}
+
+/// `{public}/oauth2/token` for Hydra's public URL `public` (a path prefix is
+/// kept).
+pub fn token_url(public: &str) -> Result<Url, ProviderError> {
+    let mut url = Url::parse(public.trim()).map_err(|e| {
+        ProviderError::config(format!("spec.hydra.publicUrl is not a valid URL: {e}"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.cannot_be_a_base()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(ProviderError::config(
+            "spec.hydra.publicUrl must be a plain http:// or https:// URL without \
+             query, fragment or credentials",
+        ));
+    }
+    url.path_segments_mut()
+        .map_err(|_| ProviderError::config("spec.hydra.publicUrl cannot have a path"))?
+        .pop_if_empty()
+        .extend(["oauth2", "token"]);
+    Ok(url)
+}
+
+/// A LIST page's answer: the clients, the next page's token and the count.
+fn decode_page(raw: RawResponse) -> Result<Page, ProviderError> {
+    let mut clients: Vec<OAuth2Client> = decode(&raw)?;
+    clients.iter_mut().for_each(OAuth2Client::retain_lifespans);
+    Ok(Page {
+        clients,
+        next_token: next_page_token(&raw.headers),
+        total: raw
+            .headers
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok()),
+    })
 }
 
 /// The `page_token` of the `rel="next"` link in `Link` headers, if any.
@@ -767,7 +884,8 @@ mod tests {
         config.page_size = 2;
         let c = HydraClient::standalone(config).unwrap();
         // One pass: c1 moved from the first page to the second and was skipped.
-        let (one, total, pages) = c.list_pass().await.unwrap();
+        let mut meter = ListMeter::new(ListBudget::default());
+        let (one, total, pages) = c.list_pass(&mut meter).await.unwrap();
         assert_eq!((total, pages), (Some(6), 3));
         assert_eq!(one.len(), 5, "c1 was skipped at the page boundary");
         // list(): passes until it has Hydra's count; nobody is missing.
@@ -777,6 +895,25 @@ mod tests {
         let mut ids: Vec<_> = all.iter().map(|c| c.client_id.clone().unwrap()).collect();
         ids.sort();
         assert_eq!(ids, ["a-new", "c0", "c1", "c2", "c3", "c4"]);
+    }
+
+    #[test]
+    fn the_token_endpoint_is_on_the_public_url() {
+        let url = |p: &str| token_url(p).map(|u| u.to_string());
+        assert_eq!(
+            url("http://127.0.0.1:4444").unwrap(),
+            "http://127.0.0.1:4444/oauth2/token"
+        );
+        assert_eq!(
+            url("https://auth.example.com/hydra/").unwrap(),
+            "https://auth.example.com/hydra/oauth2/token"
+        );
+        for bad in ["not a url", "ftp://x", "https://u:p@x", "https://x/?q=1"] {
+            assert!(
+                matches!(url(bad), Err(ProviderError::Config { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
