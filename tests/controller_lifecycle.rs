@@ -293,7 +293,10 @@ async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_client_and_sec
         "the same client, managed again"
     );
     let again = s.assert_working("stays-again").await;
-    assert_eq!(again.secret, held.secret, "the secret it proved with is kept");
+    assert_eq!(
+        again.secret, held.secret,
+        "the secret it proved with is kept"
+    );
     Api::<Secret>::namespaced(s.client.clone(), &s.ns)
         .delete("stays", &Default::default())
         .await
@@ -370,18 +373,28 @@ async fn import_without_a_secret_ref_rotates_with_grace_to_obtain_a_secret() {
     // Without a secret to prove ownership, the admin must allow it (issue 16).
     s.apply_client("legacy", json!({"import": {"clientId": id}}))
         .await;
-    s.wait_until("legacy", Duration::from_secs(60), "ImportNotAuthorized", |o| {
-        condition(o, "Stalled")
-            .is_some_and(|c| c.status == "True" && c.reason == "ImportNotAuthorized")
-    })
+    s.wait_until(
+        "legacy",
+        Duration::from_secs(60),
+        "ImportNotAuthorized",
+        |o| {
+            condition(o, "Stalled")
+                .is_some_and(|c| c.status == "True" && c.reason == "ImportNotAuthorized")
+        },
+    )
     .await;
-    assert!(s.emu.check(&id, &original).await, "refused: nothing rotated");
+    assert!(
+        s.emu.check(&id, &original).await,
+        "refused: nothing rotated"
+    );
     Api::<clientops::api::ClusterOAuthProvider>::all(s.client.clone())
         .patch(
             &s.provider,
             &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(json!({"spec": {"policy": {"unprovenImportNamespaceSelector":
-                {"matchLabels": {"kubernetes.io/metadata.name": s.ns}}}}})),
+            &kube::api::Patch::Merge(
+                json!({"spec": {"policy": {"unprovenImportNamespaceSelector":
+                {"matchLabels": {"kubernetes.io/metadata.name": s.ns}}}}}),
+            ),
         )
         .await
         .unwrap();

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use clientops::api::{OAuthClient, OAuthProvider};
@@ -72,7 +72,8 @@ impl World {
             "metadata": {"name": shared}, "spec": spec,
         }));
         apply(&client, &provider, &ops).await.unwrap();
-        let ctl = Controller::start_cluster_wide(&ops, &format!("{RUN_LABEL}={run}"), controller_args);
+        let ctl =
+            Controller::start_cluster_wide(&ops, &format!("{RUN_LABEL}={run}"), controller_args);
         World {
             client,
             emu,
@@ -90,7 +91,11 @@ impl World {
             l.extend(extra.clone());
         }
         Api::<Namespace>::all(self.client.clone())
-            .patch(&ns, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": l}})))
+            .patch(
+                &ns,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": l}})),
+            )
             .await
             .expect("label the tenant namespace");
         ns
@@ -112,7 +117,9 @@ impl World {
             "metadata": {"name": name, "namespace": ns, "labels": {RUN_LABEL: self.run}},
             "spec": spec,
         }));
-        apply(&self.client, &o, ns).await.expect("apply OAuthClient");
+        apply(&self.client, &o, ns)
+            .await
+            .expect("apply OAuthClient");
     }
 
     async fn apply(&self, ns: &str, o: Value) {
@@ -160,8 +167,7 @@ impl World {
     async fn wait_stalled(&self, ns: &str, name: &str, reason: &str) -> String {
         let o = self
             .wait(ns, name, &format!("Stalled/{reason}"), |o| {
-                condition(o, "Stalled")
-                    .is_some_and(|c| c.status == "True" && c.reason == reason)
+                condition(o, "Stalled").is_some_and(|c| c.status == "True" && c.reason == reason)
             })
             .await;
         condition(&o, "Stalled").unwrap().message.clone()
@@ -207,7 +213,10 @@ impl World {
         let r = &created["result"];
         (
             r["client_id"].as_str().expect("client_id").to_string(),
-            r["client_secret"].as_str().expect("client_secret").to_string(),
+            r["client_secret"]
+                .as_str()
+                .expect("client_secret")
+                .to_string(),
         )
     }
 }
@@ -220,10 +229,18 @@ fn obj(v: Value) -> DynamicObject {
 /// statuses and the events of the namespace.
 async fn tenant_readable(client: &Client, ns: &str) -> String {
     let mut out = String::new();
-    for o in Api::<OAuthClient>::namespaced(client.clone(), ns).list(&Default::default()).await.unwrap() {
+    for o in Api::<OAuthClient>::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+    {
         out += &serde_json::to_string(&o.status).unwrap();
     }
-    for p in Api::<OAuthProvider>::namespaced(client.clone(), ns).list(&Default::default()).await.unwrap() {
+    for p in Api::<OAuthProvider>::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+    {
         out += &serde_json::to_string(&p.status).unwrap();
     }
     for e in Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), ns)
@@ -247,7 +264,10 @@ async fn an_import_must_prove_ownership_and_never_touches_a_client_it_does_not_o
         &[],
     )
     .await;
-    let (a, b) = (w.tenant("tenant-a", json!({})).await, w.tenant("tenant-b", json!({})).await);
+    let (a, b) = (
+        w.tenant("tenant-a", json!({})).await,
+        w.tenant("tenant-b", json!({})).await,
+    );
 
     // The victim: tenant B's client, made by clientops.
     w.apply_client(&b, "b1", json!({})).await;
@@ -256,29 +276,62 @@ async fn an_import_must_prove_ownership_and_never_touches_a_client_it_does_not_o
     let before = w.remote(&victim_id).await.expect("b1 at the provider");
 
     // A imports B's client by id alone, with deletionPolicy Delete.
-    w.apply_client(&a, "steal", json!({"import": {"clientId": victim_id}, "deletionPolicy": "Delete"}))
-        .await;
+    w.apply_client(
+        &a,
+        "steal",
+        json!({"import": {"clientId": victim_id}, "deletionPolicy": "Delete"}),
+    )
+    .await;
     let msg = w.wait_stalled(&a, "steal", "ImportNotAuthorized").await;
-    assert!(msg.contains("already managed by another OAuthClient"), "{msg}");
-    assert!(!msg.contains(&b), "another tenant's namespace is not revealed: {msg}");
+    assert!(
+        msg.contains("already managed by another OAuthClient"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains(&b),
+        "another tenant's namespace is not revealed: {msg}"
+    );
 
     // Even with B's real secret (leaked somehow): one OAuthClient per client.
-    w.apply(&a, json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "leaked", "namespace": a}, "stringData": {"s": victim_secret}})).await;
-    w.apply_client(&a, "steal-with-secret", json!({"import": {"clientId": victim_id,
-        "secretRef": {"name": "leaked", "key": "s"}}})).await;
-    w.wait_stalled(&a, "steal-with-secret", "ImportNotAuthorized").await;
+    w.apply(
+        &a,
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "leaked", "namespace": a}, "stringData": {"s": victim_secret}}),
+    )
+    .await;
+    w.apply_client(
+        &a,
+        "steal-with-secret",
+        json!({"import": {"clientId": victim_id,
+        "secretRef": {"name": "leaked", "key": "s"}}}),
+    )
+    .await;
+    w.wait_stalled(&a, "steal-with-secret", "ImportNotAuthorized")
+        .await;
 
     // A client nobody manages: a wrong secret is no proof, no secret is no proof.
     let (free_id, free_secret) = w.unmanaged_client("free").await;
-    w.apply(&a, json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "guess", "namespace": a}, "stringData": {"s": "not-the-secret"}})).await;
-    w.apply_client(&a, "wrong", json!({"import": {"clientId": free_id,
-        "secretRef": {"name": "guess", "key": "s"}}})).await;
+    w.apply(
+        &a,
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "guess", "namespace": a}, "stringData": {"s": "not-the-secret"}}),
+    )
+    .await;
+    w.apply_client(
+        &a,
+        "wrong",
+        json!({"import": {"clientId": free_id,
+        "secretRef": {"name": "guess", "key": "s"}}}),
+    )
+    .await;
     let msg = w.wait_stalled(&a, "wrong", "ImportNotAuthorized").await;
     assert!(msg.contains("does not accept the secret"), "{msg}");
-    assert!(!msg.contains("not-the-secret"), "no secret value in a condition: {msg}");
-    w.apply_client(&a, "bare", json!({"import": {"clientId": free_id}})).await;
+    assert!(
+        !msg.contains("not-the-secret"),
+        "no secret value in a condition: {msg}"
+    );
+    w.apply_client(&a, "bare", json!({"import": {"clientId": free_id}}))
+        .await;
     let msg = w.wait_stalled(&a, "bare", "ImportNotAuthorized").await;
     assert!(
         msg.contains("spec.import.secretRef") && msg.contains("unprovenImportNamespaceSelector"),
@@ -287,36 +340,76 @@ async fn an_import_must_prove_ownership_and_never_touches_a_client_it_does_not_o
 
     // Nothing reached the clients that were not proven: no rotation, no patch.
     tokio::time::sleep(QUIET).await;
-    let after = w.remote(&victim_id).await.expect("b1 still at the provider");
-    assert_eq!(after["redirect_uris"], before["redirect_uris"], "b1 was not patched");
-    assert_eq!(after["secret_count"], before["secret_count"], "b1 was not rotated");
-    assert!(w.emu.check(&victim_id, &victim_secret).await, "B's secret still works");
-    assert!(w.emu.check(&free_id, &free_secret).await, "the free client was not rotated");
+    let after = w
+        .remote(&victim_id)
+        .await
+        .expect("b1 still at the provider");
+    assert_eq!(
+        after["redirect_uris"], before["redirect_uris"],
+        "b1 was not patched"
+    );
+    assert_eq!(
+        after["secret_count"], before["secret_count"],
+        "b1 was not rotated"
+    );
+    assert!(
+        w.emu.check(&victim_id, &victim_secret).await,
+        "B's secret still works"
+    );
+    assert!(
+        w.emu.check(&free_id, &free_secret).await,
+        "the free client was not rotated"
+    );
     let free = w.remote(&free_id).await.unwrap();
-    assert_eq!(free["redirect_uris"], json!(["https://free.example.com/cb"]), "not patched");
+    assert_eq!(
+        free["redirect_uris"],
+        json!(["https://free.example.com/cb"]),
+        "not patched"
+    );
 
     // Deleting the refused importer (deletionPolicy Delete) deletes nothing.
     Api::<OAuthClient>::namespaced(w.client.clone(), &a)
         .delete("steal", &DeleteParams::default())
         .await
         .unwrap();
-    let gone = wait_for(WAIT, || async { w.get(&a, "steal").await.is_none().then_some(()) }).await;
+    let gone = wait_for(WAIT, || async {
+        w.get(&a, "steal").await.is_none().then_some(())
+    })
+    .await;
     assert!(gone.is_some(), "the refused importer can be deleted");
-    assert!(w.remote(&victim_id).await.is_some(), "B's client survives A's delete");
+    assert!(
+        w.remote(&victim_id).await.is_some(),
+        "B's client survives A's delete"
+    );
     assert!(w.emu.check(&victim_id, &victim_secret).await);
 
     // The right secret proves it: adopted, that secret kept.
-    w.apply(&a, json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "mine", "namespace": a}, "stringData": {"s": free_secret}})).await;
-    w.apply_client(&a, "right", json!({"import": {"clientId": free_id,
-        "secretRef": {"name": "mine", "key": "s"}}})).await;
+    w.apply(
+        &a,
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "mine", "namespace": a}, "stringData": {"s": free_secret}}),
+    )
+    .await;
+    w.apply_client(
+        &a,
+        "right",
+        json!({"import": {"clientId": free_id,
+        "secretRef": {"name": "mine", "key": "s"}}}),
+    )
+    .await;
     w.wait_ready(&a, "right").await;
-    assert_eq!(w.creds(&a, "right").await, (free_id.clone(), free_secret.clone()));
+    assert_eq!(
+        w.creds(&a, "right").await,
+        (free_id.clone(), free_secret.clone())
+    );
 
     // The admin lets namespace C import without proof: adopted and rotated.
-    let c = w.tenant("tenant-c", json!({"unproven-import": "allowed"})).await;
+    let c = w
+        .tenant("tenant-c", json!({"unproven-import": "allowed"}))
+        .await;
     let (other_id, _) = w.unmanaged_client("other").await;
-    w.apply_client(&c, "allowed", json!({"import": {"clientId": other_id}})).await;
+    w.apply_client(&c, "allowed", json!({"import": {"clientId": other_id}}))
+        .await;
     w.wait_ready(&c, "allowed").await;
     let (id, secret) = w.creds(&c, "allowed").await;
     assert_eq!(id, other_id);
@@ -392,19 +485,41 @@ async fn a_namespaced_provider_cannot_reach_what_the_url_policy_refuses() {
     let (port, hits) = trap().await;
 
     // An address literal that is not on the host list.
-    w.apply(&t, hydra_provider(&t, "by-ip", &format!("http://127.0.0.1:{port}"))).await;
-    w.apply_client(&t, "by-ip", json!({"providerRef": {"kind": "OAuthProvider", "name": "by-ip"},
-        "grantTypes": ["authorization_code"]})).await;
+    w.apply(
+        &t,
+        hydra_provider(&t, "by-ip", &format!("http://127.0.0.1:{port}")),
+    )
+    .await;
+    w.apply_client(
+        &t,
+        "by-ip",
+        json!({"providerRef": {"kind": "OAuthProvider", "name": "by-ip"},
+        "grantTypes": ["authorization_code"]}),
+    )
+    .await;
     let msg = w.wait_stalled(&t, "by-ip", "ProviderURLNotAllowed").await;
-    assert!(msg.contains("spec.hydra.adminUrl"), "the field is named: {msg}");
+    assert!(
+        msg.contains("spec.hydra.adminUrl"),
+        "the field is named: {msg}"
+    );
 
     // An allowed host name that resolves to loopback.
-    w.apply(&t, hydra_provider(&t, "by-name", &format!("http://localhost:{port}"))).await;
-    w.apply_client(&t, "by-name", json!({"providerRef": {"kind": "OAuthProvider", "name": "by-name"},
-        "grantTypes": ["authorization_code"]})).await;
+    w.apply(
+        &t,
+        hydra_provider(&t, "by-name", &format!("http://localhost:{port}")),
+    )
+    .await;
+    w.apply_client(
+        &t,
+        "by-name",
+        json!({"providerRef": {"kind": "OAuthProvider", "name": "by-name"},
+        "grantTypes": ["authorization_code"]}),
+    )
+    .await;
     w.wait(&t, "by-name", "refused at resolution", |o| {
         ["Reconciling", "Stalled"].iter().any(|c| {
-            condition(o, c).is_some_and(|c| c.status == "True" && c.message.contains("may not reach"))
+            condition(o, c)
+                .is_some_and(|c| c.status == "True" && c.message.contains("may not reach"))
         })
     })
     .await;
@@ -420,18 +535,31 @@ async fn a_namespaced_providers_answers_never_reach_what_the_tenant_reads() {
     let t = w.tenant("tenant-body", json!({})).await;
     const BODY: &str = "internal-admin-page token=leaky-value-7731";
     let (port, hits) = talker(BODY).await;
-    w.apply(&t, hydra_provider(&t, "talker", &format!("http://127.0.0.1:{port}"))).await;
-    w.apply_client(&t, "talker", json!({"providerRef": {"kind": "OAuthProvider", "name": "talker"},
-        "grantTypes": ["authorization_code"]})).await;
+    w.apply(
+        &t,
+        hydra_provider(&t, "talker", &format!("http://127.0.0.1:{port}")),
+    )
+    .await;
+    w.apply_client(
+        &t,
+        "talker",
+        json!({"providerRef": {"kind": "OAuthProvider", "name": "talker"},
+        "grantTypes": ["authorization_code"]}),
+    )
+    .await;
     w.wait(&t, "talker", "failing at the provider", |o| {
         condition(o, "Reconciling").is_some_and(|c| c.status == "True" && c.message.contains("502"))
-            || condition(o, "Stalled").is_some_and(|c| c.status == "True" && c.message.contains("502"))
+            || condition(o, "Stalled")
+                .is_some_and(|c| c.status == "True" && c.message.contains("502"))
     })
     .await;
     assert!(hits.load(Ordering::SeqCst) > 0, "the server was asked");
     let readable = tenant_readable(&w.client, &t).await;
     assert!(readable.contains("502"), "the status code is shown");
-    assert!(!readable.contains("internal-admin-page") && !readable.contains("leaky-value"), "{readable}");
+    assert!(
+        !readable.contains("internal-admin-page") && !readable.contains("leaky-value"),
+        "{readable}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -442,10 +570,19 @@ async fn a_provider_that_hangs_does_not_hold_other_namespaces_back() {
     let w = World::new("tenancy-hang", None, &[]).await;
     let slow = w.tenant("tenant-slow", json!({})).await;
     let (port, _) = trap().await;
-    w.apply(&slow, hydra_provider(&slow, "hangs", &format!("http://127.0.0.1:{port}"))).await;
+    w.apply(
+        &slow,
+        hydra_provider(&slow, "hangs", &format!("http://127.0.0.1:{port}")),
+    )
+    .await;
     for i in 0..12 {
-        w.apply_client(&slow, &format!("h{i}"), json!({"providerRef": {"kind": "OAuthProvider", "name": "hangs"},
-            "grantTypes": ["authorization_code"]})).await;
+        w.apply_client(
+            &slow,
+            &format!("h{i}"),
+            json!({"providerRef": {"kind": "OAuthProvider", "name": "hangs"},
+            "grantTypes": ["authorization_code"]}),
+        )
+        .await;
     }
     // Let the hanging reconciles take the workers they can.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -457,7 +594,11 @@ async fn a_provider_that_hangs_does_not_hold_other_namespaces_back() {
         w.get(&other, "fine").await.filter(is_ready)
     })
     .await;
-    assert!(ready.is_some(), "a healthy namespace's client waited for the hanging provider; log:\n{}", w.ctl.logs());
+    assert!(
+        ready.is_some(),
+        "a healthy namespace's client waited for the hanging provider; log:\n{}",
+        w.ctl.logs()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -468,11 +609,17 @@ async fn one_namespaces_burst_does_not_starve_another_namespace() {
     let w = World::new("tenancy-fair", None, &[]).await;
     // A budget the burst exhausts at once: 5 requests per second.
     Api::<clientops::api::ClusterOAuthProvider>::all(w.client.clone())
-        .patch(&w.shared, &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"rateLimit": {"requests": 5, "period": "1s"}}})))
+        .patch(
+            &w.shared,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"rateLimit": {"requests": 5, "period": "1s"}}})),
+        )
         .await
         .unwrap();
-    let (a, b) = (w.tenant("tenant-burst", json!({})).await, w.tenant("tenant-one", json!({})).await);
+    let (a, b) = (
+        w.tenant("tenant-burst", json!({})).await,
+        w.tenant("tenant-one", json!({})).await,
+    );
     let n = 150;
     for i in 0..n {
         w.apply_client(&a, &format!("a{i}"), json!({})).await;
@@ -488,7 +635,10 @@ async fn one_namespaces_burst_does_not_starve_another_namespace() {
     w.wait_ready(&b, "b").await;
     // B did not queue behind the burst: most of A's clients are still pending.
     let a_ready = count_ready(&w.client, &a).await;
-    assert!(a_ready < n / 2, "B became Ready only after {a_ready} of A's {n} clients");
+    assert!(
+        a_ready < n / 2,
+        "B became Ready only after {a_ready} of A's {n} clients"
+    );
 }
 
 async fn count_ready(client: &Client, ns: &str) -> usize {
@@ -513,19 +663,33 @@ async fn a_tenant_provider_naming_productions_account_reaches_none_of_its_state(
     w.wait_ready(&prod, "p0").await;
     // The tenant names production's account and URL, with a junk token and a limit
     // that would stop the account for a week if it were shared.
-    w.apply(&t, json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "junk", "namespace": t}, "stringData": {"token": "junk"}})).await;
-    w.apply(&t, json!({"apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthProvider",
+    w.apply(
+        &t,
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "junk", "namespace": t}, "stringData": {"token": "junk"}}),
+    )
+    .await;
+    w.apply(
+        &t,
+        json!({"apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthProvider",
         "metadata": {"name": "prod-account", "namespace": t},
         "spec": {"cloudflare": {"accountId": ACCOUNT, "baseUrl": w.emu.api_url(),
             "auth": {"apiTokenSecretRef": {"name": "junk", "key": "token"}}},
-            "rateLimit": {"requests": 1, "period": "168h"}}})).await;
+            "rateLimit": {"requests": 1, "period": "168h"}}}),
+    )
+    .await;
     for i in 0..3 {
-        w.apply_client(&t, &format!("t{i}"), json!({"providerRef": {"kind": "OAuthProvider", "name": "prod-account"}})).await;
+        w.apply_client(
+            &t,
+            &format!("t{i}"),
+            json!({"providerRef": {"kind": "OAuthProvider", "name": "prod-account"}}),
+        )
+        .await;
     }
     w.wait(&t, "t0", "refused by the provider", |o| {
         condition(o, "Stalled").is_some_and(|c| c.status == "True")
-            || condition(o, "Reconciling").is_some_and(|c| c.status == "True" && c.reason != "Creating")
+            || condition(o, "Reconciling")
+                .is_some_and(|c| c.status == "True" && c.reason != "Creating")
     })
     .await;
     // Production goes on as before: its limiter and listing are not the tenant's.
@@ -538,7 +702,10 @@ async fn a_tenant_provider_naming_productions_account_reaches_none_of_its_state(
     // And the tenant saw none of production's clients: it made none, adopted none.
     for i in 0..3 {
         let o = w.get(&t, &format!("t{i}")).await.unwrap();
-        assert!(o.status.and_then(|s| s.client_id).is_none(), "t{i} holds no client");
+        assert!(
+            o.status.and_then(|s| s.client_id).is_none(),
+            "t{i} holds no client"
+        );
     }
 }
 
@@ -560,15 +727,40 @@ async fn the_admins_policy_is_enforced_by_the_controller() {
     )
     .await;
     let t = w.tenant("tenant-policy", json!({})).await;
-    let ok = json!({"redirectUris": ["https://app.apps.example.com/cb"], "rotation": {"every": "720h"}});
+    let ok =
+        json!({"redirectUris": ["https://app.apps.example.com/cb"], "rotation": {"every": "720h"}});
     w.apply_client(&t, "compliant", ok.clone()).await;
     let rows: Vec<(&str, Value, &str)> = vec![
-        ("host", json!({"redirectUris": ["https://evil.example.net/cb"]}), "spec.redirectUris"),
-        ("apex", json!({"redirectUris": ["https://apps.example.com/cb"]}), "spec.redirectUris"),
-        ("scope", json!({"scopes": ["user-details.read", "account.write"]}), "spec.scopes"),
-        ("public", json!({"tokenEndpointAuthMethod": "none"}), "spec.tokenEndpointAuthMethod"),
-        ("rotation", json!({"rotation": {"every": "2160h", "gracePeriod": "24h"}}), "spec.rotation.every"),
-        ("no-rotation", json!({"rotation": null}), "spec.rotation.every"),
+        (
+            "host",
+            json!({"redirectUris": ["https://evil.example.net/cb"]}),
+            "spec.redirectUris",
+        ),
+        (
+            "apex",
+            json!({"redirectUris": ["https://apps.example.com/cb"]}),
+            "spec.redirectUris",
+        ),
+        (
+            "scope",
+            json!({"scopes": ["user-details.read", "account.write"]}),
+            "spec.scopes",
+        ),
+        (
+            "public",
+            json!({"tokenEndpointAuthMethod": "none"}),
+            "spec.tokenEndpointAuthMethod",
+        ),
+        (
+            "rotation",
+            json!({"rotation": {"every": "2160h", "gracePeriod": "24h"}}),
+            "spec.rotation.every",
+        ),
+        (
+            "no-rotation",
+            json!({"rotation": null}),
+            "spec.rotation.every",
+        ),
     ];
     for (name, extra, _) in &rows {
         let mut spec = ok.clone();

@@ -73,10 +73,10 @@ pub struct RunArgs {
     #[arg(long, default_value = "60s", value_parser = parse_period)]
     pub reconcile_deadline: Duration,
     /// The most pages one LIST of a provider account may read.
-    #[arg(long, default_value_t = crate::provider::list_budget::ListBudget::DEFAULT_MAX_PAGES)]
+    #[arg(long, default_value_t = crate::provider::list_budget::DEFAULT_LIST_MAX_PAGES)]
     pub list_max_pages: u32,
     /// The most bytes one LIST of a provider account may read, across all pages.
-    #[arg(long, default_value_t = crate::provider::list_budget::ListBudget::DEFAULT_MAX_BYTES)]
+    #[arg(long, default_value_t = crate::provider::list_budget::DEFAULT_LIST_MAX_BYTES)]
     pub list_max_bytes: u64,
     /// Provider objects checked at a time (their Ready condition).
     #[arg(long, default_value_t = 2)]

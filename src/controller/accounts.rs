@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::Mutex;
 
@@ -69,14 +71,13 @@ impl AccountCache {
     pub async fn evict_idle(&self, max_idle: Duration) -> usize {
         let mut accounts = self.accounts.lock().await;
         let before = accounts.len();
-        accounts.retain(|_, e| {
-            e.used.elapsed() < max_idle || Arc::strong_count(&e.snapshot) > 1
-        });
+        accounts.retain(|_, e| e.used.elapsed() < max_idle || Arc::strong_count(&e.snapshot) > 1);
         before - accounts.len()
     }
 
     /// How many accounts have a snapshot.
-    pub async fn len(&self) -> usize {
+    #[cfg(test)]
+    async fn len(&self) -> usize {
         self.accounts.lock().await.len()
     }
 
@@ -156,5 +157,109 @@ impl AccountCache {
         if let Some(c) = entry.lock().await.clients.get_mut(id) {
             c.has_rotated_secret = rotated;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::budget::{CallScope, scoped};
+    use crate::provider::model::{ClientFields, CreatedClient, Field};
+    use crate::secret::ClientSecret;
+    use async_trait::async_trait;
+
+    /// An account whose LIST never answers (or answers at once, when `hangs` is false).
+    struct Account {
+        key: String,
+        hangs: bool,
+    }
+
+    #[async_trait]
+    impl Provider for Account {
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        fn account_key(&self) -> &str {
+            &self.key
+        }
+        async fn check_credentials(&self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        async fn list(&self) -> Result<Vec<RemoteClient>, ProviderError> {
+            if self.hangs {
+                futures::future::pending::<()>().await;
+            }
+            Ok(vec![])
+        }
+        async fn get(&self, _: &str) -> Result<Option<RemoteClient>, ProviderError> {
+            Ok(None)
+        }
+        async fn create(&self, _: &ClientFields, _: &str) -> Result<CreatedClient, ProviderError> {
+            unreachable!()
+        }
+        async fn update(
+            &self,
+            _: &str,
+            _: &ClientFields,
+            _: &[Field],
+        ) -> Result<RemoteClient, ProviderError> {
+            unreachable!()
+        }
+        async fn delete(&self, _: &str) -> Result<(), ProviderError> {
+            unreachable!()
+        }
+        async fn rotate(&self, _: &str) -> Result<ClientSecret, ProviderError> {
+            unreachable!()
+        }
+        async fn retire(&self, _: &str) -> Result<(), ProviderError> {
+            unreachable!()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_list_holds_its_waiters_no_longer_than_their_deadline() {
+        let cache = Arc::new(AccountCache::default());
+        let hung = Arc::new(Account {
+            key: "a".into(),
+            hangs: true,
+        });
+        // The first reconcile's LIST never ends (its own HTTP deadline is the HTTP
+        // layer's business); it holds the account's lock.
+        let (c, p) = (cache.clone(), hung.clone());
+        tokio::spawn(async move {
+            let _ = c.list(p.as_ref(), Duration::ZERO).await;
+        });
+        tokio::task::yield_now().await;
+        // A second reconcile of the same account waits for the lock until its
+        // deadline, then fails cleanly and transiently.
+        let waited = scoped(
+            CallScope::new("team-a", Some(Duration::from_secs(5))),
+            cache.list(hung.as_ref(), Duration::from_secs(60)),
+        )
+        .await;
+        let err = waited.expect_err("the lock is held");
+        assert_eq!(err.kind(), "deadline_exceeded");
+        assert!(err.is_retryable());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_listings_are_evicted_and_used_ones_kept() {
+        let cache = AccountCache::default();
+        let a = Account {
+            key: "a".into(),
+            hangs: false,
+        };
+        let b = Account {
+            key: "b".into(),
+            hangs: false,
+        };
+        cache.list(&a, Duration::ZERO).await.unwrap();
+        cache.list(&b, Duration::ZERO).await.unwrap();
+        assert_eq!(cache.len().await, 2);
+        tokio::time::advance(Duration::from_secs(50)).await;
+        cache.list(&b, Duration::from_secs(3600)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert_eq!(cache.evict_idle(Duration::from_secs(60)).await, 1);
+        assert_eq!(cache.len().await, 1, "b was used 20 s ago: kept");
     }
 }

@@ -11,11 +11,11 @@ use kube::runtime::reflector::Store;
 use super::accounts::AccountCache;
 use super::cache::{OwnWrites, ReadCache};
 use super::fairness::{ForcedResyncs, InFlight, Workers};
-use crate::provider::list_budget::ListBudget;
-use crate::provider::url_policy::UrlPolicy;
 use super::secret_memo::SecretMemo;
 use crate::api::OAuthClient;
+use crate::provider::list_budget::ListBudget;
 use crate::provider::ratelimit::RateLimiterRegistry;
+use crate::provider::url_policy::UrlPolicy;
 use crate::telemetry::Metrics;
 
 /// Controller settings from the command line.

@@ -199,7 +199,9 @@ mod tests {
     fn one_worker_stays_free_for_other_namespaces() {
         let w = Workers::new(8, 4);
         // Namespace a alone takes all but one worker...
-        let a: Vec<_> = (0..7).map(|_| w.admit("a").expect("below the pool")).collect();
+        let a: Vec<_> = (0..7)
+            .map(|_| w.admit("a").expect("below the pool"))
+            .collect();
         // ...then waits, while b still gets the last one.
         assert!(w.admit("a").is_err());
         let b = w.admit("b").expect("b holds nothing yet");

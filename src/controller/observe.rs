@@ -8,8 +8,8 @@ use kube::Api;
 
 use super::context::Context;
 use super::desired::{Desired, SpecError, desired};
-use super::plan::{Remote, Triggers, Unavailable};
 use super::fairness::Slot;
+use super::plan::{Remote, Triggers, Unavailable};
 use super::resolve::{Origin, Resolved, resolve};
 use super::secret_memo::Basis;
 use crate::api::OAuthClient;
@@ -166,7 +166,10 @@ pub async fn observe(
                 // once per interval per object; a value changed again sooner is
                 // honoured (and recorded) when the interval has passed.
                 let force = requested
-                    && match ctx.forced.try_force(obj.metadata.uid.as_deref().unwrap_or_default()) {
+                    && match ctx
+                        .forced
+                        .try_force(obj.metadata.uid.as_deref().unwrap_or_default())
+                    {
                         Ok(()) => true,
                         Err(wait) => {
                             triggers.reconcile = status.last_reconcile_request.clone();
@@ -461,9 +464,9 @@ async fn import_authorized(
         return Ok(None);
     }
     let admin_switch = match &r.origin {
-        Origin::Cluster { name } => format!(
-            "ClusterOAuthProvider {name:?} spec.policy.unprovenImportNamespaceSelector"
-        ),
+        Origin::Cluster { name } => {
+            format!("ClusterOAuthProvider {name:?} spec.policy.unprovenImportNamespaceSelector")
+        }
         Origin::Namespaced { name, .. } => {
             format!("OAuthProvider {name:?} spec.allowUnprovenImport: true")
         }

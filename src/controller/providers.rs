@@ -14,9 +14,9 @@ use super::context::Context;
 use super::error::Error;
 use super::plan::Verdict;
 use super::resolve::{Origin, build};
-use crate::provider::budget::{CallScope, scoped};
 use crate::api::provider::ProviderBlocks;
 use crate::api::{ClusterOAuthProvider, OAuthProvider, OAuthProviderStatus};
+use crate::provider::budget::{CallScope, scoped};
 
 /// How often a provider's credentials are checked again.
 pub const PROVIDER_RECHECK: Duration = Duration::from_secs(300);

@@ -51,7 +51,10 @@ pub async fn reconcile_within_deadline(
     match tokio::time::timeout(deadline * 2, scoped(scope, reconcile(obj, ctx.clone()))).await {
         Ok(result) => result,
         Err(_) => {
-            tracing::warn!(deadline_s = deadline.as_secs(), "reconcile stopped after twice its deadline");
+            tracing::warn!(
+                deadline_s = deadline.as_secs(),
+                "reconcile stopped after twice its deadline"
+            );
             Ok(Requeue::requeue(TRANSIENT_RETRY))
         }
     }
@@ -105,7 +108,11 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         };
         if let Some(wait) = obs.deferred {
             // Not this namespace's turn at a saturated provider: give the worker back.
-            tracing::debug!(round, wait_ms = wait.as_millis() as u64, "deferred: the namespace holds its share of the provider");
+            tracing::debug!(
+                round,
+                wait_ms = wait.as_millis() as u64,
+                "deferred: the namespace holds its share of the provider"
+            );
             flush(&ctx, &api, &mut obj, held.take()).await?;
             return Ok(Requeue::requeue(wait));
         }

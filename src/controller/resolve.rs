@@ -11,6 +11,7 @@ use super::context::Context;
 use super::plan::Unavailable;
 use crate::api::client::ProviderKind;
 use crate::api::common::SecretKeyRef;
+use crate::api::policy::ClientPolicy;
 use crate::api::provider::{ProviderBlocks, ProviderType, RateLimit};
 use crate::api::{ClusterOAuthProvider, OAuthClient, OAuthProvider};
 use crate::controller::desired::parse_duration;
@@ -19,7 +20,6 @@ use crate::provider::cloudflare::{CloudflareClient, CloudflareConfig, Cloudflare
 use crate::provider::csp::{CspClient, CspConfig, CspCredentials, CspProvider};
 use crate::provider::hydra::{HydraClient, HydraConfig, HydraProvider};
 use crate::provider::model::Provider;
-use crate::api::policy::ClientPolicy;
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::provider::scoped::ScopedProvider;
 use crate::secret::ClientSecret;
@@ -342,15 +342,11 @@ fn check_url(ctx: &Context, origin: &Origin, field: &str, url: &str) -> Result<(
     if !origin.is_tenant() {
         return Ok(());
     }
-    let refuse = |why: String| {
-        unavailable(
-            "ProviderURLNotAllowed",
-            format!("{field}: {why}"),
-            false,
-        )
-    };
+    let refuse =
+        |why: String| unavailable("ProviderURLNotAllowed", format!("{field}: {why}"), false);
     let parsed = url::Url::parse(url).map_err(|e| refuse(format!("not a URL: {e}")))?;
-    ctx.settings.url_policy
+    ctx.settings
+        .url_policy
         .check_url(&parsed)
         .map_err(|r| refuse(r.to_string()))
 }
@@ -370,166 +366,155 @@ pub async fn build(
     };
     let limiters = ctx.limiters.scoped(&origin.limiter_scope());
     let budget = ctx.settings.list_budget;
-    let (inner, limiter, provider_type, creds): (Box<dyn Provider>, _, _, String) =
-        match blocks.provider_type() {
-            Some(ProviderType::Cloudflare) => {
-                let cf = blocks
-                    .cloudflare
-                    .as_ref()
-                    .expect("provider_type checked it");
-                check_url(
-                    ctx,
-                    origin,
-                    "spec.cloudflare.baseUrl",
-                    cf.base_url
-                        .as_deref()
-                        .unwrap_or(crate::api::provider::CLOUDFLARE_DEFAULT_BASE_URL),
-                )?;
-                let (creds, digest_of) = match (
-                    &cf.auth.api_token_secret_ref,
-                    &cf.auth.api_key_secret_ref,
-                    &cf.auth.email,
-                ) {
-                    (Some(t), _, _) => {
-                        let token = credential(
-                            ctx,
-                            t,
-                            "spec.cloudflare.auth.apiTokenSecretRef",
-                            origin,
-                        )
-                        .await?;
-                        let d = digest(&["token", &token]);
-                        (CloudflareCredentials::api_token(token), d)
-                    }
-                    (None, Some(k), Some(email)) => {
-                        let key =
-                            credential(ctx, k, "spec.cloudflare.auth.apiKeySecretRef", origin)
-                                .await?;
-                        let d = digest(&["key", email, &key]);
-                        (CloudflareCredentials::api_key(email.clone(), key), d)
-                    }
-                    _ => {
-                        return Err(unavailable(
-                            "InvalidProvider",
-                            "spec.cloudflare.auth: set apiTokenSecretRef, or apiKeySecretRef with email",
-                            false,
-                        ));
-                    }
-                };
-                let mut config = CloudflareConfig::new(cf.account_id.clone(), creds)
-                    .with_rate_limit(rate_limit(
-                        blocks.rate_limit.as_ref(),
-                        RateLimitConfig::CLOUDFLARE_DEFAULT,
-                    ))
-                    .with_list_budget(budget);
-                if let Some(url) = &cf.base_url {
-                    config = config.with_base_url(url.clone());
-                }
-                let client = CloudflareClient::new(config, http, &limiters)
-                    .map_err(|e| {
-                        unavailable("InvalidProvider", format!("spec.cloudflare: {e}"), false)
-                    })?
-                    .with_request_hook(ctx.metrics.request_hook("cloudflare"));
-                let limiter = client.limiter().clone();
-                (
-                    Box::new(CloudflareProvider::new(client)),
-                    limiter,
-                    ProviderType::Cloudflare,
-                    digest_of,
-                )
-            }
-            Some(ProviderType::Hydra) => {
-                let h = blocks.hydra.as_ref().expect("provider_type checked it");
-                check_url(ctx, origin, "spec.hydra.adminUrl", &h.admin_url)?;
-                let mut config = HydraConfig::new(h.admin_url.clone())
-                    .with_rate_limit(rate_limit(
-                        blocks.rate_limit.as_ref(),
-                        crate::provider::hydra::client::DEFAULT_RATE_LIMIT,
-                    ))
-                    .with_list_budget(budget);
-                if let Some(public) = &h.public_url {
-                    check_url(ctx, origin, "spec.hydra.publicUrl", public)?;
-                    config = config.with_public_url(public.clone());
-                }
-                let mut digest_of = digest(&["none"]);
-                if let Some(r) = h
-                    .auth
-                    .as_ref()
-                    .and_then(|a| a.bearer_token_secret_ref.as_ref())
-                {
+    let (inner, limiter, provider_type, creds): (Box<dyn Provider>, _, _, String) = match blocks
+        .provider_type()
+    {
+        Some(ProviderType::Cloudflare) => {
+            let cf = blocks
+                .cloudflare
+                .as_ref()
+                .expect("provider_type checked it");
+            check_url(
+                ctx,
+                origin,
+                "spec.cloudflare.baseUrl",
+                cf.base_url
+                    .as_deref()
+                    .unwrap_or(crate::api::provider::CLOUDFLARE_DEFAULT_BASE_URL),
+            )?;
+            let (creds, digest_of) = match (
+                &cf.auth.api_token_secret_ref,
+                &cf.auth.api_key_secret_ref,
+                &cf.auth.email,
+            ) {
+                (Some(t), _, _) => {
                     let token =
-                        credential(ctx, r, "spec.hydra.auth.bearerTokenSecretRef", origin).await?;
-                    digest_of = digest(&["bearer", &token]);
-                    config = config.with_bearer_token(ClientSecret::new(token));
+                        credential(ctx, t, "spec.cloudflare.auth.apiTokenSecretRef", origin)
+                            .await?;
+                    let d = digest(&["token", &token]);
+                    (CloudflareCredentials::api_token(token), d)
                 }
-                let client = HydraClient::new(config, http, &limiters)
-                    .map_err(|e| unavailable("InvalidProvider", format!("spec.hydra: {e}"), false))?
-                    .with_request_hook(ctx.metrics.request_hook("hydra"));
-                let limiter = client.limiter().clone();
-                (
-                    Box::new(HydraProvider::new(client)),
-                    limiter,
-                    ProviderType::Hydra,
-                    digest_of,
-                )
-            }
-            Some(ProviderType::VmwareCsp) => {
-                let c = blocks
-                    .vmware_csp
-                    .as_ref()
-                    .expect("provider_type checked it");
-                check_url(
-                    ctx,
-                    origin,
-                    "spec.vmwareCsp.baseUrl",
-                    c.base_url
-                        .as_deref()
-                        .unwrap_or(crate::api::provider::CSP_DEFAULT_BASE_URL),
-                )?;
-                let token = credential(
-                    ctx,
-                    &c.auth.api_token_secret_ref,
-                    "spec.vmwareCsp.auth.apiTokenSecretRef",
-                    origin,
-                )
-                .await?;
-                let digest_of = digest(&["token", &token]);
-                let mut config = CspConfig::new(c.org_id.clone(), CspCredentials::api_token(token))
-                    .with_rate_limit(rate_limit(
-                        blocks.rate_limit.as_ref(),
-                        crate::provider::csp::client::DEFAULT_RATE_LIMIT,
-                    ))
-                    .with_list_budget(budget);
-                if let Some(url) = &c.base_url {
-                    config = config.with_base_url(url.clone());
+                (None, Some(k), Some(email)) => {
+                    let key =
+                        credential(ctx, k, "spec.cloudflare.auth.apiKeySecretRef", origin).await?;
+                    let d = digest(&["key", email, &key]);
+                    (CloudflareCredentials::api_key(email.clone(), key), d)
                 }
-                let client = CspClient::new(config, http, &limiters)
-                    .map_err(|e| {
-                        unavailable("InvalidProvider", format!("spec.vmwareCsp: {e}"), false)
-                    })?
-                    .with_request_hook(ctx.metrics.request_hook("vmwareCsp"));
-                let limiter = client.limiter().clone();
-                (
-                    Box::new(CspProvider::new(client)),
-                    limiter,
-                    ProviderType::VmwareCsp,
-                    digest_of,
-                )
+                _ => {
+                    return Err(unavailable(
+                        "InvalidProvider",
+                        "spec.cloudflare.auth: set apiTokenSecretRef, or apiKeySecretRef with email",
+                        false,
+                    ));
+                }
+            };
+            let mut config = CloudflareConfig::new(cf.account_id.clone(), creds)
+                .with_rate_limit(rate_limit(
+                    blocks.rate_limit.as_ref(),
+                    RateLimitConfig::CLOUDFLARE_DEFAULT,
+                ))
+                .with_list_budget(budget);
+            if let Some(url) = &cf.base_url {
+                config = config.with_base_url(url.clone());
             }
-            None => {
-                return Err(unavailable(
-                    "InvalidProvider",
-                    "the provider object must set exactly one provider block",
-                    false,
-                ));
+            let client = CloudflareClient::new(config, http, &limiters)
+                .map_err(|e| {
+                    unavailable("InvalidProvider", format!("spec.cloudflare: {e}"), false)
+                })?
+                .with_request_hook(ctx.metrics.request_hook("cloudflare"));
+            let limiter = client.limiter().clone();
+            (
+                Box::new(CloudflareProvider::new(client)),
+                limiter,
+                ProviderType::Cloudflare,
+                digest_of,
+            )
+        }
+        Some(ProviderType::Hydra) => {
+            let h = blocks.hydra.as_ref().expect("provider_type checked it");
+            check_url(ctx, origin, "spec.hydra.adminUrl", &h.admin_url)?;
+            let mut config = HydraConfig::new(h.admin_url.clone())
+                .with_rate_limit(rate_limit(
+                    blocks.rate_limit.as_ref(),
+                    crate::provider::hydra::client::DEFAULT_RATE_LIMIT,
+                ))
+                .with_list_budget(budget);
+            if let Some(public) = &h.public_url {
+                check_url(ctx, origin, "spec.hydra.publicUrl", public)?;
+                config = config.with_public_url(public.clone());
             }
-        };
-    let provider = ScopedProvider::new(
-        inner,
-        &origin.limiter_scope(),
-        &creds,
-        origin.is_tenant(),
-    );
+            let mut digest_of = digest(&["none"]);
+            if let Some(r) = h
+                .auth
+                .as_ref()
+                .and_then(|a| a.bearer_token_secret_ref.as_ref())
+            {
+                let token =
+                    credential(ctx, r, "spec.hydra.auth.bearerTokenSecretRef", origin).await?;
+                digest_of = digest(&["bearer", &token]);
+                config = config.with_bearer_token(ClientSecret::new(token));
+            }
+            let client = HydraClient::new(config, http, &limiters)
+                .map_err(|e| unavailable("InvalidProvider", format!("spec.hydra: {e}"), false))?
+                .with_request_hook(ctx.metrics.request_hook("hydra"));
+            let limiter = client.limiter().clone();
+            (
+                Box::new(HydraProvider::new(client)),
+                limiter,
+                ProviderType::Hydra,
+                digest_of,
+            )
+        }
+        Some(ProviderType::VmwareCsp) => {
+            let c = blocks
+                .vmware_csp
+                .as_ref()
+                .expect("provider_type checked it");
+            check_url(
+                ctx,
+                origin,
+                "spec.vmwareCsp.baseUrl",
+                c.base_url
+                    .as_deref()
+                    .unwrap_or(crate::api::provider::CSP_DEFAULT_BASE_URL),
+            )?;
+            let token = credential(
+                ctx,
+                &c.auth.api_token_secret_ref,
+                "spec.vmwareCsp.auth.apiTokenSecretRef",
+                origin,
+            )
+            .await?;
+            let digest_of = digest(&["token", &token]);
+            let mut config = CspConfig::new(c.org_id.clone(), CspCredentials::api_token(token))
+                .with_rate_limit(rate_limit(
+                    blocks.rate_limit.as_ref(),
+                    crate::provider::csp::client::DEFAULT_RATE_LIMIT,
+                ))
+                .with_list_budget(budget);
+            if let Some(url) = &c.base_url {
+                config = config.with_base_url(url.clone());
+            }
+            let client = CspClient::new(config, http, &limiters)
+                .map_err(|e| unavailable("InvalidProvider", format!("spec.vmwareCsp: {e}"), false))?
+                .with_request_hook(ctx.metrics.request_hook("vmwareCsp"));
+            let limiter = client.limiter().clone();
+            (
+                Box::new(CspProvider::new(client)),
+                limiter,
+                ProviderType::VmwareCsp,
+                digest_of,
+            )
+        }
+        None => {
+            return Err(unavailable(
+                "InvalidProvider",
+                "the provider object must set exactly one provider block",
+                false,
+            ));
+        }
+    };
+    let provider = ScopedProvider::new(inner, &origin.limiter_scope(), &creds, origin.is_tenant());
     Ok(Resolved {
         provider: Arc::new(provider),
         provider_type,
@@ -562,13 +547,32 @@ mod tests {
         let err = credentials_namespace(&tenant, &r(Some("prod")), field, "ops").unwrap_err();
         assert_eq!(err.reason, "InvalidProvider");
         assert!(!err.transient);
-        assert!(err.message.starts_with("spec.cloudflare.auth.apiTokenSecretRef.namespace:"), "{}", err.message);
-        assert_eq!(credentials_namespace(&tenant, &r(None), field, "ops").unwrap(), "team-a");
-        assert_eq!(credentials_namespace(&tenant, &r(Some("team-a")), field, "ops").unwrap(), "team-a");
+        assert!(
+            err.message
+                .starts_with("spec.cloudflare.auth.apiTokenSecretRef.namespace:"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            credentials_namespace(&tenant, &r(None), field, "ops").unwrap(),
+            "team-a"
+        );
+        assert_eq!(
+            credentials_namespace(&tenant, &r(Some("team-a")), field, "ops").unwrap(),
+            "team-a"
+        );
         // The admin's provider reads where its refs say, else the operator's own.
-        let admin = Origin::Cluster { name: "prod".into() };
-        assert_eq!(credentials_namespace(&admin, &r(Some("prod")), field, "ops").unwrap(), "prod");
-        assert_eq!(credentials_namespace(&admin, &r(None), field, "ops").unwrap(), "ops");
+        let admin = Origin::Cluster {
+            name: "prod".into(),
+        };
+        assert_eq!(
+            credentials_namespace(&admin, &r(Some("prod")), field, "ops").unwrap(),
+            "prod"
+        );
+        assert_eq!(
+            credentials_namespace(&admin, &r(None), field, "ops").unwrap(),
+            "ops"
+        );
     }
 
     #[test]

@@ -21,7 +21,6 @@ use super::accounts::AccountCache;
 use super::cache::{OwnWrites, ReadCache};
 use super::context::{Context, FORCED_RESYNC_INTERVAL, Settings, SystemClock};
 use super::fairness::{ForcedResyncs, InFlight, Workers};
-use crate::provider::url_policy::build_guarded_client;
 use super::leader::{Elector, LeaseConfig};
 use super::{providers, reconcile};
 use crate::api::annotations::CLIENT_LABEL;
@@ -29,6 +28,7 @@ use crate::api::client::ProviderKind;
 use crate::api::{ClusterOAuthProvider, OAuthClient, OAuthProvider};
 use crate::provider::http::{HttpOptions, build_client};
 use crate::provider::ratelimit::RateLimiterRegistry;
+use crate::provider::url_policy::build_guarded_client;
 use crate::telemetry::Metrics;
 use crate::telemetry::server::{ReadyCheck, Refresh, router, serve};
 
@@ -346,20 +346,23 @@ pub async fn run(
     // a bounded number at a time, each within the reconcile deadline.
     let provider_workers =
         kube::runtime::controller::Config::default().concurrency(scope.provider_workers.max(1));
-    let cluster_providers = async {
+    let cluster_provider_workers = provider_workers.clone();
+    let cluster_ctx = ctx.clone();
+    let cluster_client = client.clone();
+    let cluster_providers = async move {
         if !scope.cluster_providers {
             return;
         }
         Controller::new(
-            Api::<ClusterOAuthProvider>::all(client.clone()),
+            Api::<ClusterOAuthProvider>::all(cluster_client.clone()),
             watcher::Config::default(),
         )
-        .with_config(provider_workers.clone())
+        .with_config(cluster_provider_workers)
         .shutdown_on_signal()
         .run(
             providers::reconcile_cluster,
             providers::error_policy,
-            ctx.clone(),
+            cluster_ctx.clone(),
         )
         .for_each(|r| async move { log_controller_error("ClusterOAuthProvider", r) })
         .await

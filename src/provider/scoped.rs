@@ -103,8 +103,7 @@ pub fn redact(e: ProviderError) -> ProviderError {
         },
         ProviderError::UnexpectedStatus { status, .. } => ProviderError::UnexpectedStatus {
             status,
-            message: "response withheld (a namespaced provider's responses are not shown)"
-                .into(),
+            message: "response withheld (a namespaced provider's responses are not shown)".into(),
         },
         // Refused, reset and timed out look the same: no port scanning.
         ProviderError::Transport { message } => ProviderError::Transport {
@@ -244,7 +243,12 @@ mod tests {
             let r = redact(e);
             assert_eq!(r.kind(), kind, "the class is kept");
             let text = r.to_string();
-            assert!(!text.contains("hunter2") && !text.contains("10.0.0.7") && !text.contains("admin page"), "{text}");
+            assert!(
+                !text.contains("hunter2")
+                    && !text.contains("10.0.0.7")
+                    && !text.contains("admin page"),
+                "{text}"
+            );
         }
         let r = redact(ProviderError::Server {
             status: 502,
