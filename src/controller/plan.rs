@@ -617,6 +617,12 @@ fn plan_deletion(input: &Input<'_>) -> Plan {
         actions.push(Action::RemoveFinalizer);
         return deleting(actions);
     }
+    // An object that holds no client and started no create has nothing remote to
+    // delete: above all not the client an import named but never adopted (its
+    // ownership was never shown; it may be another tenant's).
+    if input.status.client_id.is_none() && input.status.pending_create.is_none() {
+        return deleting(vec![Action::RemoveFinalizer]);
+    }
     match &input.remote {
         Remote::Unavailable(u) => Plan {
             actions: vec![],

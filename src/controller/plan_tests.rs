@@ -746,6 +746,56 @@ fn an_import_of_a_missing_client_stalls() {
 }
 
 #[test]
+fn deleting_an_import_that_was_never_adopted_deletes_nothing_remote() {
+    // Issue 16: the id an import names may be another tenant's client. Until it is
+    // adopted (status.clientId), deletion must not touch it, whatever the observer
+    // found (the client itself, or a refusal).
+    for remote_kind in ["found", "unavailable"] {
+        let mut c = Case::steady();
+        c.desired.import = Some(Import {
+            client_id: "someone-elses".into(),
+            secret_ref: None,
+        });
+        c.status = OAuthClientStatus::default();
+        c.deleting = true;
+        c.remote_kind = remote_kind;
+        c.unavailable = Some(Unavailable {
+            reason: "ImportNotAuthorized".into(),
+            message: "not proven".into(),
+            transient: false,
+        });
+        let p = c.plan();
+        assert_eq!(
+            p.actions,
+            vec![Action::RemoveFinalizer],
+            "{remote_kind}: {p:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unproven_import_is_stalled_and_nothing_is_done() {
+    let mut c = Case::steady();
+    c.desired.import = Some(Import {
+        client_id: "someone-elses".into(),
+        secret_ref: None,
+    });
+    c.status = OAuthClientStatus::default();
+    c.remote_kind = "unavailable";
+    c.unavailable = Some(Unavailable {
+        reason: "ImportNotAuthorized".into(),
+        message: "spec.import.clientId: not proven".into(),
+        transient: false,
+    });
+    let p = c.plan();
+    assert!(is_stalled(&p, "ImportNotAuthorized"), "{p:?}");
+    assert!(
+        p.actions.iter().all(|a| matches!(a, Action::AddFinalizer)),
+        "no adoption, rotation, patch or delete: {p:?}"
+    );
+}
+
+#[test]
 fn without_grace_support_the_previous_secret_retires_at_once() {
     let d = desired();
     let mut c = Case::steady();

@@ -10,6 +10,7 @@
 pub mod hydra;
 pub mod procs;
 pub mod scenario;
+pub mod tenancy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,0 +1,76 @@
+//! Issue 16, finding 2 (confused deputy): a namespaced OAuthProvider cannot make
+//! the operator dial what the URL policy refuses. Its own test binary: the other
+//! tenancy tests run controllers that allow loopback for namespaced providers and
+//! watch every namespace's OAuthProviders, so they would dial this test's trap.
+//!
+//! Traffic goes to loopback only; the refusal is shown by the condition and by a
+//! trap listener that must count no connection.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+
+use support::scenario::condition;
+use support::tenancy::{QUIET, World, hydra_provider, trap};
+
+#[tokio::test]
+async fn a_namespaced_provider_cannot_reach_what_the_url_policy_refuses() {
+    // The shipped policy, plus the host name `localhost` and plain http: so that
+    // the second row is refused by the resolved address alone.
+    let w = World::new(
+        "tenancy-url",
+        None,
+        &[
+            "--namespaced-provider-hosts",
+            "api.cloudflare.com,localhost",
+            "--namespaced-provider-allow-http",
+        ],
+    )
+    .await;
+    let t = w.tenant("tenant-url", json!({})).await;
+    let (port, hits) = trap().await;
+
+    // An address literal that is not on the host list.
+    w.apply(
+        &t,
+        hydra_provider(&t, "by-ip", &format!("http://127.0.0.1:{port}")),
+    )
+    .await;
+    w.apply_client(
+        &t,
+        "by-ip",
+        json!({"providerRef": {"kind": "OAuthProvider", "name": "by-ip"},
+        "grantTypes": ["authorization_code"]}),
+    )
+    .await;
+    let msg = w.wait_stalled(&t, "by-ip", "ProviderURLNotAllowed").await;
+    assert!(
+        msg.contains("spec.hydra.adminUrl"),
+        "the field is named: {msg}"
+    );
+
+    // An allowed host name that resolves to loopback.
+    w.apply(
+        &t,
+        hydra_provider(&t, "by-name", &format!("http://localhost:{port}")),
+    )
+    .await;
+    w.apply_client(
+        &t,
+        "by-name",
+        json!({"providerRef": {"kind": "OAuthProvider", "name": "by-name"},
+        "grantTypes": ["authorization_code"]}),
+    )
+    .await;
+    w.wait(&t, "by-name", "refused at resolution", |o| {
+        ["Reconciling", "Stalled"].iter().any(|c| {
+            condition(o, c)
+                .is_some_and(|c| c.status == "True" && c.message.contains("may not reach"))
+        })
+    })
+    .await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the trap was never dialled");
+}
