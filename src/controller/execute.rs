@@ -29,7 +29,7 @@ use crate::secret::mac::secret_mac;
 use crate::secret::render::{Credentials, Stamps, owner_reference, render};
 
 /// How long a Secret write that carries a once-returned secret is retried.
-const SECRET_WRITE_PATIENCE: Duration = Duration::from_secs(300);
+pub const SECRET_WRITE_PATIENCE: Duration = Duration::from_secs(300);
 
 /// Runs one plan for one object.
 pub struct Executor<'a> {
@@ -539,10 +539,6 @@ impl<'a> Executor<'a> {
         };
         failpoint::hit("after-create-call");
         let id = created.client.id.clone();
-        self.ctx
-            .accounts
-            .upsert(p.account_key(), created.client.clone())
-            .await;
         let now = now_rfc3339(self.ctx);
         let creds = Credentials {
             client_id: id.clone(),
@@ -560,6 +556,12 @@ impl<'a> Executor<'a> {
             )
             .await?;
         failpoint::hit("after-create-secret-write");
+        // The listing learns of the client only once its secret is safe: the
+        // account lock may be held by another reconcile's LIST.
+        self.ctx
+            .accounts
+            .upsert(p.account_key(), created.client.clone())
+            .await;
         self.finish_status(json!({
             "clientId": id,
             "pendingCreate": null,
@@ -616,6 +618,7 @@ impl<'a> Executor<'a> {
                 .and_then(|s| s.data)
                 .and_then(|data| data.get(key).cloned())
                 .and_then(|v| String::from_utf8(v.0).ok())
+                .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| Error::Stalled {
                     reason: "ImportSecretNotFound".into(),
@@ -738,10 +741,6 @@ impl<'a> Executor<'a> {
             }
         };
         failpoint::hit("after-rotate-call");
-        self.ctx
-            .accounts
-            .set_rotated(p.account_key(), id, true)
-            .await;
         let now = self.ctx.clock.now();
         let in_grace = retire_at > now;
         let creds = Credentials {
@@ -763,6 +762,11 @@ impl<'a> Executor<'a> {
             )
             .await?;
         failpoint::hit("after-rotate-secret-write");
+        // Only once the new secret is safe (the account lock may be busy).
+        self.ctx
+            .accounts
+            .set_rotated(p.account_key(), id, true)
+            .await;
         let mut rotation = json!({ "phase": "Retiring", "lastRotatedAt": at, "previousRetiresAt": retire_at.to_rfc3339_opts(SecondsFormat::Secs, true) });
         if let RotationReason::Requested(v) = reason {
             rotation["lastRequest"] = json!(v);

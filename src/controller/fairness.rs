@@ -17,18 +17,20 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::provider::ratelimit::RateLimiter;
 
-/// Reconciles in flight per namespace, against the number of workers: when the
-/// workers are all but full, a namespace that already holds its share must wait,
-/// so one worker is always left for the others (a namespace whose provider hangs
-/// cannot hold every worker until its calls time out). Below that, anyone may
-/// start: a namespace alone still gets all but one worker.
+/// Reconciles in flight per namespace, against the number of workers. One
+/// namespace may hold all but two of them; the last free worker goes only to a
+/// namespace that holds none. So a namespace whose provider hangs (or two such
+/// namespaces) cannot hold every worker until their calls time out, and a
+/// namespace alone still gets most of them. A tenant with many namespaces holds
+/// one worker per namespace at least: the reconcile deadline bounds how long.
 pub struct Workers {
     workers: usize,
-    share: usize,
     state: Arc<Mutex<WorkerCounts>>,
 }
 
@@ -58,20 +60,26 @@ impl Drop for WorkerSlot {
 }
 
 impl Workers {
-    /// `workers` reconciles run at a time; a namespace's share is `share`.
-    pub fn new(workers: usize, share: usize) -> Self {
+    /// `workers` reconciles run at a time.
+    pub fn new(workers: usize) -> Self {
         Self {
             workers: workers.max(1),
-            share: share.max(1),
             state: Arc::default(),
         }
+    }
+
+    /// The most one namespace may hold.
+    fn per_namespace(&self) -> usize {
+        self.workers.saturating_sub(2).max(1)
     }
 
     /// A worker for a reconcile of `namespace`, or how long to wait first.
     pub fn admit(&self, namespace: &str) -> Result<WorkerSlot, Duration> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let held = st.by_namespace.get(namespace).copied().unwrap_or(0);
-        if st.total + 1 >= self.workers && held >= self.share {
+        let last = st.total + 1 >= self.workers;
+        let full = st.total >= self.workers;
+        if full || (last && held > 0) || held >= self.per_namespace() {
             use rand::Rng;
             return Err(Duration::from_millis(rand::rng().random_range(500..1000)));
         }
@@ -196,22 +204,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_worker_stays_free_for_other_namespaces() {
-        let w = Workers::new(8, 4);
-        // Namespace a alone takes all but one worker...
-        let a: Vec<_> = (0..7)
-            .map(|_| w.admit("a").expect("below the pool"))
+    fn the_last_worker_goes_to_a_namespace_that_holds_none() {
+        let w = Workers::new(8);
+        // Namespace a alone takes all but two workers...
+        let a: Vec<_> = (0..6)
+            .map(|_| w.admit("a").expect("below the cap"))
             .collect();
-        // ...then waits, while b still gets the last one.
-        assert!(w.admit("a").is_err());
+        assert!(w.admit("a").is_err(), "a holds its most");
+        // ...a second namespace takes one more, but not the last...
         let b = w.admit("b").expect("b holds nothing yet");
-        drop(b);
+        assert!(
+            w.admit("b").is_err(),
+            "the last worker is not for b, which holds one"
+        );
+        // ...which a third namespace still gets.
+        let c = w.admit("c").expect("c holds nothing");
+        assert!(w.admit("d").is_err(), "all eight are busy");
+        drop((b, c));
         drop(a);
         // Slots come back on drop.
-        let again: Vec<_> = (0..7).map(|_| w.admit("a").expect("freed")).collect();
-        assert_eq!(again.len(), 7);
+        let again: Vec<_> = (0..6).map(|_| w.admit("a").expect("freed")).collect();
+        assert_eq!(again.len(), 6);
         // One worker: never deadlocks.
-        let one = Workers::new(1, 1);
+        let one = Workers::new(1);
         let s = one.admit("a").expect("first");
         drop(s);
         assert!(one.admit("a").is_ok());

@@ -429,11 +429,14 @@ async fn import_authorized(
             .get_opt(name)
             .await
             .map_err(|e| ProviderError::transport(format!("reading Secret {name:?}: {e}")))?;
+        // Trimmed as the adoption trims it (a Secret made with --from-file often
+        // ends in a newline the provider never issued).
         let Some(secret) = held
             .and_then(|s| s.data)
             .and_then(|d| d.get(key).cloned())
             .and_then(|v| String::from_utf8(v.0).ok())
-            .filter(|v| !v.is_empty())
+            .map(|v| ClientSecret::new(v.trim().to_string()))
+            .filter(|v| !v.expose().is_empty())
         else {
             return Ok(Some(import_refusal(
                 "ImportSecretNotFound",
@@ -442,11 +445,7 @@ async fn import_authorized(
                 ),
             )));
         };
-        match r
-            .provider
-            .verify_secret(&c.id, &ClientSecret::new(secret))
-            .await?
-        {
+        match r.provider.verify_secret(&c.id, &secret).await? {
             SecretCheck::Accepted => return Ok(None),
             SecretCheck::Rejected => {
                 return Ok(Some(import_refusal(

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::conditions::conditions;
 use super::context::Context;
 use super::error::Error;
-use super::execute::{Executor, compose_patch};
+use super::execute::{Executor, SECRET_WRITE_PATIENCE, compose_patch};
 use super::observe::{Observation, SecretSource, observe, secret_basis};
 use super::plan::{Input, Plan, Verdict, plan};
 use crate::api::OAuthClient;
@@ -31,10 +31,11 @@ const TRANSIENT_RETRY: Duration = Duration::from_secs(10);
 /// Reconcile one OAuthClient within the reconcile deadline, on behalf of its
 /// namespace: every provider call, rate-limit wait and account lock of this
 /// reconcile ends by the deadline (`provider::budget`), so a provider that hangs
-/// holds a worker no longer than that. The hard stop after twice the deadline is a
-/// backstop only (the Kubernetes calls are bounded by their own timeouts); what it
-/// cuts short is what a crash would, and the next reconcile recovers it the same
-/// way (crash safety, docs/how-it-works.md).
+/// holds a worker no longer than that. The hard stop is a backstop only, late
+/// enough never to cut the retried Secret write that holds a secret the provider
+/// returned once (it may take [`SECRET_WRITE_PATIENCE`] after a call that ended at
+/// the deadline); what it cuts short is what a crash would, and the next reconcile
+/// recovers it the same way (crash safety, docs/how-it-works.md).
 pub async fn reconcile_within_deadline(
     obj: Arc<OAuthClient>,
     ctx: Arc<Context>,
@@ -48,12 +49,13 @@ pub async fn reconcile_within_deadline(
     };
     let deadline = ctx.settings.reconcile_deadline;
     let scope = CallScope::new(&ns, Some(deadline));
-    match tokio::time::timeout(deadline * 2, scoped(scope, reconcile(obj, ctx.clone()))).await {
+    let hard_stop = deadline + SECRET_WRITE_PATIENCE + Duration::from_secs(60);
+    match tokio::time::timeout(hard_stop, scoped(scope, reconcile(obj, ctx.clone()))).await {
         Ok(result) => result,
         Err(_) => {
             tracing::warn!(
                 deadline_s = deadline.as_secs(),
-                "reconcile stopped after twice its deadline"
+                "reconcile stopped long after its deadline"
             );
             Ok(Requeue::requeue(TRANSIENT_RETRY))
         }

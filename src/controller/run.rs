@@ -217,7 +217,7 @@ pub async fn run(
         clock: Arc::new(SystemClock),
         http,
         tenant_http,
-        workers: Workers::new(usize::from(scope.workers), settings.fair_share),
+        workers: Workers::new(usize::from(scope.workers)),
         in_flight: InFlight::default(),
         forced: ForcedResyncs::new(FORCED_RESYNC_INTERVAL),
         limiters: RateLimiterRegistry::with_wait_hook(metrics.wait_hook()),

@@ -122,13 +122,29 @@ pub async fn verify(
 /// A token endpoint's answer to the probe as a [`SecretCheck`] or an error.
 pub fn interpret(raw: RawResponse) -> Result<SecretCheck, ProviderError> {
     let status = raw.status.as_u16();
-    if raw.status.is_success() {
-        // Cannot happen for a made-up code; whatever was issued, the client
-        // authenticated.
-        tracing::warn!("the token endpoint answered success to a made-up authorization code");
-        return Ok(SecretCheck::Accepted);
-    }
     let body: Option<Value> = serde_json::from_slice(&raw.body).ok();
+    if raw.status.is_success() {
+        // Cannot happen for a made-up code. Only a real token answer says the
+        // client authenticated; any other 2xx (a gateway or catch-all that answers
+        // 200 to every POST) proves nothing: failing open here would let any
+        // secret claim any client.
+        let issued = body
+            .as_ref()
+            .and_then(|b| b.get("access_token"))
+            .is_some_and(Value::is_string);
+        tracing::warn!(
+            issued,
+            "the token endpoint answered success to a made-up authorization code"
+        );
+        return if issued {
+            Ok(SecretCheck::Accepted)
+        } else {
+            Err(ProviderError::UnexpectedStatus {
+                status,
+                message: "the token endpoint answered success without a token: it proves neither that the secret is valid nor that it is not".into(),
+            })
+        };
+    }
     let field = |k: &str| {
         body.as_ref()
             .and_then(|b| b.get(k))
@@ -206,6 +222,16 @@ mod tests {
             interpret(raw(200, r#"{"access_token":"x"}"#)),
             Ok(SecretCheck::Accepted)
         );
+        // A catch-all that answers 200 to any POST proves nothing (fail closed).
+        for body in ["", "ok", "{}", r#"{"access_token": null}"#] {
+            assert!(
+                matches!(
+                    interpret(raw(200, body)),
+                    Err(ProviderError::UnexpectedStatus { status: 200, .. })
+                ),
+                "{body:?}"
+            );
+        }
         assert!(matches!(
             oauth(503, "temporarily_unavailable"),
             Err(ProviderError::Server { status: 503, .. })

@@ -41,7 +41,7 @@ impl ScopedProvider {
         credentials_digest: &str,
         tenant_facing: bool,
     ) -> Self {
-        let account_key = format!("{scope}|{credentials_digest}|{}", inner.account_key());
+        let account_key = scoped_key(scope, credentials_digest, inner.account_key());
         Self {
             inner,
             account_key,
@@ -60,17 +60,21 @@ impl ScopedProvider {
     }
 }
 
+/// The key of an account's listing as one provider object sees it.
+fn scoped_key(scope: &str, credentials_digest: &str, account_key: &str) -> String {
+    format!("{scope}|{credentials_digest}|{account_key}")
+}
+
 /// `e` without anything the far end said: status codes and classes only.
 pub fn redact(e: ProviderError) -> ProviderError {
     let stripped = |messages: Vec<ProviderMessage>| -> Vec<ProviderMessage> {
-        // Codes are kept (a number says nothing a status code does not); texts and
-        // pointers are the far end's words.
+        // A code that is a class (a number, or a short snake_case word such as
+        // OAuth's `invalid_request`) is kept; any other code, every text and every
+        // pointer is the far end's words.
         messages
             .into_iter()
-            .filter_map(|m| {
-                m.code
-                    .map(|c| ProviderMessage::new(Some(c), "(text withheld)", None))
-            })
+            .filter_map(|m| m.code.filter(|c| is_class(c)))
+            .map(|c| ProviderMessage::new(Some(c), "(text withheld)", None))
             .collect()
     };
     match e {
@@ -101,6 +105,12 @@ pub fn redact(e: ProviderError) -> ProviderError {
             status,
             messages: stripped(messages),
         },
+        ProviderError::UnexpectedStatus { status, .. } if (300..400).contains(&status) => {
+            ProviderError::UnexpectedStatus {
+                status,
+                message: "the provider answered with a redirect; redirects are not followed (its Location is withheld: a namespaced provider's responses are not shown); point the URL at the final location".into(),
+            }
+        }
         ProviderError::UnexpectedStatus { status, .. } => ProviderError::UnexpectedStatus {
             status,
             message: "response withheld (a namespaced provider's responses are not shown)".into(),
@@ -109,19 +119,64 @@ pub fn redact(e: ProviderError) -> ProviderError {
         ProviderError::Transport { message } => ProviderError::Transport {
             message: transport_class(&message).into(),
         },
-        ProviderError::UntrustedCertificate { .. } => ProviderError::UntrustedCertificate {
-            message: "details withheld".into(),
+        ProviderError::UntrustedCertificate { message } => ProviderError::UntrustedCertificate {
+            message: certificate_class(&message),
         },
         ProviderError::OutcomeUnknown { operation, .. } => ProviderError::OutcomeUnknown {
             operation,
             cause: "the response was lost".into(),
         },
-        ProviderError::Decode { .. } => ProviderError::Decode {
-            message: "details withheld".into(),
+        ProviderError::Decode { message } => ProviderError::Decode {
+            message: decode_class(&message),
         },
         // Our own words (configuration, policy, budgets): nothing from the far end.
         other => other,
     }
+}
+
+/// A provider's error code that names a class, not a text.
+fn is_class(code: &str) -> bool {
+    code.len() <= 32
+        && !code.is_empty()
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'_')
+}
+
+/// Why a certificate was not trusted, as rustls classes it (`UnknownIssuer`,
+/// `Expired`, `NotValidForName`, ...): never the names or dates in it.
+fn certificate_class(message: &str) -> String {
+    let class: String = message
+        .split("invalid peer certificate: ")
+        .nth(1)
+        .unwrap_or_default()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .take(40)
+        .collect();
+    if class.is_empty() {
+        "details withheld".into()
+    } else {
+        format!("invalid peer certificate: {class} (details withheld)")
+    }
+}
+
+/// What was wrong with a response, as a class: a decoder's message may quote
+/// the body (`invalid type: string "..."`), so only our own words are kept.
+fn decode_class(message: &str) -> String {
+    if let Some(rest) = message.split("larger than ").nth(1) {
+        let limit: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        if !limit.is_empty() {
+            return format!("the response body is larger than {limit} bytes");
+        }
+    }
+    if message.contains("not valid JSON") {
+        if message.contains("recursion limit exceeded") {
+            return "the response is not valid JSON (recursion limit exceeded)".into();
+        }
+        return "the response is not valid JSON (details withheld)".into();
+    }
+    "the response does not have the expected shape (details withheld)".into()
 }
 
 /// The one class a tenant may learn of a transport failure. (A refusal by the
@@ -216,6 +271,27 @@ mod tests {
     use crate::provider::error::Operation;
 
     #[test]
+    fn a_listing_is_shared_only_by_the_same_scope_and_credentials() {
+        let account = "cloudflare|https://api.cloudflare.com/client/v4|acct";
+        let admin = scoped_key("", "d1", account);
+        assert_eq!(
+            admin,
+            scoped_key("", "d1", account),
+            "the admin's providers share"
+        );
+        assert_ne!(
+            admin,
+            scoped_key("team/p/uid", "d1", account),
+            "a tenant's is its own"
+        );
+        assert_ne!(
+            admin,
+            scoped_key("", "d2", account),
+            "other credentials, other listing"
+        );
+    }
+
+    #[test]
     fn redaction_keeps_status_and_class_and_drops_the_far_ends_words() {
         let body = "internal admin page: secret=hunter2 at 10.0.0.7";
         let cases = vec![
@@ -250,6 +326,46 @@ mod tests {
                 "{text}"
             );
         }
+        // A code that is text (Hydra's body `error` field) is withheld; a class kept.
+        let r = redact(ProviderError::Invalid {
+            status: 400,
+            messages: vec![
+                ProviderMessage::new(Some("hunter2 is the admin password".into()), body, None),
+                ProviderMessage::new(Some("invalid_request".into()), body, None),
+            ],
+        });
+        let text = r.to_string();
+        assert!(
+            !text.contains("hunter2") && text.contains("invalid_request"),
+            "{text}"
+        );
+        // Classes of decode and TLS failures survive; what the far end sent does not.
+        let r = redact(ProviderError::decode(
+            "the body is not valid JSON (invalid type: string \"hunter2\", expected u64)",
+        ));
+        assert!(r.to_string().contains("not valid JSON") && !r.to_string().contains("hunter2"));
+        let r = redact(ProviderError::decode(
+            "the response body is larger than 67108864 bytes",
+        ));
+        assert!(r.to_string().contains("larger than 67108864 bytes"), "{r}");
+        let r = redact(ProviderError::untrusted_certificate(
+            "invalid peer certificate: NotValidForNameContext { presented: [\"admin.internal\"] }",
+        ));
+        let text = r.to_string();
+        assert!(
+            text.contains("NotValidForNameContext") && !text.contains("admin.internal"),
+            "{text}"
+        );
+        let r = redact(ProviderError::UnexpectedStatus {
+            status: 307,
+            message: "the provider redirected to http://10.0.0.7/admin; redirects are not followed"
+                .into(),
+        });
+        let text = r.to_string();
+        assert!(
+            text.contains("redirects are not followed") && !text.contains("10.0.0.7"),
+            "{text}"
+        );
         let r = redact(ProviderError::Server {
             status: 502,
             messages: vec![],

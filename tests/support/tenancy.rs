@@ -293,3 +293,56 @@ pub fn hydra_provider(ns: &str, name: &str, url: &str) -> Value {
         "spec": {"hydra": {"adminUrl": url}},
     })
 }
+
+/// A loopback server shaped like Hydra's admin API whose client list never ends:
+/// a create is answered (so a client exists and a later resync LISTs), and every
+/// page of `GET /admin/clients` links to a next one. Counts the list pages served.
+pub async fn endless_hydra() -> (u16, Arc<AtomicUsize>) {
+    use axum::Router;
+    use axum::http::{HeaderMap, HeaderValue, StatusCode};
+    use axum::routing::get;
+    let pages = Arc::new(AtomicUsize::new(0));
+    let served = pages.clone();
+    let app = Router::new()
+        .route(
+            "/admin/clients",
+            get(move |q: axum::extract::RawQuery| {
+                let served = served.clone();
+                async move {
+                    let n = served.fetch_add(1, Ordering::SeqCst);
+                    let _ = q;
+                    let mut h = HeaderMap::new();
+                    let link = format!(
+                        "</admin/clients?page_size=500&page_token=p{}>; rel=\"next\"",
+                        n + 1
+                    );
+                    h.insert("link", HeaderValue::from_str(&link).unwrap());
+                    // One client per page: an empty page would end the listing.
+                let page = json!([{"client_id": format!("other-{n}"), "client_name": "other",
+                    "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}]);
+                (StatusCode::OK, h, axum::Json(page))
+                }
+            })
+            .post(|axum::Json(mut body): axum::Json<Value>| async move {
+                body["client_id"] = json!("endless-client");
+                body["client_secret"] = json!("a-secret-the-test-never-checks");
+                body["created_at"] = json!("2026-01-01T00:00:00Z");
+                (StatusCode::CREATED, axum::Json(body))
+            }),
+        )
+        .route(
+            "/admin/clients/{id}",
+            get(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    axum::Json(json!({"error": "Not Found"})),
+                )
+            }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    (port, pages)
+}
