@@ -346,6 +346,61 @@ async fn count_ready(client: &Client, ns: &str) -> usize {
         .count()
 }
 
+#[tokio::test]
+async fn a_reconcile_annotation_changed_in_a_loop_forces_one_read_per_interval() {
+    // A long resync: every provider read below is one the annotation forced.
+    let w = World::new("tenancy-loop", None, &["--resync", "10m"]).await;
+    let t = w.tenant("tenant-loop", json!({})).await;
+    w.apply_client(&t, "looped", json!({})).await;
+    w.wait_ready(&t, "looped").await;
+    let id = w
+        .get(&t, "looped")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .client_id
+        .unwrap();
+    w.emu.admin(reqwest::Method::DELETE, "requests", None).await;
+    let api = Api::<OAuthClient>::namespaced(w.client.clone(), &t);
+    for i in 0..6 {
+        let patch =
+            json!({"metadata": {"annotations": {"clientops.dev/reconcile": format!("loop-{i}")}}});
+        api.patch("looped", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let reads = || async {
+        let log = w.emu.admin(reqwest::Method::GET, "requests", None).await;
+        log["recent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["operation"] == "get" && e["path"].as_str().unwrap_or_default().contains(&id)
+            })
+            .count()
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        reads().await,
+        1,
+        "six changes within the interval force one read"
+    );
+    // The last value is honoured (and recorded) once the interval has passed.
+    let o = w
+        .wait(&t, "looped", "recording the last value", |o| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.last_reconcile_request.as_deref())
+                == Some("loop-5")
+        })
+        .await;
+    assert!(is_ready(&o));
+    assert_eq!(reads().await, 2, "then one more");
+}
+
 // ---------------------------------------------------------------------------
 // Finding 4: shared state keyed too loosely. (Listings are keyed the same way,
 // by scope and credentials digest; no tenant object can make the controller read
