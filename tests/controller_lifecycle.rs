@@ -629,3 +629,41 @@ async fn an_invalid_spec_or_an_unadmitted_namespace_stalls_with_the_field_named(
     );
     assert_eq!(s.remote_count().await, 0);
 }
+
+#[tokio::test]
+async fn a_missing_provider_is_named_and_an_orphan_can_still_be_deleted() {
+    // Issue 17: with its provider missing, a client with a Cloudflare block was
+    // judged as if the provider were Hydra (InvalidSpec), and with deletionPolicy
+    // Orphan it could not be deleted.
+    let s = Scenario::new("missing-provider", &[]).await;
+    s.apply_client(
+        "lost",
+        json!({"providerRef": {"kind": "ClusterOAuthProvider", "name": "does-not-exist"},
+               "cloudflare": {"optionalScopes": ["account.read"]},
+               "deletionPolicy": "Orphan"}),
+    )
+    .await;
+    let o = s
+        .wait_until(
+            "lost",
+            Duration::from_secs(60),
+            "waiting for its provider",
+            |o| {
+                condition(o, "Reconciling")
+                    .is_some_and(|c| c.status == "True" && c.reason == "ProviderNotFound")
+            },
+        )
+        .await;
+    let msg = &condition(&o, "Reconciling").unwrap().message;
+    assert!(
+        msg.contains("does-not-exist") && msg.contains("does not exist"),
+        "{msg}"
+    );
+    assert!(
+        condition(&o, "Stalled").is_none_or(|c| c.reason != "InvalidSpec"),
+        "not judged as another provider's spec"
+    );
+    s.delete_client("lost").await;
+    s.wait_gone("lost").await;
+    assert_eq!(s.remote_count().await, 0, "nothing was made");
+}

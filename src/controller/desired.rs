@@ -95,6 +95,18 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 /// Derive the desired state for an OAuthClient served by a provider of `provider`.
 pub fn desired(obj: &OAuthClient, provider: ProviderType) -> Result<Desired, SpecError> {
+    desired_for(obj, Some(provider))
+}
+
+/// Derive the desired state; `None`: the provider did not resolve (missing, not
+/// admitted, unreadable credentials), so only what holds for every provider is
+/// checked and applied (the Secret's shape, the deletion policy, the rotation):
+/// enough to write conditions and to honour `deletionPolicy`, never enough to act
+/// at a provider. The provider's own rules are checked once it resolves.
+pub fn desired_for(
+    obj: &OAuthClient,
+    provider: Option<ProviderType>,
+) -> Result<Desired, SpecError> {
     let spec = &obj.spec;
     let name = obj.metadata.name.clone().unwrap_or_default();
 
@@ -105,7 +117,9 @@ pub fn desired(obj: &OAuthClient, provider: ProviderType) -> Result<Desired, Spe
         (None, None, None) => None,
         _ => return Err(spec_err("spec", "set at most one provider-specific block")),
     };
-    if let Some(block) = block_provider.filter(|b| *b != provider) {
+    if let (Some(block), Some(provider)) = (block_provider, provider)
+        && block != provider
+    {
         return Err(spec_err(
             block_field(block),
             format!(
@@ -177,12 +191,12 @@ pub fn desired(obj: &OAuthClient, provider: ProviderType) -> Result<Desired, Spe
         hydra: spec.hydra.clone(),
     };
 
-    if provider == ProviderType::Cloudflare {
+    if provider == Some(ProviderType::Cloudflare) {
         check_cloudflare_rules(&fields)?;
     }
 
     let rotation = spec.rotation.clone().unwrap_or_default();
-    if provider == ProviderType::Hydra {
+    if provider == Some(ProviderType::Hydra) {
         use crate::provider::hydra::adapter as hydra;
         // Hydra's defaults in the desired state (no scopes: Hydra's default scope),
         // so they are never drift; what Hydra cannot represent is refused by field.
@@ -315,6 +329,28 @@ mod tests {
         let mut o = OAuthClient::new("web", spec);
         o.metadata.namespace = Some("team".into());
         o
+    }
+
+    #[test]
+    fn without_a_provider_only_the_common_rules_apply() {
+        // Issue 17: a Cloudflare block with a provider that does not resolve is not
+        // judged as if the provider were another kind.
+        let o = client(serde_json::json!({
+            "cloudflare": {"optionalScopes": ["user-details.read"]},
+            "deletionPolicy": "Orphan",
+            "grantTypes": ["client_credentials"],
+        }));
+        let d = desired_for(&o, None).expect("no provider rule applies yet");
+        assert_eq!(d.deletion_policy, DeletionPolicy::Orphan);
+        // Once it resolves, the provider's rules do.
+        assert!(desired_for(&o, Some(ProviderType::Cloudflare)).is_err());
+        assert!(desired_for(&o, Some(ProviderType::Hydra)).is_err());
+        // A spec broken for every provider stays refused.
+        let bad = client(serde_json::json!({"rotation": {"every": "soon"}}));
+        assert_eq!(
+            desired_for(&bad, None).unwrap_err().field,
+            "spec.rotation.every"
+        );
     }
 
     #[test]

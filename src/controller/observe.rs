@@ -7,14 +7,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
 use super::context::Context;
-use super::desired::{Desired, SpecError, desired};
+use super::desired::{Desired, SpecError, desired_for};
 use super::fairness::Slot;
 use super::plan::{Remote, Triggers, Unavailable};
 use super::resolve::{Origin, Resolved, resolve};
 use super::secret_memo::Basis;
 use crate::api::OAuthClient;
 use crate::api::annotations::{RECONCILE, RETIRE_PREVIOUS, ROTATE};
-use crate::api::provider::ProviderType;
 use crate::provider::error::ProviderError;
 use crate::provider::model::{RemoteClient, SecretCheck};
 use crate::secret::ClientSecret;
@@ -122,11 +121,7 @@ pub async fn observe(
     let resolved = resolve(ctx, obj).await;
     // Without a provider, the spec is still read for the Secret's shape and the
     // deletion policy; the provider's own rules are checked once it resolves.
-    let provider_type = resolved
-        .as_ref()
-        .map(|r| r.provider_type)
-        .unwrap_or(ProviderType::Hydra);
-    let desired = desired(obj, provider_type);
+    let desired = desired_for(obj, resolved.as_ref().ok().map(|r| r.provider_type));
     let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
 
     // Fairness: beyond its share of a saturated provider, a namespace waits

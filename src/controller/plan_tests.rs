@@ -774,6 +774,23 @@ fn deleting_an_import_that_was_never_adopted_deletes_nothing_remote() {
 }
 
 #[test]
+fn an_orphan_is_let_go_while_its_provider_is_missing() {
+    // Issue 17: deletionPolicy Orphan must not wait for a provider that does not
+    // resolve (kubectl delete hung: the planner fell back to Delete).
+    let mut c = Case::steady();
+    c.desired.deletion_policy = DeletionPolicy::Orphan;
+    c.deleting = true;
+    c.secret = SecretState::default();
+    c.remote_kind = "unavailable";
+    c.unavailable = Some(Unavailable {
+        reason: "ProviderNotFound".into(),
+        message: "spec.providerRef: ClusterOAuthProvider \"gone\" does not exist".into(),
+        transient: true,
+    });
+    assert_eq!(c.plan().actions, vec![Action::RemoveFinalizer]);
+}
+
+#[test]
 fn an_unproven_import_is_stalled_and_nothing_is_done() {
     let mut c = Case::steady();
     c.desired.import = Some(Import {
