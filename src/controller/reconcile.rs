@@ -41,12 +41,6 @@ pub async fn reconcile_within_deadline(
     ctx: Arc<Context>,
 ) -> Result<Requeue, Error> {
     let ns = obj.namespace().unwrap_or_default();
-    // No I/O before this: a namespace beyond its share of a full pool gives the
-    // worker back at once.
-    let _worker = match ctx.workers.admit(&ns) {
-        Ok(slot) => slot,
-        Err(wait) => return Ok(Requeue::requeue(wait)),
-    };
     let deadline = ctx.settings.reconcile_deadline;
     let scope = CallScope::new(&ns, Some(deadline));
     let hard_stop = deadline + SECRET_WRITE_PATIENCE + Duration::from_secs(60);

@@ -332,6 +332,16 @@ pub async fn run(
         .shutdown_on_signal()
         .run(
             |obj, ctx: Arc<Context>| async move {
+                // No I/O before this: a namespace beyond its share of the
+                // workers gives this one back at once (fairness.rs).
+                let ns = obj.namespace().unwrap_or_default();
+                let _worker = match ctx.workers.admit(&ns) {
+                    Ok(slot) => slot,
+                    Err(wait) => {
+                        ctx.metrics.reconcile_deferred();
+                        return Ok(Requeue::requeue(wait));
+                    }
+                };
                 let started = Instant::now();
                 let result = reconcile::reconcile_within_deadline(obj, ctx.clone()).await;
                 ctx.metrics

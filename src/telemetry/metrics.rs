@@ -117,7 +117,7 @@ impl Metrics {
         };
         registry.register(
             "reconciles",
-            "OAuthClient reconciles by result (success: the reconcile ran to its end, including one that recorded a provider failure in the conditions; error: it failed against the Kubernetes API and was requeued)",
+            "OAuthClient reconciles by result (success: the reconcile ran to its end, including one that recorded a provider failure in the conditions; error: it failed against the Kubernetes API and was requeued; deferred: it gave its worker back before it began, because its namespace held its share of the workers)",
             m.reconciles.clone(),
         );
         registry.register_with_unit(
@@ -186,6 +186,15 @@ impl Metrics {
         self.reconcile_duration
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
+    }
+
+    /// A reconcile gave its worker back before it began (its namespace held its
+    /// share of the workers): counted apart from the reconciles that ran.
+    pub fn reconcile_deferred(&self) {
+        let labels = ResultLabels {
+            result: "deferred".into(),
+        };
+        self.reconciles.get_or_create(&labels).inc();
     }
 
     /// A hook for the HTTP executor of one provider type (`cloudflare`, ...).
