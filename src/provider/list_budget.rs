@@ -9,7 +9,6 @@
 //! through [`ListMeter::page`]: the page's body is read only up to the bytes the
 //! budget has left, and its length is counted once it is read.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::error::{Operation, ProviderError};
@@ -104,8 +103,8 @@ impl ListMeter {
         // The executor refuses an over-long success body before `interpret`
         // sees it; `interpreted` tells that refusal apart from a body
         // `interpret` could not decode. `build` runs first in every attempt.
-        let interpreted = Arc::new(AtomicBool::new(false));
-        let read = Arc::new(AtomicUsize::new(0));
+        let interpreted = AtomicBool::new(false);
+        let read = AtomicUsize::new(0);
         let result = exec
             .execute(
                 Operation::List,

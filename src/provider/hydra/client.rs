@@ -322,7 +322,10 @@ impl HydraClient {
         let mut seen_tokens: HashSet<String> = HashSet::new();
         let mut token: Option<String> = None;
         let mut total: Option<usize> = None;
-        for pages in 1.. {
+        // Ends at the last page, or at the LIST budget (`meter`).
+        let mut pages = 0;
+        loop {
+            pages += 1;
             let page = self.list_page_metered(meter, token.as_deref()).await?;
             let empty = page.clients.is_empty();
             total = total.max(page.total);
@@ -341,7 +344,6 @@ impl HydraClient {
                 _ => return Ok((out, total, pages)),
             }
         }
-        unreachable!("the loop returns")
     }
 
     /// `GET /admin/clients/{id}` (the secret is never included).
