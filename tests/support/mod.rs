@@ -190,6 +190,25 @@ async fn install_crds(client: &Client) {
     }
 }
 
+/// Delete ClusterOAuthProvider `name` without waiting (from a `Drop`, so with
+/// kubectl rather than async): a leftover provider pointing at a stopped emulator
+/// would keep later controllers retrying it.
+pub fn delete_cluster_provider(name: &str) {
+    let _ = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args([
+            "delete",
+            "clusteroauthprovider",
+            name,
+            "--wait=false",
+            "--ignore-not-found",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// Poll `f` every 100 ms until it yields `Some`, or give up after `timeout`.
 pub async fn wait_for<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
 where

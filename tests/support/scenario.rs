@@ -374,18 +374,6 @@ impl Drop for Scenario {
     /// Remove the cluster-scoped provider: a leftover one pointing at a stopped
     /// emulator would keep every later test's controller retrying it.
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(super::kubeconfig())
-            .args([
-                "delete",
-                "clusteroauthprovider",
-                &self.provider,
-                "--wait=false",
-                "--ignore-not-found",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+        super::delete_cluster_provider(&self.provider);
     }
 }

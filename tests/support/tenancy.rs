@@ -348,21 +348,8 @@ pub async fn endless_hydra() -> (u16, Arc<AtomicUsize>) {
 }
 
 impl Drop for World {
-    /// Remove the cluster-scoped provider, as `Scenario` does: a leftover one
-    /// pointing at a stopped emulator would keep later controllers retrying it.
+    /// Remove the cluster-scoped provider, as `Scenario` does.
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(super::kubeconfig())
-            .args([
-                "delete",
-                "clusteroauthprovider",
-                &self.shared,
-                "--wait=false",
-                "--ignore-not-found",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+        super::delete_cluster_provider(&self.shared);
     }
 }
