@@ -18,26 +18,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use serde_json::json;
+use axum::response::Response;
 
 use super::Emulator;
+use crate::emulator::core::oauth::{basic_credentials, oauth_error};
 
 /// The path of the token endpoint.
 pub const TOKEN_PATH: &str = "/oauth2/token";
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut resp = (
-        status,
-        axum::Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    resp
-}
 
 /// `application/x-www-form-urlencoded` decoding of one value (`+` is a space).
 fn form_decode(s: &str) -> Option<String> {
@@ -65,19 +52,10 @@ fn form_decode(s: &str) -> Option<String> {
 /// The id and secret of an `Authorization: Basic` header, form-decoded.
 /// `Some(None)`: a Basic header that cannot be read.
 fn basic(headers: &HeaderMap) -> Option<Option<(String, String)>> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, b64) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok());
-    Some(decoded.and_then(|text| {
-        let (id, secret) = text.split_once(':')?;
-        Some((form_decode(id)?, form_decode(secret)?))
-    }))
+    Some(
+        basic_credentials(headers)?
+            .and_then(|(id, secret)| Some((form_decode(&id)?, form_decode(&secret)?))),
+    )
 }
 
 /// The token endpoint (see the module documentation).

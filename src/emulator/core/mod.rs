@@ -8,11 +8,13 @@
 //!   `Ratelimit`/`Ratelimit-Policy` headers;
 //! - [`persist`]: atomic state files (write to a temporary file, then rename);
 //! - [`reqlog`]: per-operation, per-status request counters;
-//! - [`admin`]: the shared part of the `/__emulator/` admin API.
+//! - [`admin`]: the shared part of the `/__emulator/` admin API;
+//! - [`oauth`]: OAuth token-endpoint error answers and Basic credentials.
 
 pub mod admin;
 pub mod clock;
 pub mod faults;
+pub mod oauth;
 pub mod persist;
 pub mod ratelimit;
 pub mod reqlog;

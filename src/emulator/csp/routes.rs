@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
@@ -24,6 +23,7 @@ use super::errors::{CspError, code};
 use super::store::{Org, StoredApp};
 use super::{API_PREFIX, Emulator, is_org_id, validation};
 use crate::emulator::core::faults::{FaultLayer, fault_middleware};
+use crate::emulator::core::oauth::{basic_credentials, oauth_error};
 use crate::emulator::core::reqlog::{LogLayer, log_middleware};
 use crate::provider::csp::wire::{
     AccessTokenResponse, ClientIdAndSecret, DEFAULT_ROTATION_EXPIRY_SECS, MAX_DELETE_IDS, OAuthApp,
@@ -254,26 +254,10 @@ async fn authorize(
     Ok(resp)
 }
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
-}
-
 /// Client credentials from HTTP Basic, else from the form.
 fn client_credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<(String, String)> {
-    if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok())
-        && let Some((scheme, b64)) = v.split_once(' ')
-        && scheme.eq_ignore_ascii_case("basic")
-    {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .ok()?;
-        let text = String::from_utf8(raw).ok()?;
-        let (id, secret) = text.split_once(':')?;
-        return Some((id.to_string(), secret.to_string()));
+    if let Some(basic) = basic_credentials(headers) {
+        return basic;
     }
     let get = |k: &str| {
         form.iter()
