@@ -234,21 +234,25 @@ async fn a_namespaced_providers_answers_never_reach_what_the_tenant_reads() {
 #[tokio::test]
 async fn a_provider_that_hangs_does_not_hold_other_namespaces_back() {
     let w = World::new("tenancy-hang", None, &[]).await;
-    let slow = w.tenant("tenant-slow", json!({})).await;
+    // Two namespaces (one tenant, say) with 12 clients each on providers that
+    // accept connections and never answer.
     let (port, _) = trap().await;
-    w.apply(
-        &slow,
-        hydra_provider(&slow, "hangs", &format!("http://127.0.0.1:{port}")),
-    )
-    .await;
-    for i in 0..12 {
-        w.apply_client(
+    for prefix in ["tenant-slow", "tenant-slow-too"] {
+        let slow = w.tenant(prefix, json!({})).await;
+        w.apply(
             &slow,
-            &format!("h{i}"),
-            json!({"providerRef": {"kind": "OAuthProvider", "name": "hangs"},
-            "grantTypes": ["authorization_code"]}),
+            hydra_provider(&slow, "hangs", &format!("http://127.0.0.1:{port}")),
         )
         .await;
+        for i in 0..12 {
+            w.apply_client(
+                &slow,
+                &format!("h{i}"),
+                json!({"providerRef": {"kind": "OAuthProvider", "name": "hangs"},
+                "grantTypes": ["authorization_code"]}),
+            )
+            .await;
+        }
     }
     // Let the hanging reconciles take the workers they can.
     tokio::time::sleep(Duration::from_secs(3)).await;
