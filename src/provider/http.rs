@@ -131,6 +131,19 @@ pub struct RawResponse {
     pub truncated: bool,
 }
 
+#[cfg(test)]
+impl RawResponse {
+    /// A whole response without headers, for tests of response interpreters.
+    pub fn for_test(status: u16, body: &str) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).expect("a valid status"),
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+            truncated: false,
+        }
+    }
+}
+
 /// One attempt as seen by a [`RequestHook`].
 #[derive(Debug)]
 pub struct RequestRecord<'a> {

@@ -192,19 +192,9 @@ pub fn interpret(raw: RawResponse) -> Result<SecretCheck, ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderMap, StatusCode};
-
-    fn raw(status: u16, body: &str) -> RawResponse {
-        RawResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.as_bytes().to_vec(),
-            truncated: false,
-        }
-    }
 
     fn oauth(status: u16, error: &str) -> Result<SecretCheck, ProviderError> {
-        interpret(raw(
+        interpret(RawResponse::for_test(
             status,
             &format!(r#"{{"error":"{error}","error_description":"d"}}"#),
         ))
@@ -214,19 +204,22 @@ mod tests {
     fn answers_map_to_checks() {
         assert_eq!(oauth(401, "invalid_client"), Ok(SecretCheck::Rejected));
         assert_eq!(oauth(400, "invalid_client"), Ok(SecretCheck::Rejected));
-        assert_eq!(interpret(raw(401, "")), Ok(SecretCheck::Rejected));
+        assert_eq!(
+            interpret(RawResponse::for_test(401, "")),
+            Ok(SecretCheck::Rejected)
+        );
         for e in AUTHENTICATED_ERRORS {
             assert_eq!(oauth(400, e), Ok(SecretCheck::Accepted), "{e}");
         }
         assert_eq!(
-            interpret(raw(200, r#"{"access_token":"x"}"#)),
+            interpret(RawResponse::for_test(200, r#"{"access_token":"x"}"#)),
             Ok(SecretCheck::Accepted)
         );
         // A catch-all that answers 200 to any POST proves nothing (fail closed).
         for body in ["", "ok", "{}", r#"{"access_token": null}"#] {
             assert!(
                 matches!(
-                    interpret(raw(200, body)),
+                    interpret(RawResponse::for_test(200, body)),
                     Err(ProviderError::UnexpectedStatus { status: 200, .. })
                 ),
                 "{body:?}"
@@ -237,7 +230,7 @@ mod tests {
             Err(ProviderError::Server { status: 503, .. })
         ));
         assert!(matches!(
-            interpret(raw(429, "slow down")),
+            interpret(RawResponse::for_test(429, "slow down")),
             Err(ProviderError::RateLimited { .. })
         ));
         // Proves nothing: an error the server may give before authenticating.
@@ -248,14 +241,14 @@ mod tests {
         ));
         assert!(e.to_string().contains("invalid_request"), "{e}");
         assert!(matches!(
-            interpret(raw(404, "<html>not here</html>")),
+            interpret(RawResponse::for_test(404, "<html>not here</html>")),
             Err(ProviderError::UnexpectedStatus { status: 404, .. })
         ));
     }
 
     #[test]
     fn errors_never_echo_a_secret() {
-        let e = interpret(raw(
+        let e = interpret(RawResponse::for_test(
             400,
             r#"{"error":"invalid_request","error_description":"client_secret=hunter2xyz is odd"}"#,
         ))

@@ -750,18 +750,9 @@ fn error_messages(status: StatusCode, body: &[u8]) -> Vec<ProviderMessage> {
 mod tests {
     use super::*;
 
-    fn raw(status: u16, body: &str) -> RawResponse {
-        RawResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.as_bytes().to_vec(),
-            truncated: false,
-        }
-    }
-
     #[test]
     fn hydra_errors_map_by_status() {
-        let e = status_error(&raw(
+        let e = status_error(&RawResponse::for_test(
             400,
             r#"{"error":"invalid_client_metadata","error_description":"The value of one of the Client Metadata fields is invalid and the server has rejected this request. Field redirect_uris must not contain fragments."}"#,
         ));
@@ -771,32 +762,32 @@ mod tests {
         );
         assert!(e.to_string().contains("must not contain fragments"), "{e}");
         assert!(e.to_string().contains("invalid_client_metadata"), "{e}");
-        let e = status_error(&raw(
+        let e = status_error(&RawResponse::for_test(
             404,
             r#"{"error":"Unable to locate the resource","error_description":""}"#,
         ));
         assert!(matches!(e, ProviderError::NotFound { .. }), "{e}");
         assert!(e.to_string().contains("Unable to locate"), "{e}");
         assert!(matches!(
-            status_error(&raw(409, "{}")),
+            status_error(&RawResponse::for_test(409, "{}")),
             ProviderError::Conflict { .. }
         ));
-        let e = status_error(&raw(
+        let e = status_error(&RawResponse::for_test(
             400,
             r#"{"error":"invalid_request","error_description":"Unable to serialize access due to a concurrent update in another session."}"#,
         ));
         assert!(e.is_retryable(), "{e}");
         assert!(matches!(
-            status_error(&raw(401, "nope")),
+            status_error(&RawResponse::for_test(401, "nope")),
             ProviderError::Unauthorized { .. }
         ));
-        let e = status_error(&raw(502, ""));
+        let e = status_error(&RawResponse::for_test(502, ""));
         assert!(e.to_string().contains("HTTP 502"), "{e}");
     }
 
     #[test]
     fn error_text_never_shows_a_secret() {
-        let e = status_error(&raw(
+        let e = status_error(&RawResponse::for_test(
             400,
             r#"{"error":"x","error_description":"bad client_secret=hunter2hunter2"}"#,
         ));
