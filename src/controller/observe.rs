@@ -62,10 +62,6 @@ pub struct Observation {
     /// (see [`super::secret_memo::SecretMemo::remember`]).
     pub secret_epoch: u64,
     pub triggers: Triggers,
-    /// The reconcile should give its worker back and come back after this long
-    /// (fairness: its namespace already holds its share of a saturated provider).
-    /// Nothing else in the observation is meaningful then.
-    pub deferred: Option<Duration>,
     /// Look again after this long at the latest (a `clientops.dev/reconcile` value
     /// that arrived within the forced-resync interval is honoured then).
     pub look_again: Option<Duration>,
@@ -106,12 +102,21 @@ pub enum SecretSource {
     Known(Box<(String, Option<Secret>)>, u64),
 }
 
+/// What [`observe`] found.
+pub enum Observed {
+    Observation(Box<Observation>),
+    /// Not this namespace's turn: it already holds its share of a saturated
+    /// provider. The reconcile gives its worker back and comes back after this
+    /// long; nothing was read.
+    Deferred(Duration),
+}
+
 /// Observe `obj`, learning what its Secret holds from `source`.
 pub async fn observe(
     ctx: &Context,
     obj: &OAuthClient,
     source: SecretSource,
-) -> Result<Observation, kube::Error> {
+) -> Result<Observed, kube::Error> {
     let status = obj.status.clone().unwrap_or_default();
     let mut triggers = Triggers {
         rotate: annotation(obj, ROTATE),
@@ -129,21 +134,7 @@ pub async fn observe(
     let slot = match &resolved {
         Ok(r) => match ctx.in_flight.admit(&r.limiter, ns, ctx.settings.fair_share) {
             Ok(slot) => Some(slot),
-            Err(wait) => {
-                return Ok(Observation {
-                    desired,
-                    resolved: None,
-                    remote: RemoteObs::NotCreated,
-                    secret: ObservedSecret::default(),
-                    raw_secret: None,
-                    secret_recalled: false,
-                    secret_epoch: 0,
-                    triggers,
-                    deferred: Some(wait),
-                    look_again: None,
-                    _slot: None,
-                });
-            }
+            Err(wait) => return Ok(Observed::Deferred(wait)),
         },
         Err(_) => None,
     };
@@ -179,7 +170,7 @@ pub async fn observe(
             }
         },
     };
-    Ok(Observation {
+    Ok(Observed::Observation(Box::new(Observation {
         desired,
         resolved: resolved.ok(),
         remote,
@@ -188,10 +179,9 @@ pub async fn observe(
         secret_recalled: learned.recalled,
         secret_epoch: learned.epoch,
         triggers,
-        deferred: None,
         look_again,
         _slot: slot,
-    })
+    })))
 }
 
 /// A client of a ClusterOAuthProvider asks for what the provider's `spec.policy`

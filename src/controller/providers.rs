@@ -24,10 +24,7 @@ pub const PROVIDER_RECHECK: Duration = Duration::from_secs(300);
 async fn check(ctx: &Context, blocks: &ProviderBlocks, origin: &Origin) -> Verdict {
     // The same budget as a reconcile of a client: a provider that hangs holds one
     // of the (few) provider workers no longer than the deadline.
-    let tenant = match origin {
-        Origin::Cluster { .. } => ctx.settings.operator_namespace.as_str(),
-        Origin::Namespaced { namespace, .. } => namespace.as_str(),
-    };
+    let tenant = origin.namespace(&ctx.settings.operator_namespace);
     let scope = CallScope::new(tenant, Some(ctx.settings.reconcile_deadline));
     scoped(scope, check_within_budget(ctx, blocks, origin)).await
 }

@@ -16,7 +16,7 @@ use super::conditions::conditions;
 use super::context::Context;
 use super::error::Error;
 use super::execute::{Executor, SECRET_WRITE_PATIENCE, compose_patch};
-use super::observe::{Observation, SecretSource, observe, secret_basis};
+use super::observe::{Observation, Observed, SecretSource, observe, secret_basis};
 use super::plan::{Input, Plan, Verdict, plan};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
@@ -96,22 +96,23 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         let deleting = obj.metadata.deletion_timestamp.is_some();
         let source_now = std::mem::replace(&mut source, SecretSource::Recall);
         let (obs, p) = match observe_and_plan(&ctx, &obj, &status, source_now).await {
-            Ok(done) => done,
+            Ok(Ok(done)) => done,
+            Ok(Err(wait)) => {
+                // Not this namespace's turn at a saturated provider: give the
+                // worker back.
+                tracing::debug!(
+                    round,
+                    wait_ms = wait.as_millis() as u64,
+                    "deferred: the namespace holds its share of the provider"
+                );
+                flush(&ctx, &api, &mut obj, held.take()).await?;
+                return Ok(Requeue::requeue(wait));
+            }
             Err(e) => {
                 flush(&ctx, &api, &mut obj, held.take()).await?;
                 return Err(e.into());
             }
         };
-        if let Some(wait) = obs.deferred {
-            // Not this namespace's turn at a saturated provider: give the worker back.
-            tracing::debug!(
-                round,
-                wait_ms = wait.as_millis() as u64,
-                "deferred: the namespace holds its share of the provider"
-            );
-            flush(&ctx, &api, &mut obj, held.take()).await?;
-            return Ok(Requeue::requeue(wait));
-        }
         tracing::debug!(round, actions = ?p.actions, verdict = ?p.verdict, recalled = obs.secret_recalled, "planned");
         if p.actions.is_empty() {
             remember_secret(&ctx, &obj, &obs);
@@ -214,30 +215,25 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
     Ok(Requeue::requeue(Duration::from_secs(1)))
 }
 
-/// Observe and plan. A plan that would act on a remembered Secret state
-/// (secret_memo.rs) is made again after reading the Secret.
+/// Observe and plan (`Err(wait)`: deferred, see [`Observed::Deferred`]). A plan
+/// that would act on a remembered Secret state (secret_memo.rs) is made again
+/// after reading the Secret.
 async fn observe_and_plan(
     ctx: &Context,
     obj: &OAuthClient,
     status: &OAuthClientStatus,
     source: SecretSource,
-) -> Result<(Observation, Plan), kube::Error> {
-    let mut obs = observe(ctx, obj, source).await?;
-    if obs.deferred.is_some() {
-        // Nothing was observed: there is nothing to plan from.
-        let idle = Plan {
-            actions: vec![],
-            verdict: Verdict::Deleting,
-            requeue_after: None,
-        };
-        return Ok((obs, idle));
-    }
+) -> Result<Result<(Observation, Plan), Duration>, kube::Error> {
+    let mut obs = match observe(ctx, obj, source).await? {
+        Observed::Observation(obs) => *obs,
+        Observed::Deferred(wait) => return Ok(Err(wait)),
+    };
     let mut p = plan(&input(ctx, obj, status, &obs));
     if obs.secret_recalled && !p.actions.is_empty() {
         obs.read_secret(ctx, obj).await?;
         p = plan(&input(ctx, obj, status, &obs));
     }
-    Ok((obs, p))
+    Ok(Ok((obs, p)))
 }
 
 fn input<'a>(

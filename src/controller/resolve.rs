@@ -73,8 +73,9 @@ impl Origin {
         }
     }
 
-    /// Where credentials are read from when a ref names no namespace.
-    fn secret_namespace<'a>(&'a self, operator_ns: &'a str) -> &'a str {
+    /// The namespace it speaks for: its own, or for the admin's the operator's
+    /// (where its credentials refs point when they name no namespace).
+    pub fn namespace<'a>(&'a self, operator_ns: &'a str) -> &'a str {
         match self {
             Origin::Cluster { .. } => operator_ns,
             Origin::Namespaced { namespace, .. } => namespace,
@@ -313,7 +314,7 @@ fn credentials_namespace(
         (Origin::Namespaced { namespace, .. }, _) => Ok(namespace.clone()),
         (Origin::Cluster { .. }, ns) => Ok(ns
             .clone()
-            .unwrap_or_else(|| origin.secret_namespace(operator_ns).to_string())),
+            .unwrap_or_else(|| origin.namespace(operator_ns).to_string())),
     }
 }
 

@@ -229,19 +229,18 @@ pub async fn run(
         metrics: metrics.clone(),
     });
 
-    // Idle state is dropped: account listings nobody asked for in two resync
-    // periods (a deleted or renamed provider object's, a rotated credential's),
-    // and limiters whose every token has come back.
+    // Account listings nobody asked for in two resync periods (a deleted or
+    // renamed provider object's, a rotated credential's) are dropped.
     {
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
+                // (Limiters: the registry sweeps itself when it hands one out.)
                 let listings = ctx.accounts.evict_idle(ctx.settings.resync * 2).await;
-                let limiters = ctx.limiters.evict_idle();
-                if listings + limiters > 0 {
-                    tracing::debug!(listings, limiters, "dropped idle provider state");
+                if listings > 0 {
+                    tracing::debug!(listings, "dropped idle account listings");
                 }
             }
         });
@@ -356,29 +355,26 @@ pub async fn run(
     // a bounded number at a time, each within the reconcile deadline.
     let provider_workers =
         kube::runtime::controller::Config::default().concurrency(scope.provider_workers.max(1));
-    let cluster_provider_workers = provider_workers.clone();
-    let cluster_ctx = ctx.clone();
-    let cluster_client = client.clone();
-    let cluster_providers = async move {
+    let cluster_providers = async {
         if !scope.cluster_providers {
             return;
         }
         Controller::new(
-            Api::<ClusterOAuthProvider>::all(cluster_client.clone()),
+            Api::<ClusterOAuthProvider>::all(client.clone()),
             watcher::Config::default(),
         )
-        .with_config(cluster_provider_workers)
+        .with_config(provider_workers.clone())
         .shutdown_on_signal()
         .run(
             providers::reconcile_cluster,
             providers::error_policy,
-            cluster_ctx.clone(),
+            ctx.clone(),
         )
         .for_each(|r| async move { log_controller_error("ClusterOAuthProvider", r) })
         .await
     };
     let namespaced_providers = Controller::new(ns_providers, watcher::Config::default())
-        .with_config(provider_workers)
+        .with_config(provider_workers.clone())
         .shutdown_on_signal()
         .run(
             providers::reconcile_namespaced,
