@@ -24,7 +24,6 @@ use crate::api::client::OAuthClientStatus;
 use crate::failpoint;
 use crate::provider::error::ProviderError;
 use crate::provider::model::{Provider, SecretIssuance};
-use crate::secret::ClientSecret;
 use crate::secret::mac::secret_mac;
 use crate::secret::render::{Credentials, Stamps, owner_reference, render};
 
@@ -613,20 +612,14 @@ impl<'a> Executor<'a> {
             reason,
             d.import.as_ref().and_then(|i| i.secret_ref.as_ref()),
         ) {
-            let held = self.secrets().get_opt(name).await?;
-            let value = held
-                .and_then(|s| s.data)
-                .and_then(|data| data.get(key).cloned())
-                .and_then(|v| String::from_utf8(v.0).ok())
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| Error::Stalled {
-                    reason: "ImportSecretNotFound".into(),
-                    message: format!("spec.import.secretRef: Secret {name:?} has no non-empty key {key:?}; create it or fix the reference"),
-                })?;
+            // Read by the observation that proved ownership with it.
+            let value = self.obs.import_secret.clone().ok_or_else(|| Error::Stalled {
+                reason: "ImportSecretNotFound".into(),
+                message: format!("spec.import.secretRef: Secret {name:?} has no non-empty key {key:?}; create it or fix the reference"),
+            })?;
             let creds = Credentials {
                 client_id: id.into(),
-                secret: Some(ClientSecret::new(value)),
+                secret: Some(value),
                 previous: None,
                 pending: None,
             };

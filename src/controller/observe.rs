@@ -17,7 +17,7 @@ use crate::api::annotations::{RECONCILE, RETIRE_PREVIOUS, ROTATE};
 use crate::provider::error::ProviderError;
 use crate::provider::model::{RemoteClient, SecretCheck};
 use crate::secret::ClientSecret;
-use crate::secret::observe::{ObservedSecret, observe as observe_secret};
+use crate::secret::observe::{ObservedSecret, entered_value, observe as observe_secret};
 
 /// Clock skew tolerated between us and the provider when matching a pending create.
 const CREATE_MATCH_SKEW: chrono::Duration = chrono::Duration::seconds(120);
@@ -62,6 +62,9 @@ pub struct Observation {
     /// (see [`super::secret_memo::SecretMemo::remember`]).
     pub secret_epoch: u64,
     pub triggers: Triggers,
+    /// The value under `spec.import.secretRef`, read while the import is not yet
+    /// adopted: the proof of ownership, and what the adoption writes.
+    pub import_secret: Option<ClientSecret>,
     /// Look again after this long at the latest (a `clientops.dev/reconcile` value
     /// that arrived within the forced-resync interval is honoured then).
     pub look_again: Option<Duration>,
@@ -140,6 +143,10 @@ pub async fn observe(
     };
 
     let learned = learn_secret(ctx, obj, desired.as_ref().ok(), source).await?;
+    let import_secret = match desired.as_ref().ok().and_then(|d| d.import.as_ref()) {
+        Some(import) if status.client_id.is_none() => read_import_secret(ctx, obj, import).await?,
+        _ => None,
+    };
     let mut look_again = None;
     let remote = match &resolved {
         Err(u) => RemoteObs::Unavailable(u.clone()),
@@ -163,7 +170,8 @@ pub async fn observe(
                             false
                         }
                     };
-                match observe_remote(ctx, obj, r, desired.as_ref().ok(), force).await {
+                let seen = (desired.as_ref().ok(), import_secret.as_ref());
+                match observe_remote(ctx, obj, r, seen, force).await {
                     Ok(obs) => obs,
                     Err(e) => RemoteObs::Unavailable(provider_unavailable(&e)),
                 }
@@ -179,6 +187,7 @@ pub async fn observe(
         secret_recalled: learned.recalled,
         secret_epoch: learned.epoch,
         triggers,
+        import_secret,
         look_again,
         _slot: slot,
     })))
@@ -294,11 +303,30 @@ async fn learn_secret(
     })
 }
 
+/// The value under `spec.import.secretRef`, if it names one and it holds one.
+async fn read_import_secret(
+    ctx: &Context,
+    obj: &OAuthClient,
+    import: &super::desired::Import,
+) -> Result<Option<ClientSecret>, kube::Error> {
+    let Some((name, key)) = &import.secret_ref else {
+        return Ok(None);
+    };
+    let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
+    let held = Api::<Secret>::namespaced(ctx.client.clone(), ns)
+        .get_opt(name)
+        .await?;
+    Ok(held
+        .and_then(|s| entered_value(&s, key))
+        .map(ClientSecret::new))
+}
+
+/// `desired` and `import_secret` as observed (see [`Observation`]).
 async fn observe_remote(
     ctx: &Context,
     obj: &OAuthClient,
     r: &Resolved,
-    desired: Option<&Desired>,
+    (desired, import_secret): (Option<&Desired>, Option<&ClientSecret>),
     force: bool,
 ) -> Result<RemoteObs, ProviderError> {
     let status = obj.status.clone().unwrap_or_default();
@@ -352,7 +380,7 @@ async fn observe_remote(
         }
         return Ok(
             match ctx.accounts.get(p, &import.client_id, resync, true).await? {
-                Some(c) => match import_authorized(ctx, obj, r, &c, import).await? {
+                Some(c) => match import_authorized(obj, r, &c, import, import_secret).await? {
                     None => RemoteObs::Found(Box::new(c)),
                     Some(refusal) => RemoteObs::Unavailable(refusal),
                 },
@@ -397,11 +425,11 @@ fn import_claimed(ctx: &Context, obj: &OAuthClient, id: &str) -> Option<Unavaila
 /// unproven imports for this namespace. Until one holds, nothing is done to the
 /// client: no adoption, rotation, patch or delete.
 async fn import_authorized(
-    ctx: &Context,
     obj: &OAuthClient,
     r: &Resolved,
     c: &RemoteClient,
     import: &super::desired::Import,
+    import_secret: Option<&ClientSecret>,
 ) -> Result<Option<Unavailable>, ProviderError> {
     let uid = obj.metadata.uid.as_deref().unwrap_or_default();
     if !uid.is_empty() && c.marker.as_deref() == Some(uid) {
@@ -410,19 +438,7 @@ async fn import_authorized(
     let ns = obj.metadata.namespace.clone().unwrap_or_default();
     let mut unsupported = None;
     if let Some((name, key)) = &import.secret_ref {
-        let held = Api::<Secret>::namespaced(ctx.client.clone(), &ns)
-            .get_opt(name)
-            .await
-            .map_err(|e| ProviderError::transport(format!("reading Secret {name:?}: {e}")))?;
-        // Trimmed as the adoption trims it (a Secret made with --from-file often
-        // ends in a newline the provider never issued).
-        let Some(secret) = held
-            .and_then(|s| s.data)
-            .and_then(|d| d.get(key).cloned())
-            .and_then(|v| String::from_utf8(v.0).ok())
-            .map(|v| ClientSecret::new(v.trim().to_string()))
-            .filter(|v| !v.expose().is_empty())
-        else {
+        let Some(secret) = import_secret else {
             return Ok(Some(import_refusal(
                 "ImportSecretNotFound",
                 format!(
@@ -430,7 +446,7 @@ async fn import_authorized(
                 ),
             )));
         };
-        match r.provider.verify_secret(&c.id, &secret).await? {
+        match r.provider.verify_secret(&c.id, secret).await? {
             SecretCheck::Accepted => return Ok(None),
             SecretCheck::Rejected => {
                 return Ok(Some(import_refusal(

@@ -23,6 +23,7 @@ use crate::provider::model::Provider;
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::provider::scoped::ScopedProvider;
 use crate::secret::ClientSecret;
+use crate::secret::observe::entered_value;
 
 /// A provider ready to be called.
 pub struct Resolved {
@@ -279,13 +280,7 @@ async fn credential(
                 true,
             )
         })?;
-    let value = secret
-        .data
-        .and_then(|d| d.get(&r.key).cloned())
-        .and_then(|v| String::from_utf8(v.0).ok())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
-    value.ok_or_else(|| {
+    entered_value(&secret, &r.key).ok_or_else(|| {
         unavailable(
             "CredentialsUnavailable",
             format!("Secret {ns}/{} has no non-empty key {:?}", r.name, r.key),

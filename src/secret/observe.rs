@@ -30,6 +30,15 @@ fn controlled_by(secret: &Secret, obj: &OAuthClient) -> bool {
         .any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
 }
 
+/// The value a person put under `key` (a credential, a secret to import), with
+/// surrounding whitespace removed (a Secret made with `--from-file` often ends in
+/// a newline nobody meant); `None` when absent, not UTF-8 or empty.
+pub fn entered_value(secret: &Secret, key: &str) -> Option<String> {
+    let v = secret.data.as_ref()?.get(key)?;
+    let v = std::str::from_utf8(&v.0).ok()?.trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
 fn value(secret: &Secret, key: &str) -> Option<String> {
     let v = secret.data.as_ref()?.get(key)?;
     String::from_utf8(v.0.clone())
