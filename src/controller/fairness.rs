@@ -1,21 +1,25 @@
 //! Fair use of what tenants share: the workers of this controller and the rate
 //! budget of a shared provider account.
 //!
-//! The rate limiter already serves waiting tenants in turn
-//! ([`crate::provider::ratelimit`]), but a reconcile waiting for a token holds a
-//! worker. With 500 creates of namespace A queued before namespace B's one, A's
-//! reconciles would fill every worker while they wait, and B's would not even start
-//! until ~500 of A's had. So while an account's limiter is saturated, a namespace
-//! may hold at most its share of the workers on it; a reconcile beyond that share
-//! gives its worker back at once (no write, no provider call) and comes back when
-//! its turn at the limiter is likely. When the limiter has tokens to spare nobody
-//! is turned away: one namespace alone still gets every worker.
+//! Two rules, each checked before any I/O; a reconcile turned away gives its
+//! worker back at once (no write, no provider call) and comes back later:
+//!
+//! - [`Workers`]: one namespace may hold all workers but two, and the last free
+//!   worker goes only to a namespace that holds none, so a namespace whose
+//!   provider hangs cannot hold every worker until its calls time out.
+//! - [`InFlight`]: the rate limiter serves waiting tenants in turn
+//!   ([`crate::provider::ratelimit`]), but a reconcile waiting for a token holds a
+//!   worker; so while an account's limiter is saturated, a namespace may hold at
+//!   most its share of the reconciles on it, and comes back when its turn at the
+//!   limiter is likely. When the limiter has tokens to spare nobody is turned away
+//!   by this rule.
 //!
 //! [`ForcedResyncs`] bounds how often `clientops.dev/reconcile` can force a LIST or
 //! GET at the provider: once per interval per object, however fast the value
 //! changes.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,88 +27,22 @@ use tokio::time::Instant;
 
 use crate::provider::ratelimit::RateLimiter;
 
-/// Reconciles in flight per namespace, against the number of workers. One
-/// namespace may hold all but two of them; the last free worker goes only to a
-/// namespace that holds none. So a namespace whose provider hangs (or two such
-/// namespaces) cannot hold every worker until their calls time out, and a
-/// namespace alone still gets most of them. A tenant with many namespaces holds
-/// one worker per namespace at least: the reconcile deadline bounds how long.
-pub struct Workers {
-    workers: usize,
-    state: Arc<Mutex<WorkerCounts>>,
-}
+/// Reconciles in flight, counted by `K`.
+struct Tally<K>(Arc<Mutex<HashMap<K, usize>>>);
 
-#[derive(Default)]
-struct WorkerCounts {
-    total: usize,
-    by_namespace: HashMap<String, usize>,
-}
-
-/// A worker held by a namespace, given back on drop.
-pub struct WorkerSlot {
-    state: Arc<Mutex<WorkerCounts>>,
-    namespace: String,
-}
-
-impl Drop for WorkerSlot {
-    fn drop(&mut self) {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.total = st.total.saturating_sub(1);
-        if let Some(n) = st.by_namespace.get_mut(&self.namespace) {
-            *n -= 1;
-            if *n == 0 {
-                st.by_namespace.remove(&self.namespace);
-            }
-        }
+impl<K> Default for Tally<K> {
+    fn default() -> Self {
+        Self(Arc::default())
     }
 }
 
-impl Workers {
-    /// `workers` reconciles run at a time.
-    pub fn new(workers: usize) -> Self {
-        Self {
-            workers: workers.max(1),
-            state: Arc::default(),
-        }
-    }
-
-    /// The most one namespace may hold.
-    fn per_namespace(&self) -> usize {
-        self.workers.saturating_sub(2).max(1)
-    }
-
-    /// A worker for a reconcile of `namespace`, or how long to wait first.
-    pub fn admit(&self, namespace: &str) -> Result<WorkerSlot, Duration> {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let held = st.by_namespace.get(namespace).copied().unwrap_or(0);
-        let last = st.total + 1 >= self.workers;
-        let full = st.total >= self.workers;
-        if full || (last && held > 0) || held >= self.per_namespace() {
-            use rand::Rng;
-            return Err(Duration::from_millis(rand::rng().random_range(500..1000)));
-        }
-        st.total += 1;
-        *st.by_namespace.entry(namespace.to_string()).or_default() += 1;
-        Ok(WorkerSlot {
-            state: self.state.clone(),
-            namespace: namespace.to_string(),
-        })
-    }
+/// One reconcile counted in a [`Tally`], given back on drop.
+pub struct Held<K: Eq + Hash> {
+    counts: Arc<Mutex<HashMap<K, usize>>>,
+    key: K,
 }
 
-/// Reconciles in flight per (limiter, namespace).
-#[derive(Default)]
-pub struct InFlight {
-    counts: Arc<Mutex<HashMap<(String, String), usize>>>,
-}
-
-/// A place in [`InFlight`], given back on drop.
-pub struct Slot {
-    counts: Arc<Mutex<HashMap<(String, String), usize>>>,
-    key: (String, String),
-}
-
-impl Drop for Slot {
+impl<K: Eq + Hash> Drop for Held<K> {
     fn drop(&mut self) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = counts.get_mut(&self.key) {
@@ -115,6 +53,72 @@ impl Drop for Slot {
         }
     }
 }
+
+impl<K: Eq + Hash + Clone> Tally<K> {
+    /// Count one more under `key` if `admit(held under key, held in all)` says
+    /// so; otherwise its answer (how long to wait).
+    fn take(
+        &self,
+        key: K,
+        admit: impl FnOnce(usize, usize) -> Result<(), Duration>,
+    ) -> Result<Held<K>, Duration> {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let held = counts.get(&key).copied().unwrap_or(0);
+        admit(held, counts.values().sum())?;
+        *counts.entry(key.clone()).or_default() += 1;
+        Ok(Held {
+            counts: self.0.clone(),
+            key,
+        })
+    }
+}
+
+/// Reconciles in flight per namespace, against the number of workers. One
+/// namespace may hold all but two of them; the last free worker goes only to a
+/// namespace that holds none. So a namespace whose provider hangs (or two such
+/// namespaces) cannot hold every worker until their calls time out, and a
+/// namespace alone still gets most of them. A tenant with many namespaces holds
+/// one worker per namespace at least: the reconcile deadline bounds how long.
+pub struct Workers {
+    workers: usize,
+    by_namespace: Tally<String>,
+}
+
+/// A worker held by a namespace, given back on drop.
+pub type WorkerSlot = Held<String>;
+
+impl Workers {
+    /// `workers` reconciles run at a time.
+    pub fn new(workers: usize) -> Self {
+        Self {
+            workers: workers.max(1),
+            by_namespace: Tally::default(),
+        }
+    }
+
+    /// A worker for a reconcile of `namespace`, or how long to wait first.
+    pub fn admit(&self, namespace: &str) -> Result<WorkerSlot, Duration> {
+        let workers = self.workers;
+        let per_namespace = workers.saturating_sub(2).max(1);
+        self.by_namespace
+            .take(namespace.to_string(), |held, total| {
+                let last = total + 1 >= workers;
+                let full = total >= workers;
+                if full || (last && held > 0) || held >= per_namespace {
+                    use rand::Rng;
+                    return Err(Duration::from_millis(rand::rng().random_range(500..1000)));
+                }
+                Ok(())
+            })
+    }
+}
+
+/// Reconciles in flight per (limiter, namespace).
+#[derive(Default)]
+pub struct InFlight(Tally<(String, String)>);
+
+/// A place in [`InFlight`], given back on drop.
+pub type Slot = Held<(String, String)>;
 
 impl InFlight {
     /// A slot for a reconcile of namespace `tenant` on `limiter`, or how long to wait
@@ -127,25 +131,12 @@ impl InFlight {
         share: usize,
     ) -> Result<Slot, Duration> {
         let key = (limiter.key().to_string(), tenant.to_string());
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let held = counts.get(&key).copied().unwrap_or(0);
-        if held >= share.max(1) && limiter.is_saturated() {
-            return Err(retry_delay(limiter, tenant));
-        }
-        *counts.entry(key.clone()).or_default() += 1;
-        Ok(Slot {
-            counts: self.counts.clone(),
-            key,
+        self.0.take(key, |held, _| {
+            if held >= share.max(1) && limiter.is_saturated() {
+                return Err(retry_delay(limiter, tenant));
+            }
+            Ok(())
         })
-    }
-
-    /// Reconciles of `tenant` in flight on the limiter with key `key`.
-    pub fn held(&self, key: &str, tenant: &str) -> usize {
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts
-            .get(&(key.to_string(), tenant.to_string()))
-            .copied()
-            .unwrap_or(0)
     }
 }
 
@@ -230,6 +221,28 @@ mod tests {
         let s = one.admit("a").expect("first");
         drop(s);
         assert!(one.admit("a").is_ok());
+    }
+
+    #[tokio::test]
+    async fn on_a_saturated_account_a_namespace_holds_its_share_only() {
+        use crate::provider::ratelimit::{LimiterKey, RateLimitConfig};
+        let limiter = RateLimiter::new(
+            LimiterKey::new("https://api.example.com", "acct"),
+            RateLimitConfig::new(1, Duration::from_secs(3600)),
+            None,
+        );
+        let f = InFlight::default();
+        // Tokens to spare: nobody is turned away, whatever they hold.
+        let a: Vec<_> = (0..3)
+            .map(|_| f.admit(&limiter, "a", 2).expect("not saturated"))
+            .collect();
+        limiter.acquire().await;
+        // Saturated: a holds more than its share of 2, b holds none.
+        assert!(f.admit(&limiter, "a", 2).is_err());
+        let b = f.admit(&limiter, "b", 2).expect("b holds nothing on it");
+        drop(a);
+        assert!(f.admit(&limiter, "a", 2).is_ok(), "slots come back on drop");
+        drop(b);
     }
 
     #[test]
