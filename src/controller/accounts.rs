@@ -11,9 +11,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use crate::provider::error::ProviderError;
 use crate::provider::model::{Provider, RemoteClient};

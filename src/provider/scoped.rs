@@ -116,8 +116,8 @@ pub fn redact(e: ProviderError) -> ProviderError {
             message: "response withheld (a namespaced provider's responses are not shown)".into(),
         },
         // Refused, reset and timed out look the same: no port scanning.
-        ProviderError::Transport { message } => ProviderError::Transport {
-            message: transport_class(&message).into(),
+        ProviderError::Transport { .. } => ProviderError::Transport {
+            message: TRANSPORT_CLASS.into(),
         },
         ProviderError::UntrustedCertificate { message } => ProviderError::UntrustedCertificate {
             message: certificate_class(&message),
@@ -182,9 +182,8 @@ fn decode_class(message: &str) -> String {
 /// The one class a tenant may learn of a transport failure. (A refusal by the
 /// URL policy is not one: the HTTP layer turns it into a configuration error in
 /// our own words, which is kept.)
-fn transport_class(_message: &str) -> &'static str {
-    "the provider could not be reached (connection failed, was closed or timed out)"
-}
+const TRANSPORT_CLASS: &str =
+    "the provider could not be reached (connection failed, was closed or timed out)";
 
 #[async_trait]
 impl Provider for ScopedProvider {
