@@ -518,10 +518,7 @@ impl CspClient {
         secret: &ClientSecret,
     ) -> Result<Option<bool>, ProviderError> {
         check_segment("OAuth app id", id)?;
-        let url = join(
-            &self.base,
-            &["csp", "gateway", "am", "api", "auth", "token"],
-        )?;
+        let url = self.token_url()?;
         let (id, secret) = (id.to_string(), secret.clone());
         self.exec
             .execute(
@@ -572,16 +569,21 @@ impl CspClient {
         if app.public_client == Some(true) {
             return Ok(SecretCheck::Unsupported(oauth_probe::public_client(id)));
         }
-        let url = join(
-            &self.base,
-            &["csp", "gateway", "am", "api", "auth", "token"],
-        )?;
+        let url = self.token_url()?;
         // Basic with the id and secret as they are, as check_client_secret does
         // (whether CSP form-decodes them, as RFC 6749 §2.3.1 asks, is not known).
         let auth = ClientAuth::Basic {
             form_encoded: false,
         };
         oauth_probe::verify(&self.exec, &url, id, secret, auth).await
+    }
+
+    /// The apps' own OAuth token endpoint.
+    fn token_url(&self) -> Result<Url, ProviderError> {
+        join(
+            &self.base,
+            &["csp", "gateway", "am", "api", "auth", "token"],
+        )
     }
 
     fn apps_url(&self, suffix: &[&str]) -> Result<Url, ProviderError> {
