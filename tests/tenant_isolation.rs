@@ -81,6 +81,38 @@ async fn an_import_must_prove_ownership_and_never_touches_a_client_it_does_not_o
     w.wait_stalled(&a, "steal-with-secret", "ImportNotAuthorized")
         .await;
 
+    // Nor through a provider of A's own that allows unproven imports
+    // (spec.allowUnprovenImport, which a tenant may set): the id is B's.
+    w.apply(
+        &a,
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "own-token", "namespace": a}, "stringData": {"token": "test-token"}}),
+    )
+    .await;
+    w.apply(
+        &a,
+        json!({"apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthProvider",
+        "metadata": {"name": "own", "namespace": a},
+        "spec": {"cloudflare": {"accountId": ACCOUNT, "baseUrl": w.emu.api_url(),
+            "auth": {"apiTokenSecretRef": {"name": "own-token", "key": "token"}}},
+            "allowUnprovenImport": true}}),
+    )
+    .await;
+    w.apply_client(
+        &a,
+        "steal-own-provider",
+        json!({"providerRef": {"kind": "OAuthProvider", "name": "own"},
+            "import": {"clientId": victim_id}}),
+    )
+    .await;
+    let msg = w
+        .wait_stalled(&a, "steal-own-provider", "ImportNotAuthorized")
+        .await;
+    assert!(
+        msg.contains("already managed by another OAuthClient"),
+        "{msg}"
+    );
+
     // A client nobody manages: a wrong secret is no proof, no secret is no proof.
     let (free_id, free_secret) = w.unmanaged_client("free").await;
     w.apply(

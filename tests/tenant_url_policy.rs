@@ -71,6 +71,26 @@ async fn a_namespaced_provider_cannot_reach_what_the_url_policy_refuses() {
         })
     })
     .await;
+    // spec.hydra.publicUrl (where an import's secret is checked, so a tenant's
+    // own server there could fake a proof) passes the same policy: refused,
+    // although the admin URL beside it is allowed.
+    let mut with_public = hydra_provider(&t, "by-public", &format!("http://localhost:{port}"));
+    with_public["spec"]["hydra"]["publicUrl"] = json!(format!("http://127.0.0.1:{port}"));
+    w.apply(&t, with_public).await;
+    w.apply_client(
+        &t,
+        "by-public",
+        json!({"providerRef": {"kind": "OAuthProvider", "name": "by-public"},
+        "grantTypes": ["authorization_code"]}),
+    )
+    .await;
+    let msg = w
+        .wait_stalled(&t, "by-public", "ProviderURLNotAllowed")
+        .await;
+    assert!(
+        msg.contains("spec.hydra.publicUrl"),
+        "the field is named: {msg}"
+    );
     tokio::time::sleep(QUIET).await;
     assert_eq!(hits.load(Ordering::SeqCst), 0, "the trap was never dialled");
 }
