@@ -391,6 +391,7 @@ pub struct HydraTokenLifespans {
 /// The Secret that receives the credentials.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = secret_keys_distinct)]
 #[schemars(extend("x-kubernetes-validations" = [
     {
         "rule": "!has(self.labels) || !('clientops.dev/client' in self.labels)",
@@ -453,6 +454,170 @@ pub struct SecretTemplate {
     /// per rotation is wanted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish_previous: Option<bool>,
+    /// The provider's endpoints, each under the key name given, e.g.
+    /// `{issuer: ISSUER_URL, tokenUrl: TOKEN_URL}`. They follow the provider
+    /// object when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<SecretEndpoints>,
+    /// Keys rendered from templates: key name → template text (Jinja syntax,
+    /// minijinja). Variables: `clientId`, `clientSecret`, `previousClientSecret`
+    /// (during a grace period, else none), `endpoints.<name>` (the names of
+    /// `endpoints` above) and `extraData.<key>`. Filters such as `tojson` and
+    /// `urlencode` escape values for JSON and URLs. A template that cannot render
+    /// stalls the OAuthClient with reason `InvalidTemplate`, naming the key, line
+    /// and column. Rotation rewrites every rendered key in the same write as
+    /// the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 16))]
+    #[schemars(extend("additionalProperties" = {"type": "string", "maxLength": 8192}))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && size(k) <= 253 && !k.startsWith('clientops.'))",
+        "message": "spec.secret.template: keys may contain only letters, digits, '-', '_' and '.' (at most 253), and may not start with 'clientops.'"
+    }]))]
+    pub template: Option<BTreeMap<String, String>>,
+}
+
+/// Key names under which the provider's endpoints are written; each one set is
+/// published (a provider that has no such endpoint stalls the OAuthClient with
+/// reason `InvalidTemplate`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = endpoint_keys_distinct)]
+pub struct SecretEndpoints {
+    /// Key for the OIDC issuer identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub issuer: Option<String>,
+    /// Key for the authorization endpoint (where users log in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub authorization_url: Option<String>,
+    /// Key for the token endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub token_url: Option<String>,
+    /// Key for the OIDC discovery document (`.well-known/openid-configuration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub discovery_url: Option<String>,
+    /// Key for the JSON Web Key Set that signs the provider's tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub jwks_url: Option<String>,
+    /// Key for the token revocation endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub revocation_url: Option<String>,
+    /// Key for the token introspection endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub introspection_url: Option<String>,
+    /// Key for the OIDC userinfo endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = 253))]
+    pub userinfo_url: Option<String>,
+}
+
+impl SecretEndpoints {
+    /// `(endpoint name, key name)` of each endpoint asked for; the names are
+    /// [`crate::provider::endpoints::Endpoints::NAMES`].
+    pub fn requested(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("issuer", &self.issuer),
+            ("authorizationUrl", &self.authorization_url),
+            ("tokenUrl", &self.token_url),
+            ("discoveryUrl", &self.discovery_url),
+            ("jwksUrl", &self.jwks_url),
+            ("revocationUrl", &self.revocation_url),
+            ("introspectionUrl", &self.introspection_url),
+            ("userinfoUrl", &self.userinfo_url),
+        ]
+        .into_iter()
+        .filter_map(|(n, k)| Some((n, k.as_deref()?)))
+        .collect()
+    }
+}
+
+/// The field names of [`SecretEndpoints`] in the CRD.
+const ENDPOINT_FIELDS: [&str; 8] = [
+    "issuer",
+    "authorizationUrl",
+    "tokenUrl",
+    "discoveryUrl",
+    "jwksUrl",
+    "revocationUrl",
+    "introspectionUrl",
+    "userinfoUrl",
+];
+
+/// CEL: the key names in `spec.secret.endpoints` (as `self`) as a list, `''`
+/// for those not set.
+fn endpoint_key_list(obj: &str) -> String {
+    let items: Vec<String> = ENDPOINT_FIELDS
+        .iter()
+        .map(|f| format!("(has({obj}.{f}) ? {obj}.{f} : '')"))
+        .collect();
+    format!("[{}].filter(x, x != '')", items.join(", "))
+}
+
+/// `spec.secret.endpoints`: no key name twice.
+fn endpoint_keys_distinct(schema: &mut schemars::Schema) {
+    let list = endpoint_key_list("self");
+    add_rule(
+        schema,
+        format!("{list}.all(x, {list}.filter(y, y == x).size() == 1)"),
+        "spec.secret.endpoints: two endpoints have the same key name; give each its own",
+        None,
+    );
+}
+
+/// `spec.secret`: the credential keys, `extraData`, `endpoints` and `template`
+/// never name the same key twice.
+fn secret_keys_distinct(schema: &mut schemars::Schema) {
+    let credential = |field: &str, default: &str| {
+        format!("(has(self.keys) && has(self.keys.{field}) ? self.keys.{field} : '{default}')")
+    };
+    let credentials = format!(
+        "[{}, {}, {}]",
+        credential("clientId", "client_id"),
+        credential("clientSecret", "client_secret"),
+        credential("clientSecretPrevious", "client_secret_previous")
+    );
+    add_rule(
+        schema,
+        format!(
+            "!has(self.template) || self.template.all(k, !(k in {credentials}) && (!has(self.extraData) || !(k in self.extraData)))"
+        ),
+        "spec.secret.template: a key collides with a credential key (spec.secret.keys, default client_id, client_secret, client_secret_previous) or a key of extraData; rename one of them",
+        Some(".template"),
+    );
+    let endpoints = endpoint_key_list("self.endpoints");
+    add_rule(
+        schema,
+        format!(
+            "!has(self.endpoints) || {endpoints}.all(k, !(k in {credentials}) && (!has(self.extraData) || !(k in self.extraData)) && (!has(self.template) || !(k in self.template)))"
+        ),
+        "spec.secret.endpoints: a key name collides with a credential key (spec.secret.keys, default client_id, client_secret, client_secret_previous), a key of extraData or of template; rename one of them",
+        Some(".endpoints"),
+    );
+}
+
+/// Append a CEL rule (reported at `field_path`, if given) to `schema`'s
+/// `x-kubernetes-validations`.
+fn add_rule(schema: &mut schemars::Schema, rule: String, message: &str, field_path: Option<&str>) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let rules = obj
+        .entry("x-kubernetes-validations")
+        .or_insert_with(|| serde_json::json!([]));
+    if let Some(list) = rules.as_array_mut() {
+        let mut entry = serde_json::json!({"rule": rule, "message": message});
+        if let Some(path) = field_path {
+            entry["fieldPath"] = path.into();
+        }
+        list.push(entry);
+    }
 }
 
 /// Key names in the Secret.

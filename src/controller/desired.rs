@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::api::client::{DeletionPolicy, OAuthClient, TokenEndpointAuthMethod};
 use crate::api::provider::ProviderType;
 use crate::provider::model::ClientFields;
+pub use crate::secret::shape::SecretShape;
 
 /// Default grace period for the previous secret after a rotation.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
@@ -23,19 +24,6 @@ pub struct Desired {
     pub grace: Duration,
     /// `tokenEndpointAuthMethod: none`: the provider issues no secret.
     pub public_client: bool,
-}
-
-/// How the Secret must look (besides the credential values).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SecretShape {
-    pub name: String,
-    pub labels: std::collections::BTreeMap<String, String>,
-    pub annotations: std::collections::BTreeMap<String, String>,
-    pub key_client_id: String,
-    pub key_client_secret: String,
-    pub key_previous: String,
-    pub extra_data: std::collections::BTreeMap<String, String>,
-    pub publish_previous: bool,
 }
 
 /// `spec.import`.
@@ -233,6 +221,19 @@ pub fn desired_for(
             .unwrap_or_else(|| "client_secret_previous".into()),
         extra_data: tmpl.extra_data.clone().unwrap_or_default(),
         publish_previous: tmpl.publish_previous.unwrap_or(true),
+        endpoint_keys: tmpl
+            .endpoints
+            .as_ref()
+            .map(|e| {
+                e.requested()
+                    .into_iter()
+                    .map(|(name, key)| (key.to_string(), name.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        templates: tmpl.template.clone().unwrap_or_default(),
+        // The provider's, once it resolves (`SecretShape::publish_endpoints`).
+        endpoints: None,
     };
 
     Ok(Desired {

@@ -115,6 +115,14 @@ impl Basis<'_> {
             v
         };
         let shape = self.shape;
+        // The provider's endpoints, `None` and each absent one told apart.
+        let endpoints = shape.endpoints.as_ref().map(|e| {
+            e.named()
+                .iter()
+                .map(|(n, u)| format!("{n}={}", u.map_or("-".into(), |u| format!("+{u}"))))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
         digest(&[
             self.uid.as_bytes(),
             // `None` and `Some("")` differ.
@@ -128,6 +136,10 @@ impl Basis<'_> {
             shape.key_previous.as_bytes(),
             &map(&shape.extra_data),
             &[u8::from(shape.publish_previous)],
+            &map(&shape.endpoint_keys),
+            &map(&shape.templates),
+            &[u8::from(endpoints.is_some())],
+            endpoints.unwrap_or_default().as_bytes(),
         ])
     }
 }
@@ -294,6 +306,45 @@ mod tests {
         };
         assert_eq!(memo.recall("ns", "app", b), None);
         assert_eq!(memo.recall("other", "app", basis(&shape, Some("m1"))), None);
+    }
+
+    #[test]
+    fn templates_and_the_providers_endpoints_are_part_of_the_basis() {
+        // A rendered key follows its template and the provider's endpoints: a
+        // change of either must read the Secret again.
+        let memo = SecretMemo::default();
+        let mut shape = shape();
+        shape
+            .templates
+            .insert("app.env".into(), "ID={{ clientId }}".into());
+        shape
+            .endpoint_keys
+            .insert("TOKEN_URL".into(), "tokenUrl".into());
+        shape.endpoints = Some(crate::provider::endpoints::Endpoints {
+            token: Some("https://a.example.com/token".into()),
+            ..Default::default()
+        });
+        memo.remember("ns", "app", basis(&shape, None), state("id"), memo.epoch());
+        assert!(memo.recall("ns", "app", basis(&shape, None)).is_some());
+        let mut other = shape.clone();
+        other
+            .templates
+            .insert("app.env".into(), "ID={{ clientId }}\n".into());
+        assert_eq!(memo.recall("ns", "app", basis(&other, None)), None);
+        let mut other = shape.clone();
+        other
+            .endpoint_keys
+            .insert("TOKEN_URL".into(), "issuer".into());
+        assert_eq!(memo.recall("ns", "app", basis(&other, None)), None);
+        let mut other = shape.clone();
+        other.endpoints.as_mut().unwrap().token = Some("https://b.example.com/token".into());
+        assert_eq!(memo.recall("ns", "app", basis(&other, None)), None);
+        let mut other = shape.clone();
+        other.endpoints = None;
+        assert_eq!(memo.recall("ns", "app", basis(&other, None)), None);
+        let mut other = shape.clone();
+        other.endpoints = Some(Default::default());
+        assert_eq!(memo.recall("ns", "app", basis(&other, None)), None);
     }
 
     #[test]

@@ -298,4 +298,10 @@ pub trait Provider: Send + Sync {
         let _ = (fields, id, secret);
         None
     }
+
+    /// The account's public OAuth endpoints, as far as this provider knows them
+    /// (`spec.secret.endpoints` and templates publish them). Default: none known.
+    fn endpoints(&self) -> super::endpoints::Endpoints {
+        super::endpoints::Endpoints::default()
+    }
 }

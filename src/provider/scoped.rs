@@ -262,6 +262,9 @@ impl Provider for ScopedProvider {
         let r = self.inner.create_with(fields, id, secret).await?;
         Some(self.map(r))
     }
+    fn endpoints(&self) -> super::endpoints::Endpoints {
+        self.inner.endpoints()
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 pub mod mac;
 pub mod observe;
 pub mod render;
+pub mod shape;
+pub mod template;
 pub mod value;
 
 pub use value::ClientSecret;

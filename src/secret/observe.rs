@@ -6,9 +6,9 @@ use k8s_openapi::api::core::v1::Secret;
 use super::ClientSecret;
 use super::mac::secret_mac;
 use super::render::{Credentials, KEY_MAP, ROTATION_ID, Stamps, render};
+use super::shape::SecretShape;
 use crate::api::OAuthClient;
 use crate::api::annotations::{CLIENT_LABEL, ROTATED_AT};
-use crate::controller::desired::SecretShape;
 use crate::controller::plan::SecretState;
 
 /// A Secret as observed, with the values it holds.

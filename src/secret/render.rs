@@ -1,4 +1,5 @@
-//! Build the Secret clientops writes for an OAuthClient.
+//! Build the Secret clientops writes for an OAuthClient: the credentials, the
+//! static extra data, the provider endpoints asked for and the rendered templates.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +9,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::Resource;
 
 use super::ClientSecret;
+use super::shape::SecretShape;
+use super::template::{Values, render_all};
 use crate::api::OAuthClient;
 use crate::api::annotations::{CLIENT_LABEL, ROTATED_AT};
-use crate::controller::desired::SecretShape;
 
 /// Annotation: the id of the rotation whose secret the Secret holds.
 pub const ROTATION_ID: &str = "clientops.dev/rotation-id";
@@ -98,6 +100,19 @@ pub fn render(
             shape.key_previous.clone(),
             ByteString(p.expose().as_bytes().to_vec()),
         );
+    }
+    // Endpoints and rendered keys come from the same values as the keys above,
+    // so every write (a rotation's included) changes them together.
+    for (key, url) in shape.endpoint_data() {
+        data.entry(key).or_insert(ByteString(url.into_bytes()));
+    }
+    let values = Values {
+        client_id: &creds.client_id,
+        secret: creds.secret.as_ref(),
+        previous: creds.previous.as_ref().filter(|_| shape.publish_previous),
+    };
+    for (key, text) in render_all(shape, values) {
+        data.entry(key).or_insert(ByteString(text.into_bytes()));
     }
 
     Secret {

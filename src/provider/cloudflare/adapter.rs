@@ -205,6 +205,31 @@ impl Provider for CloudflareProvider {
     ) -> Result<SecretCheck, ProviderError> {
         self.client.verify_secret(id, secret).await
     }
+
+    /// The endpoints Cloudflare documents in "Integrate your OAuth client with
+    /// Cloudflare" (developers.cloudflare.com/fundamentals/oauth/), at
+    /// `dash.cloudflare.com` for Cloudflare's API and at the base URL's origin
+    /// otherwise (the emulator; our rule, as for [`super::client::token_url`]).
+    /// The issuer is a guess: the origin that serves the discovery document. No
+    /// introspection endpoint is documented.
+    fn endpoints(&self) -> crate::provider::endpoints::Endpoints {
+        let base = self.client.base_url();
+        let origin = match base.host_str() {
+            Some("api.cloudflare.com") => "https://dash.cloudflare.com".to_string(),
+            _ => base.origin().ascii_serialization(),
+        };
+        let at = |path: &str| Some(crate::provider::endpoints::join(&origin, path));
+        crate::provider::endpoints::Endpoints {
+            issuer: Some(origin.clone()),
+            authorization: at("/oauth2/auth"),
+            token: at("/oauth2/token"),
+            discovery: at("/.well-known/openid-configuration"),
+            jwks: at("/.well-known/jwks.json"),
+            revocation: at("/oauth2/revoke"),
+            introspection: None,
+            userinfo: at("/oauth2/userinfo"),
+        }
+    }
 }
 
 #[cfg(test)]

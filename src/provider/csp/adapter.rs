@@ -645,6 +645,29 @@ impl Provider for CspProvider {
     ) -> Option<Result<RemoteClient, ProviderError>> {
         Some(self.create_with_id(fields, id, secret).await)
     }
+
+    /// CSP's endpoints at the base URL, as VMware's and third-party tools use them
+    /// (Kubeapps' CSP guide, VMware's Go clients; not in the IAM API reference):
+    /// login at `/csp/gateway/discovery`, token, discovery document, JWKS and
+    /// userinfo under `/csp/gateway/am/api`. The issuer is left unknown: the
+    /// discovery document names a parent issuer (`gaz.csp-vidm-prod.com` in
+    /// production) that depends on the environment, and an app's
+    /// `useCspIssuerUrl` changes it; read it from `discoveryUrl`. Revocation and
+    /// introspection are not known.
+    fn endpoints(&self) -> crate::provider::endpoints::Endpoints {
+        let base = self.client.base_url().as_str().to_string();
+        let at = |path: &str| Some(crate::provider::endpoints::join(&base, path));
+        crate::provider::endpoints::Endpoints {
+            issuer: None,
+            authorization: at("/csp/gateway/discovery"),
+            token: at("/csp/gateway/am/api/auth/token"),
+            discovery: at("/csp/gateway/am/api/.well-known/openid-configuration"),
+            jwks: at("/csp/gateway/am/api/auth/token-public-key?format=jwks"),
+            revocation: None,
+            introspection: None,
+            userinfo: at("/csp/gateway/am/api/userinfo"),
+        }
+    }
 }
 
 impl CspProvider {

@@ -647,6 +647,32 @@ impl Provider for HydraProvider {
         }
         self.client.set_secret(id, new).await
     }
+
+    /// Hydra's public endpoints under `spec.hydra.publicUrl` (none without it).
+    /// The issuer is Hydra's default `urls.self.issuer`, the public URL with a
+    /// trailing slash: a Hydra configured with another issuer needs it in
+    /// `extraData`. Introspection is on Hydra's admin API, which workloads are
+    /// not meant to reach: not published.
+    fn endpoints(&self) -> crate::provider::endpoints::Endpoints {
+        let Some(public) = self
+            .client
+            .public_token_url()
+            .and_then(|u| u.as_str().strip_suffix("/oauth2/token"))
+        else {
+            return Default::default();
+        };
+        let at = |path: &str| Some(crate::provider::endpoints::join(public, path));
+        crate::provider::endpoints::Endpoints {
+            issuer: Some(format!("{public}/")),
+            authorization: at("/oauth2/auth"),
+            token: at("/oauth2/token"),
+            discovery: at("/.well-known/openid-configuration"),
+            jwks: at("/.well-known/jwks.json"),
+            revocation: at("/oauth2/revoke"),
+            introspection: None,
+            userinfo: at("/userinfo"),
+        }
+    }
 }
 
 #[cfg(test)]

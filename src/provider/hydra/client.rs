@@ -213,6 +213,11 @@ impl HydraClient {
         &self.base
     }
 
+    /// `{publicUrl}/oauth2/token`, when `spec.hydra.publicUrl` is set.
+    pub fn public_token_url(&self) -> Option<&Url> {
+        self.token_url.as_ref()
+    }
+
     /// The server's shared rate limiter.
     pub fn limiter(&self) -> &Arc<RateLimiter> {
         self.exec.limiter()
