@@ -132,9 +132,13 @@ pub async fn observe(
     let desired =
         desired_for(obj, resolved.as_ref().ok().map(|r| r.provider_type)).and_then(|mut d| {
             // The provider's endpoints for `spec.secret`; templates are checked now,
-            // before any action (issue 19).
+            // before any action (issue 19). Not while deleting: an error would lose
+            // `deletionPolicy` (deletion falls back to Delete without a desired state).
             let endpoints = resolved.as_ref().ok().map(|r| r.provider.endpoints());
-            d.secret.publish_endpoints(endpoints)?;
+            let checked = d.secret.publish_endpoints(endpoints);
+            if obj.metadata.deletion_timestamp.is_none() {
+                checked?;
+            }
             Ok(d)
         });
     let ns = obj.metadata.namespace.as_deref().unwrap_or_default();

@@ -241,7 +241,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let desired = match input.desired {
         Ok(d) => d,
         Err(e) => {
-            let mut p = Plan::stalled("InvalidSpec", e.to_string());
+            let mut p = Plan::stalled(e.reason(), e.to_string());
             p.actions = actions;
             return p;
         }

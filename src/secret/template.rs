@@ -121,6 +121,21 @@ impl From<TemplateError> for crate::controller::desired::SpecError {
     }
 }
 
+impl crate::controller::desired::SpecError {
+    /// The condition reason of this spec error: [`REASON`] for what
+    /// [`TemplateError`] reports (`spec.secret.template`, `spec.secret.endpoints`),
+    /// else `InvalidSpec`.
+    pub fn reason(&self) -> &'static str {
+        if self.field.starts_with("spec.secret.template")
+            || self.field.starts_with("spec.secret.endpoints")
+        {
+            REASON
+        } else {
+            "InvalidSpec"
+        }
+    }
+}
+
 /// The credential values a template sees.
 #[derive(Clone, Copy, Debug)]
 pub struct Values<'a> {
