@@ -21,7 +21,8 @@
 //! (the same row with the hostile part taken out: a selector that admits, the
 //! operator's own namespace, a ref without a namespace, a foreign Secret that is
 //! deleted before the client comes, a body under the cap, a shallow body, a server
-//! that answers instead of redirecting, plain HTTP, a verifying controller)
+//! that answers instead of redirecting, plain HTTP, a verifying controller, a
+//! plain `.env` template)
 //! against the same expectations, and passes only if every row then fails; it
 //! prints how many of each row's assertions caught the twin.
 
@@ -85,6 +86,33 @@ enum Setup {
     /// self-signed certificate; `insecure_flag`: in the namespace whose controller
     /// runs with `--insecure-skip-tls-verify`.
     SelfSignedTls { insecure_flag: bool },
+    /// An OAuthClient whose `spec.secret.template` is hostile (issue 19).
+    HostileTemplate(TemplateAttack),
+}
+
+/// A template that tries to exhaust or escape the template engine.
+#[derive(Clone, Copy, Debug)]
+enum TemplateAttack {
+    /// Renders far more than one key may hold.
+    HugeOutput,
+    /// Nests expressions a thousand deep.
+    DeepNesting,
+    /// Tries to read a file through `include`.
+    ReadsAFile,
+}
+
+impl TemplateAttack {
+    fn source(self) -> String {
+        match self {
+            TemplateAttack::HugeOutput => {
+                "{% for i in range(2000) %}{{ clientSecret }}{{ clientSecret }}{% endfor %}".into()
+            }
+            TemplateAttack::DeepNesting => {
+                format!("{{{{ {}clientId{} }}}}", "(".repeat(1000), ")".repeat(1000))
+            }
+            TemplateAttack::ReadsAFile => "{% include '/etc/passwd' %}".into(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -333,6 +361,34 @@ fn table(ns: &str, tenant: &str) -> Vec<Row> {
             ],
         },
         Row {
+            name: "template-huge-output",
+            driver: controller,
+            setup: Setup::HostileTemplate(TemplateAttack::HugeOutput),
+            expect: invalid_template(&["spec.secret.template[app.env]", "larger than 32 KiB"]),
+            checks: template_checks(),
+        },
+        Row {
+            name: "template-deep-nesting",
+            driver: controller,
+            setup: Setup::HostileTemplate(TemplateAttack::DeepNesting),
+            expect: invalid_template(&[
+                "spec.secret.template[app.env]: line 1, column",
+                "maximum recursion",
+            ]),
+            checks: template_checks(),
+        },
+        Row {
+            name: "template-reads-a-file",
+            driver: controller,
+            setup: Setup::HostileTemplate(TemplateAttack::ReadsAFile),
+            expect: invalid_template(&[
+                "spec.secret.template[app.env]: line 1, column 4",
+                "cannot include",
+                "read files",
+            ]),
+            checks: template_checks(),
+        },
+        Row {
             name: "self-signed-tls",
             driver: controller,
             setup: Setup::SelfSignedTls {
@@ -363,6 +419,23 @@ fn table(ns: &str, tenant: &str) -> Vec<Row> {
                 Check::LogHas(&["WARN", "provider TLS certificates are NOT verified"]),
             ],
         },
+    ]
+}
+
+/// A hostile template: Stalled before anything is made, the key and the cause named.
+fn invalid_template(message: &[&str]) -> Expect {
+    Expect::NotReady {
+        reason: "InvalidTemplate",
+        stalled: true,
+        message: message.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+fn template_checks() -> Vec<Check> {
+    vec![
+        Check::StaysNotReady,
+        Check::NoRemoteClient,
+        Check::OtherClientsReconcile,
     ]
 }
 
@@ -667,6 +740,15 @@ async fn setup<'a>(w: &'a World, row: &Row, benign: bool) -> Result<Ctx<'a>, Str
             namespaced_provider(&s.client, &s.ns, name, &url).await?;
             ctx.tls = Some(tls);
             extra = json!({"providerRef": {"kind": "OAuthProvider", "name": name}});
+        }
+        Setup::HostileTemplate(attack) => {
+            // The benign twin: a plain `.env` template.
+            let source = if benign {
+                "OAUTH_CLIENT_ID={{ clientId }}\n".to_string()
+            } else {
+                attack.source()
+            };
+            extra = json!({"secret": {"template": {"app.env": source}}});
         }
     }
     let mut manifest = ctx.s.manifest(name, extra);
