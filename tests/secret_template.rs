@@ -407,3 +407,59 @@ async fn the_crd_refuses_key_names_it_can_judge() {
     let err = support::apply(&s.client, &obj, &s.ns).await.unwrap_err();
     assert!(support::rejection_message(&err).contains("spec.secret.template"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hydras_endpoints_are_the_ones_its_discovery_document_names() {
+    let s = support::hydra::HydraScenario::new("tmpl-hydra", &[]).await;
+    let endpoints = json!({
+        "issuer": "ISSUER", "authorizationUrl": "AUTHORIZATION_URL", "tokenUrl": "TOKEN_URL",
+        "discoveryUrl": "DISCOVERY_URL", "jwksUrl": "JWKS_URL", "revocationUrl": "REVOCATION_URL",
+        "userinfoUrl": "USERINFO_URL",
+    });
+    s.apply_client(
+        "app",
+        json!({"secret": {
+            "endpoints": endpoints,
+            "template": {"credentials.json": "{\"id\": {{ clientId | tojson }}, \"secret\": {{ clientSecret | tojson }}, \"token_uri\": {{ endpoints.tokenUrl | tojson }}}"},
+        }}),
+    )
+    .await;
+    s.wait_ready("app").await;
+    let secret = s.secret("app").await.expect("Secret");
+    let discovery_url = text(&secret, "DISCOVERY_URL").expect("DISCOVERY_URL");
+    assert!(
+        discovery_url.starts_with("http://127.0.0.1:"),
+        "{discovery_url}"
+    );
+    let doc: Value = reqwest::get(&discovery_url)
+        .await
+        .expect("Hydra answers")
+        .json()
+        .await
+        .expect("a discovery document");
+    for (key, field) in [
+        ("ISSUER", "issuer"),
+        ("AUTHORIZATION_URL", "authorization_endpoint"),
+        ("TOKEN_URL", "token_endpoint"),
+        ("JWKS_URL", "jwks_uri"),
+        ("REVOCATION_URL", "revocation_endpoint"),
+        ("USERINFO_URL", "userinfo_endpoint"),
+    ] {
+        assert_eq!(
+            text(&secret, key).as_deref(),
+            doc[field].as_str(),
+            "{key} vs the discovery document's {field}"
+        );
+    }
+    // The rendered file's credentials get a token at the rendered token URL.
+    let file: Value = serde_json::from_str(&text(&secret, "credentials.json").unwrap()).unwrap();
+    let (id, secret_value) = (
+        file["id"].as_str().unwrap(),
+        file["secret"].as_str().unwrap(),
+    );
+    assert_eq!(
+        file["token_uri"].as_str(),
+        Some(format!("{}/oauth2/token", s.hydra.public).as_str())
+    );
+    assert!(s.hydra.accepts(id, secret_value).await);
+}
