@@ -803,6 +803,100 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    /// The `spec.secret` of `examples/<file>` for Cloudflare's API, rendered over
+    /// `secret` (and `previous`).
+    fn example(file: &str, secret: &str, previous: Option<&str>) -> BTreeMap<String, String> {
+        use crate::api::OAuthClient;
+        use crate::api::provider::ProviderType;
+        use crate::provider::cloudflare::{
+            CloudflareClient, CloudflareConfig, CloudflareCredentials, adapter::CloudflareProvider,
+        };
+        use crate::provider::model::Provider;
+        let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+        let obj: OAuthClient =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut d =
+            crate::controller::desired::desired_for(&obj, Some(ProviderType::Cloudflare)).unwrap();
+        let cloudflare = CloudflareProvider::new(
+            CloudflareClient::standalone(CloudflareConfig::new(
+                "acct",
+                CloudflareCredentials::api_token("t"),
+            ))
+            .unwrap(),
+        );
+        d.secret
+            .publish_endpoints(Some(cloudflare.endpoints()))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let (secret, previous) = (ClientSecret::new(secret), previous.map(ClientSecret::new));
+        let mut out = render_all(
+            &d.secret,
+            Values {
+                client_id: "c0ffee",
+                secret: Some(&secret),
+                previous: previous.as_ref(),
+            },
+        );
+        out.extend(d.secret.endpoint_data());
+        assert!(!out.is_empty(), "{file}");
+        out
+    }
+
+    #[test]
+    fn every_template_example_renders_into_what_its_consumer_reads() {
+        let token = "https://dash.cloudflare.com/oauth2/token";
+        for previous in [None, Some("old-secret")] {
+            let out = example("80-template-dotenv.yaml", "s3cr3t", previous);
+            let env = parse_env(&out[".env"]);
+            assert_eq!(env["OAUTH_CLIENT_ID"], "c0ffee");
+            assert_eq!(env["OAUTH_CLIENT_SECRET"], "s3cr3t");
+            assert_eq!(env["OAUTH_TOKEN_URL"], token);
+            assert_eq!(
+                env.get("OAUTH_CLIENT_SECRET_PREVIOUS").map(String::as_str),
+                previous
+            );
+            assert_eq!(out["OIDC_ISSUER"], "https://dash.cloudflare.com");
+        }
+
+        let out = example("81-template-json.yaml", "s3\"cr\\3t", None);
+        let v: serde_json::Value = serde_json::from_str(&out["client_secrets.json"]).unwrap();
+        assert_eq!(v["web"]["client_id"], "c0ffee");
+        assert_eq!(v["web"]["client_secret"], "s3\"cr\\3t");
+        assert_eq!(v["web"]["token_uri"], token);
+        assert_eq!(v["web"]["issuer"], "https://dash.cloudflare.com");
+
+        let out = example("82-template-spring.yaml", "s3cr3t", None);
+        let props = parse_properties(&out["oauth.properties"]);
+        let reg = "spring.security.oauth2.client.registration.cloudflare.";
+        let prov = "spring.security.oauth2.client.provider.cloudflare.";
+        assert_eq!(props[&format!("{reg}client-id")], "c0ffee");
+        assert_eq!(props[&format!("{reg}client-secret")], "s3cr3t");
+        assert_eq!(props[&format!("{prov}token-uri")], token);
+        assert_eq!(
+            props[&format!("{prov}jwk-set-uri")],
+            "https://dash.cloudflare.com/.well-known/jwks.json"
+        );
+        assert_eq!(props.len(), 10, "{props:?}");
+
+        let nasty = "a/b@c:d%e";
+        for previous in [None, Some("old/secret")] {
+            let out = example("83-template-url.yaml", nasty, previous);
+            let url = url::Url::parse(&out["BROKER_URL"]).unwrap();
+            assert_eq!(url.username(), "c0ffee");
+            assert_eq!(url.password(), Some("a%2Fb%40c%3Ad%25e"));
+            assert_eq!(url.host_str(), Some("broker.example.com"));
+            assert_eq!(url.path(), "/events");
+            match previous {
+                None => assert_eq!(out["BROKER_URL_PREVIOUS"], ""),
+                Some(_) => assert_eq!(
+                    url::Url::parse(&out["BROKER_URL_PREVIOUS"])
+                        .unwrap()
+                        .password(),
+                    Some("old%2Fsecret")
+                ),
+            }
+        }
+    }
+
     #[test]
     fn hostile_templates_are_refused_within_the_limits() {
         let cases: [(&str, String, &str); 8] = [
