@@ -6,6 +6,13 @@
 //! shared with another object, so a MAC cannot be replayed onto another client's
 //! Secret. The secrets it covers are provider-generated high-entropy values; the
 //! MAC is a change detector, not a vault.
+//!
+//! It covers the credentials only. Every other key clientops writes (extra data,
+//! endpoints, rendered templates) is derived from them and the spec, and the
+//! observation renders those again and compares them byte for byte
+//! ([`super::observe`]): a hand-edited derived key is a shape mismatch, restored
+//! with the same credentials, never mistaken for a lost secret (which a MAC
+//! mismatch means, and which issues a new one).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

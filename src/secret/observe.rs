@@ -128,8 +128,9 @@ pub fn observe(
         pending: pending.clone(),
     });
 
-    // Shape: render what we would write from these values and compare everything
-    // but the values themselves.
+    // Shape: render what we would write from these values (extra data, endpoints
+    // and templates included) and compare: a derived key edited by hand is a
+    // mismatch that rewrites the Secret with these same credentials.
     let shape_matches = match &creds {
         Some(c) => {
             let want = render(obj, shape, c, &stamps);
