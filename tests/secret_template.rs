@@ -33,6 +33,8 @@ fn secret_spec() -> Value {
             "app.env": "OAUTH_CLIENT_ID={{ clientId }}\nOAUTH_CLIENT_SECRET={{ clientSecret }}\n{% if previousClientSecret %}OAUTH_CLIENT_SECRET_PREVIOUS={{ previousClientSecret }}\n{% endif %}OAUTH_TOKEN_URL={{ endpoints.tokenUrl }}\n",
             "credentials.json": "{\"client_id\": {{ clientId | tojson }}, \"client_secret\": {{ clientSecret | tojson }}, \"token_uri\": {{ endpoints.tokenUrl | tojson }}}",
             "broker-url": "amqps://{{ clientId | urlcomponent }}:{{ clientSecret | urlcomponent }}@broker.example.com/{{ extraData.realm }}",
+            // Empty outside a grace period.
+            "previous.txt": "{% if previousClientSecret %}{{ previousClientSecret }}{% endif %}",
         },
     })
 }
@@ -158,8 +160,23 @@ async fn the_secret_carries_the_endpoints_and_every_rendered_key() {
             "client_id",
             "client_secret",
             "credentials.json",
+            "previous.txt",
             "realm"
         ]
+    );
+    assert_eq!(
+        text(&s.secret("app").await.unwrap(), "previous.txt").as_deref(),
+        Some("")
+    );
+    // Rendering is deterministic and the observation agrees with the write: the
+    // Secret is not written again while nothing changes (a few resyncs).
+    let version = s.secret("app").await.unwrap().metadata.resource_version;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        s.secret("app").await.unwrap().metadata.resource_version,
+        version,
+        "the Secret was rewritten with nothing changed; log:\n{}",
+        s.ctl.logs()
     );
 }
 
@@ -379,6 +396,11 @@ async fn the_crd_refuses_key_names_it_can_judge() {
         (
             json!({"template": {"big": "x".repeat(8193)}}),
             "spec.secret.template.big",
+        ),
+        (json!({"template": {"..": "x"}}), "may not be '.' or '..'"),
+        (
+            json!({"endpoints": {"issuer": "."}}),
+            "are not valid Secret keys",
         ),
         (
             json!({"endpoints": {"issuer": "URL", "tokenUrl": "URL"}}),

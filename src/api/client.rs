@@ -471,8 +471,8 @@ pub struct SecretTemplate {
     #[schemars(extend("maxProperties" = 16))]
     #[schemars(extend("additionalProperties" = {"type": "string", "maxLength": 8192}))]
     #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && size(k) <= 253 && !k.startsWith('clientops.'))",
-        "message": "spec.secret.template: keys may contain only letters, digits, '-', '_' and '.' (at most 253), and may not start with 'clientops.'"
+        "rule": "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && size(k) <= 253 && k != '.' && k != '..' && !k.startsWith('clientops.'))",
+        "message": "spec.secret.template: keys may contain only letters, digits, '-', '_' and '.' (at most 253), may not be '.' or '..', and may not start with 'clientops.'"
     }]))]
     pub template: Option<BTreeMap<String, String>>,
 }
@@ -567,6 +567,12 @@ fn endpoint_keys_distinct(schema: &mut schemars::Schema) {
         schema,
         format!("{list}.all(x, {list}.filter(y, y == x).size() == 1)"),
         "spec.secret.endpoints: two endpoints have the same key name; give each its own",
+        None,
+    );
+    add_rule(
+        schema,
+        format!("{list}.all(k, k != '.' && k != '..')"),
+        "spec.secret.endpoints: '.' and '..' are not valid Secret keys; choose another key name",
         None,
     );
 }
