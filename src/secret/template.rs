@@ -3,10 +3,11 @@
 //! file, a properties fragment, a URL) without glue.
 //!
 //! The engine is minijinja, sandboxed: no loader (no filesystem, no
-//! `include`/`import`/`extends`: the statements do not even parse), no
-//! auto-escaping (escape with `tojson`, `urlencode` or our `urlcomponent`), strict undefined (a
-//! misspelt variable is an error, not an empty string), a fuel limit on the work
-//! one render may do, a recursion limit and a cap on each key's output.
+//! `include`/`import`/`extends`/`macro`: the statements do not even parse), no
+//! auto-escaping (escape with `tojson`, `urlencode` or our `urlcomponent`),
+//! strict undefined (a misspelt variable is an error, not an empty string), a
+//! fuel limit on the work one render may do, a recursion limit and a cap on each
+//! key's output.
 //!
 //! Variables: `clientId`, `clientSecret`, `previousClientSecret` (during a
 //! rotation's grace period; none otherwise, which prints as nothing and is false
@@ -57,13 +58,13 @@ pub struct TemplateError {
 
 impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.field)?;
+        write!(f, "{}: ", self.field)?;
         match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, " line {l}, column {c}")?,
-            (Some(l), None) => write!(f, " line {l}")?,
+            (Some(l), Some(c)) => write!(f, "line {l}, column {c}: ")?,
+            (Some(l), None) => write!(f, "line {l}: ")?,
             _ => {}
         }
-        write!(f, ": {}", self.message)
+        f.write_str(&self.message)
     }
 }
 
@@ -108,6 +109,7 @@ fn known_list(e: &Endpoints) -> String {
 }
 
 impl From<TemplateError> for crate::controller::desired::SpecError {
+    /// Displayed the same: `field: line L, column C: message`.
     fn from(e: TemplateError) -> Self {
         let message = match (e.line, e.column) {
             (Some(l), Some(c)) => format!("line {l}, column {c}: {}", e.message),
@@ -675,7 +677,7 @@ mod tests {
         assert!(e.column.is_some(), "{e}");
         assert!(
             e.to_string()
-                .starts_with("spec.secret.template[app.env] line 2, column "),
+                .starts_with("spec.secret.template[app.env]: line 2, column "),
             "{e}"
         );
         assert_eq!(e.reason(), "InvalidTemplate");
@@ -721,6 +723,20 @@ mod tests {
 
         let e = error(&[("client_secret", "{{ clientId }}")]);
         assert!(e.message.contains("already holds a credential"), "{e}");
+    }
+
+    #[test]
+    fn locals_loops_and_builtins_are_not_unknown_variables() {
+        let out = render(
+            &[(
+                "k",
+                "{% set sep = '=' %}{% for k, v in extraData|items %}{{ loop.index }}:{{ k }}{{ sep }}{{ v }}{% endfor %}\
+                 {% for i in range(2) %}{{ i }}{% endfor %}{% set ns = namespace(n=0) %}{{ ns.n }}{{ extraData['realm'] | upper }}",
+            )],
+            "s",
+            None,
+        );
+        assert_eq!(out["k"], "1:realm=prod010PROD");
     }
 
     #[test]
