@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::emulator::core::FaultKind;
+use crate::emulator::core::{ApiError, NotSaved};
 use crate::provider::cloudflare::wire::{ApiMessage, Envelope, ErrorSource};
 
 /// Cloudflare's numeric error codes used by the emulator.
@@ -186,25 +186,46 @@ pub fn ok<T: Serialize>(result: T) -> Response {
     .into_response()
 }
 
-/// How an injected fault looks: Cloudflare's envelope with the fault's status.
-pub fn render_fault(kind: FaultKind) -> Response {
-    match kind {
-        FaultKind::InternalError => CfError::new(
+impl From<NotSaved> for CfError {
+    fn from(_: NotSaved) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::INTERNAL,
+            "Internal server error: the emulator could not persist its state",
+        )
+    }
+}
+
+impl ApiError for CfError {
+    fn internal() -> Self {
+        Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             code::INTERNAL,
             "Internal server error",
         )
-        .into_response(),
-        FaultKind::Unavailable => CfError::new(
+    }
+
+    fn unavailable() -> Self {
+        Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             code::UNAVAILABLE,
             "Service temporarily unavailable",
         )
-        .into_response(),
-        FaultKind::Throttled => {
-            let mut h = HeaderMap::new();
-            h.insert("retry-after", axum::http::HeaderValue::from(1u32));
-            CfError::throttled(h).into_response()
-        }
+    }
+
+    fn throttled(headers: HeaderMap) -> Self {
+        Self::throttled(headers)
+    }
+
+    fn no_route() -> Self {
+        Self::no_route()
+    }
+
+    fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::METHOD_NOT_ALLOWED,
+            "Method not allowed for this route",
+        )
     }
 }

@@ -5,11 +5,11 @@
 //! here is a guess, listed in docs/emulator-csp.md. `statusCode` repeats the
 //! HTTP status and `requestId` is fresh for each answer.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::store::random_hex;
-use crate::emulator::core::FaultKind;
+use crate::emulator::core::{ApiError, NotSaved};
 use crate::provider::csp::wire::CspErrorResponse;
 
 /// The `moduleCode` of every answer (a guess).
@@ -109,25 +109,46 @@ impl IntoResponse for CspError {
     }
 }
 
-/// How an injected fault looks: a `CspErrorResponse` with the fault's status.
-pub fn render_fault(kind: FaultKind) -> Response {
-    match kind {
-        FaultKind::InternalError => CspError::new(
+impl From<NotSaved> for CspError {
+    fn from(_: NotSaved) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::INTERNAL,
+            "Unexpected error: the emulator could not persist its state",
+        )
+    }
+}
+
+impl ApiError for CspError {
+    fn internal() -> Self {
+        Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             code::INTERNAL,
             "Unexpected error",
         )
-        .into_response(),
-        FaultKind::Unavailable => CspError::new(
+    }
+
+    fn unavailable() -> Self {
+        Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             code::UNAVAILABLE,
             "Service temporarily unavailable",
         )
-        .into_response(),
-        FaultKind::Throttled => {
-            let mut h = HeaderMap::new();
-            h.insert("retry-after", HeaderValue::from(1u32));
-            CspError::throttled(h).into_response()
-        }
+    }
+
+    fn throttled(headers: HeaderMap) -> Self {
+        Self::throttled(headers)
+    }
+
+    fn no_route() -> Self {
+        Self::no_route()
+    }
+
+    fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+        )
     }
 }
