@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::emulator::core::{ApiError, NotSaved};
+use crate::emulator::core::CoreError;
 use crate::provider::cloudflare::wire::{ApiMessage, Envelope, ErrorSource};
 
 /// Cloudflare's numeric error codes used by the emulator.
@@ -186,46 +186,32 @@ pub fn ok<T: Serialize>(result: T) -> Response {
     .into_response()
 }
 
-impl From<NotSaved> for CfError {
-    fn from(_: NotSaved) -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL,
-            "Internal server error: the emulator could not persist its state",
-        )
-    }
-}
-
-impl ApiError for CfError {
-    fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL,
-            "Internal server error",
-        )
-    }
-
-    fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code::UNAVAILABLE,
-            "Service temporarily unavailable",
-        )
-    }
-
-    fn throttled(headers: HeaderMap) -> Self {
-        Self::throttled(headers)
-    }
-
-    fn no_route() -> Self {
-        Self::no_route()
-    }
-
-    fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            code::METHOD_NOT_ALLOWED,
-            "Method not allowed for this route",
-        )
+impl From<CoreError> for CfError {
+    fn from(e: CoreError) -> Self {
+        let (status, code, text) = match e {
+            CoreError::Throttled(headers) => return Self::throttled(headers),
+            CoreError::NoRoute => return Self::no_route(),
+            CoreError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "Internal server error",
+            ),
+            CoreError::NotSaved => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "Internal server error: the emulator could not persist its state",
+            ),
+            CoreError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                "Service temporarily unavailable",
+            ),
+            CoreError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                code::METHOD_NOT_ALLOWED,
+                "Method not allowed for this route",
+            ),
+        };
+        Self::new(status, code, text)
     }
 }

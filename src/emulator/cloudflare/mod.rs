@@ -123,10 +123,6 @@ impl Emulated for Cloudflare {
         auth::authenticate(&em.config().auth, headers)
     }
 
-    fn bucket_key(caller: &Caller) -> &str {
-        caller.bucket_key()
-    }
-
     fn classify(method: &Method, path: &str) -> &'static str {
         routes::classify(method, path)
     }

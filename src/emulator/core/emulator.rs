@@ -24,21 +24,37 @@ use tokio::net::TcpListener;
 
 use super::faults::{FaultLayer, fault_middleware};
 use super::reqlog::{LogLayer, log_middleware};
-use super::store::{NotSaved, StateFile, Store};
+use super::store::{StateFile, Store};
 use super::{Core, FaultKind, RateLimit, RunningServer, admin, server};
 
-/// The error answers the core needs in the provider's own error format.
-pub trait ApiError: IntoResponse + From<NotSaved> + Send + 'static {
+/// The error answers the core gives; each provider renders them in its own
+/// error format (`From<CoreError>` for its error type).
+#[derive(Debug)]
+pub enum CoreError {
     /// 500, as an injected fault shows it.
-    fn internal() -> Self;
+    Internal,
+    /// 500: a change could not be written to the state file.
+    NotSaved,
     /// 503, as an injected fault shows it.
-    fn unavailable() -> Self;
-    /// 429 carrying `headers` (`Retry-After` and the rate-limit headers).
-    fn throttled(headers: HeaderMap) -> Self;
+    Unavailable,
+    /// 429 carrying these headers (`Retry-After` and the rate-limit headers).
+    Throttled(HeaderMap),
     /// 404 for a path the emulator does not serve.
-    fn no_route() -> Self;
+    NoRoute,
     /// 405 for a method a path does not take.
-    fn method_not_allowed() -> Self;
+    MethodNotAllowed,
+}
+
+/// A provider's error answer, which can say what the core has to say.
+pub trait ApiError: IntoResponse + From<CoreError> + Send + 'static {}
+
+impl<E: IntoResponse + From<CoreError> + Send + 'static> ApiError for E {}
+
+/// An authenticated caller, as the rate limiter counts it. Its `Debug` (logged
+/// when it is throttled) must not show the credential.
+pub trait RateLimited: fmt::Debug {
+    /// The caller's rate-limit bucket (may contain the credential: never logged).
+    fn bucket_key(&self) -> &str;
 }
 
 /// What one provider's emulator plugs into the core.
@@ -49,8 +65,8 @@ pub trait Emulated: Sized + Send + Sync + 'static {
     type State: StateFile;
     /// Its error answers.
     type Error: ApiError;
-    /// An authenticated caller (its `Debug` must not show the credential).
-    type Caller: fmt::Debug;
+    /// An authenticated caller.
+    type Caller: RateLimited;
     /// What it keeps in memory only, beside the state (e.g. access tokens).
     type Transient: Default + Send + Sync + 'static;
 
@@ -78,8 +94,6 @@ pub trait Emulated: Sized + Send + Sync + 'static {
 
     /// Who sends a request, or the error that refuses it ([`gate`]).
     fn authenticate(em: &Emulator<Self>, headers: &HeaderMap) -> Result<Self::Caller, Self::Error>;
-    /// A caller's rate-limit bucket (contains the credential: never logged).
-    fn bucket_key(caller: &Self::Caller) -> &str;
     /// Names the operation of a request, for the request log.
     fn classify(method: &Method, path: &str) -> &'static str;
     /// Whether `client_id` with `secret` would authenticate at the provider now
@@ -94,26 +108,26 @@ pub trait Emulated: Sized + Send + Sync + 'static {
 
 /// How an injected fault looks: the provider's error with the fault's status.
 pub fn render_fault<E: ApiError>(kind: FaultKind) -> Response {
-    match kind {
-        FaultKind::InternalError => E::internal(),
-        FaultKind::Unavailable => E::unavailable(),
+    let e = match kind {
+        FaultKind::InternalError => CoreError::Internal,
+        FaultKind::Unavailable => CoreError::Unavailable,
         FaultKind::Throttled => {
             let mut h = HeaderMap::new();
             h.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
-            E::throttled(h)
+            CoreError::Throttled(h)
         }
-    }
-    .into_response()
+    };
+    E::from(e).into_response()
 }
 
 /// A handler answering 404 in the provider's format (a router's fallback).
 pub async fn no_route<E: ApiError>() -> E {
-    E::no_route()
+    CoreError::NoRoute.into()
 }
 
 /// A handler answering 405 in the provider's format (a route's fallback).
 pub async fn method_not_allowed<E: ApiError>() -> E {
-    E::method_not_allowed()
+    CoreError::MethodNotAllowed.into()
 }
 
 struct Inner<P: Emulated> {
@@ -199,11 +213,11 @@ impl<P: Emulated> Emulator<P> {
     /// the answer, or the 429 that refuses the request.
     pub fn rate_limit(&self, caller: &P::Caller) -> Result<HeaderMap, P::Error> {
         let limiter = &self.inner.core.limiter;
-        let decision = limiter.check(P::bucket_key(caller));
+        let decision = limiter.check(caller.bucket_key());
         let headers = limiter.headers(&decision);
         if decision.is_limited() {
             tracing::debug!(?caller, "rate limited");
-            return Err(P::Error::throttled(headers));
+            return Err(CoreError::Throttled(headers).into());
         }
         Ok(headers)
     }

@@ -27,12 +27,12 @@ pub mod server;
 pub mod store;
 
 pub use clock::Clock;
-pub use emulator::{ApiError, Emulated, Emulator, RunningEmulator};
+pub use emulator::{ApiError, CoreError, Emulated, Emulator, RateLimited, RunningEmulator};
 pub use faults::{FaultConfig, FaultKind, Faults};
 pub use ratelimit::{RateDecision, RateLimit, RateLimiter};
 pub use reqlog::RequestLog;
 pub use server::{ConnInfo, RunningServer};
-pub use store::{NotSaved, StateFile};
+pub use store::StateFile;
 
 use std::sync::Arc;
 

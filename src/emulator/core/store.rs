@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::emulator::CoreError;
 use super::persist;
 
 /// A state an emulator keeps and `--state` persists as JSON.
@@ -20,10 +21,6 @@ pub trait StateFile: Clone + Default + Serialize + DeserializeOwned + Send + 'st
     /// The format version of this state (as read from a file).
     fn version(&self) -> u32;
 }
-
-/// Why a change was not saved: the state file could not be written.
-#[derive(Debug)]
-pub struct NotSaved;
 
 /// The state and, with `--state`, its file.
 pub struct Store<S> {
@@ -70,9 +67,9 @@ impl<S: StateFile> Store<S> {
 
     /// Change the state: `f` works on a copy, which replaces the state (and the
     /// file) only when `f` succeeds and the file was written. When the file
-    /// cannot be written the error is `E::from(NotSaved)` (and the cause is
+    /// cannot be written the error is [`CoreError::NotSaved`] (and the cause is
     /// logged here).
-    pub fn mutate<R, E: From<NotSaved>>(
+    pub fn mutate<R, E: From<CoreError>>(
         &self,
         f: impl FnOnce(&mut S) -> Result<R, E>,
     ) -> Result<R, E> {
@@ -83,7 +80,7 @@ impl<S: StateFile> Store<S> {
             && let Err(e) = persist::write_json(p, &next)
         {
             tracing::error!(path = %p.display(), error = %e, "writing the state file failed");
-            return Err(NotSaved.into());
+            return Err(CoreError::NotSaved.into());
         }
         *guard = next;
         Ok(out)
@@ -120,8 +117,8 @@ mod tests {
         NotSaved,
     }
 
-    impl From<NotSaved> for Refusal {
-        fn from(_: NotSaved) -> Self {
+    impl From<CoreError> for Refusal {
+        fn from(_: CoreError) -> Self {
             Refusal::NotSaved
         }
     }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::store::random_hex;
-use crate::emulator::core::{ApiError, NotSaved};
+use crate::emulator::core::CoreError;
 use crate::provider::csp::wire::CspErrorResponse;
 
 /// The `moduleCode` of every answer (a guess).
@@ -109,46 +109,32 @@ impl IntoResponse for CspError {
     }
 }
 
-impl From<NotSaved> for CspError {
-    fn from(_: NotSaved) -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL,
-            "Unexpected error: the emulator could not persist its state",
-        )
-    }
-}
-
-impl ApiError for CspError {
-    fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL,
-            "Unexpected error",
-        )
-    }
-
-    fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code::UNAVAILABLE,
-            "Service temporarily unavailable",
-        )
-    }
-
-    fn throttled(headers: HeaderMap) -> Self {
-        Self::throttled(headers)
-    }
-
-    fn no_route() -> Self {
-        Self::no_route()
-    }
-
-    fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            code::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-        )
+impl From<CoreError> for CspError {
+    fn from(e: CoreError) -> Self {
+        let (status, code, text) = match e {
+            CoreError::Throttled(headers) => return Self::throttled(headers),
+            CoreError::NoRoute => return Self::no_route(),
+            CoreError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "Unexpected error",
+            ),
+            CoreError::NotSaved => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "Unexpected error: the emulator could not persist its state",
+            ),
+            CoreError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                "Service temporarily unavailable",
+            ),
+            CoreError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                code::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+            ),
+        };
+        Self::new(status, code, text)
     }
 }

@@ -147,10 +147,6 @@ impl Emulated for Csp {
         auth::access_token(headers).and_then(|t| em.tokens().check(&t, now))
     }
 
-    fn bucket_key(caller: &Caller) -> &str {
-        caller.bucket_key()
-    }
-
     fn classify(method: &Method, path: &str) -> &'static str {
         routes::classify(method, path)
     }
