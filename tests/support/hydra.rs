@@ -23,39 +23,88 @@ use super::scenario::{SecretCreds, is_ready, merge};
 use super::{apply, client, namespace, repo_root, wait_for};
 use clientops::api::OAuthClient;
 
-static BINARY: OnceLock<PathBuf> = OnceLock::new();
+static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// The Hydra binary, built on first use by `scripts/hydra/install` (a no-op when
 /// cached). Never skipped: a missing Go toolchain fails the test.
 pub fn binary() -> &'static PathBuf {
-    BINARY.get_or_init(|| {
-        let install = repo_root().join("scripts/hydra/install");
-        let started = Instant::now();
-        let out = Command::new(&install)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", install.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}); Hydra is built from its Go module and needs go and gcc",
-            install.display(),
-            out.status
-        );
-        let path = PathBuf::from(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .expect("install printed nothing")
-                .trim(),
-        );
-        eprintln!(
-            "hydra binary {} ready after {:?}",
-            path.display(),
-            started.elapsed()
-        );
-        path
-    })
+    try_binary().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// As [`binary`], with the failure as a message (for a caller that may skip).
+pub fn try_binary() -> Result<&'static PathBuf, String> {
+    BINARY
+        .get_or_init(|| {
+            let install = repo_root().join("scripts/hydra/install");
+            let started = Instant::now();
+            let out = Command::new(&install)
+                .stdin(Stdio::null())
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", install.display()))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{} failed ({}); Hydra is built from its Go module and needs go and gcc",
+                    install.display(),
+                    out.status
+                ));
+            }
+            let path = PathBuf::from(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .last()
+                    .ok_or("scripts/hydra/install printed nothing")?
+                    .trim(),
+            );
+            eprintln!(
+                "hydra binary {} ready after {:?}",
+                path.display(),
+                started.elapsed()
+            );
+            Ok(path)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Where the Hydra shared by every test of this binary listens.
+#[derive(Clone, Debug)]
+pub struct SharedHydra {
+    pub admin: String,
+    pub public: String,
+    pub log: PathBuf,
+}
+
+static SHARED: OnceLock<Result<SharedHydra, String>> = OnceLock::new();
+
+/// The Hydra every test of this binary shares, started on first use (on a runtime
+/// of its own: each test has its own) and stopped when the binary exits. An error
+/// when Hydra cannot be installed here.
+pub fn shared() -> Result<&'static SharedHydra, String> {
+    SHARED
+        .get_or_init(|| {
+            try_binary()?;
+            std::thread::spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        let mut h = Hydra::launch(true).await;
+                        // Not owned by a test: dropping the handle leaves it running.
+                        h.child = None;
+                        SharedHydra {
+                            admin: h.admin.clone(),
+                            public: h.public.clone(),
+                            log: h.log.clone(),
+                        }
+                    })
+            })
+            .join()
+            .map_err(|_| "starting the shared Hydra failed (see the panic above)".to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 fn free_port() -> u16 {
@@ -68,7 +117,8 @@ fn free_port() -> u16 {
 
 /// `hydra serve all` with an in-memory database, killed when dropped.
 pub struct Hydra {
-    child: Child,
+    /// `None` for a handle on the shared Hydra ([`Hydra::attach`]).
+    child: Option<Child>,
     /// The admin API's base URL (`spec.hydra.adminUrl`).
     pub admin: String,
     /// The public API's base URL (`spec.hydra.publicUrl`), where `/oauth2/token` is.
@@ -78,7 +128,26 @@ pub struct Hydra {
 }
 
 impl Hydra {
+    /// A Hydra of this test's own, killed when dropped.
     pub async fn start() -> Self {
+        Self::launch(false).await
+    }
+
+    /// A handle on the shared Hydra ([`shared`]); dropping it stops nothing.
+    pub fn attach(shared: &SharedHydra) -> Self {
+        clientops::tls::install_crypto_provider();
+        Hydra {
+            child: None,
+            admin: shared.admin.clone(),
+            public: shared.public.clone(),
+            log: shared.log.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Start Hydra; `tied`: under a guard that stops it when this process exits
+    /// (for the shared one, which is never dropped).
+    async fn launch(tied: bool) -> Self {
         let bin = binary().clone();
         for attempt in 0..3 {
             let (admin_port, public_port) = (free_port(), free_port());
@@ -95,24 +164,40 @@ impl Hydra {
             let secret: String = (0..32)
                 .map(|_| format!("{:x}", rand::random::<u8>() % 16))
                 .collect();
-            let child = Command::new(&bin)
-                .args(["serve", "all", "--dev", "--sqa-opt-out"])
-                .env("DSN", "memory")
-                .env("SECRETS_SYSTEM", secret)
-                .env("SERVE_PUBLIC_HOST", "127.0.0.1")
-                .env("SERVE_PUBLIC_PORT", public_port.to_string())
-                .env("SERVE_ADMIN_HOST", "127.0.0.1")
-                .env("SERVE_ADMIN_PORT", admin_port.to_string())
-                .env("URLS_SELF_ISSUER", format!("{public}/"))
-                .env("URLS_SELF_ADMIN", format!("{admin}/"))
-                .env("LOG_LEVEL", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log_file.try_clone().unwrap()))
-                .stderr(Stdio::from(log_file))
-                .spawn()
-                .expect("start hydra");
+            let env = [
+                ("DSN", "memory".to_string()),
+                ("SECRETS_SYSTEM", secret),
+                ("SERVE_PUBLIC_HOST", "127.0.0.1".into()),
+                ("SERVE_PUBLIC_PORT", public_port.to_string()),
+                ("SERVE_ADMIN_HOST", "127.0.0.1".into()),
+                ("SERVE_ADMIN_PORT", admin_port.to_string()),
+                ("URLS_SELF_ISSUER", format!("{public}/")),
+                ("URLS_SELF_ADMIN", format!("{admin}/")),
+                ("LOG_LEVEL", "warn".into()),
+            ];
+            let args = ["serve", "all", "--dev", "--sqa-opt-out"];
+            let out = Stdio::from(log_file.try_clone().unwrap());
+            let child = if tied {
+                let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                super::procs::spawn_tied_to_this_process(
+                    &bin,
+                    &args,
+                    &env,
+                    out,
+                    Stdio::from(log_file),
+                )
+            } else {
+                Command::new(&bin)
+                    .args(args)
+                    .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                    .stdin(Stdio::null())
+                    .stdout(out)
+                    .stderr(Stdio::from(log_file))
+                    .spawn()
+            }
+            .expect("start hydra");
             let mut h = Hydra {
-                child,
+                child: Some(child),
                 admin,
                 public,
                 log,
@@ -121,7 +206,9 @@ impl Hydra {
             let started = Instant::now();
             let mut ready = None;
             while started.elapsed() < Duration::from_secs(30) {
-                if h.child.try_wait().ok().flatten().is_some() {
+                if let Some(c) = h.child.as_mut()
+                    && c.try_wait().ok().flatten().is_some()
+                {
                     ready = Some(false);
                     break;
                 }
@@ -147,7 +234,10 @@ impl Hydra {
                 }
                 _ => {
                     let log = std::fs::read_to_string(&h.log).unwrap_or_default();
-                    let _ = h.child.kill();
+                    if let Some(mut c) = h.child.take() {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    }
                     if log.contains("address already in use") && attempt < 2 {
                         continue;
                     }
@@ -272,9 +362,11 @@ impl Hydra {
 
 impl Drop for Hydra {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
