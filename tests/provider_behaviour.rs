@@ -41,6 +41,7 @@ behaviour_suite! {
 const ROTATE: &str = "clientops.dev/rotate";
 const RETIRE: &str = "clientops.dev/retire-previous";
 const RECONCILE: &str = "clientops.dev/reconcile";
+const ROTATED_AT: &str = "clientops.dev/rotated-at";
 
 /// The world of one test, or return (the kind's backend is not installed here; it
 /// said so).
@@ -354,29 +355,47 @@ async fn rotation_keeps_the_previous_secret_until_it_is_retired<K: TestKind>() {
     assert_eq!(w.remote_count().await, 1);
 }
 
-/// A grace period ends by itself at `previousRetiresAt`.
+/// A grace period ends by itself at `previousRetiresAt`: the controller wakes up
+/// then (its resync is 10 minutes away), and the Secret changes twice for the
+/// rotation (new secret added, previous one dropped).
 async fn the_grace_period_ends_by_itself<K: TestKind>() {
     assert!(K::GRACE);
-    let w = world!("grace");
-    w.apply_client("app", json!({"rotation": {"gracePeriod": "3s"}}))
+    let w = world!("grace", &[], &["--resync", "10m"]);
+    w.apply_client("app", json!({"rotation": {"gracePeriod": "5s"}}))
         .await;
     w.wait_ready("app").await;
     let before = w.assert_working("app").await;
     let (id, old) = (before.client_id.unwrap(), before.secret.unwrap());
     w.annotate("app", ROTATE, "r1").await;
+    w.wait_until("app", WAIT, "Retiring for r1", |o| {
+        rotation(o).last_request.as_deref() == Some("r1")
+            && phase(o) == Some(RotationPhase::Retiring)
+    })
+    .await;
+    let during = w.secret("app").await.expect("the Secret");
+    let creds = w.creds("app").await;
+    assert_eq!(creds.previous.as_deref(), Some(old.as_str()));
+
     let o = w
-        .wait_until("app", WAIT, "rotated for r1, then idle", |o| {
-            rotated_for(o, "r1") && phase(o) == Some(RotationPhase::Idle)
+        .wait_until("app", WAIT, "Idle after the grace period", |o| {
+            is_ready(o) && phase(o) == Some(RotationPhase::Idle)
         })
         .await;
     assert!(rotation(&o).previous_retires_at.is_none());
     let c = w.assert_working("app").await;
-    assert_ne!(c.secret.as_deref(), Some(old.as_str()));
+    assert_eq!(c.secret, creds.secret, "the current secret stays");
     assert!(c.previous.is_none(), "the previous key is dropped");
     assert!(
         !w.kind.accepts(&id, &old).await,
         "{}: the previous secret is retired when the grace period ends",
         K::NAME
+    );
+    let after = w.secret("app").await.expect("the Secret");
+    assert_ne!(after.resource_version(), during.resource_version());
+    assert_eq!(
+        after.annotations().get(ROTATED_AT),
+        during.annotations().get(ROTATED_AT),
+        "dropping the previous secret is no new secret"
     );
     let notes = w.wait_events("app", "Retired", 1).await;
     assert!(

@@ -1,5 +1,9 @@
-//! Secret rotation end to end: a real apiserver, the Cloudflare emulator over real
-//! HTTP and `clientops run` as a process. Every step checks with the emulator that
+//! Secret rotation end to end beyond what every provider shares (rotation with
+//! grace, retire-previous and a grace period ending by itself are in the behaviour
+//! suite, tests/provider_behaviour.rs): what a rotation records and stamps, the
+//! schedule, back-to-back and burst requests, edits, deletes and imports during
+//! grace, publishPrevious, and the CLI. A real apiserver, the Cloudflare emulator
+//! over real HTTP and `clientops run` as a process. Every step checks with the emulator that
 //! the Secret's current secret (and, during grace, the previous one) works, and
 //! that a retired secret no longer does. Durations are short (`gracePeriod: 3s`);
 //! the schedule is exercised by moving `status.rotation.lastRotatedAt` into the
@@ -247,91 +251,6 @@ async fn an_on_demand_rotation_publishes_the_new_secret_and_keeps_the_old_one_wo
     assert_eq!(o.annotations().get(ROTATE).map(String::as_str), Some("r1"));
     assert_annotation_owned_only_by(&o, ROTATE, &[MANAGER]);
     assert_eq!(s.remote_count().await, 1);
-}
-
-#[tokio::test]
-async fn the_grace_period_ends_at_previous_retires_at_without_waiting_for_a_resync() {
-    // A 10 minute resync: only a requeue at previousRetiresAt can retire in time.
-    let s = Scenario::with_controller_args("rot-grace", &[], &["--resync", "10m"]).await;
-    let (_, id, original) =
-        ready_client(&s, "app", json!({"rotation": {"gracePeriod": "3s"}})).await;
-    annotate(&s, "app", ROTATE, "r1").await;
-    let o = s
-        .wait_until("app", WAIT, "Retiring for r1", |o| {
-            rotation(o).last_request.as_deref() == Some("r1")
-                && phase(o) == Some(RotationPhase::Retiring)
-        })
-        .await;
-    let retires_at = clientops::controller::plan::parse_time(
-        rotation(&o).previous_retires_at.as_deref().unwrap(),
-    )
-    .unwrap();
-    let during = s.creds("app").await;
-    assert_eq!(during.previous.as_deref(), Some(original.as_str()));
-    let version_during = secret_version(&s, "app").await;
-    let stamp_during = secret_annotation(&s, "app", ROTATED_AT).await;
-
-    let o = wait_idle(&s, "app", Duration::from_secs(20)).await;
-    let idle_seen = Utc::now();
-    let late = idle_seen - retires_at;
-    assert!(
-        late < chrono::Duration::seconds(4),
-        "retired {late} after previousRetiresAt {retires_at}: the controller must requeue at that time"
-    );
-    assert!(rotation(&o).previous_retires_at.is_none());
-
-    let after = s.assert_working("app").await;
-    assert_eq!(after.secret, during.secret, "the current secret stays");
-    assert!(after.previous.is_none(), "the previous key is dropped");
-    assert!(
-        !s.emu.check(&id, &original).await,
-        "the retired secret is rejected by the provider"
-    );
-    // Two Secret changes for one graceful rotation (Reloader rolls twice), and the
-    // retire write does not claim a new secret.
-    assert_ne!(secret_version(&s, "app").await, version_during);
-    assert_eq!(secret_annotation(&s, "app", ROTATED_AT).await, stamp_during);
-    let notes = wait_events(&s, "app", "Retired", 1).await;
-    assert!(
-        notes.iter().any(|n| n.contains("grace period ended")),
-        "{notes:?}"
-    );
-    assert_eq!(ok_calls(&s, "delete_rotated_secret").await, 1);
-}
-
-#[tokio::test]
-async fn retire_previous_ends_the_grace_period_early() {
-    let s = Scenario::new("rot-retire", &[]).await;
-    let (_, id, original) =
-        ready_client(&s, "app", json!({"rotation": {"gracePeriod": "1h"}})).await;
-    annotate(&s, "app", ROTATE, "r1").await;
-    wait_rotated(&s, "app", "r1").await;
-    assert!(s.emu.check(&id, &original).await);
-
-    annotate(&s, "app", RETIRE, "x1").await;
-    let o = s
-        .wait_until("app", WAIT, "retired for x1", |o| {
-            is_ready(o)
-                && rotation(o).last_retire_request.as_deref() == Some("x1")
-                && phase(o) == Some(RotationPhase::Idle)
-        })
-        .await;
-    assert!(rotation(&o).previous_retires_at.is_none());
-    let c = s.assert_working("app").await;
-    assert!(c.previous.is_none(), "the previous key is dropped");
-    assert!(
-        !s.emu.check(&id, &original).await,
-        "the old secret is retired"
-    );
-    let notes = wait_events(&s, "app", "Retired", 1).await;
-    assert!(notes.iter().any(|n| n.contains("x1")), "{notes:?}");
-    assert_eq!(
-        o.annotations().get(RETIRE).map(String::as_str),
-        Some("x1"),
-        "the controller never removes the annotation"
-    );
-    assert_annotation_owned_only_by(&o, RETIRE, &[MANAGER]);
-    assert_eq!(ok_calls(&s, "rotate_secret").await, 1);
 }
 
 #[tokio::test]
