@@ -13,8 +13,18 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use serde_json::json;
-use support::hydra::HydraScenario;
+use support::kinds::World;
+use support::kinds::hydra::Hydra;
 use support::scenario::condition;
+
+/// A namespace, a provider for the Hydra this binary shares, and a controller.
+/// Never skipped: without Go and gcc the Hydra build fails and so does the test.
+async fn world(prefix: &str) -> World<Hydra> {
+    support::hydra::binary();
+    World::new(prefix, &[], &[])
+        .await
+        .expect("Hydra is installed")
+}
 
 /// Hydra's own fields (`spec.hydra`) reach Hydra and apply to tokens, Hydra's
 /// defaults are never taken for drift, and only managed fields are reverted.
@@ -22,7 +32,7 @@ use support::scenario::condition;
 /// suite, tests/provider_behaviour.rs.)
 #[tokio::test]
 async fn hydra_fields_reach_hydra_and_only_managed_fields_are_reverted() {
-    let s = HydraScenario::new("hydra-life", &[]).await;
+    let s = world("fields").await;
     s.apply_client(
         "billing",
         json!({
@@ -46,7 +56,7 @@ async fn hydra_fields_reach_hydra_and_only_managed_fields_are_reverted() {
     assert!(c.previous.is_none());
 
     // The client at Hydra: what the spec says, and the create marker.
-    let remote = s.hydra.client(&id).await.expect("client at Hydra");
+    let remote = s.kind.server.client(&id).await.expect("client at Hydra");
     assert_eq!(remote["client_name"], "App billing");
     assert_eq!(remote["scope"], "read write");
     assert_eq!(remote["grant_types"], json!(["client_credentials"]));
@@ -60,7 +70,7 @@ async fn hydra_fields_reach_hydra_and_only_managed_fields_are_reverted() {
     );
 
     // THE PROOF: the Secret's credentials get a token from Hydra.
-    let (code, token) = s.hydra.token(&id, &secret).await;
+    let (code, token) = s.kind.server.token(&id, &secret).await;
     assert_eq!(
         code, 200,
         "token request with the Secret's credentials: {token}"
@@ -75,7 +85,7 @@ async fn hydra_fields_reach_hydra_and_only_managed_fields_are_reverted() {
         (1700..=1800).contains(&expires),
         "spec.hydra.tokenLifespans applies: expires_in {expires}"
     );
-    let (code, body) = s.hydra.token(&id, "not-the-secret").await;
+    let (code, body) = s.kind.server.token(&id, "not-the-secret").await;
     assert_eq!(
         (code, body["error"].as_str()),
         (401, Some("invalid_client"))
@@ -85,7 +95,7 @@ async fn hydra_fields_reach_hydra_and_only_managed_fields_are_reverted() {
     // are not managed, so resyncs (every 3s) never PATCH the client.
     let updated_at = remote["updated_at"].clone();
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let again = s.hydra.client(&id).await.unwrap();
+    let again = s.kind.server.client(&id).await.unwrap();
     assert_eq!(
         again["updated_at"],
         updated_at,
@@ -107,14 +117,15 @@ async fn hydra_fields_reach_hydra_and_only_managed_fields_are_reverted() {
     )
     .await;
     s.wait_ready("billing").await;
-    let remote = s.hydra.client(&id).await.unwrap();
+    let remote = s.kind.server.client(&id).await.unwrap();
     assert_eq!(remote["metadata"]["team"], "payments");
     assert_eq!(remote["metadata"]["clientops.dev/uid"], o.uid().unwrap());
     // An edit never touches the secret.
-    assert!(s.hydra.accepts(&id, &secret).await);
+    assert!(s.kind.server.accepts(&id, &secret).await);
 
     // Drift of a Hydra field is reverted by the resync; an unmanaged field stays.
-    s.hydra
+    s.kind
+        .server
         .patch(
             &id,
             json!([
@@ -124,7 +135,7 @@ async fn hydra_fields_reach_hydra_and_only_managed_fields_are_reverted() {
         )
         .await;
     let reverted = support::wait_for(Duration::from_secs(30), || async {
-        let r = s.hydra.client(&id).await?;
+        let r = s.kind.server.client(&id).await?;
         (r["skip_consent"] == true).then_some(r)
     })
     .await
@@ -133,14 +144,14 @@ async fn hydra_fields_reach_hydra_and_only_managed_fields_are_reverted() {
         reverted["logo_uri"], "https://logo.example.com/x.png",
         "a field the spec does not set is not managed"
     );
-    assert!(s.hydra.accepts(&id, &secret).await);
+    assert!(s.kind.server.accepts(&id, &secret).await);
 }
 
 #[tokio::test]
 async fn a_scope_hydra_cannot_represent_stalls_naming_it() {
     // Hydra keeps scopes as one space-separated string. (A grace period it cannot
     // keep is refused in the behaviour suite, tests/provider_behaviour.rs.)
-    let s = HydraScenario::new("hydra-spec", &[]).await;
+    let s = world("spaced").await;
     s.apply_client("spaced", json!({"scopes": ["read write"]}))
         .await;
     let o = s
@@ -151,7 +162,7 @@ async fn a_scope_hydra_cannot_represent_stalls_naming_it() {
     let c = condition(&o, "Stalled").unwrap();
     assert!(c.message.contains("spec.scopes"), "{}", c.message);
     assert!(o.status.unwrap().client_id.is_none());
-    assert!(s.hydra.clients().await.is_empty(), "nothing was created");
+    assert_eq!(s.remote_count().await, 0, "nothing was created");
 }
 
 fn fast_retry() -> clientops::provider::RetryPolicy {

@@ -76,6 +76,19 @@ fn client_id(o: &OAuthClient) -> String {
         .expect("status.clientId")
 }
 
+/// Check that the capability a kind is listed with in `behaviour_suite!` matches
+/// its [`TestKind::GRACE`].
+fn listed_as<K: TestKind>(grace: bool) {
+    assert_eq!(
+        K::GRACE,
+        grace,
+        "{} is listed with `{}` in behaviour_suite!, but its TestKind::GRACE is {}",
+        K::NAME,
+        if grace { "grace" } else { "one_step" },
+        K::GRACE
+    );
+}
+
 /// The rotation part of a spec: a grace period where the kind has one.
 fn rotation_spec<K: TestKind>() -> serde_json::Value {
     if K::GRACE {
@@ -289,7 +302,7 @@ async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_it<K: TestKind
 /// Rotation on demand with a grace period: both secrets work, then the previous
 /// one is retired on request and only the new one works.
 async fn rotation_keeps_the_previous_secret_until_it_is_retired<K: TestKind>() {
-    assert!(K::GRACE);
+    listed_as::<K>(true);
     let w = world!("rotate");
     w.apply_client("app", rotation_spec::<K>()).await;
     w.wait_ready("app").await;
@@ -359,7 +372,7 @@ async fn rotation_keeps_the_previous_secret_until_it_is_retired<K: TestKind>() {
 /// then (its resync is 10 minutes away), and the Secret changes twice for the
 /// rotation (new secret added, previous one dropped).
 async fn the_grace_period_ends_by_itself<K: TestKind>() {
-    assert!(K::GRACE);
+    listed_as::<K>(true);
     let w = world!("grace", &[], &["--resync", "10m"]);
     w.apply_client("app", json!({"rotation": {"gracePeriod": "5s"}}))
         .await;
@@ -407,7 +420,7 @@ async fn the_grace_period_ends_by_itself<K: TestKind>() {
 /// Rotation on demand without a grace period: the new secret replaces the old one
 /// at once.
 async fn rotation_replaces_the_secret_at_once<K: TestKind>() {
-    assert!(!K::GRACE);
+    listed_as::<K>(false);
     let w = world!("rotate");
     w.apply_client("app", json!({})).await;
     w.wait_ready("app").await;
@@ -450,7 +463,7 @@ async fn rotation_replaces_the_secret_at_once<K: TestKind>() {
 
 /// A grace period the provider cannot keep is refused, naming the field.
 async fn a_grace_period_is_refused_naming_the_field<K: TestKind>() {
-    assert!(!K::GRACE);
+    listed_as::<K>(false);
     let w = world!("grace");
     w.apply_client("app", json!({"rotation": {"gracePeriod": "24h"}}))
         .await;
@@ -544,7 +557,7 @@ async fn crash_during_rotation<K: TestKind>(point: &str) {
 }
 
 async fn crash_after_retiring_before_the_status_write<K: TestKind>() {
-    assert!(K::GRACE);
+    listed_as::<K>(true);
     let mut w = world!("crash-retire");
     w.apply_client("app", rotation_spec::<K>()).await;
     w.wait_ready("app").await;

@@ -19,7 +19,8 @@ const TEST_TAG: &str = "clientops-test-namespace";
 
 /// One test's view of the shared Hydra.
 pub struct Hydra {
-    server: HydraServer,
+    /// The shared server, for calls the trait does not cover.
+    pub server: HydraServer,
     ns: String,
 }
 
