@@ -129,7 +129,7 @@ pub async fn observe(
     let resolved = resolve(ctx, obj).await;
     // Without a provider, the spec is still read for the Secret's shape and the
     // deletion policy; the provider's own rules are checked once it resolves.
-    let desired = desired_for(obj, resolved.as_ref().ok().map(|r| r.provider_type));
+    let desired = desired_for(obj, resolved.as_ref().ok().map(|r| r.kind));
     let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
 
     // Fairness: beyond its share of a saturated provider, a namespace waits

@@ -41,7 +41,6 @@ fn remote(d: &Desired) -> RemoteClient {
         fields: d.fields.clone(),
         has_rotated_secret: false,
         created_at: None,
-        uri_verification: None,
         marker: None,
     }
 }
