@@ -144,6 +144,7 @@ async fn create_writes_an_owned_secret_with_working_credentials<K: TestKind>() {
             .unwrap()
             .contains(&secret_value)
     );
+    w.assert_not_logged(&[&secret_value]);
 }
 
 async fn a_spec_edit_patches_the_remote_client<K: TestKind>() {
@@ -366,6 +367,7 @@ async fn rotation_keeps_the_previous_secret_until_it_is_retired<K: TestKind>() {
         assert_eq!(annotation_owners(&o, a), [ANNOTATING_MANAGER], "{a}");
     }
     assert_eq!(w.remote_count().await, 1);
+    w.assert_not_logged(&[&old, &new]);
 }
 
 /// A grace period ends by itself at `previousRetiresAt`: the controller wakes up
@@ -459,6 +461,7 @@ async fn rotation_replaces_the_secret_at_once<K: TestKind>() {
     );
     assert_eq!(annotation_owners(&o, ROTATE), [ANNOTATING_MANAGER]);
     assert_eq!(w.remote_count().await, 1);
+    w.assert_not_logged(&[&old, c.secret.as_deref().unwrap()]);
 }
 
 /// A grace period the provider cannot keep is refused, naming the field.

@@ -251,6 +251,18 @@ impl<K: TestKind> World<K> {
         )
     }
 
+    /// Assert that no secret value appears in the controller's log.
+    pub fn assert_not_logged(&self, secrets: &[&str]) {
+        let log = self.ctl.logs();
+        for (i, s) in secrets.iter().enumerate() {
+            assert!(
+                !log.contains(s),
+                "{}: secret #{i} appears in the controller's log",
+                K::NAME
+            );
+        }
+    }
+
     pub async fn secret(&self, name: &str) -> Option<Secret> {
         Api::<Secret>::namespaced(self.client.clone(), &self.ns)
             .get_opt(name)
