@@ -297,6 +297,39 @@ async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_it<K: TestKind
     assert_eq!(c.client_id.as_deref(), Some(stays.as_str()));
 }
 
+/// A client whose provider does not exist (yet) waits for it, saying so, without
+/// being judged by another provider's rules; with `deletionPolicy: Orphan` it can
+/// still be deleted (issue 17).
+async fn a_missing_provider_is_named_and_an_orphan_can_still_be_deleted<K: TestKind>() {
+    let w = world!("no-provider");
+    w.apply_client(
+        "lost",
+        json!({"providerRef": {"kind": "ClusterOAuthProvider", "name": "does-not-exist"},
+               "deletionPolicy": "Orphan"}),
+    )
+    .await;
+    let o = w
+        .wait_until("lost", WAIT, "waiting for its provider", |o| {
+            condition(o, "Reconciling")
+                .is_some_and(|c| c.status == "True" && c.reason == "ProviderNotFound")
+        })
+        .await;
+    let msg = &condition(&o, "Reconciling").unwrap().message;
+    assert!(
+        msg.contains("does-not-exist") && msg.contains("does not exist"),
+        "{msg}"
+    );
+    assert!(
+        condition(&o, "Stalled").is_none_or(|c| c.status != "True"),
+        "{}: not stalled by another provider's rules: {:?}",
+        K::NAME,
+        condition(&o, "Stalled")
+    );
+    w.delete_client("lost").await;
+    w.wait_gone("lost").await;
+    assert_eq!(w.remote_count().await, 0, "nothing was made");
+}
+
 // ---------------------------------------------------------------------------
 // Rotation
 
@@ -664,6 +697,10 @@ macro_rules! behaviour_suite {
         #[tokio::test]
         async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_it() {
             super::delete_policy_deletes_the_remote_client_and_orphan_keeps_it::<K>().await
+        }
+        #[tokio::test]
+        async fn a_missing_provider_is_named_and_an_orphan_can_still_be_deleted() {
+            super::a_missing_provider_is_named_and_an_orphan_can_still_be_deleted::<K>().await
         }
         #[tokio::test]
         async fn crash_after_recording_the_create_intent() {
