@@ -6,6 +6,8 @@
 //! `cargo test --test provider_behaviour hydra::` runs the Hydra kind only.
 //! A kind's backend starts once per test binary (see `tests/support/kinds/`); each
 //! test has its own namespace, account (or tag) there, provider and controller.
+//! The hydra kind skips, loudly, where Hydra cannot be built (no Go), unless
+//! `CLIENTOPS_REQUIRE_HYDRA=1`, which `tests/run` (and so CI) sets.
 //! What only one provider does is tested beside this file (`controller_lifecycle.rs`
 //! and `rotation.rs` for Cloudflare's, `csp_controller.rs`, `hydra.rs`).
 //!
