@@ -1,7 +1,8 @@
 //! The OAuthClient lifecycle end to end beyond what every provider shares (that is
-//! the behaviour suite, tests/provider_behaviour.rs): the Secret's shape, imports,
-//! conflicts, repairs, credentials and provider errors. A real apiserver, the
-//! Cloudflare emulator over real HTTP, and `clientops run` as a process.
+//! the behaviour suite, tests/provider_behaviour.rs): the Secret's shape, an
+//! import without proof, conflicts, repairs, credentials and provider errors. A
+//! real apiserver, the Cloudflare emulator over real HTTP, and `clientops run` as
+//! a process.
 
 mod support;
 
@@ -148,46 +149,6 @@ async fn reapplying_an_orphaned_client_stalls_and_its_message_leads_to_an_import
         .delete("stays", &Default::default())
         .await
         .unwrap();
-}
-
-#[tokio::test]
-async fn import_with_a_secret_ref_adopts_the_client_and_keeps_its_secret() {
-    let s = Scenario::new("import-ref", &[]).await;
-    let created = s
-        .emu
-        .api(
-            Method::POST,
-            &format!("accounts/{ACCOUNT}/oauth_clients"),
-            Some(json!({"client_name": "Legacy", "grant_types": ["authorization_code"], "redirect_uris": ["https://legacy.example.com/cb"],
-                       "response_types": ["code"], "scopes": ["user-details.read"], "token_endpoint_auth_method": "client_secret_basic"})),
-        )
-        .await;
-    let id = created["result"]["client_id"].as_str().unwrap().to_string();
-    let secret = created["result"]["client_secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let held: kube::api::DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "old-creds", "namespace": s.ns},
-        "stringData": {"client_secret": secret},
-    }))
-    .unwrap();
-    support::apply(&s.client, &held, &s.ns).await.unwrap();
-    s.apply_client(
-        "legacy",
-        json!({"clientName": "Legacy", "redirectUris": ["https://legacy.example.com/cb"], "grantTypes": ["authorization_code"], "scopes": ["user-details.read"],
-               "import": {"clientId": id, "secretRef": {"name": "old-creds", "key": "client_secret"}}}),
-    )
-    .await;
-    let o = s.wait_ready("legacy").await;
-    assert_eq!(o.status.unwrap().client_id.as_deref(), Some(id.as_str()));
-    let c = s.assert_working("legacy").await;
-    assert_eq!(
-        c.secret.as_deref(),
-        Some(secret.as_str()),
-        "the secret the user holds is kept, not rotated"
-    );
-    assert_eq!(s.remote_count().await, 1);
 }
 
 #[tokio::test]

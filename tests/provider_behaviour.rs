@@ -19,9 +19,10 @@
 //! 2. one line in the list just below: its module name, its type, and its
 //!    capabilities: `grace` (rotation keeps the previous secret valid for
 //!    `spec.rotation.gracePeriod`, which `retire-previous` ends) or `one_step` (the
-//!    new secret replaces the old at once; a grace period is refused), and
-//!    `lost_responses` if the backend can drop a create response after committing
-//!    it (the emulators' fault injection).
+//!    new secret replaces the old at once; a grace period is refused); `imports`
+//!    once its kind can make a client by hand (`create_behind_the_back`) and the
+//!    provider checks an imported secret; `lost_responses` if the backend can drop
+//!    a create response after committing it (the emulators' fault injection).
 
 mod support;
 
@@ -31,13 +32,13 @@ use clientops::api::OAuthClient;
 use clientops::api::client::{RotationPhase, RotationStatus};
 use kube::ResourceExt;
 use serde_json::json;
-use support::kinds::{ANNOTATING_MANAGER, TestKind, WAIT, World, annotation_owners};
+use support::kinds::{ANNOTATING_MANAGER, TestKind, WAIT, World, annotation_owners, apply_json};
 use support::scenario::{condition, is_ready, rotated_for};
 
 behaviour_suite! {
-    cloudflare: support::kinds::cloudflare::Cloudflare, [grace, lost_responses];
-    csp: support::kinds::csp::Csp, [grace, lost_responses];
-    hydra: support::kinds::hydra::Hydra, [one_step];
+    cloudflare: support::kinds::cloudflare::Cloudflare, [grace, imports, lost_responses];
+    csp: support::kinds::csp::Csp, [grace, imports, lost_responses];
+    hydra: support::kinds::hydra::Hydra, [one_step, imports];
 }
 
 const ROTATE: &str = "clientops.dev/rotate";
@@ -297,6 +298,76 @@ async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_it<K: TestKind
     );
     let c = w.assert_working("stays").await;
     assert_eq!(c.client_id.as_deref(), Some(stays.as_str()));
+}
+
+/// A client made outside clientops is imported with the secret its owner holds
+/// (the proof of ownership): adopted, not created, that secret kept; a rotation
+/// then treats it like any other (kept during grace, or replaced at once).
+async fn an_import_with_a_secret_ref_adopts_the_client_and_keeps_its_secret<K: TestKind>() {
+    let w = world!("import");
+    let (id, held) = w.kind.create_behind_the_back("legacy").await;
+    apply_json(
+        &w.client,
+        &w.ns,
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "old-creds", "namespace": w.ns},
+            "stringData": {"client_secret": held},
+        }),
+    )
+    .await;
+    let mut spec = rotation_spec::<K>();
+    spec["import"] =
+        json!({"clientId": id, "secretRef": {"name": "old-creds", "key": "client_secret"}});
+    w.apply_client("legacy", spec).await;
+    let o = w.wait_ready("legacy").await;
+    assert_eq!(client_id(&o), id, "the client is adopted");
+    let c = w.assert_working("legacy").await;
+    assert_eq!(
+        c.secret.as_deref(),
+        Some(held.as_str()),
+        "the secret the owner holds is kept, not rotated"
+    );
+    assert_eq!(
+        w.remote_count().await,
+        1,
+        "an import never creates a client"
+    );
+    let remote = w.kind.remote(&id).await.expect("the client at the backend");
+    assert_eq!(
+        K::remote_name(&remote).as_deref(),
+        Some("App legacy"),
+        "the adopted client follows the spec"
+    );
+
+    w.annotate("legacy", ROTATE, "r1").await;
+    let o = w
+        .wait_until("legacy", WAIT, "rotated for r1", |o| rotated_for(o, "r1"))
+        .await;
+    assert_eq!(client_id(&o), id);
+    let c = w.assert_working("legacy").await;
+    assert_ne!(c.secret.as_deref(), Some(held.as_str()), "a new secret");
+    if K::GRACE {
+        assert_eq!(
+            c.previous.as_deref(),
+            Some(held.as_str()),
+            "the imported secret is the previous one during grace"
+        );
+        assert!(w.kind.accepts(&id, &held).await);
+        w.annotate("legacy", RETIRE, "x1").await;
+        w.wait_until("legacy", WAIT, "idle", |o| {
+            is_ready(o) && phase(o) == Some(RotationPhase::Idle)
+        })
+        .await;
+        assert!(w.assert_working("legacy").await.previous.is_none());
+    }
+    assert!(
+        !w.kind.accepts(&id, &held).await,
+        "{}: the imported secret no longer works once replaced",
+        K::NAME
+    );
+    assert_eq!(w.remote_count().await, 1);
+    w.assert_not_logged(&[&held]);
 }
 
 /// A client whose provider does not exist (yet) waits for it, saying so, without
@@ -751,6 +822,12 @@ macro_rules! behaviour_suite {
         #[tokio::test]
         async fn a_grace_period_is_refused_naming_the_field() {
             super::a_grace_period_is_refused_naming_the_field::<K>().await
+        }
+    };
+    (@imports) => {
+        #[tokio::test]
+        async fn an_import_with_a_secret_ref_adopts_the_client_and_keeps_its_secret() {
+            super::an_import_with_a_secret_ref_adopts_the_client_and_keeps_its_secret::<K>().await
         }
     };
     (@lost_responses) => {

@@ -1,13 +1,13 @@
 //! Secret rotation end to end beyond what every provider shares (rotation with
-//! grace, retire-previous and a grace period ending by itself are in the behaviour
-//! suite, tests/provider_behaviour.rs): what a rotation records and stamps, the
-//! schedule, back-to-back and burst requests, edits, deletes and imports during
-//! grace, publishPrevious, and the CLI. A real apiserver, the Cloudflare emulator
-//! over real HTTP and `clientops run` as a process. Every step checks with the emulator that
-//! the Secret's current secret (and, during grace, the previous one) works, and
-//! that a retired secret no longer does. Durations are short (`gracePeriod: 3s`);
-//! the schedule is exercised by moving `status.rotation.lastRotatedAt` into the
-//! past (the CRD requires `every >= 1h`).
+//! grace, retire-previous, a grace period ending by itself and rotating an import
+//! are in the behaviour suite, tests/provider_behaviour.rs): what a rotation
+//! records and stamps, the schedule, back-to-back and burst requests, edits and
+//! deletes during grace, publishPrevious, and the CLI. A real apiserver, the
+//! Cloudflare emulator over real HTTP and `clientops run` as a process. Every step
+//! checks with the emulator that the Secret's current secret (and, during grace,
+//! the previous one) works, and that a retired secret no longer does. Durations
+//! are short (`gracePeriod: 3s`); the schedule is exercised by moving
+//! `status.rotation.lastRotatedAt` into the past (the CRD requires `every >= 1h`).
 
 mod support;
 
@@ -41,13 +41,6 @@ fn rotation(o: &OAuthClient) -> RotationStatus {
 
 fn phase(o: &OAuthClient) -> Option<RotationPhase> {
     rotation(o).phase
-}
-
-fn client_id(o: &OAuthClient) -> String {
-    o.status
-        .as_ref()
-        .and_then(|s| s.client_id.clone())
-        .expect("status.clientId")
 }
 
 /// Set an annotation the way `kubectl annotate --overwrite` does, as [`MANAGER`].
@@ -481,66 +474,6 @@ async fn deleting_during_grace_deletes_the_remote_client_and_the_object() {
     );
     assert!(!s.emu.check(&id, &new).await);
     assert!(!s.emu.check(&id, &original).await);
-}
-
-#[tokio::test]
-async fn an_imported_client_rotates_and_retires_like_any_other() {
-    let s = Scenario::new("rot-import", &[]).await;
-    let created = s
-        .emu
-        .api(
-            Method::POST,
-            &format!("accounts/{ACCOUNT}/oauth_clients"),
-            Some(json!({"client_name": "Legacy", "grant_types": ["authorization_code"], "redirect_uris": ["https://legacy.example.com/cb"],
-                       "response_types": ["code"], "scopes": ["user-details.read"], "token_endpoint_auth_method": "client_secret_basic"})),
-        )
-        .await;
-    let id = created["result"]["client_id"].as_str().unwrap().to_string();
-    let imported = created["result"]["client_secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let held: kube::api::DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "old-creds", "namespace": s.ns},
-        "stringData": {"client_secret": imported},
-    }))
-    .unwrap();
-    support::apply(&s.client, &held, &s.ns).await.unwrap();
-    s.apply_client(
-        "legacy",
-        json!({"clientName": "Legacy", "redirectUris": ["https://legacy.example.com/cb"], "grantTypes": ["authorization_code"], "scopes": ["user-details.read"],
-               "rotation": {"gracePeriod": "1h"},
-               "import": {"clientId": id, "secretRef": {"name": "old-creds", "key": "client_secret"}}}),
-    )
-    .await;
-    s.wait_ready("legacy").await;
-    assert_eq!(
-        s.assert_working("legacy").await.secret.as_deref(),
-        Some(imported.as_str())
-    );
-
-    annotate(&s, "legacy", ROTATE, "r1").await;
-    let o = wait_rotated(&s, "legacy", "r1").await;
-    assert_eq!(client_id(&o), id);
-    let c = s.assert_working("legacy").await;
-    assert_ne!(c.secret.as_deref(), Some(imported.as_str()));
-    assert_eq!(
-        c.previous.as_deref(),
-        Some(imported.as_str()),
-        "the imported secret is the previous one during grace"
-    );
-    assert!(s.emu.check(&id, &imported).await);
-
-    annotate(&s, "legacy", RETIRE, "x1").await;
-    wait_idle(&s, "legacy", WAIT).await;
-    assert!(!s.emu.check(&id, &imported).await);
-    let c = s.assert_working("legacy").await;
-    assert!(c.previous.is_none());
-    assert_eq!(
-        s.remote_count().await,
-        1,
-        "an import never creates a client"
-    );
 }
 
 #[tokio::test]

@@ -130,6 +130,31 @@ impl TestKind for Cloudflare {
         assert_eq!(r["success"], true, "delete {id} at the emulator: {r}");
     }
 
+    async fn create_behind_the_back(&self, name: &str) -> (String, String) {
+        let r = self
+            .emu
+            .api(
+                Method::POST,
+                &format!("accounts/{}/oauth_clients", self.account),
+                Some(json!({
+                    "client_name": format!("Legacy {name}"),
+                    "grant_types": ["authorization_code"],
+                    "redirect_uris": [format!("https://{name}.example.com/legacy")],
+                    "response_types": ["code"],
+                    "scopes": ["user-details.read"],
+                    "token_endpoint_auth_method": "client_secret_basic",
+                })),
+            )
+            .await;
+        let field = |k: &str| {
+            r["result"][k]
+                .as_str()
+                .unwrap_or_else(|| panic!("create at the emulator: {r}"))
+                .to_string()
+        };
+        (field("client_id"), field("client_secret"))
+    }
+
     async fn lose_create_responses(&self, lose: bool) {
         if lose {
             // Only this account's creates: other tests share the emulator.

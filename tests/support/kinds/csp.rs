@@ -178,6 +178,28 @@ impl TestKind for Csp {
         assert_eq!(status, 200, "delete {id} at the emulator: {body}");
     }
 
+    async fn create_behind_the_back(&self, name: &str) -> (String, String) {
+        let (status, r) = self
+            .call(
+                Method::POST,
+                "oauth-apps",
+                json!({
+                    "displayName": format!("Legacy {name}"),
+                    "description": "made by hand",
+                    "grantTypes": ["client_credentials"],
+                    "allowedScopes": {"organizationScopes": {"roles": [{"name": "org_member"}]}},
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "create at the emulator: {r}");
+        let field = |k: &str| {
+            r[k].as_str()
+                .unwrap_or_else(|| panic!("create at the emulator: {r}"))
+                .to_string()
+        };
+        (field("clientId"), field("clientSecret"))
+    }
+
     async fn lose_create_responses(&self, lose: bool) {
         if lose {
             // Only this organisation's creates: other tests share the emulator.

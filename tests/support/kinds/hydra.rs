@@ -119,6 +119,20 @@ impl TestKind for Hydra {
         self.server.delete(id).await;
     }
 
+    async fn create_behind_the_back(&self, name: &str) -> (String, String) {
+        let c = self
+            .server
+            .create_client(json!({
+                "client_name": format!("Legacy {name}"),
+                "grant_types": ["client_credentials"],
+                "scope": "read",
+                "metadata": {TEST_TAG: self.ns},
+            }))
+            .await;
+        let field = |k: &str| c[k].as_str().expect("created client").to_string();
+        (field("client_id"), field("client_secret"))
+    }
+
     fn log_tail(&self) -> String {
         tail(&self.server.logs(), 20)
     }

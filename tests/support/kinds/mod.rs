@@ -75,6 +75,13 @@ pub trait TestKind: Sized {
     /// Delete the client at the backend behind the controller's back.
     async fn delete_behind_the_back(&self, id: &str);
 
+    /// Create a client for `name` at the backend as a person would, outside
+    /// clientops (to import it): its id and secret. Only kinds listed with
+    /// `imports` in the suite implement it.
+    async fn create_behind_the_back(&self, _name: &str) -> (String, String) {
+        unimplemented!("{}: no hand-made clients", Self::NAME)
+    }
+
     /// Make the backend commit this tenant's creates but lose their responses
     /// (`true`), or answer normally again (`false`). Only kinds listed with
     /// `lost_responses` in the suite implement it.
