@@ -1,6 +1,6 @@
 //! The OAuthClient lifecycle end to end beyond what every provider shares (that is
 //! the behaviour suite, tests/provider_behaviour.rs): the Secret's shape, an
-//! import without proof, conflicts, repairs, credentials and provider errors. A
+//! import without proof, conflicts, credentials and provider errors. A
 //! real apiserver, the Cloudflare emulator over real HTTP, and `clientops run` as
 //! a process.
 
@@ -247,62 +247,6 @@ async fn a_foreign_secret_is_never_overwritten_and_no_client_is_made() {
         0,
         "no client is created whose secret could not be stored"
     );
-}
-
-#[tokio::test]
-async fn a_deleted_or_tampered_secret_is_repaired_with_a_working_secret() {
-    let s = Scenario::new("repair", &[]).await;
-    s.apply_client("app", json!({})).await;
-    s.wait_ready("app").await;
-    let before = s.assert_working("app").await;
-
-    use k8s_openapi::api::core::v1::Secret;
-    let secrets: kube::Api<Secret> = kube::Api::namespaced(s.client.clone(), &s.ns);
-    secrets.delete("app", &Default::default()).await.unwrap();
-    let repaired = support::wait_for(Duration::from_secs(30), || async {
-        let c = s.secret("app").await?;
-        let data = c.data?;
-        let sec = String::from_utf8(data.get("client_secret")?.0.clone()).ok()?;
-        (sec != before.secret.clone().unwrap()).then_some(())
-    })
-    .await;
-    assert!(
-        repaired.is_some(),
-        "the Secret was not repaired; log:\n{}",
-        s.ctl.logs()
-    );
-    s.wait_ready("app").await;
-    let after = s.assert_working("app").await;
-    assert_eq!(
-        after.client_id, before.client_id,
-        "the same client, a new secret"
-    );
-
-    // Tampering with the secret value is detected by status.secretMAC.
-    let patch = json!({"stringData": {"client_secret": "tampered"}});
-    secrets
-        .patch(
-            "app",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(patch),
-        )
-        .await
-        .unwrap();
-    let fixed = support::wait_for(Duration::from_secs(30), || async {
-        let c = s.creds("app").await;
-        (c.secret.as_deref() != Some("tampered")
-            && s.emu
-                .check(c.client_id.as_deref()?, c.secret.as_deref()?)
-                .await)
-            .then_some(())
-    })
-    .await;
-    assert!(
-        fixed.is_some(),
-        "tampering was not repaired; log:\n{}",
-        s.ctl.logs()
-    );
-    assert_eq!(s.remote_count().await, 1);
 }
 
 #[tokio::test]

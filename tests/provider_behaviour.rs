@@ -30,7 +30,9 @@ use std::time::Duration;
 
 use clientops::api::OAuthClient;
 use clientops::api::client::{RotationPhase, RotationStatus};
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use support::kinds::{ANNOTATING_MANAGER, TestKind, WAIT, World, annotation_owners, apply_json};
 use support::scenario::{condition, is_ready, rotated_for};
@@ -298,6 +300,53 @@ async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_it<K: TestKind
     );
     let c = w.assert_working("stays").await;
     assert_eq!(c.client_id.as_deref(), Some(stays.as_str()));
+}
+
+/// A deleted Secret is written again with a new working secret for the same
+/// client (the old one is gone with it), and a hand-edited secret value is noticed
+/// by `status.secretMAC` and repaired.
+async fn a_deleted_or_tampered_secret_is_repaired<K: TestKind>() {
+    let w = world!("repair");
+    w.apply_client("app", json!({})).await;
+    w.wait_ready("app").await;
+    let before = w.assert_working("app").await;
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(w.client.clone(), &w.ns);
+    secrets.delete("app", &Default::default()).await.unwrap();
+    let repaired = support::wait_for(WAIT, || async {
+        let c = w.secret("app").await?;
+        let value = c.data?.get("client_secret")?.0.clone();
+        (value != before.secret.as_deref()?.as_bytes()).then_some(())
+    })
+    .await;
+    assert!(
+        repaired.is_some(),
+        "{}: the Secret was not written again\n{}",
+        K::NAME,
+        w.logs()
+    );
+    w.wait_ready("app").await;
+    let after = w.assert_working("app").await;
+    assert_eq!(after.client_id, before.client_id, "the same client");
+
+    let patch = json!({"stringData": {"client_secret": "tampered"}});
+    secrets
+        .patch("app", &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .unwrap();
+    let fixed = support::wait_for(WAIT, || async {
+        let c = w.creds("app").await;
+        let id = c.client_id.as_deref()?;
+        let secret = c.secret.as_deref()?;
+        (secret != "tampered" && w.kind.accepts(id, secret).await).then_some(())
+    })
+    .await;
+    assert!(
+        fixed.is_some(),
+        "{}: tampering was not repaired\n{}",
+        K::NAME,
+        w.logs()
+    );
+    assert_eq!(w.remote_count().await, 1);
 }
 
 /// A client made outside clientops is imported with the secret its owner holds
@@ -770,6 +819,10 @@ macro_rules! behaviour_suite {
         #[tokio::test]
         async fn delete_policy_deletes_the_remote_client_and_orphan_keeps_it() {
             super::delete_policy_deletes_the_remote_client_and_orphan_keeps_it::<K>().await
+        }
+        #[tokio::test]
+        async fn a_deleted_or_tampered_secret_is_repaired() {
+            super::a_deleted_or_tampered_secret_is_repaired::<K>().await
         }
         #[tokio::test]
         async fn a_missing_provider_is_named_and_an_orphan_can_still_be_deleted() {
