@@ -574,6 +574,29 @@ async fn the_grace_period_ends_by_itself<K: TestKind>() {
     );
 }
 
+/// Deleting a client during its grace period deletes it at the provider, and
+/// neither secret works any more.
+async fn deleting_during_grace_deletes_the_client_with_both_secrets<K: TestKind>() {
+    listed_as::<K>(true);
+    let w = world!("delete-grace");
+    w.apply_client("app", rotation_spec::<K>()).await;
+    w.wait_ready("app").await;
+    let before = w.assert_working("app").await;
+    let (id, old) = (before.client_id.unwrap(), before.secret.unwrap());
+    w.annotate("app", ROTATE, "r1").await;
+    w.wait_until("app", WAIT, "Retiring for r1", |o| {
+        rotated_for(o, "r1") && phase(o) == Some(RotationPhase::Retiring)
+    })
+    .await;
+    let new = w.assert_working("app").await.secret.unwrap();
+    w.delete_client("app").await;
+    w.wait_gone("app").await;
+    assert_eq!(w.remote_count().await, 0, "the remote client is deleted");
+    assert!(w.kind.remote(&id).await.is_none());
+    assert!(!w.kind.accepts(&id, &new).await);
+    assert!(!w.kind.accepts(&id, &old).await);
+}
+
 /// Rotation on demand without a grace period: the new secret replaces the old one
 /// at once.
 async fn rotation_replaces_the_secret_at_once<K: TestKind>() {
@@ -861,6 +884,10 @@ macro_rules! behaviour_suite {
         #[tokio::test]
         async fn the_grace_period_ends_by_itself() {
             super::the_grace_period_ends_by_itself::<K>().await
+        }
+        #[tokio::test]
+        async fn deleting_during_grace_deletes_the_client_with_both_secrets() {
+            super::deleting_during_grace_deletes_the_client_with_both_secrets::<K>().await
         }
         #[tokio::test]
         async fn crash_after_retiring_before_the_status_write() {

@@ -1,10 +1,10 @@
 //! Secret rotation end to end beyond what every provider shares (rotation with
-//! grace, retire-previous, a grace period ending by itself and rotating an import
-//! are in the behaviour suite, tests/provider_behaviour.rs): what a rotation
-//! records and stamps, the schedule, back-to-back and burst requests, edits and
-//! deletes during grace, publishPrevious, and the CLI. A real apiserver, the
-//! Cloudflare emulator over real HTTP and `clientops run` as a process. Every step
-//! checks with the emulator that the Secret's current secret (and, during grace,
+//! grace, retire-previous, a grace period ending by itself, deleting during grace
+//! and rotating an import are in the behaviour suite, tests/provider_behaviour.rs):
+//! what a rotation records and stamps, the schedule, back-to-back and burst
+//! requests, edits during grace, publishPrevious, and the CLI. A real apiserver,
+//! the Cloudflare emulator over real HTTP and `clientops run` as a process. Every
+//! step checks with the emulator that the Secret's current secret (and, during grace,
 //! the previous one) works, and that a retired secret no longer does. Durations
 //! are short (`gracePeriod: 3s`); the schedule is exercised by moving
 //! `status.rotation.lastRotatedAt` into the past (the CRD requires `every >= 1h`).
@@ -455,25 +455,6 @@ async fn a_spec_edit_during_grace_patches_the_client_and_keeps_both_secrets() {
     wait_idle(&s, "app", WAIT).await;
     assert!(!s.emu.check(&id, &original).await);
     assert!(s.assert_working("app").await.previous.is_none());
-}
-
-#[tokio::test]
-async fn deleting_during_grace_deletes_the_remote_client_and_the_object() {
-    let s = Scenario::new("rot-delete", &[]).await;
-    let (_, id, original) =
-        ready_client(&s, "app", json!({"rotation": {"gracePeriod": "1h"}})).await;
-    annotate(&s, "app", ROTATE, "r1").await;
-    wait_rotated(&s, "app", "r1").await;
-    let new = s.assert_working("app").await.secret.unwrap();
-    s.delete_client("app").await;
-    s.wait_gone("app").await;
-    assert_eq!(
-        s.remote_count().await,
-        0,
-        "the remote client is deleted with its rotated secret"
-    );
-    assert!(!s.emu.check(&id, &new).await);
-    assert!(!s.emu.check(&id, &original).await);
 }
 
 #[tokio::test]
