@@ -118,6 +118,16 @@ pub fn client_builder(options: &HttpOptions) -> reqwest::ClientBuilder {
     builder
 }
 
+/// What a delete found (every provider client's `delete`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// The object was deleted by this call.
+    Deleted,
+    /// There was nothing to delete (404), e.g. a retried delete whose first
+    /// attempt succeeded, or a client deleted by hand.
+    AlreadyAbsent,
+}
+
 /// A response as read from the wire, body capped at the executor's limit.
 #[derive(Debug)]
 pub struct RawResponse {

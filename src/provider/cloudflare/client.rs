@@ -35,6 +35,8 @@ use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegist
 use crate::provider::retry::RetryPolicy;
 use crate::secret::ClientSecret;
 
+pub use crate::provider::http::Deleted;
+
 /// The default base URL, `https://api.cloudflare.com/client/v4`.
 pub const DEFAULT_BASE_URL: &str = crate::api::provider::CLOUDFLARE_DEFAULT_BASE_URL;
 
@@ -115,16 +117,6 @@ impl CloudflareConfig {
         self.list_budget = budget;
         self
     }
-}
-
-/// What a delete found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deleted {
-    /// The object was deleted by this call.
-    Deleted,
-    /// There was nothing to delete (404), e.g. a retried delete whose first attempt
-    /// succeeded, or a client deleted by hand.
-    AlreadyAbsent,
 }
 
 /// A client of one Cloudflare account's OAuth clients. Cheap to clone.

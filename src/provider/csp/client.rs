@@ -38,6 +38,8 @@ use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegist
 use crate::provider::retry::RetryPolicy;
 use crate::secret::ClientSecret;
 
+pub use crate::provider::http::Deleted;
+
 /// The default base URL, `https://console.cloud.vmware.com`.
 pub const DEFAULT_BASE_URL: &str = crate::api::provider::CSP_DEFAULT_BASE_URL;
 
@@ -113,15 +115,6 @@ impl CspConfig {
         self.list_budget = budget;
         self
     }
-}
-
-/// What a delete found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deleted {
-    /// Deleted by this call.
-    Deleted,
-    /// There was nothing to delete.
-    AlreadyAbsent,
 }
 
 /// The per-id result of bulk deletes.

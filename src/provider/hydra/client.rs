@@ -38,6 +38,8 @@ use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegist
 use crate::provider::retry::RetryPolicy;
 use crate::secret::ClientSecret;
 
+pub use crate::provider::http::Deleted;
+
 /// The client-side limit when the provider object sets none: Hydra is self-hosted
 /// and documents no limit; 100 requests per second protects it from a burst of
 /// reconciles without slowing a normal fleet.
@@ -123,15 +125,6 @@ impl HydraConfig {
         self.retry = retry;
         self
     }
-}
-
-/// What a delete found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deleted {
-    /// Deleted by this call.
-    Deleted,
-    /// Nothing to delete (404).
-    AlreadyAbsent,
 }
 
 /// One page of a LIST.
