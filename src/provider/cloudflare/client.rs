@@ -250,7 +250,7 @@ impl CloudflareClient {
     }
 
     /// `PATCH /accounts/{account_id}/oauth_clients/{id}` with exactly the fields set in
-    /// `patch` (see [`super::diff`]). An empty patch sends nothing and reads the
+    /// `patch` (the adapter sets only the fields that differ). An empty patch sends nothing and reads the
     /// client instead.
     pub async fn update(
         &self,
