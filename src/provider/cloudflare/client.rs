@@ -250,8 +250,8 @@ impl CloudflareClient {
     }
 
     /// `PATCH /accounts/{account_id}/oauth_clients/{id}` with exactly the fields set in
-    /// `patch` (the adapter sets only the fields that differ). An empty patch sends nothing and reads the
-    /// client instead.
+    /// `patch` (the adapter sets only the fields that differ). An empty patch sends
+    /// nothing and reads the client instead.
     pub async fn update(
         &self,
         client_id: &str,
