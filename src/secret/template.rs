@@ -831,8 +831,11 @@ mod tests {
         let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
         let obj: OAuthClient =
             serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let mut d =
-            crate::controller::desired::desired_for(&obj, Some(ProviderType::Cloudflare)).unwrap();
+        let mut d = crate::controller::desired::desired_for(
+            &obj,
+            Some(crate::provider::registry::kind(ProviderType::Cloudflare)),
+        )
+        .unwrap();
         let cloudflare = CloudflareProvider::new(
             CloudflareClient::standalone(CloudflareConfig::new(
                 "acct",
