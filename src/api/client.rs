@@ -559,22 +559,11 @@ impl SecretEndpoints {
     }
 }
 
-/// The field names of [`SecretEndpoints`] in the CRD.
-const ENDPOINT_FIELDS: [&str; 8] = [
-    "issuer",
-    "authorizationUrl",
-    "tokenUrl",
-    "discoveryUrl",
-    "jwksUrl",
-    "revocationUrl",
-    "introspectionUrl",
-    "userinfoUrl",
-];
-
 /// CEL: the key names in `spec.secret.endpoints` (as `self`) as a list, `''`
 /// for those not set.
 fn endpoint_key_list(obj: &str) -> String {
-    let items: Vec<String> = ENDPOINT_FIELDS
+    // The field names of `SecretEndpoints` are the endpoint names.
+    let items: Vec<String> = crate::provider::endpoints::Endpoints::NAMES
         .iter()
         .map(|f| format!("(has({obj}.{f}) ? {obj}.{f} : '')"))
         .collect();

@@ -90,6 +90,26 @@ mod tests {
     }
 
     #[test]
+    fn the_spec_asks_for_endpoints_by_these_names() {
+        // `spec.secret.endpoints` has one field per name, spelt the same.
+        let all: crate::api::client::SecretEndpoints =
+            serde_json::from_value(serde_json::Value::Object(
+                Endpoints::NAMES
+                    .iter()
+                    .map(|n| (n.to_string(), serde_json::json!(format!("KEY_{n}"))))
+                    .collect(),
+            ))
+            .unwrap();
+        let requested = all.requested();
+        assert_eq!(requested.len(), Endpoints::NAMES.len());
+        for (name, key) in requested {
+            assert_eq!(key, format!("KEY_{name}"));
+        }
+        let json = serde_json::to_value(&all).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), Endpoints::NAMES.len());
+    }
+
+    #[test]
     fn each_provider_publishes_its_endpoints() {
         // Cloudflare's API: the documented dashboard endpoints.
         let cf = cloudflare("https://api.cloudflare.com/client/v4");
