@@ -105,6 +105,11 @@ pub struct Unavailable {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     AddFinalizer,
+    /// The finalizer and the intent of the object's first create (what
+    /// `RecordPendingCreate` records) in one write, before `Create`.
+    AddFinalizerWithIntent {
+        marker: String,
+    },
     RemoveFinalizer,
     /// Record `status.pendingCreate` (the intent: what identifies the client the
     /// create makes) before `Create`. An intent already recorded keeps its start.
@@ -700,7 +705,13 @@ fn create(input: &Input<'_>, desired: &Desired, actions: &mut Vec<Action>) {
         }
     };
     if recorded != Some(marker.as_str()) {
-        actions.push(Action::RecordPendingCreate { marker });
+        // A new object: its finalizer and its intent in one write.
+        if recorded.is_none() && actions.last() == Some(&Action::AddFinalizer) {
+            actions.pop();
+            actions.push(Action::AddFinalizerWithIntent { marker });
+        } else {
+            actions.push(Action::RecordPendingCreate { marker });
+        }
     }
     actions.push(Action::Create { how });
 }
