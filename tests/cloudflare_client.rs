@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clientops::emulator::cloudflare::validation::MAX_URI_LEN;
 use clientops::provider::cloudflare::adapter::{to_remote, update_body};
+use clientops::provider::cloudflare::kind::CloudflareFields;
 use clientops::provider::cloudflare::wire::{CreateOAuthClient, UpdateOAuthClient};
 use clientops::provider::cloudflare::{
     CloudflareClient, CloudflareConfig, CloudflareCredentials, Deleted,
@@ -15,7 +16,7 @@ use clientops::provider::cloudflare::{
 use clientops::provider::http::{
     BodyLimits, DEFAULT_MAX_BODY_BYTES, HttpOptions, RequestHook, RequestRecord, build_client,
 };
-use clientops::provider::model::ClientFields;
+use clientops::provider::model::{ClientFields, OwnFields};
 use clientops::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry, WaitHook};
 use clientops::provider::{Operation, ProviderError, RetryPolicy};
 use serde_json::{Value, json};
@@ -710,15 +711,16 @@ fn fields_of(c: &clientops::provider::cloudflare::wire::CreateOAuthClient) -> Cl
         grant_types: c.grant_types.iter().cloned().collect(),
         response_types: c.response_types.iter().cloned().collect(),
         scopes: c.scopes.iter().cloned().collect(),
-        optional_scopes: c.optional_scopes.iter().flatten().cloned().collect(),
         token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
         allowed_cors_origins: c.allowed_cors_origins.iter().flatten().cloned().collect(),
         client_uri: c.client_uri.clone(),
         logo_uri: c.logo_uri.clone(),
         policy_uri: c.policy_uri.clone(),
         tos_uri: c.tos_uri.clone(),
-        public: None,
-        ..Default::default()
+        own: OwnFields::new(CloudflareFields {
+            optional_scopes: c.optional_scopes.iter().flatten().cloned().collect(),
+            public: None,
+        }),
     }
 }
 

@@ -8,7 +8,7 @@ use clientops::api::client::CspClientFields;
 use clientops::provider::csp::wire::check_secret;
 use clientops::provider::csp::{CspClient, CspConfig, CspCredentials, CspProvider, Deleted};
 use clientops::provider::http::{HttpOptions, build_client};
-use clientops::provider::model::{ClientFields, Provider};
+use clientops::provider::model::{ClientFields, OwnFields, Provider};
 use clientops::provider::{Operation, ProviderError, RetryPolicy};
 use clientops::secret::ClientSecret;
 use serde_json::{Value, json};
@@ -163,7 +163,7 @@ fn fields(name: &str) -> ClientFields {
         grant_types: ["client_credentials".to_string()].into(),
         response_types: ["code".to_string()].into(),
         token_endpoint_auth_method: "client_secret_basic".into(),
-        csp: Some(CspClientFields {
+        own: OwnFields::new(CspClientFields {
             description: Some("Exports billing data".into()),
             access_token_ttl: Some("30m".into()),
             refresh_token_ttl: Some("720h".into()),
@@ -229,7 +229,10 @@ async fn every_operation_through_the_provider() {
     // Update: only what differs is sent; the read-back matches.
     let mut f2 = f.clone();
     f2.name = "Billing exporter v2".into();
-    f2.csp.as_mut().unwrap().access_token_ttl = Some("1h".into());
+    f2.own = OwnFields::new(CspClientFields {
+        access_token_ttl: Some("1h".into()),
+        ..f.own.get::<CspClientFields>().unwrap().clone()
+    });
     let changed = f2.diff(&read.fields);
     assert_eq!(changed.len(), 2, "{changed:?}");
     let updated = p.update("billing-exporter", &f2, &changed).await.unwrap();
@@ -237,8 +240,8 @@ async fn every_operation_through_the_provider() {
     assert_eq!(
         updated
             .fields
-            .csp
-            .as_ref()
+            .own
+            .get::<CspClientFields>()
             .unwrap()
             .access_token_ttl
             .as_deref(),

@@ -16,6 +16,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{DURATION_PATTERN, LocalSecretKeyRef, SECRET_KEY_PATTERN};
+use super::provider::{ProviderType, block_names, blocks_set_cel, prepend_rule};
 
 /// The desired state of one OAuth client.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -47,11 +48,8 @@ use super::common::{DURATION_PATTERN, LocalSecretKeyRef, SECRET_KEY_PATTERN};
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = at_most_one_block)]
 #[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "[has(self.cloudflare), has(self.vmwareCsp), has(self.hydra)].filter(x, x).size() <= 1",
-        "message": "spec: set at most one provider-specific block (cloudflare, vmwareCsp or hydra), the one of the provider that providerRef names"
-    },
     {
         "rule": "!has(self.cloudflare) || (has(self.grantTypes) && 'authorization_code' in self.grantTypes && self.grantTypes.all(g, g in ['authorization_code', 'refresh_token']))",
         "message": "spec.grantTypes: Cloudflare requires authorization_code and accepts only authorization_code and refresh_token; set grantTypes: [authorization_code] or [authorization_code, refresh_token]",
@@ -198,6 +196,29 @@ pub struct OAuthClientSpec {
     /// Adopt an existing remote client instead of creating one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSpec>,
+}
+
+impl OAuthClientSpec {
+    /// Whether the client block of provider `t` is set.
+    pub fn has_block(&self, t: ProviderType) -> bool {
+        match t {
+            ProviderType::Cloudflare => self.cloudflare.is_some(),
+            ProviderType::VmwareCsp => self.vmware_csp.is_some(),
+            ProviderType::Hydra => self.hydra.is_some(),
+        }
+    }
+}
+
+/// The client's rule: at most one provider block, the one of its provider.
+fn at_most_one_block(schema: &mut schemars::Schema) {
+    prepend_rule(
+        schema,
+        format!("{} <= 1", blocks_set_cel()),
+        format!(
+            "spec: set at most one provider-specific block ({}), the one of the provider that providerRef names",
+            block_names()
+        ),
+    );
 }
 
 /// Which provider object an OAuthClient uses.

@@ -48,11 +48,8 @@ pub const CSP_DEFAULT_BASE_URL: &str = "https://console.cloud.vmware.com";
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = exactly_one_block)]
 #[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "[has(self.cloudflare), has(self.vmwareCsp), has(self.hydra)].filter(x, x).size() == 1",
-        "message": "spec: set exactly one provider block: cloudflare, vmwareCsp or hydra"
-    },
     {
         "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || has(self.cloudflare.auth.apiTokenSecretRef.__namespace__)) && (!has(self.cloudflare.auth.apiKeySecretRef) || has(self.cloudflare.auth.apiKeySecretRef.__namespace__)))",
         "message": "spec.cloudflare.auth: a ClusterOAuthProvider must name the namespace of each credentials Secret; add namespace to the secret ref",
@@ -114,11 +111,8 @@ pub struct ClusterOAuthProviderSpec {
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = exactly_one_block)]
 #[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "[has(self.cloudflare), has(self.vmwareCsp), has(self.hydra)].filter(x, x).size() == 1",
-        "message": "spec: set exactly one provider block: cloudflare, vmwareCsp or hydra"
-    },
     {
         "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || !has(self.cloudflare.auth.apiTokenSecretRef.__namespace__)) && (!has(self.cloudflare.auth.apiKeySecretRef) || !has(self.cloudflare.auth.apiKeySecretRef.__namespace__)))",
         "message": "spec.cloudflare.auth: an OAuthProvider reads credentials only from its own namespace; remove namespace from the secret ref, or use a ClusterOAuthProvider",
@@ -181,17 +175,81 @@ pub enum ProviderType {
     Hydra,
 }
 
+impl ProviderType {
+    /// Every provider type. A new provider adds its variant here, its block to
+    /// [`ProviderBlocks`] and [`ProviderBlocks::has`], and its client block to
+    /// `OAuthClientSpec` and `OAuthClientSpec::has_block` (docs/architecture.md).
+    pub const ALL: [ProviderType; 3] = [
+        ProviderType::Cloudflare,
+        ProviderType::VmwareCsp,
+        ProviderType::Hydra,
+    ];
+
+    /// Its block's name in both CRDs, as in `status.providerType`.
+    pub fn block_name(self) -> &'static str {
+        match self {
+            ProviderType::Cloudflare => "cloudflare",
+            ProviderType::VmwareCsp => "vmwareCsp",
+            ProviderType::Hydra => "hydra",
+        }
+    }
+}
+
 impl ProviderBlocks {
+    /// Whether the block of provider `t` is set.
+    pub fn has(&self, t: ProviderType) -> bool {
+        match t {
+            ProviderType::Cloudflare => self.cloudflare.is_some(),
+            ProviderType::VmwareCsp => self.vmware_csp.is_some(),
+            ProviderType::Hydra => self.hydra.is_some(),
+        }
+    }
+
     /// The one provider block that is set, or `None` when zero or several are (which
     /// admission rejects, but an older apiserver without CEL would let through).
     pub fn provider_type(&self) -> Option<ProviderType> {
-        match (&self.cloudflare, &self.vmware_csp, &self.hydra) {
-            (Some(_), None, None) => Some(ProviderType::Cloudflare),
-            (None, Some(_), None) => Some(ProviderType::VmwareCsp),
-            (None, None, Some(_)) => Some(ProviderType::Hydra),
+        let mut set = ProviderType::ALL.into_iter().filter(|t| self.has(*t));
+        match (set.next(), set.next()) {
+            (Some(t), None) => Some(t),
             _ => None,
         }
     }
+}
+
+/// CEL: how many provider blocks `self` sets, for every [`ProviderType`].
+pub(crate) fn blocks_set_cel() -> String {
+    let has: Vec<String> = ProviderType::ALL
+        .iter()
+        .map(|t| format!("has(self.{})", t.block_name()))
+        .collect();
+    format!("[{}].filter(x, x).size()", has.join(", "))
+}
+
+/// The block names for a message: `cloudflare, vmwareCsp or hydra`.
+pub(crate) fn block_names() -> String {
+    let names: Vec<&str> = ProviderType::ALL.iter().map(|t| t.block_name()).collect();
+    let (last, rest) = names.split_last().expect("at least one provider");
+    format!("{} or {last}", rest.join(", "))
+}
+
+/// Put a CEL rule first in a schema's `x-kubernetes-validations`.
+pub(crate) fn prepend_rule(schema: &mut schemars::Schema, rule: String, message: String) {
+    let rules = schema
+        .ensure_object()
+        .entry("x-kubernetes-validations")
+        .or_insert_with(|| serde_json::Value::Array(vec![]));
+    if let Some(rules) = rules.as_array_mut() {
+        rules.insert(0, serde_json::json!({"rule": rule, "message": message}));
+    }
+}
+
+/// The provider objects' rule: exactly one provider block.
+fn exactly_one_block(schema: &mut schemars::Schema) {
+    prepend_rule(
+        schema,
+        format!("{} == 1", blocks_set_cel()),
+        format!("spec: set exactly one provider block: {}", block_names()),
+    );
 }
 
 /// A Cloudflare account.

@@ -10,9 +10,9 @@ use clap::{Args, Subcommand};
 
 use crate::emulator::cloudflare::auth::AuthConfig;
 use crate::emulator::cloudflare::scopes::Catalogue;
-use crate::emulator::cloudflare::{self, Emulator};
-use crate::emulator::core::RateLimit;
-use crate::emulator::csp;
+use crate::emulator::cloudflare::{self, Cloudflare};
+use crate::emulator::core::{self, Emulated, RateLimit};
+use crate::emulator::csp::{self, Csp};
 use crate::secret::ClientSecret;
 
 /// Run a provider emulator (for tests, demos and your CI).
@@ -248,6 +248,37 @@ async fn shutdown_signal() {
     }
 }
 
+/// Start `P`'s emulator and serve until SIGINT or SIGTERM. `any_credential`:
+/// the warning for a configuration that accepts any credential; `per`: what the
+/// rate limit counts ("credential", "API token").
+async fn serve<P: Emulated>(
+    name: &str,
+    cfg: P::Config,
+    listen: &str,
+    any_credential: Option<&str>,
+    per: &str,
+) -> anyhow::Result<()> {
+    let rate = P::rate_limit(&cfg);
+    let running = core::Emulator::<P>::start_until(cfg, listen, shutdown_signal()).await?;
+    // One line that scripts parse: keep its shape stable.
+    println!(
+        "clientops emulate {name}: listening on http://{} (base URL {}, admin {})",
+        running.addr(),
+        running.base_url(),
+        running.admin_url()
+    );
+    std::io::stdout().flush()?;
+    if let Some(warning) = any_credential {
+        eprintln!("clientops emulate {name}: {warning}");
+    }
+    match rate {
+        Some(r) => tracing::info!(rate_limit = %r, "per-{per} rate limit"),
+        None => tracing::info!("rate limit off"),
+    }
+    running.wait().await?;
+    Ok(())
+}
+
 impl EmulateArgs {
     /// Run the emulator until SIGINT or SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
@@ -261,54 +292,19 @@ impl EmulateArgs {
         match self.provider {
             EmulateProvider::Cloudflare(args) => {
                 let cfg = args.config()?;
-                let any = cfg.auth.accepts_any();
-                let rate = cfg.rate_limit;
-                let running = Emulator::start_until(cfg, &args.listen, shutdown_signal()).await?;
-                // One line that scripts parse: keep its shape stable.
-                println!(
-                    "clientops emulate cloudflare: listening on http://{} (base URL {}, admin {})",
-                    running.addr(),
-                    running.base_url(),
-                    running.admin_url()
-                );
-                std::io::stdout().flush()?;
-                if any {
-                    eprintln!(
-                        "clientops emulate cloudflare: no --token or --api-key given: accepting any non-empty credential"
-                    );
-                }
-                match rate {
-                    Some(r) => tracing::info!(rate_limit = %r, "per-credential rate limit"),
-                    None => tracing::info!("rate limit off"),
-                }
-                running.wait().await?;
-                Ok(())
+                let any = cfg
+                    .auth
+                    .accepts_any()
+                    .then_some("no --token or --api-key given: accepting any non-empty credential");
+                serve::<Cloudflare>("cloudflare", cfg, &args.listen, any, "credential").await
             }
             EmulateProvider::Csp(args) => {
                 let cfg = args.config()?;
-                let any = cfg.auth.accepts_any();
-                let rate = cfg.rate_limit;
-                let running =
-                    csp::Emulator::start_until(cfg, &args.listen, shutdown_signal()).await?;
-                // One line that scripts parse: keep its shape stable.
-                println!(
-                    "clientops emulate csp: listening on http://{} (base URL {}, admin {})",
-                    running.addr(),
-                    running.base_url(),
-                    running.admin_url()
-                );
-                std::io::stdout().flush()?;
-                if any {
-                    eprintln!(
-                        "clientops emulate csp: no --token given: accepting any non-empty API token"
-                    );
-                }
-                match rate {
-                    Some(r) => tracing::info!(rate_limit = %r, "per-API-token rate limit"),
-                    None => tracing::info!("rate limit off"),
-                }
-                running.wait().await?;
-                Ok(())
+                let any = cfg
+                    .auth
+                    .accepts_any()
+                    .then_some("no --token given: accepting any non-empty API token");
+                serve::<Csp>("csp", cfg, &args.listen, any, "API-token").await
             }
         }
     }

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::api::OAuthClient;
 use crate::api::annotations::{RETIRE_PREVIOUS, ROTATE};
 use crate::api::client::RotationPhase;
-use crate::controller::desired::parse_duration;
+use crate::api::common::parse_duration;
 use crate::controller::plan::parse_time;
 
 /// Field manager of the CLI's patches.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::api::common::parse_duration;
 use crate::controller::context::Settings;
-use crate::controller::desired::parse_duration;
 use crate::controller::leader::LeaseConfig;
 use crate::controller::run::{Operations, Scope, run};
 use crate::provider::list_budget::ListBudget;

@@ -1,13 +1,15 @@
-//! The desired state of one OAuthClient, derived from its spec: defaults applied,
-//! durations parsed, and the rules of the provider it uses checked (the CRD checks
-//! them only when the manifest has the provider's own block).
+//! The desired state of one OAuthClient, derived from its spec in two steps: the
+//! provider-neutral part (defaults applied, durations parsed, the Secret's shape),
+//! then the rules and own fields of the provider it uses (its [`Kind`]; the CRD
+//! checks them only when the manifest has the provider's own block).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::api::client::{DeletionPolicy, OAuthClient, TokenEndpointAuthMethod};
-use crate::api::provider::ProviderType;
+use crate::api::common::parse_duration;
 use crate::provider::model::ClientFields;
+use crate::provider::registry::{self, Kind};
 
 /// Default grace period for the previous secret after a rotation.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
@@ -46,90 +48,56 @@ pub struct Import {
     pub secret_ref: Option<(String, String)>,
 }
 
-/// A spec the controller cannot act on: the field and the fix.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct SpecError {
-    pub field: String,
-    pub message: String,
-}
+pub use crate::api::common::SpecError;
 
 fn spec_err(field: &str, message: impl Into<String>) -> SpecError {
-    SpecError {
-        field: field.into(),
-        message: message.into(),
-    }
+    SpecError::new(field, message)
 }
 
-/// Parse a Go-style duration (`2160h`, `1h30m`, `90s`, `1.5h`) as the CRD accepts it.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        if num_len == 0 {
-            return None;
-        }
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * unit;
-    }
-    Duration::try_from_secs_f64(total).ok()
+/// The desired state of `obj` served by a provider of `kind`.
+pub fn desired(obj: &OAuthClient, kind: &dyn Kind) -> Result<Desired, SpecError> {
+    desired_for(obj, Some(kind))
 }
 
-/// Derive the desired state for an OAuthClient served by a provider of `provider`.
-pub fn desired(obj: &OAuthClient, provider: ProviderType) -> Result<Desired, SpecError> {
-    desired_for(obj, Some(provider))
+/// The desired state in its two steps: what holds for every provider (the shared
+/// fields with their defaults, the Secret's shape, the deletion policy, the
+/// rotation), then, when the provider resolved (`kind`), its own block, defaults
+/// and rules. Without a provider (missing, not admitted, unreadable credentials)
+/// the first step is enough to write conditions and to honour `deletionPolicy`,
+/// never enough to act at a provider.
+pub fn desired_for(obj: &OAuthClient, kind: Option<&dyn Kind>) -> Result<Desired, SpecError> {
+    let mut d = common(obj)?;
+    if let Some(kind) = kind {
+        for_provider(&mut d, obj, kind)?;
+    }
+    Ok(d)
 }
 
-/// Derive the desired state; `None`: the provider did not resolve (missing, not
-/// admitted, unreadable credentials), so only what holds for every provider is
-/// checked and applied (the Secret's shape, the deletion policy, the rotation):
-/// enough to write conditions and to honour `deletionPolicy`, never enough to act
-/// at a provider. The provider's own rules are checked once it resolves.
-pub fn desired_for(
-    obj: &OAuthClient,
-    provider: Option<ProviderType>,
-) -> Result<Desired, SpecError> {
-    let spec = &obj.spec;
-    let name = obj.metadata.name.clone().unwrap_or_default();
-
-    let block_provider = match (&spec.cloudflare, &spec.vmware_csp, &spec.hydra) {
-        (Some(_), None, None) => Some(ProviderType::Cloudflare),
-        (None, Some(_), None) => Some(ProviderType::VmwareCsp),
-        (None, None, Some(_)) => Some(ProviderType::Hydra),
-        (None, None, None) => None,
-        _ => return Err(spec_err("spec", "set at most one provider-specific block")),
-    };
-    if let (Some(block), Some(provider)) = (block_provider, provider)
-        && block != provider
+/// The provider's step: its block must be the one the spec sets (if any), and its
+/// own fields, defaults and rules apply.
+pub fn for_provider(d: &mut Desired, obj: &OAuthClient, kind: &dyn Kind) -> Result<(), SpecError> {
+    if let Some(block) = registry::kind_of_client(&obj.spec)?
+        && block.provider_type() != kind.provider_type()
     {
         return Err(spec_err(
-            block_field(block),
+            block.block(),
             format!(
                 "this block is for {} but providerRef names a {} provider; remove it or use the {} block",
-                block_name(block),
-                block_name(provider),
-                block_field(provider)
+                block.title(),
+                kind.title(),
+                kind.block()
             ),
         ));
     }
+    kind.desire(&obj.spec, &mut d.fields)
+}
+
+/// The provider-neutral step (see [`desired_for`]).
+pub fn common(obj: &OAuthClient) -> Result<Desired, SpecError> {
+    let spec = &obj.spec;
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    // At most one provider block, whichever provider it names.
+    registry::kind_of_client(spec)?;
 
     let grant_types: BTreeSet<String> = spec
         .grant_types
@@ -162,51 +130,23 @@ pub fn desired_for(
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let cf = spec.cloudflare.clone().unwrap_or_default();
-    let optional_scopes: BTreeSet<String> = cf
-        .optional_scopes
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-
-    let mut fields = ClientFields {
+    let fields = ClientFields {
         name: spec.client_name.clone().unwrap_or_else(|| name.clone()),
         redirect_uris: spec.redirect_uris.clone(),
         post_logout_redirect_uris: spec.post_logout_redirect_uris.clone(),
         grant_types,
         response_types,
         scopes,
-        optional_scopes,
         token_endpoint_auth_method: auth_str,
         allowed_cors_origins: spec.allowed_cors_origins.iter().cloned().collect(),
         client_uri: spec.client_uri.clone(),
         logo_uri: spec.logo_uri.clone(),
         policy_uri: spec.policy_uri.clone(),
         tos_uri: spec.tos_uri.clone(),
-        public: cf
-            .visibility
-            .map(|v| v == crate::api::client::Visibility::Public),
-        csp: spec.vmware_csp.clone(),
-        hydra: spec.hydra.clone(),
+        own: Default::default(),
     };
 
-    if provider == Some(ProviderType::Cloudflare) {
-        check_cloudflare_rules(&fields)?;
-    }
-
     let rotation = spec.rotation.clone().unwrap_or_default();
-    if provider == Some(ProviderType::Hydra) {
-        use crate::provider::hydra::adapter as hydra;
-        // Hydra's defaults in the desired state (no scopes: Hydra's default scope),
-        // so they are never drift; what Hydra cannot represent is refused by field.
-        hydra::apply_defaults(&mut fields);
-        if let Some((field, message)) = hydra::unsupported(&fields).into_iter().next() {
-            return Err(spec_err(&field, message));
-        }
-        hydra::check_grace(rotation.grace_period.as_deref())
-            .map_err(|(field, message)| spec_err(&field, message))?;
-    }
     let rotation_every = match &rotation.every {
         Some(s) => Some(
             parse_duration(s)
@@ -252,62 +192,12 @@ pub fn desired_for(
     })
 }
 
-/// Cloudflare's own rules (provider-contracts.md A.3), for manifests without a
-/// `spec.cloudflare` block (with it, the CRD's CEL rules already enforced them).
-fn check_cloudflare_rules(f: &ClientFields) -> Result<(), SpecError> {
-    if !f.grant_types.contains("authorization_code")
-        || f.grant_types
-            .iter()
-            .any(|g| g != "authorization_code" && g != "refresh_token")
-    {
-        return Err(spec_err(
-            "spec.grantTypes",
-            "Cloudflare requires authorization_code and accepts only authorization_code and refresh_token; set grantTypes: [authorization_code] or [authorization_code, refresh_token]",
-        ));
-    }
-    if let Some(s) = f.scopes.iter().find(|s| s.contains(':')) {
-        return Err(spec_err(
-            "spec.scopes",
-            format!(
-                "Cloudflare rejects colon-delimited scopes such as {s:?}; use the dot form from GET /oauth/scopes, such as account.read"
-            ),
-        ));
-    }
-    if f.redirect_uris.is_empty() {
-        return Err(spec_err(
-            "spec.redirectUris",
-            "Cloudflare requires at least one redirect URI; add the callback URL of your application",
-        ));
-    }
-    if let Some(s) = f.optional_scopes.iter().find(|s| !f.scopes.contains(*s)) {
-        return Err(spec_err(
-            "spec.cloudflare.optionalScopes",
-            format!("{s:?} must also be listed in spec.scopes; add it there or remove it here"),
-        ));
-    }
-    Ok(())
-}
-
-fn block_field(p: ProviderType) -> &'static str {
-    match p {
-        ProviderType::Cloudflare => "spec.cloudflare",
-        ProviderType::VmwareCsp => "spec.vmwareCsp",
-        ProviderType::Hydra => "spec.hydra",
-    }
-}
-
-fn block_name(p: ProviderType) -> &'static str {
-    match p {
-        ProviderType::Cloudflare => "Cloudflare",
-        ProviderType::VmwareCsp => "VMware CSP",
-        ProviderType::Hydra => "Ory Hydra",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::client::{OAuthClientSpec, ProviderKind, ProviderRef};
+    use crate::api::provider::ProviderType;
+    use crate::provider::registry::kind;
 
     fn client(patch: serde_json::Value) -> OAuthClient {
         let mut spec = serde_json::json!({
@@ -343,8 +233,8 @@ mod tests {
         let d = desired_for(&o, None).expect("no provider rule applies yet");
         assert_eq!(d.deletion_policy, DeletionPolicy::Orphan);
         // Once it resolves, the provider's rules do.
-        assert!(desired_for(&o, Some(ProviderType::Cloudflare)).is_err());
-        assert!(desired_for(&o, Some(ProviderType::Hydra)).is_err());
+        assert!(desired_for(&o, Some(kind(ProviderType::Cloudflare))).is_err());
+        assert!(desired_for(&o, Some(kind(ProviderType::Hydra))).is_err());
         // A spec broken for every provider stays refused.
         let bad = client(serde_json::json!({"rotation": {"every": "soon"}}));
         assert_eq!(
@@ -355,7 +245,11 @@ mod tests {
 
     #[test]
     fn defaults_are_applied() {
-        let d = desired(&client(serde_json::json!({})), ProviderType::Cloudflare).unwrap();
+        let d = desired(
+            &client(serde_json::json!({})),
+            kind(ProviderType::Cloudflare),
+        )
+        .unwrap();
         assert_eq!(d.fields.name, "web");
         assert_eq!(
             d.fields.grant_types,
@@ -378,20 +272,20 @@ mod tests {
     fn cloudflare_rules_are_checked_without_the_block() {
         let e = desired(
             &client(serde_json::json!({"grantTypes": ["refresh_token"]})),
-            ProviderType::Cloudflare,
+            kind(ProviderType::Cloudflare),
         )
         .unwrap_err();
         assert_eq!(e.field, "spec.grantTypes");
         let e = desired(
             &client(serde_json::json!({"scopes": ["account:read"]})),
-            ProviderType::Cloudflare,
+            kind(ProviderType::Cloudflare),
         )
         .unwrap_err();
         assert_eq!(e.field, "spec.scopes");
         assert!(e.to_string().contains("account.read"));
         let e = desired(
             &client(serde_json::json!({"redirectUris": []})),
-            ProviderType::Cloudflare,
+            kind(ProviderType::Cloudflare),
         )
         .unwrap_err();
         assert_eq!(e.field, "spec.redirectUris");
@@ -399,7 +293,7 @@ mod tests {
         assert!(
             desired(
                 &client(serde_json::json!({"grantTypes": ["client_credentials"]})),
-                ProviderType::Hydra
+                kind(ProviderType::Hydra)
             )
             .is_ok()
         );
@@ -409,7 +303,7 @@ mod tests {
     fn a_block_of_another_provider_is_refused() {
         let e = desired(
             &client(serde_json::json!({"hydra": {"skipConsent": true}})),
-            ProviderType::Cloudflare,
+            kind(ProviderType::Cloudflare),
         )
         .unwrap_err();
         assert_eq!(e.field, "spec.hydra");
@@ -420,7 +314,7 @@ mod tests {
     fn hydra_defaults_and_limits_are_applied() {
         let d = desired(
             &client(serde_json::json!({"scopes": []})),
-            ProviderType::Hydra,
+            kind(ProviderType::Hydra),
         )
         .unwrap();
         assert_eq!(
@@ -430,36 +324,40 @@ mod tests {
         );
         let e = desired(
             &client(serde_json::json!({"rotation": {"gracePeriod": "24h"}})),
-            ProviderType::Hydra,
+            kind(ProviderType::Hydra),
         )
         .unwrap_err();
         assert_eq!(e.field, "spec.rotation.gracePeriod");
         assert!(e.message.contains("impossible"), "{e}");
         let e = desired(
             &client(serde_json::json!({"scopes": ["a b"]})),
-            ProviderType::Hydra,
+            kind(ProviderType::Hydra),
         )
         .unwrap_err();
         assert_eq!(e.field, "spec.scopes");
         let e = desired(
             &client(serde_json::json!({"hydra": {"metadata": {"clientops.dev/uid": "x"}}})),
-            ProviderType::Hydra,
+            kind(ProviderType::Hydra),
         )
         .unwrap_err();
         assert_eq!(e.field, "spec.hydra.metadata");
     }
 
     #[test]
-    fn durations_parse_like_go() {
-        assert_eq!(
-            parse_duration("2160h"),
-            Some(Duration::from_secs(2160 * 3600))
-        );
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        for bad in ["", "90d", "h", "5", "1h-2m", "1 h"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
+    fn the_csp_example_manifest_maps_without_drift() {
+        use crate::provider::csp::adapter as csp;
+        let text = include_str!("../../examples/50-csp.yaml");
+        use serde::Deserialize;
+        let doc = serde_yaml_ng::Deserializer::from_str(text)
+            .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
+            .find(|v| v["kind"] == "OAuthClient")
+            .expect("an OAuthClient in the example");
+        let obj: crate::api::OAuthClient = serde_yaml_ng::from_value(doc).unwrap();
+        let d = desired(&obj, kind(ProviderType::VmwareCsp)).unwrap();
+        let body = csp::create_body(&d.fields, Some("clientops-uid"), None).unwrap();
+        assert_eq!(body.description, "Exports billing data every hour");
+        assert_eq!(body.access_token_ttl, Some(1800));
+        let remote = csp::to_remote(&csp::app_from(&body));
+        assert_eq!(d.fields.diff(&remote.fields), vec![]);
     }
 }

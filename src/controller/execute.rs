@@ -10,17 +10,17 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::context::Context;
 use super::desired::Desired;
 use super::error::Error;
 use super::observe::Observation;
-use super::observe::{CreateMarker, sent_fingerprint};
-use super::plan::{Action, AdoptReason, RetireReason, RotationReason, reason_marker};
+use super::plan::{Action, AdoptReason, CreatePath, RetireReason, RotationReason};
+use super::status::{PendingPatch, RotationPatch, StatusPatch, StatusWriter};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
-use crate::api::client::OAuthClientStatus;
+use crate::api::client::{OAuthClientStatus, RotationPhase};
 use crate::failpoint;
 use crate::provider::error::ProviderError;
 use crate::provider::model::{Provider, SecretIssuance};
@@ -30,30 +30,45 @@ use crate::secret::render::{Credentials, Stamps, owner_reference, render};
 /// How long a Secret write that carries a once-returned secret is retried.
 pub const SECRET_WRITE_PATIENCE: Duration = Duration::from_secs(300);
 
-/// Runs one plan for one object.
+/// Runs one plan for one object. Its status writes go through the reconcile's
+/// [`StatusWriter`]; the write that ends the plan's last action is held back there
+/// (see [`StatusWriter::hold`]), to go out with the conditions.
 pub struct Executor<'a> {
-    pub ctx: &'a Context,
-    pub obj: &'a OAuthClient,
-    pub obs: &'a Observation,
-    /// Status as it is after the actions done so far.
-    pub status: OAuthClientStatus,
+    ctx: &'a Context,
+    obj: &'a OAuthClient,
+    obs: &'a Observation,
+    writer: &'a mut StatusWriter,
+    /// Status as it is after the actions done so far (held-back writes included).
+    status: OAuthClientStatus,
     /// Whether the object carries the finalizer now.
-    pub has_finalizer: bool,
+    has_finalizer: bool,
     /// The object as the last write to it returned it: fresher than `obj`, so the
     /// next round needs no GET.
-    pub latest: Option<OAuthClient>,
+    latest: Option<OAuthClient>,
     /// The Secret (name, content; `None`: absent) as last read or written here;
     /// `None` when unknown. A write starts from it instead of a GET (a stale view
     /// only costs a conflict and a retry), and the next round observes it.
-    pub secret_now: std::sync::Mutex<Option<(String, Option<Secret>)>>,
+    secret_now: std::sync::Mutex<Option<(String, Option<Secret>)>>,
     /// `secret_now` was read or written here (not the observation's copy).
     secret_touched: std::sync::atomic::AtomicBool,
-    /// Hold back the status write that ends the last action (see [`Self::finish_status`]).
-    pub defer_final: bool,
     /// Running the plan's last action.
     in_last_action: bool,
-    /// A status patch held back: the reconcile sends it with the conditions.
-    deferred: Option<Value>,
+}
+
+/// What running a plan left behind, for the reconcile's next round.
+pub struct Executed {
+    /// The first failure, if any (the actions after it were not run).
+    pub result: Result<(), Error>,
+    /// Status after the actions (including a write held back in the writer).
+    pub status: OAuthClientStatus,
+    /// The object as the last write to it returned it, if any was made.
+    pub latest: Option<OAuthClient>,
+    /// Whether the object carries the finalizer now.
+    pub has_finalizer: bool,
+    /// The Secret (name, content) as last known here, and whether the actions
+    /// read or wrote it (else it is the observation's copy).
+    pub secret: Option<(String, Option<Secret>)>,
+    pub secret_touched: bool,
 }
 
 fn now_rfc3339(ctx: &Context) -> String {
@@ -61,7 +76,12 @@ fn now_rfc3339(ctx: &Context) -> String {
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(ctx: &'a Context, obj: &'a OAuthClient, obs: &'a Observation) -> Self {
+    pub fn new(
+        ctx: &'a Context,
+        obj: &'a OAuthClient,
+        obs: &'a Observation,
+        writer: &'a mut StatusWriter,
+    ) -> Self {
         let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
         let secret_now = obs
             .desired
@@ -72,19 +92,18 @@ impl<'a> Executor<'a> {
             ctx,
             obj,
             obs,
+            writer,
             status: obj.status.clone().unwrap_or_default(),
             has_finalizer,
             latest: None,
             secret_now: std::sync::Mutex::new(secret_now),
             secret_touched: Default::default(),
-            defer_final: false,
             in_last_action: false,
-            deferred: None,
         }
     }
 
     /// The Secret as last seen here, if known.
-    pub fn known_secret(&self) -> Option<(String, Option<Secret>)> {
+    fn known_secret(&self) -> Option<(String, Option<Secret>)> {
         self.secret_now
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -95,13 +114,6 @@ impl<'a> Executor<'a> {
         *self.secret_now.lock().unwrap_or_else(|e| e.into_inner()) = known;
         self.secret_touched
             .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// Whether [`Self::known_secret`] was read or written by this executor; if
-    /// not, it is the observation's copy.
-    pub fn secret_touched(&self) -> bool {
-        self.secret_touched
-            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn api(&self) -> Api<OAuthClient> {
@@ -136,52 +148,24 @@ impl<'a> Executor<'a> {
             })
     }
 
-    /// The status patch held back by [`Self::finish_status`], if any: the caller
-    /// must send it (with the conditions, or before anything else).
-    pub fn take_deferred(&mut self) -> Option<Value> {
-        self.deferred.take()
-    }
-
     /// The status write that ends an action. When it ends the plan's last action
-    /// and `defer_final` is set, it is held back (and applied to our copy): the
-    /// reconcile plans the next round from our copy and sends it together with the
-    /// conditions (one write instead of two), or before any further action. Only
-    /// in-memory planning and reads happen in between, so a crash there is a
-    /// crash just before this write: every action already copes with that.
-    async fn finish_status(&mut self, patch: Value) -> Result<(), Error> {
-        if !(self.defer_final && self.in_last_action) {
+    /// it is held back in the writer (and applied to our copy): the reconcile plans
+    /// the next round from our copy and sends it together with the conditions (one
+    /// write instead of two), or before any further action.
+    async fn finish_status(&mut self, patch: StatusPatch) -> Result<(), Error> {
+        if !self.in_last_action {
             return self.patch_status(patch).await;
         }
-        let mut cur = serde_json::to_value(&self.status).unwrap_or_default();
-        json_merge(&mut cur, &patch);
-        self.status = serde_json::from_value(cur).unwrap_or_default();
-        let mut held = self.deferred.take().unwrap_or_else(|| json!({}));
-        compose_patch(&mut held, &patch);
-        self.deferred = Some(held);
+        patch.apply(&mut self.status);
+        self.writer.hold(patch);
         Ok(())
     }
 
-    /// Merge-patch status, and apply the same patch to our copy. A status patch
-    /// held back goes out with it.
-    pub async fn patch_status(&mut self, patch: Value) -> Result<(), Error> {
-        let patch = match self.deferred.take() {
-            Some(mut held) => {
-                compose_patch(&mut held, &patch);
-                held
-            }
-            None => patch,
-        };
-        let updated = super::reconcile::patch_own_status(
-            self.ctx,
-            &self.api(),
-            &self.obj.name_any(),
-            patch.clone(),
-        )
-        .await?;
+    /// Write status (with a write held back, if any), and apply the patch to our copy.
+    async fn patch_status(&mut self, patch: StatusPatch) -> Result<(), Error> {
+        let updated = self.writer.write(self.ctx, patch.clone()).await?;
         self.latest = Some(updated);
-        let mut cur = serde_json::to_value(&self.status).unwrap_or_default();
-        json_merge(&mut cur, &patch);
-        self.status = serde_json::from_value(cur).unwrap_or_default();
+        patch.apply(&mut self.status);
         Ok(())
     }
 
@@ -197,14 +181,25 @@ impl<'a> Executor<'a> {
         self.ctx.publish(ev, self.obj.object_ref(&()));
     }
 
-    /// Perform `actions` in order.
-    pub async fn run(&mut self, actions: &[Action]) -> Result<(), Error> {
+    /// Perform `actions` in order, stopping at the first failure.
+    pub async fn run(mut self, actions: &[Action]) -> Executed {
+        let mut result = Ok(());
         for (i, action) in actions.iter().enumerate() {
             tracing::debug!(?action, "executing");
             self.in_last_action = i + 1 == actions.len();
-            self.one(action).await?;
+            result = self.one(action).await;
+            if result.is_err() {
+                break;
+            }
         }
-        Ok(())
+        Executed {
+            result,
+            secret: self.known_secret(),
+            secret_touched: self.secret_touched.into_inner(),
+            status: self.status,
+            latest: self.latest,
+            has_finalizer: self.has_finalizer,
+        }
     }
 
     async fn one(&mut self, action: &Action) -> Result<(), Error> {
@@ -212,18 +207,29 @@ impl<'a> Executor<'a> {
         match action {
             Action::AddFinalizer => self.set_finalizer(true).await,
             Action::RemoveFinalizer => self.set_finalizer(false).await,
-            Action::RecordPendingCreate => {
-                // A provider that takes a caller-chosen id gets one derived from this
-                // object's UID: after a crash the client is found by that id.
-                let marker = self.create_marker();
-                self.patch_status(
-                    json!({ "pendingCreate": { "startedAt": now, "marker": marker } }),
-                )
+            Action::RecordPendingCreate { marker } => {
+                // An intent already recorded keeps its start: the match rule for a
+                // lost create looks no earlier than that.
+                let started_at = match &self.status.pending_create {
+                    Some(_) => None,
+                    None => Some(now),
+                };
+                self.patch_status(StatusPatch {
+                    pending_create: Some(Some(PendingPatch {
+                        started_at,
+                        marker: Some(marker.clone()),
+                        recovering: None,
+                    })),
+                    ..Default::default()
+                })
                 .await?;
                 failpoint::hit("after-pending-create");
                 Ok(())
             }
-            Action::Create => self.create().await,
+            Action::Create { how } => match how {
+                CreatePath::Generated => self.create().await,
+                CreatePath::ChosenId { id } => self.create_chosen(id).await,
+            },
             Action::Adopt { id, reason } => self.adopt(id, reason).await,
             Action::ForgetMissing { id } => {
                 self.event(
@@ -233,11 +239,29 @@ impl<'a> Executor<'a> {
                     format!("client {id} was deleted at the provider; creating a new one"),
                 )
                 .await;
-                self.patch_status(json!({ "clientId": null, "pendingRotation": null, "rotation": { "phase": "Idle", "previousRetiresAt": null } })).await
+                self.patch_status(StatusPatch {
+                    client_id: Some(None),
+                    pending_rotation: Some(None),
+                    rotation: Some(RotationPatch {
+                        phase: Some(RotationPhase::Idle),
+                        previous_retires_at: Some(None),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
             }
             Action::Patch { id, fields } => self.patch_remote(id, fields).await,
             Action::RecordPendingRotation { reason } => {
-                self.patch_status(json!({ "pendingRotation": { "startedAt": now, "marker": reason_marker(reason) } })).await?;
+                self.patch_status(StatusPatch {
+                    pending_rotation: Some(Some(PendingPatch {
+                        started_at: Some(now),
+                        marker: Some(reason.marker()),
+                        recovering: None,
+                    })),
+                    ..Default::default()
+                })
+                .await?;
                 self.ctx.metrics.rotation_started();
                 failpoint::hit("after-pending-rotation");
                 Ok(())
@@ -246,13 +270,15 @@ impl<'a> Executor<'a> {
                 id,
                 reason,
                 retire_at,
-            } => (self.rotate(id, reason, *retire_at).await)
+                issuance,
+            } => (self.rotate(id, reason, *retire_at, *issuance).await)
                 .inspect(|_| self.ctx.metrics.rotation_completed())
                 .inspect_err(|_| self.ctx.metrics.rotation_failed()),
-            Action::FinishRotation => {
-                (self.finish_rotation().await).inspect(|_| self.ctx.metrics.rotation_completed())
+            Action::FinishRotation { reason } => (self.finish_rotation(reason).await)
+                .inspect(|_| self.ctx.metrics.rotation_completed()),
+            Action::RecoverLostRotation { id, reason } => {
+                self.recover_lost_rotation(id, reason).await
             }
-            Action::RecoverLostRotation { id } => self.recover_lost_rotation(id).await,
             Action::Retire { id, reason } => self.retire(id, reason).await,
             Action::WriteSecret => self.rewrite_secret().await,
             Action::DeleteRemote { id } => {
@@ -272,12 +298,21 @@ impl<'a> Executor<'a> {
             }
             Action::OrphanSecret => self.orphan_secret().await,
             Action::RecordRetireRequest { value } => {
-                self.finish_status(json!({ "rotation": { "lastRetireRequest": value } }))
-                    .await
+                self.finish_status(StatusPatch {
+                    rotation: Some(RotationPatch {
+                        last_retire_request: Some(value.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
             }
             Action::RecordReconcileRequest { value } => {
-                self.finish_status(json!({ "lastReconcileRequest": value }))
-                    .await
+                self.finish_status(StatusPatch {
+                    last_reconcile_request: Some(value.clone()),
+                    ..Default::default()
+                })
+                .await
             }
         }
     }
@@ -408,22 +443,14 @@ impl<'a> Executor<'a> {
         ))
     }
 
-    /// The id clientops gives a client at a provider that lets the caller choose:
-    /// stable for this object, unique across objects.
-    fn chosen_client_id(&self) -> Option<String> {
-        let p = self.obs.resolved.as_ref()?.provider.as_ref();
-        p.chooses_client_id()
-            .then(|| format!("clientops-{}", self.obj.uid().unwrap_or_default()))
-    }
-
     /// Create with a caller-chosen id and secret: the secret is written to the Secret
     /// before the call, so a crash at any point loses nothing, and the id is recorded
     /// in `status.pendingCreate.marker`, so the client is found again by id.
-    async fn create_chosen(&mut self, id: String) -> Result<(), Error> {
+    async fn create_chosen(&mut self, id: &str) -> Result<(), Error> {
         let d = self.desired()?;
         let p = self.provider()?;
         let secret = match self.obs.secret.credentials.as_ref() {
-            Some(c) if c.client_id == id && c.secret.is_some() => {
+            Some(c) if c.client_id == *id && c.secret.is_some() => {
                 c.secret.clone().expect("checked")
             }
             _ => p.generate_secret().ok_or_else(|| {
@@ -435,7 +462,7 @@ impl<'a> Executor<'a> {
         };
         let now = now_rfc3339(self.ctx);
         let creds = Credentials {
-            client_id: id.clone(),
+            client_id: id.into(),
             secret: Some(secret.clone()),
             previous: None,
             pending: None,
@@ -446,19 +473,19 @@ impl<'a> Executor<'a> {
         };
         let mac = self.write_secret(&creds, &stamps).await?;
         failpoint::hit("after-create-secret-write");
-        let created = match p.create_with(&d.fields, &id, &secret).await {
+        let created = match p.create_with(&d.fields, id, &secret).await {
             Some(Ok(c)) => c,
             // Already there: our own earlier attempt (the id is derived from our UID).
             // Already there: our own earlier attempt (the id is derived from our
             // UID). Not readable yet: the provider is still deleting an old client
             // with this id; waiting helps (the conflict is not a Stalled error).
-            Some(Err(conflict @ ProviderError::Conflict { .. })) => match p.get(&id).await {
+            Some(Err(conflict @ ProviderError::Conflict { .. })) => match p.get(id).await {
                 Ok(Some(c)) => c,
                 Ok(None) => return Err(Error::provider("create the client", conflict)),
                 Err(e) => return Err(Error::provider("look up the client", e)),
             },
             Some(Err(e @ ProviderError::Invalid { .. })) => {
-                self.patch_status(json!({ "pendingCreate": null })).await?;
+                self.void_pending_create().await?;
                 return Err(Error::provider("create the client", e));
             }
             Some(Err(e)) => return Err(Error::provider("create the client", e)),
@@ -471,14 +498,7 @@ impl<'a> Executor<'a> {
         };
         failpoint::hit("after-create-call");
         self.ctx.accounts.upsert(p.account_key(), created).await;
-        self.finish_status(json!({
-            "clientId": id,
-            "pendingCreate": null,
-            "secretName": d.secret.name,
-            "secretMAC": mac,
-            "rotation": { "phase": "Idle", "lastRotatedAt": now, "lastRequest": self.obs.triggers.rotate },
-        }))
-        .await?;
+        self.finish_status(self.created(id, mac, now)).await?;
         self.event(
             EventType::Normal,
             "Created",
@@ -489,41 +509,41 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// What `status.pendingCreate.marker` records before a create: the chosen id,
-    /// or a fingerprint of what the create sends (see `observe::CreateMarker`).
-    fn create_marker(&self) -> Option<String> {
-        match self.chosen_client_id() {
-            Some(id) => Some(format!("id:{id}")),
-            None => {
-                let d = self.obs.desired.as_ref().ok()?;
-                Some(format!(
-                    "sent:{}",
-                    sent_fingerprint(&d.fields.name, &d.fields.redirect_uris)
-                ))
-            }
+    /// The status of a client just created (with its first secret, MAC `mac`).
+    fn created(&self, id: &str, mac: String, now: String) -> StatusPatch {
+        StatusPatch {
+            client_id: Some(Some(id.into())),
+            pending_create: Some(None),
+            secret_name: self
+                .obs
+                .desired
+                .as_ref()
+                .ok()
+                .map(|d| d.secret.name.clone()),
+            secret_mac: Some(mac),
+            rotation: Some(RotationPatch {
+                phase: Some(RotationPhase::Idle),
+                last_rotated_at: Some(now),
+                // A rotate value present at creation is handled: the secret is fresh.
+                last_request: Some(self.obs.triggers.rotate.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
         }
     }
 
+    /// A create the provider rejected made nothing: its intent is void.
+    async fn void_pending_create(&mut self) -> Result<(), Error> {
+        self.patch_status(StatusPatch {
+            pending_create: Some(None),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Create a client whose id the provider chooses (its secret: the provider's or
+    /// the adapter's). The intent, with what this create sends, is recorded.
     async fn create(&mut self) -> Result<(), Error> {
-        let recorded = self
-            .status
-            .pending_create
-            .as_ref()
-            .and_then(|p| p.marker.clone());
-        let chosen = match recorded.as_deref().and_then(CreateMarker::parse) {
-            Some(CreateMarker::ChosenId(id)) => Some(id.to_string()),
-            _ => self.chosen_client_id(),
-        };
-        if let Some(id) = chosen {
-            return self.create_chosen(id).await;
-        }
-        // The spec may have changed since the intent was recorded: record what this
-        // create sends before sending it, so a lost response is matched by it.
-        let marker = self.create_marker();
-        if marker != recorded {
-            self.patch_status(json!({ "pendingCreate": { "marker": marker } }))
-                .await?;
-        }
         let d = self.desired()?;
         let p = self.provider()?;
         let marker = self.obj.uid().unwrap_or_default();
@@ -531,7 +551,7 @@ impl<'a> Executor<'a> {
             Ok(c) => c,
             Err(e @ ProviderError::Invalid { .. }) => {
                 // Rejected: nothing was created, so the intent is void.
-                self.patch_status(json!({ "pendingCreate": null })).await?;
+                self.void_pending_create().await?;
                 return Err(Error::provider("create the client", e));
             }
             Err(e) => return Err(Error::provider("create the client", e)),
@@ -561,14 +581,7 @@ impl<'a> Executor<'a> {
             .accounts
             .upsert(p.account_key(), created.client.clone())
             .await;
-        self.finish_status(json!({
-            "clientId": id,
-            "pendingCreate": null,
-            "secretName": d.secret.name,
-            "secretMAC": mac,
-            "rotation": { "phase": "Idle", "lastRotatedAt": now, "lastRequest": self.obs.triggers.rotate },
-        }))
-        .await?;
+        self.finish_status(self.created(&id, mac, now)).await?;
         self.event(
             EventType::Normal,
             "Created",
@@ -581,12 +594,17 @@ impl<'a> Executor<'a> {
 
     async fn adopt(&mut self, id: &str, reason: &AdoptReason) -> Result<(), Error> {
         let d = self.desired()?;
-        let mut patch = json!({
-            "clientId": id,
-            "pendingCreate": null,
-            "secretName": d.secret.name,
-            "rotation": { "phase": "Idle", "lastRequest": self.obs.triggers.rotate },
-        });
+        let mut patch = StatusPatch {
+            client_id: Some(Some(id.into())),
+            pending_create: Some(None),
+            secret_name: Some(d.secret.name.clone()),
+            rotation: Some(RotationPatch {
+                phase: Some(RotationPhase::Idle),
+                last_request: Some(self.obs.triggers.rotate.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         let note = match reason {
             AdoptReason::LostCreateResponse => format!(
                 "adopted client {id}, made by a create whose response was lost; a new secret will be issued"
@@ -601,11 +619,11 @@ impl<'a> Executor<'a> {
             && creds.secret.is_some()
         {
             let uid = self.obj.uid().unwrap_or_default();
-            patch["secretMAC"] = json!(secret_mac(
+            patch.secret_mac = Some(secret_mac(
                 &uid,
                 &creds.client_id,
                 creds.secret.as_ref(),
-                creds.previous.as_ref()
+                creds.previous.as_ref(),
             ));
         }
         if let (AdoptReason::Import, Some((name, key))) = (
@@ -632,7 +650,7 @@ impl<'a> Executor<'a> {
                     },
                 )
                 .await?;
-            patch["secretMAC"] = json!(mac);
+            patch.secret_mac = Some(mac);
         }
         self.finish_status(patch).await?;
         self.event(EventType::Normal, "Adopted", "Adopt", note)
@@ -684,6 +702,7 @@ impl<'a> Executor<'a> {
         id: &str,
         reason: &RotationReason,
         retire_at: chrono::DateTime<chrono::Utc>,
+        issuance: SecretIssuance,
     ) -> Result<(), Error> {
         let p = self.provider()?;
         let rotation_id = self.pending_rotation_id();
@@ -693,7 +712,7 @@ impl<'a> Executor<'a> {
             .credentials
             .as_ref()
             .and_then(|c| c.secret.clone());
-        let new = match p.secret_issuance() {
+        let new = match issuance {
             SecretIssuance::ProviderGenerated => p
                 .rotate(id)
                 .await
@@ -760,14 +779,9 @@ impl<'a> Executor<'a> {
             .accounts
             .set_rotated(p.account_key(), id, true)
             .await;
-        let mut rotation = json!({ "phase": "Retiring", "lastRotatedAt": at, "previousRetiresAt": retire_at.to_rfc3339_opts(SecondsFormat::Secs, true) });
-        if let RotationReason::Requested(v) = reason {
-            rotation["lastRequest"] = json!(v);
-        }
-        self.finish_status(
-            json!({ "pendingRotation": null, "secretMAC": mac, "rotation": rotation }),
-        )
-        .await?;
+        let retires = retire_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        self.finish_status(rotated(reason, mac, at, retires))
+            .await?;
         let why = match reason {
             RotationReason::Requested(v) => format!("requested ({v})"),
             RotationReason::Scheduled => "scheduled".into(),
@@ -795,7 +809,7 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    async fn finish_rotation(&mut self) -> Result<(), Error> {
+    async fn finish_rotation(&mut self, reason: &RotationReason) -> Result<(), Error> {
         let d = self.desired()?;
         let creds = self.obs.secret.credentials.clone().unwrap_or_default();
         let uid = self.obj.uid().unwrap_or_default();
@@ -815,20 +829,8 @@ impl<'a> Executor<'a> {
         let retire_at = super::plan::parse_time(&at)
             .map(|t| t + chrono::Duration::from_std(d.grace).unwrap_or_default())
             .unwrap_or_else(|| self.ctx.clock.now());
-        let mut rotation = json!({ "phase": "Retiring", "lastRotatedAt": at, "previousRetiresAt": retire_at.to_rfc3339_opts(SecondsFormat::Secs, true) });
-        if let Some(v) = self
-            .status
-            .pending_rotation
-            .as_ref()
-            .and_then(|p| p.marker.as_deref())
-            .and_then(|m| m.strip_prefix("requested:"))
-        {
-            rotation["lastRequest"] = json!(v);
-        }
-        self.finish_status(
-            json!({ "pendingRotation": null, "secretMAC": mac, "rotation": rotation }),
-        )
-        .await
+        let retires = retire_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        self.finish_status(rotated(reason, mac, at, retires)).await
     }
 
     /// A rotation took effect at the provider but its secret never reached the Secret
@@ -839,27 +841,14 @@ impl<'a> Executor<'a> {
     /// throughout: the shortest gap is delete old → rotate → write the Secret, two
     /// provider calls and one Secret write, after which the unknown secret is
     /// retired at once (nobody holds it). A Warning event says so. Providers where
-    /// the caller chooses the new secret (CSP) avoid the gap entirely.
-    async fn recover_lost_rotation(&mut self, id: &str) -> Result<(), Error> {
+    /// the caller chooses the new secret (CSP, Hydra) avoid the gap entirely: the
+    /// planner repeats their rotation instead.
+    async fn recover_lost_rotation(
+        &mut self,
+        id: &str,
+        reason: &RotationReason,
+    ) -> Result<(), Error> {
         let p = self.provider()?;
-        if p.secret_issuance() == SecretIssuance::CallerChosen {
-            // The chosen secret is in the Secret (pending): repeating the idempotent
-            // rotation with it finishes the job without any gap.
-            let d = self.desired()?;
-            let retire_at =
-                self.ctx.clock.now() + chrono::Duration::from_std(d.grace).unwrap_or_default();
-            let marker = self
-                .status
-                .pending_rotation
-                .as_ref()
-                .and_then(|p| p.marker.clone())
-                .unwrap_or_default();
-            let reason = match marker.strip_prefix("requested:") {
-                Some(v) => RotationReason::Requested(v.to_string()),
-                None => RotationReason::SecretLost,
-            };
-            return self.rotate(id, &reason, retire_at).await;
-        }
         // Say so before retiring the Secret's secret: if this stops between the
         // retire and the write, the next attempt must not keep that secret as the
         // "previous" one (it no longer works anywhere).
@@ -869,8 +858,14 @@ impl<'a> Executor<'a> {
             .as_ref()
             .is_some_and(|p| !p.recovering)
         {
-            self.patch_status(json!({ "pendingRotation": { "recovering": true } }))
-                .await?;
+            self.patch_status(StatusPatch {
+                pending_rotation: Some(Some(PendingPatch {
+                    recovering: Some(true),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            })
+            .await?;
         }
         self.event(
             EventType::Warning,
@@ -912,22 +907,9 @@ impl<'a> Executor<'a> {
                 },
             )
             .await?;
-        let mut rotation =
-            json!({ "phase": "Retiring", "lastRotatedAt": at, "previousRetiresAt": at });
-        if let Some(v) = self
-            .status
-            .pending_rotation
-            .as_ref()
-            .and_then(|p| p.marker.as_deref())
-            .and_then(|m| m.strip_prefix("requested:"))
-        {
-            rotation["lastRequest"] = json!(v);
-        }
         // previousRetiresAt = now: the next plan retires the unknown secret at once.
-        self.finish_status(
-            json!({ "pendingRotation": null, "secretMAC": mac, "rotation": rotation }),
-        )
-        .await
+        self.finish_status(rotated(reason, mac, at.clone(), at))
+            .await
     }
 
     async fn retire(&mut self, id: &str, reason: &RetireReason) -> Result<(), Error> {
@@ -942,7 +924,18 @@ impl<'a> Executor<'a> {
             .accounts
             .set_rotated(p.account_key(), id, false)
             .await;
-        let mut patch = json!({ "rotation": { "phase": "Idle", "previousRetiresAt": null } });
+        let mut patch = StatusPatch {
+            rotation: Some(RotationPatch {
+                phase: Some(RotationPhase::Idle),
+                previous_retires_at: Some(None),
+                last_retire_request: match reason {
+                    RetireReason::Requested(v) => Some(v.clone()),
+                    _ => None,
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         if let Some(creds) = self
             .obs
             .secret
@@ -957,10 +950,7 @@ impl<'a> Executor<'a> {
             let mac = self
                 .write_secret(&creds, &self.obs.secret.stamps.clone())
                 .await?;
-            patch["secretMAC"] = json!(mac);
-        }
-        if let RetireReason::Requested(v) = reason {
-            patch["rotation"]["lastRetireRequest"] = json!(v);
+            patch.secret_mac = Some(mac);
         }
         self.finish_status(patch).await?;
         let why = match reason {
@@ -997,8 +987,12 @@ impl<'a> Executor<'a> {
         let mac = self
             .write_secret(&creds, &self.obs.secret.stamps.clone())
             .await?;
-        self.finish_status(json!({ "secretMAC": mac, "secretName": self.desired()?.secret.name }))
-            .await
+        self.finish_status(StatusPatch {
+            secret_mac: Some(mac),
+            secret_name: Some(self.desired()?.secret.name.clone()),
+            ..Default::default()
+        })
+        .await
     }
 
     async fn orphan_secret(&mut self) -> Result<(), Error> {
@@ -1036,64 +1030,22 @@ impl<'a> Executor<'a> {
     }
 }
 
-/// Compose two merge patches: applying the result equals applying `base`, then
-/// `next` (a `null` in `next` stays, so it still deletes on the server). One case
-/// has no single merge patch: a `null` in `base` followed by an object in `next`
-/// (delete, then set) becomes the object alone, merged into what the server has.
-/// The callers never do that: a held-back patch is only ever followed by the
-/// conditions (a list and a number).
-pub fn compose_patch(base: &mut Value, next: &Value) {
-    match (base, next) {
-        (Value::Object(b), Value::Object(n)) => {
-            for (k, v) in n {
-                match b.get_mut(k) {
-                    Some(cur @ Value::Object(_)) if v.is_object() => compose_patch(cur, v),
-                    _ => {
-                        b.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (b, n) => *b = n.clone(),
+/// The status of a finished rotation: the new secret's MAC, when it happened,
+/// when the previous secret retires, and the request it handled.
+fn rotated(reason: &RotationReason, mac: String, at: String, retires_at: String) -> StatusPatch {
+    let mut rotation = RotationPatch {
+        phase: Some(RotationPhase::Retiring),
+        last_rotated_at: Some(at),
+        previous_retires_at: Some(Some(retires_at)),
+        ..Default::default()
+    };
+    if let Some(v) = reason.request() {
+        rotation.last_request = Some(Some(v.into()));
     }
-}
-
-/// RFC 7386 merge of `patch` into `base`.
-pub fn json_merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    b.remove(k);
-                } else {
-                    json_merge(b.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn composed_merge_patches_apply_like_the_two_in_order() {
-        let base = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": 4});
-        let first = json!({"a": null, "b": {"c": 5}, "f": {"g": 6}});
-        let second = json!({"b": {"d": null}, "e": null, "f": {"h": 7}, "a": 8});
-        let mut in_order = base.clone();
-        json_merge(&mut in_order, &first);
-        json_merge(&mut in_order, &second);
-        let mut composed = first.clone();
-        compose_patch(&mut composed, &second);
-        let mut at_once = base.clone();
-        json_merge(&mut at_once, &composed);
-        assert_eq!(at_once, in_order);
-        // A null of the first patch survives a second one that does not touch it.
-        let mut composed = json!({"pendingCreate": null});
-        compose_patch(&mut composed, &json!({"conditions": []}));
-        assert_eq!(composed, json!({"pendingCreate": null, "conditions": []}));
+    StatusPatch {
+        pending_rotation: Some(None),
+        secret_mac: Some(mac),
+        rotation: Some(rotation),
+        ..Default::default()
     }
 }

@@ -4,6 +4,8 @@
 //! - `resolve`: providerRef → provider client (namespace rules, credentials).
 //! - `observe`: the remote client and the Secret, as the planner sees them.
 //! - `plan`: the pure planner. `execute`: the thin executor.
+//! - `markers`: the intents' markers in status (pending create, pending rotation).
+//! - `status`: the one writer of an OAuthClient's status (typed merge patches).
 //! - `policy`: a ClusterOAuthProvider's `spec.policy` applied to a client's spec.
 //! - `reconcile`: observe → plan → execute rounds and the kstatus conditions.
 //! - `providers`: the provider objects' Ready condition. `run`: wiring.
@@ -19,6 +21,7 @@ pub mod error;
 pub mod execute;
 pub mod fairness;
 pub mod leader;
+pub mod markers;
 pub mod observe;
 pub mod plan;
 pub mod policy;
@@ -27,3 +30,4 @@ pub mod reconcile;
 pub mod resolve;
 pub mod run;
 pub mod secret_memo;
+pub mod status;

@@ -9,6 +9,7 @@ use kube::Api;
 use super::context::Context;
 use super::desired::{Desired, SpecError, desired_for};
 use super::fairness::Slot;
+pub use super::markers::{CreateMarker, sent_fingerprint};
 use super::plan::{Remote, Triggers, Unavailable};
 use super::resolve::{Origin, Resolved, resolve};
 use super::secret_memo::Basis;
@@ -129,7 +130,7 @@ pub async fn observe(
     let resolved = resolve(ctx, obj).await;
     // Without a provider, the spec is still read for the Secret's shape and the
     // deletion policy; the provider's own rules are checked once it resolves.
-    let desired = desired_for(obj, resolved.as_ref().ok().map(|r| r.provider_type));
+    let desired = desired_for(obj, resolved.as_ref().ok().map(|r| r.kind));
     let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
 
     // Fairness: beyond its share of a saturated provider, a namespace waits
@@ -483,42 +484,6 @@ async fn import_authorized(
     )))
 }
 
-/// What `status.pendingCreate.marker` says about a create in flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CreateMarker<'a> {
-    /// `id:<id>`: the caller-chosen client id (CSP).
-    ChosenId(&'a str),
-    /// `sent:<fingerprint>`: the fingerprint of the name and redirect URIs sent
-    /// ([`sent_fingerprint`]), so a later spec edit cannot hide the client it made.
-    Sent(&'a str),
-}
-
-impl<'a> CreateMarker<'a> {
-    pub fn parse(m: &'a str) -> Option<Self> {
-        if let Some(id) = m.strip_prefix("id:") {
-            Some(CreateMarker::ChosenId(id))
-        } else {
-            m.strip_prefix("sent:").map(CreateMarker::Sent)
-        }
-    }
-}
-
-/// A fingerprint of what identifies a create at a provider without metadata: the
-/// client name and the redirect URIs (as a set).
-pub fn sent_fingerprint(name: &str, redirect_uris: &[String]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut uris: Vec<&String> = redirect_uris.iter().collect();
-    uris.sort();
-    uris.dedup();
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    for u in uris {
-        h.update([0u8]);
-        h.update(u.as_bytes());
-    }
-    hex::encode(&h.finalize()[..16])
-}
-
 /// The match rule for adopting the client a lost create made: not claimed by another
 /// OAuthClient, and either carrying our marker (providers with metadata) or created
 /// no earlier than the recorded intent (less clock skew) with the name and redirect
@@ -552,33 +517,5 @@ pub fn is_candidate(
             };
             recent && same
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn create_markers_round_trip_and_fingerprints_ignore_order() {
-        assert_eq!(
-            CreateMarker::parse("id:clientops-1"),
-            Some(CreateMarker::ChosenId("clientops-1"))
-        );
-        assert_eq!(
-            CreateMarker::parse("sent:ab"),
-            Some(CreateMarker::Sent("ab"))
-        );
-        assert_eq!(CreateMarker::parse("other"), None);
-        let a = sent_fingerprint("App", &["https://b".into(), "https://a".into()]);
-        assert_eq!(
-            a,
-            sent_fingerprint("App", &["https://a".into(), "https://b".into()])
-        );
-        assert_ne!(
-            a,
-            sent_fingerprint("App v2", &["https://a".into(), "https://b".into()])
-        );
-        assert_ne!(a, sent_fingerprint("App", &["https://a".into()]));
     }
 }

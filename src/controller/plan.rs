@@ -21,8 +21,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::desired::{Desired, SpecError};
+pub use super::markers::RotationReason;
+use super::markers::{CreateMarker, chosen_client_id, sent_fingerprint};
 use crate::api::client::{DeletionPolicy, OAuthClientStatus, RotationPhase};
-use crate::provider::model::{Field, RemoteClient};
+use crate::provider::model::{Field, RemoteClient, SecretIssuance};
+pub use crate::secret::observe::SecretState;
 
 /// Everything the planner looks at.
 #[derive(Clone, Debug)]
@@ -35,9 +38,34 @@ pub struct Input<'a> {
     pub status: &'a OAuthClientStatus,
     pub remote: Remote<'a>,
     pub secret: SecretState,
-    /// The provider keeps a previous secret valid after a rotation (Cloudflare, CSP);
-    /// false for Hydra, which replaces the secret in one step.
-    pub provider_supports_grace: bool,
+    /// The object's UID: the id chosen for it at a provider that lets the caller
+    /// choose one is derived from it.
+    pub uid: &'a str,
+    /// What the provider can do (defaults when it did not resolve: nothing is
+    /// done at it then).
+    pub capabilities: Capabilities,
+}
+
+/// What the provider can do, as far as the plan depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// A previous secret stays valid after a rotation (Cloudflare, CSP); false for
+    /// Hydra, which replaces the secret in one step.
+    pub grace: bool,
+    /// Clients are created with an id clientops chooses (CSP).
+    pub chooses_client_id: bool,
+    /// Who chooses a new secret: the provider (Cloudflare) or clientops (CSP, Hydra).
+    pub secret_issuance: SecretIssuance,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            grace: true,
+            chooses_client_id: false,
+            secret_issuance: SecretIssuance::ProviderGenerated,
+        }
+    }
 }
 
 /// The clientops annotations as they are now.
@@ -73,38 +101,20 @@ pub struct Unavailable {
     pub transient: bool,
 }
 
-/// The Secret as observed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SecretState {
-    pub exists: bool,
-    /// Exists but is not controlled by this OAuthClient.
-    pub foreign: bool,
-    /// Foreign, and left behind by a deleted OAuthClient of the same name whose
-    /// `deletionPolicy` was `Orphan` (our label, no controller); `client_id` is
-    /// what it holds.
-    pub orphaned: bool,
-    /// The client id stored in it.
-    pub client_id: Option<String>,
-    /// A non-empty client secret is stored in it.
-    pub has_secret: bool,
-    pub has_previous: bool,
-    /// The HMAC of its credential values equals `status.secretMAC`.
-    pub mac_matches: bool,
-    /// Labels, annotations, key names, extra data and owner reference are as desired.
-    pub shape_matches: bool,
-    /// `clientops.dev/rotation-id` on the Secret: the rotation whose secret it holds.
-    pub rotation_id: Option<String>,
-}
-
 /// One step for the executor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     AddFinalizer,
     RemoveFinalizer,
-    /// Record `status.pendingCreate` (the intent) before `Create`.
-    RecordPendingCreate,
+    /// Record `status.pendingCreate` (the intent: what identifies the client the
+    /// create makes) before `Create`. An intent already recorded keeps its start.
+    RecordPendingCreate {
+        marker: String,
+    },
     /// Create the client, write the Secret, then record the client id in status.
-    Create,
+    Create {
+        how: CreatePath,
+    },
     /// Take over an existing client: record its id in status (and, for an import
     /// with `secretRef`, write that secret to the Secret).
     Adopt {
@@ -124,18 +134,25 @@ pub enum Action {
     RecordPendingRotation {
         reason: RotationReason,
     },
-    /// Rotate, write the Secret (new secret, previous one while in grace), then status.
+    /// Rotate, write the Secret (new secret, previous one while in grace), then
+    /// status. With a secret clientops chooses, the chosen secret is persisted in
+    /// the Secret first and a repeat reuses it (the call is idempotent): that is
+    /// also how such a rotation whose outcome was lost is finished.
     Rotate {
         id: String,
         reason: RotationReason,
         retire_at: DateTime<Utc>,
+        issuance: SecretIssuance,
     },
     /// The Secret holds the pending rotation's secret: only status is behind.
-    FinishRotation,
-    /// A rotation took effect at the provider but its secret never reached the
-    /// Secret. See `execute.rs` for the sequence.
+    FinishRotation {
+        reason: RotationReason,
+    },
+    /// A rotation took effect at a provider that generates secrets, but its
+    /// secret never reached the Secret. See `execute.rs` for the sequence.
     RecoverLostRotation {
         id: String,
+        reason: RotationReason,
     },
     /// Delete the previous secret at the provider and drop it from the Secret.
     Retire {
@@ -162,24 +179,23 @@ pub enum Action {
     },
 }
 
+/// How a client is created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CreatePath {
+    /// The provider chooses the id (and the secret, or the adapter does): a lost
+    /// response is resolved by the observer's match rule (marker or fingerprint).
+    Generated,
+    /// clientops chooses the id and the secret: the secret is written to the
+    /// Secret before the call, and a repeat finds the client by its id.
+    ChosenId { id: String },
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdoptReason {
     /// `spec.import` names it.
     Import,
     /// A create whose response was lost; this is the client it made.
     LostCreateResponse,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RotationReason {
-    /// `clientops.dev/rotate` has a new value.
-    Requested(String),
-    /// `spec.rotation.every` elapsed.
-    Scheduled,
-    /// The Secret lost (or never had) the secret: a fresh one is needed.
-    SecretLost,
-    /// An import without `secretRef`: clientops needs a secret it knows.
-    Import,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -272,7 +288,8 @@ pub fn plan(input: &Input<'_>) -> Plan {
     }
     let status = input.status;
     // A provider that replaces the secret in one step keeps no previous one.
-    let grace = if input.provider_supports_grace {
+    let caps = input.capabilities;
+    let grace = if caps.grace {
         desired.grace
     } else {
         Duration::ZERO
@@ -309,8 +326,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                     ),
                 );
             }
-            actions.push(Action::RecordPendingCreate);
-            actions.push(Action::Create);
+            create(input, desired, &mut actions);
             return Plan {
                 actions,
                 verdict: progressing("Creating", "creating the client at the provider"),
@@ -323,13 +339,9 @@ pub fn plan(input: &Input<'_>) -> Plan {
                     id: c.id.clone(),
                     reason: AdoptReason::LostCreateResponse,
                 }),
-                // The pending create never took effect: create (the intent stays recorded).
-                None => {
-                    if status.pending_create.is_none() {
-                        actions.push(Action::RecordPendingCreate);
-                    }
-                    actions.push(Action::Create)
-                }
+                // The pending create never took effect: create (the intent stays
+                // recorded, its marker updated to what this create sends).
+                None => create(input, desired, &mut actions),
             }
             return Plan {
                 actions,
@@ -351,8 +363,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 (Some(id), _) => actions.push(Action::ForgetMissing { id: id.clone() }),
                 (None, None) => {}
             }
-            actions.push(Action::RecordPendingCreate);
-            actions.push(Action::Create);
+            create(input, desired, &mut actions);
             return Plan {
                 actions,
                 verdict: progressing(
@@ -385,13 +396,17 @@ pub fn plan(input: &Input<'_>) -> Plan {
     // 1. A pending rotation is resolved before anything else.
     if let Some(pending) = &status.pending_rotation {
         let written = input.secret.rotation_id.as_deref() == Some(pending.started_at.as_str());
+        let reason = RotationReason::from_marker(pending.marker.as_deref());
         if written {
-            actions.push(Action::FinishRotation);
-        } else if remote.has_rotated_secret && !retiring {
-            actions.push(Action::RecoverLostRotation { id });
+            actions.push(Action::FinishRotation { reason });
+        } else if remote.has_rotated_secret
+            && !retiring
+            && caps.secret_issuance == SecretIssuance::ProviderGenerated
+        {
+            actions.push(Action::RecoverLostRotation { id, reason });
         } else {
-            let reason = pending_reason(pending.marker.as_deref());
-            // Mid-recovery, the Secret's secret is retired already: publish no
+            // Never took effect, or (a secret clientops chose) took effect: the
+            // same call again, with the same secret. Mid-recovery, the Secret's secret is retired already: publish no
             // previous secret, and retire the one nobody holds at once.
             let retire_at = if pending.recovering {
                 input.now
@@ -402,6 +417,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 id,
                 reason,
                 retire_at,
+                issuance: caps.secret_issuance,
             });
         }
         return Plan {
@@ -445,6 +461,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 id,
                 reason,
                 retire_at,
+                issuance: caps.secret_issuance,
             });
         }
         return Plan {
@@ -510,16 +527,24 @@ pub fn plan(input: &Input<'_>) -> Plan {
         actions.push(Action::RecordPendingRotation {
             reason: reason.clone(),
         });
-        if remote.has_rotated_secret && !retiring {
+        if remote.has_rotated_secret
+            && !retiring
+            && caps.secret_issuance == SecretIssuance::ProviderGenerated
+        {
             // Rotated outside clientops: the provider holds a secret nobody gave us
             // and the Secret's is now the previous one. Same state as a lost
-            // rotation response, same recovery.
-            actions.push(Action::RecoverLostRotation { id: id.clone() });
+            // rotation response, same recovery. (Where clientops chooses the
+            // secret, the rotation to a chosen one replaces the unknown one.)
+            actions.push(Action::RecoverLostRotation {
+                id: id.clone(),
+                reason,
+            });
         } else {
             actions.push(Action::Rotate {
                 id: id.clone(),
                 reason,
                 retire_at: input.now + chrono_dur(grace),
+                issuance: caps.secret_issuance,
             });
         }
     }
@@ -651,27 +676,33 @@ fn plan_deletion(input: &Input<'_>) -> Plan {
     }
 }
 
-fn pending_reason(marker: Option<&str>) -> RotationReason {
-    match marker {
-        Some("scheduled") => RotationReason::Scheduled,
-        Some("secret-lost") => RotationReason::SecretLost,
-        Some("import") => RotationReason::Import,
-        Some(m) => match m.strip_prefix("requested:") {
-            Some(v) => RotationReason::Requested(v.to_string()),
-            None => RotationReason::SecretLost,
+/// Push the intent (unless recorded as it is) and the create, on the path the
+/// provider's capabilities and an intent already recorded say.
+fn create(input: &Input<'_>, desired: &Desired, actions: &mut Vec<Action>) {
+    let recorded = input
+        .status
+        .pending_create
+        .as_ref()
+        .and_then(|p| p.marker.as_deref());
+    let how = match recorded.and_then(CreateMarker::parse) {
+        // An intent recorded with a chosen id keeps it: a repeat must find that client.
+        Some(CreateMarker::ChosenId(id)) => CreatePath::ChosenId { id: id.into() },
+        _ if input.capabilities.chooses_client_id => CreatePath::ChosenId {
+            id: chosen_client_id(input.uid),
         },
-        None => RotationReason::SecretLost,
+        _ => CreatePath::Generated,
+    };
+    let marker = match &how {
+        CreatePath::ChosenId { id } => CreateMarker::ChosenId(id).to_string(),
+        CreatePath::Generated => {
+            let fp = sent_fingerprint(&desired.fields.name, &desired.fields.redirect_uris);
+            CreateMarker::Sent(&fp).to_string()
+        }
+    };
+    if recorded != Some(marker.as_str()) {
+        actions.push(Action::RecordPendingCreate { marker });
     }
-}
-
-/// How a rotation reason is stored in `status.pendingRotation.marker`.
-pub fn reason_marker(reason: &RotationReason) -> String {
-    match reason {
-        RotationReason::Requested(v) => format!("requested:{v}"),
-        RotationReason::Scheduled => "scheduled".into(),
-        RotationReason::SecretLost => "secret-lost".into(),
-        RotationReason::Import => "import".into(),
-    }
+    actions.push(Action::Create { how });
 }
 
 /// Parse an RFC 3339 timestamp from status.

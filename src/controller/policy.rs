@@ -13,9 +13,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::api::client::{OAuthClientSpec, TokenEndpointAuthMethod};
+use crate::api::common::parse_duration;
 use crate::api::policy::ClientPolicy;
 use crate::api::provider::ProviderType;
-use crate::controller::desired::parse_duration;
+use crate::provider::registry;
 
 /// The grant types a client has when `spec.grantTypes` is absent (see `desired`).
 pub const DEFAULT_GRANT_TYPES: [&str; 1] = ["authorization_code"];
@@ -120,21 +121,20 @@ fn check_rules(
 
     if let Some(allowed) = &policy.scopes {
         let asked = spec.scopes.as_deref().unwrap_or_default();
-        if asked.is_empty() && provider == Some(ProviderType::Hydra) {
-            use crate::provider::hydra::wire::DEFAULT_SCOPE;
-            if let Some(s) = DEFAULT_SCOPE
-                .iter()
-                .find(|s| !allowed.iter().any(|a| a == *s))
-            {
-                return Err(violation(
-                    "spec.scopes".into(),
-                    format!(
-                        "scopes is not set, so Ory Hydra gives the client its default scope [{}], and {s:?} is not allowed by {owner} policy scopes {}; set scopes to scopes the policy allows, or ask the provider's admin",
-                        DEFAULT_SCOPE.join(", "),
-                        show_list(allowed)
-                    ),
-                ));
-            }
+        let kind = provider.map(registry::kind);
+        let defaults = kind.map(|k| k.default_scopes()).unwrap_or_default();
+        if asked.is_empty()
+            && let Some(s) = defaults.iter().find(|s| !allowed.iter().any(|a| a == *s))
+        {
+            return Err(violation(
+                "spec.scopes".into(),
+                format!(
+                    "scopes is not set, so {} gives the client its default scope [{}], and {s:?} is not allowed by {owner} policy scopes {}; set scopes to scopes the policy allows, or ask the provider's admin",
+                    kind.map(|k| k.title()).unwrap_or_default(),
+                    defaults.join(", "),
+                    show_list(allowed)
+                ),
+            ));
         }
         check_list("spec.scopes", "scope", "scopes", asked, allowed, owner)?;
     }

@@ -4,20 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use rand::Rng;
-use serde_json::json;
 use tracing::Instrument;
 
 use super::conditions::conditions;
 use super::context::Context;
 use super::error::Error;
-use super::execute::{Executor, SECRET_WRITE_PATIENCE, compose_patch};
+use super::execute::{Executed, Executor, SECRET_WRITE_PATIENCE};
 use super::observe::{Observation, Observed, SecretSource, observe, secret_basis};
-use super::plan::{Input, Plan, Verdict, plan};
+use super::plan::{Capabilities, Input, Plan, Verdict, plan};
+use super::status::{StatusPatch, StatusWriter};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
 use crate::api::client::OAuthClientStatus;
@@ -68,9 +68,10 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
     // How the next round learns what the Secret holds: remembered (a plan that
     // would act reads it), or as the previous round wrote it.
     let mut source = SecretSource::Recall;
-    // The status write that ended the previous round, held back to go out with the
-    // conditions (Executor::finish_status); `obj.status` already includes it.
-    let mut held: Option<serde_json::Value> = None;
+    // Every status write of this reconcile. The write that ended the previous
+    // round is held back in it, to go out with the conditions (`obj.status`
+    // already includes it).
+    let mut writer = StatusWriter::new(api.clone(), obj.name_any());
     // The watch cache may lag behind our own last writes (e.g. an intent just
     // cleared): a plan from a stale object could repeat a rotation or look for a
     // create already resolved (a LIST at the provider). When the cache cannot be
@@ -105,11 +106,11 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
                     wait_ms = wait.as_millis() as u64,
                     "deferred: the namespace holds its share of the provider"
                 );
-                flush(&ctx, &api, &mut obj, held.take()).await?;
+                flush(&ctx, &mut writer, &mut obj).await?;
                 return Ok(Requeue::requeue(wait));
             }
             Err(e) => {
-                flush(&ctx, &api, &mut obj, held.take()).await?;
+                flush(&ctx, &mut writer, &mut obj).await?;
                 return Err(e.into());
             }
         };
@@ -117,10 +118,10 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         if p.actions.is_empty() {
             remember_secret(&ctx, &obj, &obs);
             if deleting {
-                flush(&ctx, &api, &mut obj, held.take()).await?;
+                flush(&ctx, &mut writer, &mut obj).await?;
                 return Ok(Requeue::await_change());
             }
-            write_conditions(&ctx, &api, &obj, &p.verdict, held.take()).await?;
+            write_conditions(&ctx, &mut writer, &obj, &p.verdict).await?;
             let due = match (p.requeue_after, obs.look_again) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -137,13 +138,12 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         if was_ready
             && !deleting
             && !matches!(p.verdict, Verdict::Ready)
-            && let Some(latest) =
-                write_conditions(&ctx, &api, &obj, &p.verdict, held.take()).await?
+            && let Some(latest) = write_conditions(&ctx, &mut writer, &obj, &p.verdict).await?
         {
             obj = latest;
         }
         // Nothing more happens before a status write held back goes out.
-        flush(&ctx, &api, &mut obj, held.take()).await?;
+        flush(&ctx, &mut writer, &mut obj).await?;
         // Whatever the actions write to the Secret, the memo must not outlive it.
         // Forgotten before, not after: a change by someone else between our write
         // and a later forget would have its own forget overtaken, and be lost.
@@ -153,29 +153,35 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         }
         // Every read or write of the Secret by the actions comes after this.
         let epoch = ctx.secret_memo.epoch();
-        let mut ex = Executor::new(&ctx, &obj, &obs);
-        ex.defer_final = true;
-        let result = ex.run(&p.actions).await;
+        let Executed {
+            result,
+            status,
+            latest,
+            has_finalizer,
+            secret,
+            secret_touched,
+        } = Executor::new(&ctx, &obj, &obs, &mut writer)
+            .run(&p.actions)
+            .await;
+        if let Some(latest) = latest {
+            obj = latest;
+        }
+        // Our copy: the object as last written, with any write held back.
+        obj.status = Some(status);
         if let Err(e) = result {
             tracing::warn!(error = %e, "reconcile step failed");
-            {
-                let verdict = if e.is_stalled() {
-                    Verdict::Stalled {
-                        reason: e.reason(),
-                        message: e.to_string(),
-                    }
-                } else {
-                    Verdict::Progressing {
-                        reason: e.reason(),
-                        message: e.to_string(),
-                    }
-                };
-                let held = ex.take_deferred();
-                let status = ex.status.clone();
-                let mut obj = ex.latest.take().unwrap_or_else(|| obj.clone());
-                obj.status = Some(status);
-                write_conditions(&ctx, &api, &obj, &verdict, held).await?;
-            }
+            let verdict = if e.is_stalled() {
+                Verdict::Stalled {
+                    reason: e.reason(),
+                    message: e.to_string(),
+                }
+            } else {
+                Verdict::Progressing {
+                    reason: e.reason(),
+                    message: e.to_string(),
+                }
+            };
+            write_conditions(&ctx, &mut writer, &obj, &verdict).await?;
             let retry = match &e {
                 Error::Provider { source, .. } => source.retry_after().unwrap_or(TRANSIENT_RETRY),
                 _ => TRANSIENT_RETRY,
@@ -186,32 +192,22 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
                 retry
             }));
         }
-        if deleting && !ex.has_finalizer {
+        if deleting && !has_finalizer {
             return Ok(Requeue::await_change());
         }
         // The next round starts from what this one wrote: the object as the last
         // patch returned it (a change by someone else triggers another reconcile),
         // and the Secret as written.
-        source = match ex.known_secret() {
+        source = match secret {
             // Read or written by the actions: after `epoch`.
-            Some(known) if ex.secret_touched() => SecretSource::Known(Box::new(known), epoch),
+            Some(known) if secret_touched => SecretSource::Known(Box::new(known), epoch),
             // The observation's copy, read before our forget: it will not be
             // remembered (its epoch is older); the next resync reads it again.
             Some(known) => SecretSource::Known(Box::new(known), obs.secret_epoch),
             None => SecretSource::Read,
         };
-        held = ex.take_deferred();
-        let latest = ex.latest.take();
-        let status = ex.status.clone();
-        drop(ex);
-        if let Some(latest) = latest {
-            obj = latest;
-        }
-        if held.is_some() {
-            obj.status = Some(status);
-        }
     }
-    flush(&ctx, &api, &mut obj, held.take()).await?;
+    flush(&ctx, &mut writer, &mut obj).await?;
     Ok(Requeue::requeue(Duration::from_secs(1)))
 }
 
@@ -238,7 +234,7 @@ async fn observe_and_plan(
 
 fn input<'a>(
     ctx: &Context,
-    obj: &OAuthClient,
+    obj: &'a OAuthClient,
     status: &'a OAuthClientStatus,
     obs: &'a Observation,
 ) -> Input<'a> {
@@ -251,10 +247,18 @@ fn input<'a>(
         status,
         remote: obs.remote.as_remote(),
         secret: obs.secret.state.clone(),
-        provider_supports_grace: obs
+        uid: obj.metadata.uid.as_deref().unwrap_or_default(),
+        capabilities: obs
             .resolved
             .as_ref()
-            .is_none_or(|r| r.provider.supports_grace()),
+            .map_or_else(Capabilities::default, |r| {
+                let p = r.provider.as_ref();
+                Capabilities {
+                    grace: p.supports_grace(),
+                    chooses_client_id: p.chooses_client_id(),
+                    secret_issuance: p.secret_issuance(),
+                }
+            }),
     }
 }
 
@@ -284,38 +288,16 @@ fn remember_secret(ctx: &Context, obj: &OAuthClient, obs: &Observation) {
     );
 }
 
-/// Send a status patch held back from the last action, if any; `obj` becomes the
-/// object as written.
+/// Send the status write held back, if any; `obj` becomes the object as written.
 async fn flush(
     ctx: &Context,
-    api: &Api<OAuthClient>,
+    writer: &mut StatusWriter,
     obj: &mut OAuthClient,
-    held: Option<serde_json::Value>,
 ) -> Result<(), Error> {
-    let Some(patch) = held else {
-        return Ok(());
-    };
-    *obj = patch_own_status(ctx, api, &obj.name_any(), patch).await?;
+    if let Some(written) = writer.flush(ctx).await? {
+        *obj = written;
+    }
     Ok(())
-}
-
-/// Merge-patch the status as this controller, recorded as our own write (its
-/// watch event triggers nothing). Returns the object as written.
-pub(super) async fn patch_own_status(
-    ctx: &Context,
-    api: &Api<OAuthClient>,
-    name: &str,
-    patch: serde_json::Value,
-) -> Result<OAuthClient, kube::Error> {
-    let updated = api
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": patch })),
-        )
-        .await?;
-    ctx.own_writes.record(&updated);
-    Ok(updated)
 }
 
 /// Does the watch cache hold `obj` with every write this process made to it? Yes
@@ -350,14 +332,13 @@ fn requeue_for(ctx: &Context, verdict: &Verdict, due: Option<Duration>) -> Reque
     Requeue::requeue(due.map_or(wait, |d| d.min(wait)))
 }
 
-/// Write the conditions for `verdict` (with `held`, a status patch held back, in
+/// Write the conditions for `verdict` (with a status write held back, if any, in
 /// the same write). Returns the object as written, if a write was needed.
 async fn write_conditions(
     ctx: &Context,
-    api: &Api<OAuthClient>,
+    writer: &mut StatusWriter,
     obj: &OAuthClient,
     verdict: &Verdict,
-    held: Option<serde_json::Value>,
 ) -> Result<Option<OAuthClient>, Error> {
     let status = obj.status.clone().unwrap_or_default();
     let generation = obj.metadata.generation.unwrap_or_default();
@@ -372,15 +353,19 @@ async fn write_conditions(
             && status.conditions.iter().zip(&conds).all(|(a, b)| {
                 a.status == b.status && a.reason == b.reason && a.message == b.message
             });
-    if unchanged && held.is_none() {
+    if unchanged && !writer.holds() {
         return Ok(None);
     }
-    let mut patch = held.unwrap_or_else(|| json!({}));
-    compose_patch(
-        &mut patch,
-        &json!({ "observedGeneration": generation, "conditions": conds }),
-    );
-    let updated = patch_own_status(ctx, api, &obj.name_any(), patch).await?;
+    let updated = writer
+        .write(
+            ctx,
+            StatusPatch {
+                observed_generation: Some(generation),
+                conditions: Some(conds),
+                ..Default::default()
+            },
+        )
+        .await?;
     if let Verdict::Stalled { reason, message } = verdict
         && !was_stalled
     {

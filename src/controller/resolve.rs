@@ -12,22 +12,21 @@ use super::plan::Unavailable;
 use crate::api::client::ProviderKind;
 use crate::api::common::SecretKeyRef;
 use crate::api::policy::ClientPolicy;
-use crate::api::provider::{ProviderBlocks, ProviderType, RateLimit};
+use crate::api::provider::{ProviderBlocks, ProviderType};
 use crate::api::{ClusterOAuthProvider, OAuthClient, OAuthProvider};
-use crate::controller::desired::parse_duration;
-use crate::provider::cloudflare::adapter::CloudflareProvider;
-use crate::provider::cloudflare::{CloudflareClient, CloudflareConfig, CloudflareCredentials};
-use crate::provider::csp::{CspClient, CspConfig, CspCredentials, CspProvider};
-use crate::provider::hydra::{HydraClient, HydraConfig, HydraProvider};
+use crate::provider::http::RequestHook;
+use crate::provider::list_budget::ListBudget;
 use crate::provider::model::Provider;
-use crate::provider::ratelimit::{RateLimitConfig, RateLimiter};
+use crate::provider::ratelimit::{RateLimiter, RateLimiterRegistry};
+use crate::provider::registry::{self, Connect, ConnectError, Connected, Kind};
 use crate::provider::scoped::ScopedProvider;
-use crate::secret::ClientSecret;
 use crate::secret::observe::entered_value;
 
 /// A provider ready to be called.
 pub struct Resolved {
     pub provider: Arc<dyn Provider>,
+    /// Its kind (its rules on the desired state).
+    pub kind: &'static dyn Kind,
     pub provider_type: ProviderType,
     /// Who wrote the provider object.
     pub origin: Origin,
@@ -313,24 +312,6 @@ fn credentials_namespace(
     }
 }
 
-fn rate_limit(r: Option<&RateLimit>, default: RateLimitConfig) -> RateLimitConfig {
-    r.and_then(|r| {
-        parse_duration(&r.period).map(|p| RateLimitConfig::new(r.requests.max(1) as u32, p))
-    })
-    .unwrap_or(default)
-}
-
-/// A digest of credential values: part of the listing key, never shown.
-fn digest(values: &[&str]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for v in values {
-        h.update(v.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(&h.finalize()[..8])
-}
-
 /// What a provider object of `origin` may reach: every URL for the admin's
 /// objects; for a tenant's, only what the operator's URL policy allows (checked
 /// before any connection; the resolved addresses are checked again at connect).
@@ -347,172 +328,83 @@ fn check_url(ctx: &Context, origin: &Origin, field: &str, url: &str) -> Result<(
         .map_err(|r| refuse(r.to_string()))
 }
 
+/// What building a provider client may use, with the rules of `origin` applied:
+/// a tenant's provider reads credentials only from its own namespace, reaches only
+/// what the URL policy allows, and gets its own limiters and HTTP client.
+struct Env<'a> {
+    ctx: &'a Context,
+    origin: &'a Origin,
+}
+
+#[async_trait::async_trait]
+impl Connect for Env<'_> {
+    async fn credential(&self, r: &SecretKeyRef, field: &str) -> Result<String, ConnectError> {
+        credential(self.ctx, r, field, self.origin)
+            .await
+            .map_err(connect_error)
+    }
+
+    fn check_url(&self, field: &str, url: &str) -> Result<(), ConnectError> {
+        check_url(self.ctx, self.origin, field, url).map_err(connect_error)
+    }
+
+    // The admin's providers share the operator's plain HTTP client; a tenant's get
+    // the client whose resolver refuses addresses outside the URL policy.
+    fn http(&self) -> reqwest::Client {
+        if self.origin.is_tenant() {
+            self.ctx.tenant_http.clone()
+        } else {
+            self.ctx.http.clone()
+        }
+    }
+
+    fn limiters(&self) -> RateLimiterRegistry {
+        self.ctx.limiters.scoped(&self.origin.limiter_scope())
+    }
+
+    fn list_budget(&self) -> ListBudget {
+        self.ctx.settings.list_budget
+    }
+
+    fn request_hook(&self, provider: &'static str) -> RequestHook {
+        self.ctx.metrics.request_hook(provider)
+    }
+}
+
+fn connect_error(u: Unavailable) -> ConnectError {
+    ConnectError {
+        reason: u.reason,
+        message: u.message,
+        transient: u.transient,
+    }
+}
+
 /// Build the provider client for `blocks`, written by `origin`.
 pub async fn build(
     ctx: &Context,
     blocks: &ProviderBlocks,
     origin: &Origin,
 ) -> Result<Resolved, Unavailable> {
-    // The admin's providers share the operator's plain HTTP client; a tenant's get
-    // the client whose resolver refuses addresses outside the URL policy.
-    let http = if origin.is_tenant() {
-        ctx.tenant_http.clone()
-    } else {
-        ctx.http.clone()
+    let Some(kind) = registry::kind_of_provider(blocks) else {
+        return Err(unavailable(
+            "InvalidProvider",
+            "the provider object must set exactly one provider block",
+            false,
+        ));
     };
-    let limiters = ctx.limiters.scoped(&origin.limiter_scope());
-    let budget = ctx.settings.list_budget;
-    let (inner, limiter, provider_type, creds): (Box<dyn Provider>, _, _, String) = match blocks
-        .provider_type()
-    {
-        Some(ProviderType::Cloudflare) => {
-            let cf = blocks
-                .cloudflare
-                .as_ref()
-                .expect("provider_type checked it");
-            check_url(
-                ctx,
-                origin,
-                "spec.cloudflare.baseUrl",
-                cf.base_url
-                    .as_deref()
-                    .unwrap_or(crate::api::provider::CLOUDFLARE_DEFAULT_BASE_URL),
-            )?;
-            let (creds, digest_of) = match (
-                &cf.auth.api_token_secret_ref,
-                &cf.auth.api_key_secret_ref,
-                &cf.auth.email,
-            ) {
-                (Some(t), _, _) => {
-                    let token =
-                        credential(ctx, t, "spec.cloudflare.auth.apiTokenSecretRef", origin)
-                            .await?;
-                    let d = digest(&["token", &token]);
-                    (CloudflareCredentials::api_token(token), d)
-                }
-                (None, Some(k), Some(email)) => {
-                    let key =
-                        credential(ctx, k, "spec.cloudflare.auth.apiKeySecretRef", origin).await?;
-                    let d = digest(&["key", email, &key]);
-                    (CloudflareCredentials::api_key(email.clone(), key), d)
-                }
-                _ => {
-                    return Err(unavailable(
-                        "InvalidProvider",
-                        "spec.cloudflare.auth: set apiTokenSecretRef, or apiKeySecretRef with email",
-                        false,
-                    ));
-                }
-            };
-            let mut config = CloudflareConfig::new(cf.account_id.clone(), creds)
-                .with_rate_limit(rate_limit(
-                    blocks.rate_limit.as_ref(),
-                    RateLimitConfig::CLOUDFLARE_DEFAULT,
-                ))
-                .with_list_budget(budget);
-            if let Some(url) = &cf.base_url {
-                config = config.with_base_url(url.clone());
-            }
-            let client = CloudflareClient::new(config, http, &limiters)
-                .map_err(|e| {
-                    unavailable("InvalidProvider", format!("spec.cloudflare: {e}"), false)
-                })?
-                .with_request_hook(ctx.metrics.request_hook("cloudflare"));
-            let limiter = client.limiter().clone();
-            (
-                Box::new(CloudflareProvider::new(client)),
-                limiter,
-                ProviderType::Cloudflare,
-                digest_of,
-            )
-        }
-        Some(ProviderType::Hydra) => {
-            let h = blocks.hydra.as_ref().expect("provider_type checked it");
-            check_url(ctx, origin, "spec.hydra.adminUrl", &h.admin_url)?;
-            let mut config = HydraConfig::new(h.admin_url.clone())
-                .with_rate_limit(rate_limit(
-                    blocks.rate_limit.as_ref(),
-                    crate::provider::hydra::client::DEFAULT_RATE_LIMIT,
-                ))
-                .with_list_budget(budget);
-            if let Some(public) = &h.public_url {
-                check_url(ctx, origin, "spec.hydra.publicUrl", public)?;
-                config = config.with_public_url(public.clone());
-            }
-            let mut digest_of = digest(&["none"]);
-            if let Some(r) = h
-                .auth
-                .as_ref()
-                .and_then(|a| a.bearer_token_secret_ref.as_ref())
-            {
-                let token =
-                    credential(ctx, r, "spec.hydra.auth.bearerTokenSecretRef", origin).await?;
-                digest_of = digest(&["bearer", &token]);
-                config = config.with_bearer_token(ClientSecret::new(token));
-            }
-            let client = HydraClient::new(config, http, &limiters)
-                .map_err(|e| unavailable("InvalidProvider", format!("spec.hydra: {e}"), false))?
-                .with_request_hook(ctx.metrics.request_hook("hydra"));
-            let limiter = client.limiter().clone();
-            (
-                Box::new(HydraProvider::new(client)),
-                limiter,
-                ProviderType::Hydra,
-                digest_of,
-            )
-        }
-        Some(ProviderType::VmwareCsp) => {
-            let c = blocks
-                .vmware_csp
-                .as_ref()
-                .expect("provider_type checked it");
-            check_url(
-                ctx,
-                origin,
-                "spec.vmwareCsp.baseUrl",
-                c.base_url
-                    .as_deref()
-                    .unwrap_or(crate::api::provider::CSP_DEFAULT_BASE_URL),
-            )?;
-            let token = credential(
-                ctx,
-                &c.auth.api_token_secret_ref,
-                "spec.vmwareCsp.auth.apiTokenSecretRef",
-                origin,
-            )
-            .await?;
-            let digest_of = digest(&["token", &token]);
-            let mut config = CspConfig::new(c.org_id.clone(), CspCredentials::api_token(token))
-                .with_rate_limit(rate_limit(
-                    blocks.rate_limit.as_ref(),
-                    crate::provider::csp::client::DEFAULT_RATE_LIMIT,
-                ))
-                .with_list_budget(budget);
-            if let Some(url) = &c.base_url {
-                config = config.with_base_url(url.clone());
-            }
-            let client = CspClient::new(config, http, &limiters)
-                .map_err(|e| unavailable("InvalidProvider", format!("spec.vmwareCsp: {e}"), false))?
-                .with_request_hook(ctx.metrics.request_hook("vmwareCsp"));
-            let limiter = client.limiter().clone();
-            (
-                Box::new(CspProvider::new(client)),
-                limiter,
-                ProviderType::VmwareCsp,
-                digest_of,
-            )
-        }
-        None => {
-            return Err(unavailable(
-                "InvalidProvider",
-                "the provider object must set exactly one provider block",
-                false,
-            ));
-        }
-    };
+    let Connected {
+        provider: inner,
+        limiter,
+        credentials_digest: creds,
+    } = kind
+        .connect(blocks, &Env { ctx, origin })
+        .await
+        .map_err(|e| unavailable(&e.reason, e.message, e.transient))?;
+    let provider_type = kind.provider_type();
     let provider = ScopedProvider::new(inner, &origin.limiter_scope(), &creds, origin.is_tenant());
     Ok(Resolved {
         provider: Arc::new(provider),
+        kind,
         provider_type,
         origin: origin.clone(),
         limiter,

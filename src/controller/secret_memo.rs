@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::desired::SecretShape;
-use super::plan::SecretState;
+use crate::secret::observe::SecretState;
 
 /// A 128-bit digest: of `(namespace, Secret name)` for the key, of a [`Basis`]
 /// for what an entry depends on. Digests, not copies: at 10,000 clients copies

@@ -15,6 +15,7 @@ pub mod list_budget;
 pub mod model;
 pub mod oauth_probe;
 pub mod ratelimit;
+pub mod registry;
 pub mod retry;
 pub mod scoped;
 pub mod url_policy;

@@ -2,7 +2,10 @@
 //! the client's fields, the remote client as observed, and the [`Provider`] trait each
 //! provider client implements.
 
+use std::any::Any;
 use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,8 +13,9 @@ use chrono::{DateTime, Utc};
 use super::error::ProviderError;
 use crate::secret::ClientSecret;
 
-/// The fields of an OAuth client that clientops manages, normalized: defaults
-/// applied, order-insensitive lists as sets.
+/// The fields of an OAuth client that every provider shares, normalized: defaults
+/// applied, order-insensitive lists as sets; and the provider's own fields
+/// ([`OwnFields`]: its spec block, typed and compared by the provider itself).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClientFields {
     pub name: String,
@@ -21,20 +25,62 @@ pub struct ClientFields {
     pub response_types: BTreeSet<String>,
     /// Compared as a set, without the protocol scopes a provider manages itself.
     pub scopes: BTreeSet<String>,
-    pub optional_scopes: BTreeSet<String>,
     pub token_endpoint_auth_method: String,
     pub allowed_cors_origins: BTreeSet<String>,
     pub client_uri: Option<String>,
     pub logo_uri: Option<String>,
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
-    /// `Some(true)` asks for a public client (Cloudflare promotion).
-    pub public: Option<bool>,
-    /// `spec.vmwareCsp`, compared as a whole.
-    pub csp: Option<crate::api::client::CspClientFields>,
-    /// `spec.hydra`, compared as a whole.
-    pub hydra: Option<crate::api::client::HydraClientFields>,
+    /// The provider's own fields (`spec.<provider>`), absent when none are managed.
+    pub own: OwnFields,
 }
+
+/// The fields of one provider's own block (`spec.cloudflare`, `spec.hydra`, ...),
+/// as that provider types, defaults and compares them. The shared model never looks
+/// inside; the provider's adapter reads them back with [`OwnFields::get`].
+pub trait ProviderFields: fmt::Debug + Send + Sync + 'static {
+    /// The fields where `remote` (as observed) differs from `self` (as desired).
+    /// Fields the spec leaves unset are not managed, so they never differ.
+    fn diff(&self, remote: Option<&dyn ProviderFields>) -> Vec<Field>;
+    /// For [`OwnFields::get`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A provider's own fields of one client, or none.
+#[derive(Clone, Debug, Default)]
+pub struct OwnFields(Option<Arc<dyn ProviderFields>>);
+
+impl OwnFields {
+    pub fn new(fields: impl ProviderFields) -> Self {
+        Self(Some(Arc::new(fields)))
+    }
+
+    /// The fields, when they are of the provider type `T`.
+    pub fn get<T: ProviderFields>(&self) -> Option<&T> {
+        self.0.as_deref().and_then(|f| f.as_any().downcast_ref())
+    }
+
+    /// Where `remote` differs; nothing when no own field is managed.
+    pub fn diff(&self, remote: &OwnFields) -> Vec<Field> {
+        match &self.0 {
+            Some(want) => want.diff(remote.0.as_deref()),
+            None => vec![],
+        }
+    }
+}
+
+/// Equal when neither differs from the other (two providers' fields never are).
+impl PartialEq for OwnFields {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.diff(Some(&**b)).is_empty() && b.diff(Some(&**a)).is_empty(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for OwnFields {}
 
 /// One field of [`ClientFields`], for drift reports and minimal patches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,18 +91,15 @@ pub enum Field {
     GrantTypes,
     ResponseTypes,
     Scopes,
-    OptionalScopes,
     TokenEndpointAuthMethod,
     AllowedCorsOrigins,
     ClientUri,
     LogoUri,
     PolicyUri,
     TosUri,
-    Visibility,
-    /// Any field of `spec.vmwareCsp`.
-    Csp,
-    /// Any field of `spec.hydra`.
-    Hydra,
+    /// A field of a provider's own block, by the spec path a user edits
+    /// (e.g. `spec.cloudflare.optionalScopes`, or `spec.hydra` for the whole block).
+    Own(&'static str),
 }
 
 impl Field {
@@ -69,16 +112,13 @@ impl Field {
             Field::GrantTypes => "spec.grantTypes",
             Field::ResponseTypes => "spec.responseTypes",
             Field::Scopes => "spec.scopes",
-            Field::OptionalScopes => "spec.cloudflare.optionalScopes",
             Field::TokenEndpointAuthMethod => "spec.tokenEndpointAuthMethod",
             Field::AllowedCorsOrigins => "spec.allowedCorsOrigins",
             Field::ClientUri => "spec.clientUri",
             Field::LogoUri => "spec.logoUri",
             Field::PolicyUri => "spec.policyUri",
             Field::TosUri => "spec.tosUri",
-            Field::Visibility => "spec.cloudflare.visibility",
-            Field::Csp => "spec.vmwareCsp",
-            Field::Hydra => "spec.hydra",
+            Field::Own(path) => path,
         }
     }
 }
@@ -111,10 +151,6 @@ impl ClientFields {
         );
         check(Field::Scopes, self.scopes != remote.scopes);
         check(
-            Field::OptionalScopes,
-            self.optional_scopes != remote.optional_scopes,
-        );
-        check(
             Field::TokenEndpointAuthMethod,
             self.token_endpoint_auth_method != remote.token_endpoint_auth_method,
         );
@@ -133,19 +169,7 @@ impl ClientFields {
             managed(&self.policy_uri, &remote.policy_uri),
         );
         check(Field::TosUri, managed(&self.tos_uri, &remote.tos_uri));
-        check(
-            Field::Visibility,
-            self.public == Some(true) && remote.public != Some(true),
-        );
-        // Only the fields the spec sets, durations by value, lists as sets.
-        check(
-            Field::Csp,
-            super::csp::adapter::csp_differs(self.csp.as_ref(), remote.csp.as_ref()),
-        );
-        check(
-            Field::Hydra,
-            super::hydra::adapter::hydra_differs(self.hydra.as_ref(), remote.hydra.as_ref()),
-        );
+        out.extend(self.own.diff(&remote.own));
         out
     }
 }
@@ -158,8 +182,6 @@ pub struct RemoteClient {
     /// The provider holds a second (previous) secret after a rotation.
     pub has_rotated_secret: bool,
     pub created_at: Option<DateTime<Utc>>,
-    /// Client URI verification: (status, DNS TXT text).
-    pub uri_verification: Option<(String, String)>,
     /// The creating OAuthClient's marker, where the provider stores metadata.
     pub marker: Option<String>,
 }

@@ -9,7 +9,30 @@ use super::render::{Credentials, KEY_MAP, ROTATION_ID, Stamps, render};
 use crate::api::OAuthClient;
 use crate::api::annotations::{CLIENT_LABEL, ROTATED_AT};
 use crate::controller::desired::SecretShape;
-use crate::controller::plan::SecretState;
+
+/// The Secret as the planner sees it: what it holds (never the values) and
+/// whether it is ours and looks as desired.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretState {
+    pub exists: bool,
+    /// Exists but is not controlled by this OAuthClient.
+    pub foreign: bool,
+    /// Foreign, and left behind by a deleted OAuthClient of the same name whose
+    /// `deletionPolicy` was `Orphan` (our label, no controller); `client_id` is
+    /// what it holds.
+    pub orphaned: bool,
+    /// The client id stored in it.
+    pub client_id: Option<String>,
+    /// A non-empty client secret is stored in it.
+    pub has_secret: bool,
+    pub has_previous: bool,
+    /// The HMAC of its credential values equals `status.secretMAC`.
+    pub mac_matches: bool,
+    /// Labels, annotations, key names, extra data and owner reference are as desired.
+    pub shape_matches: bool,
+    /// `clientops.dev/rotation-id` on the Secret: the rotation whose secret it holds.
+    pub rotation_id: Option<String>,
+}
 
 /// A Secret as observed, with the values it holds.
 #[derive(Clone, Debug, Default)]

@@ -1,14 +1,13 @@
-//! The Cloudflare-specific admin endpoints under `/__emulator/` (the shared ones
-//! are in [`crate::emulator::core::admin`]):
+//! The Cloudflare-specific admin endpoints under `/__emulator/` (the shared ones,
+//! index, reset, credential check, faults, clock and request log, are in
+//! [`crate::emulator::core::admin`]):
 //!
 //! | method and path | body | answer |
 //! | --- | --- | --- |
 //! | `GET /__emulator/clients` | | `{"clients": [...]}`: every client of every account, no secrets |
 //! | `GET /__emulator/clients/{client_id}` | | one client |
 //! | `POST /__emulator/clients/{client_id}/uri_verification` | `{"status": "verified"}` | the client |
-//! | `POST /__emulator/credentials/check` | `{"client_id", "client_secret"}` | `{"valid": bool}` |
 //! | `GET /__emulator/accounts` | | `{"accounts": [...]}` |
-//! | `POST /__emulator/reset` | | `{"reset": true}` |
 //!
 //! Each listed client is the API's client object plus `account_id` and
 //! `secret_count` (0, 1 or 2).
@@ -17,7 +16,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -104,29 +103,15 @@ async fn set_verification(
     get_client(State(em), Path(id)).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckCredentials {
-    client_id: String,
-    #[serde(default)]
-    client_secret: Option<String>,
-}
-
-/// `{"valid": true}` when the pair would authenticate right now: the current
-/// secret, or the previous one until it is deleted. A client without secrets
-/// (`none`) is valid with no or an empty secret.
-async fn check_credentials(
-    State(em): State<Emulator>,
-    body: Bytes,
-) -> Result<Response, AdminError> {
-    let req: CheckCredentials = parse_body(&body)?;
-    let secret = req.client_secret.unwrap_or_default();
-    let valid = em.read(|st| match st.find_client(&req.client_id) {
+/// Whether the pair would authenticate right now: the current secret, or the
+/// previous one until it is deleted. A client without secrets (`none`) is valid
+/// with no or an empty secret.
+pub fn credentials_valid(em: &Emulator, client_id: &str, secret: &str) -> bool {
+    em.read(|st| match st.find_client(client_id) {
         None => false,
         Some((_, c)) if c.token_endpoint_auth_method == "none" => secret.is_empty(),
-        Some((_, c)) => !secret.is_empty() && c.secret_matches(&secret),
-    });
-    Ok(axum::Json(json!({ "valid": valid })).into_response())
+        Some((_, c)) => !secret.is_empty() && c.secret_matches(secret),
+    })
 }
 
 async fn list_accounts(State(em): State<Emulator>) -> Response {
@@ -134,51 +119,24 @@ async fn list_accounts(State(em): State<Emulator>) -> Response {
     axum::Json(json!({ "accounts": accounts })).into_response()
 }
 
-async fn reset(State(em): State<Emulator>) -> Response {
-    match em.reset() {
-        Ok(()) => axum::Json(json!({ "reset": true })).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn index() -> Response {
-    axum::Json(json!({
-        "provider": "cloudflare",
-        "api": super::API_PREFIX,
-        "endpoints": [
-            "GET /__emulator/clients",
-            "GET /__emulator/clients/{client_id}",
-            "POST /__emulator/clients/{client_id}/uri_verification",
-            "POST /__emulator/credentials/check",
-            "GET /__emulator/accounts",
-            "POST /__emulator/reset",
-            "GET|PUT|POST|DELETE /__emulator/faults",
-            "GET /__emulator/clock",
-            "POST /__emulator/clock/advance",
-            "GET|DELETE /__emulator/requests",
-        ],
-    }))
-    .into_response()
-}
-
-async fn unknown() -> AdminError {
-    AdminError::not_found("no such admin endpoint; GET /__emulator/ lists them")
-}
+/// The admin index's list, in front of the endpoints every emulator has.
+pub const ENDPOINTS: &[&str] = &[
+    "GET /__emulator/clients",
+    "GET /__emulator/clients/{client_id}",
+    "POST /__emulator/clients/{client_id}/uri_verification",
+    "POST /__emulator/credentials/check",
+    "GET /__emulator/accounts",
+];
 
 /// The Cloudflare admin routes.
 pub fn router(em: Emulator) -> Router {
     Router::new()
-        .route("/__emulator", get(index))
-        .route("/__emulator/", get(index))
         .route("/__emulator/clients", get(list_clients))
         .route("/__emulator/clients/{client_id}", get(get_client))
         .route(
             "/__emulator/clients/{client_id}/uri_verification",
             post(set_verification),
         )
-        .route("/__emulator/credentials/check", post(check_credentials))
         .route("/__emulator/accounts", get(list_accounts))
-        .route("/__emulator/reset", post(reset))
-        .route("/__emulator/{*rest}", any(unknown))
         .with_state(em)
 }

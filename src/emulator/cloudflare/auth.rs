@@ -8,6 +8,7 @@
 use axum::http::{HeaderMap, StatusCode};
 
 use super::envelope::{CfError, code};
+use crate::emulator::core::RateLimited;
 use crate::secret::ClientSecret;
 
 /// Which credentials the emulator accepts.
@@ -33,9 +34,8 @@ pub struct Caller {
     key: String,
 }
 
-impl Caller {
-    /// The rate-limit key (contains the credential: never log it).
-    pub fn bucket_key(&self) -> &str {
+impl RateLimited for Caller {
+    fn bucket_key(&self) -> &str {
         &self.key
     }
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::emulator::core::FaultKind;
+use crate::emulator::core::CoreError;
 use crate::provider::cloudflare::wire::{ApiMessage, Envelope, ErrorSource};
 
 /// Cloudflare's numeric error codes used by the emulator.
@@ -186,25 +186,32 @@ pub fn ok<T: Serialize>(result: T) -> Response {
     .into_response()
 }
 
-/// How an injected fault looks: Cloudflare's envelope with the fault's status.
-pub fn render_fault(kind: FaultKind) -> Response {
-    match kind {
-        FaultKind::InternalError => CfError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL,
-            "Internal server error",
-        )
-        .into_response(),
-        FaultKind::Unavailable => CfError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code::UNAVAILABLE,
-            "Service temporarily unavailable",
-        )
-        .into_response(),
-        FaultKind::Throttled => {
-            let mut h = HeaderMap::new();
-            h.insert("retry-after", axum::http::HeaderValue::from(1u32));
-            CfError::throttled(h).into_response()
-        }
+impl From<CoreError> for CfError {
+    fn from(e: CoreError) -> Self {
+        let (status, code, text) = match e {
+            CoreError::Throttled(headers) => return Self::throttled(headers),
+            CoreError::NoRoute => return Self::no_route(),
+            CoreError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "Internal server error",
+            ),
+            CoreError::NotSaved => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "Internal server error: the emulator could not persist its state",
+            ),
+            CoreError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                "Service temporarily unavailable",
+            ),
+            CoreError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                code::METHOD_NOT_ALLOWED,
+                "Method not allowed for this route",
+            ),
+        };
+        Self::new(status, code, text)
     }
 }

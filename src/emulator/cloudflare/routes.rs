@@ -1,24 +1,24 @@
 //! The Cloudflare endpoints under `/client/v4`, and the OAuth token endpoint.
 //!
-//! Every request passes, outermost first: the request log, fault injection,
-//! authentication and the per-credential rate limit, then the handler. The token
-//! endpoint has the log and faults, and authenticates OAuth clients instead.
+//! Every request passes, outermost first: the request log, fault injection (both
+//! added by the emulator core), authentication and the per-credential rate limit
+//! ([`gate`]), then the handler. The token endpoint has the log and faults, and
+//! authenticates OAuth clients instead.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{OriginalUri, Path, Request, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
 use super::envelope::{self, CfError, code};
 use super::store::{StoredClient, new_secret};
-use super::{API_PREFIX, Emulator, auth, is_account_id, validation};
-use crate::emulator::core::faults::{FaultLayer, fault_middleware};
-use crate::emulator::core::reqlog::{LogLayer, log_middleware};
+use super::{API_PREFIX, Cloudflare, Emulator, auth, is_account_id, validation};
+use crate::emulator::core::emulator::{gate, method_not_allowed, no_route};
 use crate::provider::cloudflare::wire::{CreatedOAuthClient, IdResult, OAuthClient, RotatedSecret};
 
 type Res = Result<Response, CfError>;
@@ -43,92 +43,49 @@ pub fn classify(method: &Method, path: &str) -> &'static str {
     }
 }
 
-/// Authentication, then the rate limit; rate-limit headers on every answer.
-async fn gate(State(em): State<Emulator>, req: Request, next: Next) -> Response {
-    let caller = match auth::authenticate(&em.config().auth, req.headers()) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let limiter = &em.core().limiter;
-    let decision = limiter.check(caller.bucket_key());
-    let headers = limiter.headers(&decision);
-    if decision.is_limited() {
-        tracing::debug!(?caller, "rate limited");
-        return CfError::throttled(headers).into_response();
-    }
-    let mut resp = next.run(req).await;
-    resp.headers_mut().extend(headers);
-    resp
-}
-
-async fn method_not_allowed() -> CfError {
-    CfError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        code::METHOD_NOT_ALLOWED,
-        "Method not allowed for this route",
-    )
-}
-
-async fn no_route() -> CfError {
-    CfError::no_route()
-}
-
-/// Anything outside `/client/v4` and `/__emulator`.
-pub async fn outside_api() -> CfError {
-    CfError::no_route()
-}
-
-/// The API router (`/client/v4/...`) with its middleware.
+/// The API router (`/client/v4/...`, authenticated and rate limited) and the
+/// token endpoint.
 pub fn router(em: Emulator) -> Router {
     let clients = "/accounts/{account_id}/oauth_clients";
     let client = "/accounts/{account_id}/oauth_clients/{client_id}";
     let rotate = "/accounts/{account_id}/oauth_clients/{client_id}/rotate_secret";
     let api = Router::new()
-        .route(clients, get(list).post(create).fallback(method_not_allowed))
+        .route(
+            clients,
+            get(list)
+                .post(create)
+                .fallback(method_not_allowed::<CfError>),
+        )
         .route(
             client,
             get(get_client)
                 .patch(update)
                 .delete(delete)
-                .fallback(method_not_allowed),
+                .fallback(method_not_allowed::<CfError>),
         )
         .route(
             rotate,
             post(rotate_secret)
                 .delete(delete_rotated_secret)
-                .fallback(method_not_allowed),
+                .fallback(method_not_allowed::<CfError>),
         )
         .route(
             "/oauth/scopes",
-            get(list_scopes).fallback(method_not_allowed),
+            get(list_scopes).fallback(method_not_allowed::<CfError>),
         )
-        .fallback(no_route)
-        .layer(middleware::from_fn_with_state(em.clone(), gate))
+        .fallback(no_route::<CfError>)
+        .layer(middleware::from_fn_with_state(
+            em.clone(),
+            gate::<Cloudflare>,
+        ))
         .with_state(em.clone());
-    let core = em.core();
     let token = Router::new()
         .route(
             super::oauth::TOKEN_PATH,
             post(super::oauth::token).fallback(super::oauth::method_not_allowed),
         )
         .with_state(em.clone());
-    Router::new()
-        .nest(API_PREFIX, api)
-        .merge(token)
-        .layer(middleware::from_fn_with_state(
-            FaultLayer {
-                faults: core.faults.clone(),
-                render: envelope::render_fault,
-            },
-            fault_middleware,
-        ))
-        .layer(middleware::from_fn_with_state(
-            LogLayer {
-                log: core.log.clone(),
-                classify,
-            },
-            log_middleware,
-        ))
+    Router::new().nest(API_PREFIX, api).merge(token)
 }
 
 /// Check the account id of a request: malformed → 400 `7003`; unknown under

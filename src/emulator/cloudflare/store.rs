@@ -8,6 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::emulator::core::StateFile;
 use crate::provider::cloudflare::wire::{ClientUriVerification, OAuthClient};
 use crate::secret::ClientSecret;
 
@@ -116,6 +117,14 @@ impl Default for State {
             next_seq: 1,
             accounts: BTreeMap::new(),
         }
+    }
+}
+
+impl StateFile for State {
+    const VERSION: u32 = STATE_VERSION;
+
+    fn version(&self) -> u32 {
+        self.version
     }
 }
 

@@ -2,6 +2,9 @@
 //!
 //! | method and path | body | answer |
 //! | --- | --- | --- |
+//! | `GET /__emulator/` | | `{provider, api, endpoints}`: what this emulator serves |
+//! | `POST /__emulator/reset` | | `{"reset": true}`: the state the flags start with, no faults, counters or clock offset |
+//! | `POST /__emulator/credentials/check` | `{"client_id", "client_secret"}` | `{"valid": bool}`: whether the pair would authenticate now |
 //! | `GET /__emulator/faults` | | the [`FaultConfig`] in force |
 //! | `PUT` or `POST /__emulator/faults` | a [`FaultConfig`] | the new configuration |
 //! | `DELETE /__emulator/faults` | | no faults |
@@ -10,7 +13,8 @@
 //! | `GET /__emulator/requests` | | request counters ([`super::reqlog::Snapshot`]) |
 //! | `DELETE /__emulator/requests` | | zeroes the counters |
 //!
-//! Admin errors are `{"error": "..."}` with status 400 or 404.
+//! Admin errors are `{"error": "..."}` with status 400 or 404; an unknown
+//! `/__emulator/...` path is a 404 that points at the index.
 
 use std::time::Duration;
 
@@ -19,13 +23,23 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::emulator::{Emulated, Emulator};
 use super::ratelimit::parse_duration;
 use super::{Core, FaultConfig};
+
+/// The endpoints of this module, as the index lists them after the provider's.
+const SHARED_ENDPOINTS: [&str; 5] = [
+    "POST /__emulator/reset",
+    "GET|PUT|POST|DELETE /__emulator/faults",
+    "GET /__emulator/clock",
+    "POST /__emulator/clock/advance",
+    "GET|DELETE /__emulator/requests",
+];
 
 /// An admin API error: `{"error": message}`.
 #[derive(Debug)]
@@ -146,4 +160,62 @@ pub fn router(core: Core) -> Router {
             get(get_requests).delete(reset_requests),
         )
         .with_state(core)
+}
+
+async fn index<P: Emulated>() -> Response {
+    let endpoints: Vec<&str> = P::ADMIN_ENDPOINTS
+        .iter()
+        .chain(&SHARED_ENDPOINTS)
+        .copied()
+        .collect();
+    axum::Json(json!({
+        "provider": P::NAME,
+        "api": P::API_PREFIX,
+        "endpoints": endpoints,
+    }))
+    .into_response()
+}
+
+async fn reset<P: Emulated>(State(em): State<Emulator<P>>) -> Response {
+    match em.reset() {
+        Ok(()) => axum::Json(json!({ "reset": true })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckCredentials {
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+}
+
+async fn check_credentials<P: Emulated>(
+    State(em): State<Emulator<P>>,
+    body: Bytes,
+) -> Result<Response, AdminError> {
+    let req: CheckCredentials = parse_body(&body)?;
+    let secret = req.client_secret.unwrap_or_default();
+    let valid = P::credentials_valid(&em, &req.client_id, &secret);
+    Ok(axum::Json(json!({ "valid": valid })).into_response())
+}
+
+async fn unknown() -> AdminError {
+    AdminError::not_found("no such admin endpoint; GET /__emulator/ lists them")
+}
+
+/// The admin routes every emulator has that need the emulator itself: the
+/// index, reset, the credential check, and 404 for any other admin path.
+pub fn emulator_router<P: Emulated>(em: Emulator<P>) -> Router {
+    Router::new()
+        .route("/__emulator", get(index::<P>))
+        .route("/__emulator/", get(index::<P>))
+        .route("/__emulator/reset", post(reset::<P>))
+        .route(
+            "/__emulator/credentials/check",
+            post(check_credentials::<P>),
+        )
+        .route("/__emulator/{*rest}", any(unknown))
+        .with_state(em)
 }

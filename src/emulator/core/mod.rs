@@ -1,5 +1,9 @@
 //! The HTTP core every emulator shares (axum):
 //!
+//! - [`emulator`]: one emulator instance, generic over what a provider plugs in
+//!   ([`Emulated`]): state, router, serving, reset, authentication and rate
+//!   limiting;
+//! - [`store`]: the state behind a lock, persisted after every change;
 //! - [`server`]: a listener whose connections can be killed from a handler, so a
 //!   fault can "apply the change, then drop the connection" without a status line;
 //! - [`faults`]: latency, 500/503/429 and drop-after-commit injection;
@@ -13,18 +17,22 @@
 
 pub mod admin;
 pub mod clock;
+pub mod emulator;
 pub mod faults;
 pub mod oauth;
 pub mod persist;
 pub mod ratelimit;
 pub mod reqlog;
 pub mod server;
+pub mod store;
 
 pub use clock::Clock;
+pub use emulator::{ApiError, CoreError, Emulated, Emulator, RateLimited, RunningEmulator};
 pub use faults::{FaultConfig, FaultKind, Faults};
 pub use ratelimit::{RateDecision, RateLimit, RateLimiter};
 pub use reqlog::RequestLog;
 pub use server::{ConnInfo, RunningServer};
+pub use store::StateFile;
 
 use std::sync::Arc;
 

@@ -1,16 +1,15 @@
-//! The CSP-specific admin endpoints under `/__emulator/` (the shared ones, faults,
-//! clock and request log, are in [`crate::emulator::core::admin`]):
+//! The CSP-specific admin endpoints under `/__emulator/` (the shared ones, index,
+//! reset, credential check, faults, clock and request log, are in
+//! [`crate::emulator::core::admin`]):
 //!
 //! | method and path | body | answer |
 //! | --- | --- | --- |
 //! | `GET /__emulator/clients` | | `{"clients": [...]}`: every app of every organisation, no secrets |
 //! | `GET /__emulator/clients/{client_id}` | | one app |
 //! | `POST /__emulator/clients/{client_id}/immutable` | `{"immutable": true}` | the app (an immutable app cannot be deleted: bulk delete lists it under `failed`) |
-//! | `POST /__emulator/credentials/check` | `{"client_id", "client_secret"}` | `{"valid": bool}` |
 //! | `GET /__emulator/orgs` | | `{"orgs": [...]}` |
 //! | `GET /__emulator/deleting` | | `{"deleting": [{org_id, client_id, completes_at}]}` |
 //! | `POST /__emulator/tokens/expire` | | `{"expired": n}`: every access token stops working now |
-//! | `POST /__emulator/reset` | | `{"reset": true}` |
 //!
 //! Each listed app is the API's `OrgOAuthAppResponse` plus `secret_count` (how many
 //! secrets work now: 0, 1 or 2) and `previous_secret_expires_at` (RFC 3339, while
@@ -20,7 +19,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -99,30 +98,16 @@ async fn set_immutable(
     get_client(State(em), Path(id)).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckCredentials {
-    client_id: String,
-    #[serde(default)]
-    client_secret: Option<String>,
-}
-
-/// `{"valid": true}` when the pair would authenticate right now: the current
-/// secret, or the old one until it expires or is deleted. A public app is valid
-/// with no or an empty secret.
-async fn check_credentials(
-    State(em): State<Emulator>,
-    body: Bytes,
-) -> Result<Response, AdminError> {
-    let req: CheckCredentials = parse_body(&body)?;
-    let secret = req.client_secret.unwrap_or_default();
+/// Whether the pair would authenticate right now: the current secret, or the
+/// old one until it expires or is deleted. A public app is valid with no or an
+/// empty secret.
+pub fn credentials_valid(em: &Emulator, client_id: &str, secret: &str) -> bool {
     let now = em.core().clock.now();
-    let valid = em.read(|st| match st.find_app(&req.client_id) {
+    em.read(|st| match st.find_app(client_id) {
         None => false,
         Some((_, a)) if a.public_client => secret.is_empty(),
-        Some((_, a)) => !secret.is_empty() && a.secret_matches(&secret, now),
-    });
-    Ok(axum::Json(json!({ "valid": valid })).into_response())
+        Some((_, a)) => !secret.is_empty() && a.secret_matches(secret, now),
+    })
 }
 
 async fn list_orgs(State(em): State<Emulator>) -> Response {
@@ -155,55 +140,28 @@ async fn expire_tokens(State(em): State<Emulator>) -> Response {
     axum::Json(json!({ "expired": n })).into_response()
 }
 
-async fn reset(State(em): State<Emulator>) -> Response {
-    match em.reset() {
-        Ok(()) => axum::Json(json!({ "reset": true })).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn index() -> Response {
-    axum::Json(json!({
-        "provider": "vmwareCsp",
-        "api": super::API_PREFIX,
-        "endpoints": [
-            "GET /__emulator/clients",
-            "GET /__emulator/clients/{client_id}",
-            "POST /__emulator/clients/{client_id}/immutable",
-            "POST /__emulator/credentials/check",
-            "GET /__emulator/orgs",
-            "GET /__emulator/deleting",
-            "POST /__emulator/tokens/expire",
-            "POST /__emulator/reset",
-            "GET|PUT|POST|DELETE /__emulator/faults",
-            "GET /__emulator/clock",
-            "POST /__emulator/clock/advance",
-            "GET|DELETE /__emulator/requests",
-        ],
-    }))
-    .into_response()
-}
-
-async fn unknown() -> AdminError {
-    AdminError::not_found("no such admin endpoint; GET /__emulator/ lists them")
-}
+/// The admin index's list, in front of the endpoints every emulator has.
+pub const ENDPOINTS: &[&str] = &[
+    "GET /__emulator/clients",
+    "GET /__emulator/clients/{client_id}",
+    "POST /__emulator/clients/{client_id}/immutable",
+    "POST /__emulator/credentials/check",
+    "GET /__emulator/orgs",
+    "GET /__emulator/deleting",
+    "POST /__emulator/tokens/expire",
+];
 
 /// The CSP admin routes.
 pub fn router(em: Emulator) -> Router {
     Router::new()
-        .route("/__emulator", get(index))
-        .route("/__emulator/", get(index))
         .route("/__emulator/clients", get(list_clients))
         .route("/__emulator/clients/{client_id}", get(get_client))
         .route(
             "/__emulator/clients/{client_id}/immutable",
             post(set_immutable),
         )
-        .route("/__emulator/credentials/check", post(check_credentials))
         .route("/__emulator/orgs", get(list_orgs))
         .route("/__emulator/deleting", get(list_deleting))
         .route("/__emulator/tokens/expire", post(expire_tokens))
-        .route("/__emulator/reset", post(reset))
-        .route("/__emulator/{*rest}", any(unknown))
         .with_state(em)
 }

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::errors::{CspError, code};
 use super::store::random_hex;
+use crate::emulator::core::RateLimited;
 use crate::secret::ClientSecret;
 
 /// Which API tokens the emulator accepts.
@@ -53,9 +54,10 @@ impl Caller {
             key: format!("api-token\n{}", token.expose()),
         }
     }
+}
 
-    /// The rate-limit key (contains the credential: never log it).
-    pub fn bucket_key(&self) -> &str {
+impl RateLimited for Caller {
+    fn bucket_key(&self) -> &str {
         &self.key
     }
 }

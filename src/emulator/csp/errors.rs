@@ -5,11 +5,11 @@
 //! here is a guess, listed in docs/emulator-csp.md. `statusCode` repeats the
 //! HTTP status and `requestId` is fresh for each answer.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::store::random_hex;
-use crate::emulator::core::FaultKind;
+use crate::emulator::core::CoreError;
 use crate::provider::csp::wire::CspErrorResponse;
 
 /// The `moduleCode` of every answer (a guess).
@@ -109,25 +109,32 @@ impl IntoResponse for CspError {
     }
 }
 
-/// How an injected fault looks: a `CspErrorResponse` with the fault's status.
-pub fn render_fault(kind: FaultKind) -> Response {
-    match kind {
-        FaultKind::InternalError => CspError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL,
-            "Unexpected error",
-        )
-        .into_response(),
-        FaultKind::Unavailable => CspError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code::UNAVAILABLE,
-            "Service temporarily unavailable",
-        )
-        .into_response(),
-        FaultKind::Throttled => {
-            let mut h = HeaderMap::new();
-            h.insert("retry-after", HeaderValue::from(1u32));
-            CspError::throttled(h).into_response()
-        }
+impl From<CoreError> for CspError {
+    fn from(e: CoreError) -> Self {
+        let (status, code, text) = match e {
+            CoreError::Throttled(headers) => return Self::throttled(headers),
+            CoreError::NoRoute => return Self::no_route(),
+            CoreError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "Unexpected error",
+            ),
+            CoreError::NotSaved => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "Unexpected error: the emulator could not persist its state",
+            ),
+            CoreError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                "Service temporarily unavailable",
+            ),
+            CoreError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                code::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+            ),
+        };
+        Self::new(status, code, text)
     }
 }

@@ -5,7 +5,8 @@
 //! token endpoint `/csp/gateway/am/api/auth/token` with CSP's paths, shapes,
 //! rules, status codes and `CspErrorResponse` bodies (`provider-contracts.md`
 //! part B), plus the admin API under `/__emulator/` (see [`admin`] and
-//! [`crate::emulator::core::admin`]).
+//! [`crate::emulator::core::admin`]). [`Csp`] plugs these into the emulator core
+//! ([`crate::emulator::core::emulator`]).
 //!
 //! Modules: the endpoints, authentication and rate limiting ([`routes`]); the
 //! create/update rules as pure functions ([`validation`]); organisations, apps,
@@ -20,20 +21,16 @@ pub mod routes;
 pub mod store;
 pub mod validation;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
-use axum::http::StatusCode;
-use tokio::net::TcpListener;
+use axum::http::{HeaderMap, Method};
 
-use self::auth::{AccessTokens, AuthConfig};
-use self::errors::{CspError, code};
+use self::auth::{AccessTokens, AuthConfig, Caller};
+use self::errors::CspError;
 use self::store::State;
-use crate::emulator::core::{self, Core, RateLimit, RunningServer, persist};
+use crate::emulator::core::{self, Emulated, RateLimit};
 
 pub use crate::provider::csp::wire::API_PREFIX;
 
@@ -89,176 +86,81 @@ pub fn is_guid(s: &str) -> bool {
             .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-struct Inner {
-    cfg: Config,
-    core: Core,
-    state: Mutex<State>,
-    tokens: AccessTokens,
-}
+/// The CSP emulator, as the emulator core sees it.
+pub struct Csp;
 
-/// One emulator instance: configuration, state and the shared core. Cheap to clone.
-#[derive(Clone)]
-pub struct Emulator {
-    inner: Arc<Inner>,
-}
+/// One CSP emulator instance.
+pub type Emulator = core::Emulator<Csp>;
+
+/// A running CSP emulator; its base URL is its origin (CSP's paths start with
+/// `/csp/...`, as at `https://console.cloud.vmware.com`).
+pub type RunningEmulator = core::RunningEmulator<Csp>;
 
 impl Emulator {
-    /// Set up an emulator: load `--state` if it exists and create the `--org`s.
-    pub fn new(cfg: Config) -> anyhow::Result<Self> {
+    /// The access tokens handed out.
+    pub fn tokens(&self) -> &AccessTokens {
+        self.transient()
+    }
+}
+
+impl Emulated for Csp {
+    type Config = Config;
+    type State = State;
+    type Error = CspError;
+    type Caller = Caller;
+    type Transient = AccessTokens;
+
+    const NAME: &'static str = "vmwareCsp";
+    const API_PREFIX: &'static str = API_PREFIX;
+    const BASE_PATH: &'static str = "";
+    const ADMIN_ENDPOINTS: &'static [&'static str] = admin::ENDPOINTS;
+
+    fn check(cfg: &Config) -> anyhow::Result<()> {
         if let Some(bad) = cfg.orgs.iter().find(|o| !is_org_id(o)) {
             anyhow::bail!("--org {bad:?}: an organisation id is a GUID");
         }
-        let mut state = match &cfg.state_file {
-            Some(p) => persist::read_json::<State>(p)
-                .with_context(|| format!("loading state file {}", p.display()))?
-                .unwrap_or_default(),
-            None => State::default(),
-        };
-        if state.version != store::STATE_VERSION {
-            anyhow::bail!(
-                "state file has format version {}, this emulator reads {}",
-                state.version,
-                store::STATE_VERSION
-            );
-        }
-        for o in &cfg.orgs {
-            state.orgs.entry(o.to_ascii_lowercase()).or_default();
-        }
-        if let Some(p) = &cfg.state_file {
-            persist::write_json(p, &state)
-                .with_context(|| format!("writing state file {}", p.display()))?;
-        }
-        let core = Core::new(cfg.rate_limit);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                cfg,
-                core,
-                state: Mutex::new(state),
-                tokens: AccessTokens::default(),
-            }),
-        })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.inner.cfg
-    }
-
-    /// The shared core (clock, faults, limiter, request log).
-    pub fn core(&self) -> &Core {
-        &self.inner.core
-    }
-
-    /// The access tokens handed out.
-    pub fn tokens(&self) -> &AccessTokens {
-        &self.inner.tokens
-    }
-
-    /// Read the state.
-    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        f(&self.inner.state.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Change the state: `f` works on a copy, which replaces the state (and the
-    /// state file) only when `f` succeeds and the file was written.
-    pub fn mutate<R>(
-        &self,
-        f: impl FnOnce(&mut State) -> Result<R, CspError>,
-    ) -> Result<R, CspError> {
-        let mut guard = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut next = guard.clone();
-        let out = f(&mut next)?;
-        if let Some(p) = &self.inner.cfg.state_file
-            && let Err(e) = persist::write_json(p, &next)
-        {
-            tracing::error!(path = %p.display(), error = %e, "writing the state file failed");
-            return Err(CspError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                code::INTERNAL,
-                "Unexpected error: the emulator could not persist its state",
-            ));
-        }
-        *guard = next;
-        Ok(out)
-    }
-
-    /// Forget every app and access token, and every organisation except the
-    /// `--org`s; clear the faults, counters, rate-limit buckets and clock offset.
-    pub fn reset(&self) -> Result<(), CspError> {
-        let orgs = self.inner.cfg.orgs.clone();
-        self.mutate(|st| {
-            *st = State::default();
-            for o in &orgs {
-                st.orgs.entry(o.to_ascii_lowercase()).or_default();
-            }
-            Ok(())
-        })?;
-        self.inner.tokens.clear();
-        self.inner.core.reset();
         Ok(())
     }
 
-    /// The whole HTTP application: the API under `/csp/gateway/am/api` and the
-    /// admin API.
-    pub fn router(&self) -> Router {
-        routes::router(self.clone())
-            .merge(core::admin::router(self.inner.core.clone()))
-            .merge(admin::router(self.clone()))
-            .fallback(routes::outside_api)
+    fn state_file(cfg: &Config) -> Option<&Path> {
+        cfg.state_file.as_deref()
     }
 
-    /// Bind `listen` (port 0 picks a free port) and serve in the background.
-    pub async fn start(cfg: Config, listen: &str) -> anyhow::Result<RunningEmulator> {
-        Self::start_until(cfg, listen, std::future::pending()).await
+    fn rate_limit(cfg: &Config) -> Option<RateLimit> {
+        cfg.rate_limit
     }
 
-    /// [`Emulator::start`], stopping when `stop` completes.
-    pub async fn start_until(
-        cfg: Config,
-        listen: &str,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<RunningEmulator> {
-        let emulator = Self::new(cfg)?;
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
-        let server = core::server::serve(listener, emulator.router(), stop)?;
-        Ok(RunningEmulator { emulator, server })
-    }
-}
-
-/// A running emulator.
-pub struct RunningEmulator {
-    /// The instance (state and core), for in-process inspection.
-    pub emulator: Emulator,
-    server: RunningServer,
-}
-
-impl RunningEmulator {
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+    /// The `--org`s exist.
+    fn seed(cfg: &Config, state: &mut State) {
+        for o in &cfg.orgs {
+            state.orgs.entry(o.to_ascii_lowercase()).or_default();
+        }
     }
 
-    /// `http://ADDR`: what a client takes as its base URL (CSP's paths start with
-    /// `/csp/...`, as at `https://console.cloud.vmware.com`).
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr())
+    fn reset_transient(tokens: &AccessTokens) {
+        tokens.clear();
     }
 
-    /// `http://ADDR/__emulator`.
-    pub fn admin_url(&self) -> String {
-        format!("http://{}/__emulator", self.addr())
+    /// An access token handed out by the exchange and not yet expired.
+    fn authenticate(em: &Emulator, headers: &HeaderMap) -> Result<Caller, CspError> {
+        let now = em.core().clock.now();
+        auth::access_token(headers).and_then(|t| em.tokens().check(&t, now))
     }
 
-    /// Stop serving and wait for in-flight requests.
-    pub async fn shutdown(self) -> std::io::Result<()> {
-        self.server.shutdown().await
+    fn classify(method: &Method, path: &str) -> &'static str {
+        routes::classify(method, path)
     }
 
-    /// Wait until the server stops.
-    pub async fn wait(self) -> std::io::Result<()> {
-        self.server.wait().await
+    fn credentials_valid(em: &Emulator, client_id: &str, secret: &str) -> bool {
+        admin::credentials_valid(em, client_id, secret)
+    }
+
+    fn api(em: Emulator) -> Router {
+        routes::router(em)
+    }
+
+    fn admin(em: Emulator) -> Router {
+        admin::router(em)
     }
 }
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -21,10 +21,9 @@ use serde_json::{Map, Value, json};
 use super::auth::{self, Caller};
 use super::errors::{CspError, code};
 use super::store::{Org, StoredApp};
-use super::{API_PREFIX, Emulator, is_org_id, validation};
-use crate::emulator::core::faults::{FaultLayer, fault_middleware};
+use super::{API_PREFIX, Csp, Emulator, is_org_id, validation};
+use crate::emulator::core::emulator::{gate, method_not_allowed, no_route};
 use crate::emulator::core::oauth::{basic_credentials, oauth_error};
-use crate::emulator::core::reqlog::{LogLayer, log_middleware};
 use crate::provider::csp::wire::{
     AccessTokenResponse, ClientIdAndSecret, DEFAULT_ROTATION_EXPIRY_SECS, MAX_DELETE_IDS, OAuthApp,
     Paged, PartialSuccess, check_secret, generate_secret,
@@ -55,52 +54,8 @@ pub fn classify(method: &Method, path: &str) -> &'static str {
     }
 }
 
-/// Take one token of `caller`'s bucket; the rate-limit headers go on the answer.
-fn rate_limit(em: &Emulator, caller: &Caller) -> Result<HeaderMap, CspError> {
-    let limiter = &em.core().limiter;
-    let decision = limiter.check(caller.bucket_key());
-    let headers = limiter.headers(&decision);
-    if decision.is_limited() {
-        tracing::debug!(?caller, "rate limited");
-        return Err(CspError::throttled(headers));
-    }
-    Ok(headers)
-}
-
-/// Authentication (an access token), then the rate limit.
-async fn gate(State(em): State<Emulator>, req: Request, next: Next) -> Response {
-    let now = em.core().clock.now();
-    let caller = match auth::access_token(req.headers()).and_then(|t| em.tokens().check(&t, now)) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let headers = match rate_limit(&em, &caller) {
-        Ok(h) => h,
-        Err(e) => return e.into_response(),
-    };
-    let mut resp = next.run(req).await;
-    resp.headers_mut().extend(headers);
-    resp
-}
-
-async fn method_not_allowed() -> CspError {
-    CspError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        code::METHOD_NOT_ALLOWED,
-        "Method not allowed",
-    )
-}
-
-async fn no_route() -> CspError {
-    CspError::no_route()
-}
-
-/// Anything outside `/csp/gateway/am/api` and `/__emulator`.
-pub async fn outside_api() -> CspError {
-    CspError::no_route()
-}
-
-/// The API router (`/csp/gateway/am/api/...`) with its middleware.
+/// The API router (`/csp/gateway/am/api/...`): the organisation endpoints
+/// authenticated and rate limited, the two token endpoints open.
 pub fn router(em: Emulator) -> Router {
     let apps = "/orgs/{org_id}/oauth-apps";
     let app = "/orgs/{org_id}/oauth-apps/{app_id}";
@@ -111,46 +66,35 @@ pub fn router(em: Emulator) -> Router {
             get(list)
                 .post(create)
                 .delete(delete_apps)
-                .fallback(method_not_allowed),
+                .fallback(method_not_allowed::<CspError>),
         )
-        .route(app, get(get_app).patch(update).fallback(method_not_allowed))
+        .route(
+            app,
+            get(get_app)
+                .patch(update)
+                .fallback(method_not_allowed::<CspError>),
+        )
         .route(
             secret,
             post(rotate_secret)
                 .delete(delete_old_secret)
                 .put(regenerate_secret)
-                .fallback(method_not_allowed),
+                .fallback(method_not_allowed::<CspError>),
         )
-        .layer(middleware::from_fn_with_state(em.clone(), gate));
+        .layer(middleware::from_fn_with_state(em.clone(), gate::<Csp>));
     let api = Router::new()
         .route(
             "/auth/api-tokens/authorize",
-            post(authorize).fallback(method_not_allowed),
+            post(authorize).fallback(method_not_allowed::<CspError>),
         )
         .route(
             "/auth/token",
-            post(client_token).fallback(method_not_allowed),
+            post(client_token).fallback(method_not_allowed::<CspError>),
         )
         .merge(protected)
-        .fallback(no_route)
+        .fallback(no_route::<CspError>)
         .with_state(em.clone());
-    let core = em.core();
-    Router::new()
-        .nest(API_PREFIX, api)
-        .layer(middleware::from_fn_with_state(
-            FaultLayer {
-                faults: core.faults.clone(),
-                render: super::errors::render_fault,
-            },
-            fault_middleware,
-        ))
-        .layer(middleware::from_fn_with_state(
-            LogLayer {
-                log: core.log.clone(),
-                classify,
-            },
-            log_middleware,
-        ))
+    Router::new().nest(API_PREFIX, api)
 }
 
 fn now(em: &Emulator) -> DateTime<Utc> {
@@ -238,7 +182,7 @@ async fn authorize(
         return Err(auth::invalid_grant());
     }
     let caller = Caller::for_api_token(&token);
-    let headers = rate_limit(&em, &caller)?;
+    let headers = em.rate_limit(&caller)?;
     let ttl = em.config().access_token_ttl;
     let access = em.tokens().issue(caller, now(&em), ttl);
     let mut resp = axum::Json(AccessTokenResponse {

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::emulator::core::StateFile;
 use crate::provider::csp::wire::{AllowedScopes, OAuthApp};
 use crate::secret::ClientSecret;
 
@@ -159,6 +160,14 @@ impl Default for State {
             next_seq: 1,
             orgs: BTreeMap::new(),
         }
+    }
+}
+
+impl StateFile for State {
+    const VERSION: u32 = STATE_VERSION;
+
+    fn version(&self) -> u32 {
+        self.version
     }
 }
 

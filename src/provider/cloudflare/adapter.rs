@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::client::CloudflareClient;
+use super::kind::{CloudflareFields, OPTIONAL_SCOPES, VISIBILITY};
 use super::wire::{self, CreateOAuthClient, PROTOCOL_SCOPES, UpdateOAuthClient};
 use crate::provider::error::ProviderError;
 use crate::provider::model::{
-    ClientFields, CreatedClient, Field, Provider, RemoteClient, SecretCheck,
+    ClientFields, CreatedClient, Field, OwnFields, Provider, RemoteClient, SecretCheck,
 };
 use crate::secret::ClientSecret;
 
@@ -47,16 +48,16 @@ pub fn to_remote(c: &wire::OAuthClient) -> RemoteClient {
                 .filter(|s| !PROTOCOL_SCOPES.contains(&s.as_str()))
                 .cloned()
                 .collect(),
-            optional_scopes: set(&c.optional_scopes),
             token_endpoint_auth_method: c.token_endpoint_auth_method.clone().unwrap_or_default(),
             allowed_cors_origins: set(&c.allowed_cors_origins),
             client_uri: c.client_uri.clone(),
             logo_uri: c.logo_uri.clone(),
             policy_uri: c.policy_uri.clone(),
             tos_uri: c.tos_uri.clone(),
-            public: Some(c.visibility == "public"),
-            csp: None,
-            hydra: None,
+            own: OwnFields::new(CloudflareFields {
+                optional_scopes: set(&c.optional_scopes),
+                public: Some(c.visibility == "public"),
+            }),
         },
         has_rotated_secret: c.has_rotated_secret.unwrap_or(false),
         created_at: c
@@ -64,12 +65,6 @@ pub fn to_remote(c: &wire::OAuthClient) -> RemoteClient {
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
-        uri_verification: c.client_uri_verification.as_ref().map(|v| {
-            (
-                v.status.clone().unwrap_or_default(),
-                v.text.clone().unwrap_or_default(),
-            )
-        }),
         marker: None,
     }
 }
@@ -80,6 +75,11 @@ fn vec_of(s: &std::collections::BTreeSet<String>) -> Vec<String> {
 
 fn non_empty(s: &std::collections::BTreeSet<String>) -> Option<Vec<String>> {
     (!s.is_empty()).then(|| vec_of(s))
+}
+
+/// Cloudflare's own fields of `f`.
+fn own(f: &ClientFields) -> Option<&CloudflareFields> {
+    f.own.get::<CloudflareFields>()
 }
 
 /// The create body for `f`. Visibility cannot be set at create (a new client is
@@ -95,7 +95,7 @@ pub fn create_body(f: &ClientFields) -> CreateOAuthClient {
         allowed_cors_origins: non_empty(&f.allowed_cors_origins),
         post_logout_redirect_uris: (!f.post_logout_redirect_uris.is_empty())
             .then(|| f.post_logout_redirect_uris.clone()),
-        optional_scopes: non_empty(&f.optional_scopes),
+        optional_scopes: own(f).and_then(|o| non_empty(&o.optional_scopes)),
         client_uri: f.client_uri.clone(),
         logo_uri: f.logo_uri.clone(),
         policy_uri: f.policy_uri.clone(),
@@ -116,7 +116,6 @@ pub fn update_body(f: &ClientFields, changed: &[Field]) -> UpdateOAuthClient {
             Field::GrantTypes => b.grant_types = Some(vec_of(&f.grant_types)),
             Field::ResponseTypes => b.response_types = Some(vec_of(&f.response_types)),
             Field::Scopes => b.scopes = Some(vec_of(&f.scopes)),
-            Field::OptionalScopes => b.optional_scopes = Some(vec_of(&f.optional_scopes)),
             Field::TokenEndpointAuthMethod => {
                 b.token_endpoint_auth_method = Some(f.token_endpoint_auth_method.clone())
             }
@@ -127,9 +126,16 @@ pub fn update_body(f: &ClientFields, changed: &[Field]) -> UpdateOAuthClient {
             Field::LogoUri => b.logo_uri = f.logo_uri.clone(),
             Field::PolicyUri => b.policy_uri = f.policy_uri.clone(),
             Field::TosUri => b.tos_uri = f.tos_uri.clone(),
-            Field::Visibility => b.visibility = Some("public".into()),
-            // Never set for a Cloudflare client (refused before planning).
-            Field::Csp | Field::Hydra => {}
+            f2 if *f2 == OPTIONAL_SCOPES => {
+                b.optional_scopes = Some(
+                    own(f)
+                        .map(|o| vec_of(&o.optional_scopes))
+                        .unwrap_or_default(),
+                )
+            }
+            f2 if *f2 == VISIBILITY => b.visibility = Some("public".into()),
+            // Another provider's field: never planned for a Cloudflare client.
+            Field::Own(_) => {}
         }
     }
     b
@@ -226,7 +232,10 @@ mod tests {
         };
         let r = to_remote(&w);
         assert_eq!(r.fields.scopes, ["account.read".to_string()].into());
-        assert_eq!(r.fields.public, Some(false));
+        assert_eq!(
+            r.fields.own.get::<CloudflareFields>().unwrap().public,
+            Some(false)
+        );
         let mut want = r.fields.clone();
         want.name = "Grafana".into();
         let body = update_body(&want, &want.diff(&r.fields));

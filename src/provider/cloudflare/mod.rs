@@ -8,6 +8,7 @@
 pub mod adapter;
 pub mod auth;
 pub mod client;
+pub mod kind;
 pub mod wire;
 
 pub use auth::CloudflareCredentials;

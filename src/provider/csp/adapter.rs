@@ -40,6 +40,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::client::{CspClient, Deleted};
+use super::kind::CSP_BLOCK;
 use super::wire::{
     self, AllowedScopes, CreateOAuthApp, GRANT_TYPES, OAuthApp, OrganizationScopes, RoleRef,
     SERVICE_ORG_GRANT_TYPES, UpdateOAuthApp,
@@ -47,7 +48,8 @@ use super::wire::{
 use crate::api::client::CspClientFields;
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{
-    ClientFields, CreatedClient, Field, Provider, RemoteClient, SecretCheck, SecretIssuance,
+    ClientFields, CreatedClient, Field, OwnFields, Provider, RemoteClient, SecretCheck,
+    SecretIssuance,
 };
 use crate::secret::ClientSecret;
 
@@ -112,7 +114,6 @@ pub fn to_remote(app: &OAuthApp) -> RemoteClient {
             // CSP apps use the authorization code flow only; there is no field.
             response_types: BTreeSet::from(["code".to_string()]),
             scopes: BTreeSet::new(),
-            optional_scopes: BTreeSet::new(),
             token_endpoint_auth_method: if public {
                 "none".into()
             } else {
@@ -123,8 +124,7 @@ pub fn to_remote(app: &OAuthApp) -> RemoteClient {
             logo_uri: None,
             policy_uri: None,
             tos_uri: None,
-            public: None,
-            csp: Some(CspClientFields {
+            own: OwnFields::new(CspClientFields {
                 description: app.description.clone(),
                 access_token_ttl: ttl_text(app.access_token_ttl),
                 refresh_token_ttl: ttl_text(app.refresh_token_ttl),
@@ -134,11 +134,9 @@ pub fn to_remote(app: &OAuthApp) -> RemoteClient {
                 all_organization_roles: Some(org.all_roles.unwrap_or(false)),
                 owner_only_secret_rotation: Some(app.owner_only_secret_rotation.unwrap_or(false)),
             }),
-            hydra: None,
         },
         has_rotated_secret: false,
         created_at: app.created_at.and_then(epoch_to_time),
-        uri_verification: None,
         // CSP stores no metadata; apps created by clientops are found by their
         // caller-chosen id instead.
         marker: None,
@@ -146,7 +144,7 @@ pub fn to_remote(app: &OAuthApp) -> RemoteClient {
 }
 
 fn duration_secs(s: &str) -> Option<u64> {
-    crate::controller::desired::parse_duration(s).map(|d| d.as_secs())
+    crate::api::common::parse_duration(s).map(|d| d.as_secs())
 }
 
 /// Whether the remote `spec.vmwareCsp` (`have`) differs from the desired one
@@ -184,7 +182,7 @@ fn field_error(field: &str, message: String) -> ProviderMessage {
 /// A TTL of `spec.vmwareCsp` in whole seconds (1 s to 2^31-1 s).
 fn ttl_secs(field: &str, value: &Option<String>) -> Result<Option<i64>, ProviderMessage> {
     let Some(v) = value else { return Ok(None) };
-    match crate::controller::desired::parse_duration(v) {
+    match crate::api::common::parse_duration(v) {
         Some(d) if d.as_secs() >= 1 && d.as_secs() <= i32::MAX as u64 => {
             Ok(Some(d.as_secs() as i64))
         }
@@ -216,18 +214,6 @@ pub fn check_supported(f: &ClientFields) -> Result<(), ProviderError> {
             "VMware CSP apps have no plain scope list; put OAuth scopes such as openid in spec.vmwareCsp.generalScopes and roles in spec.vmwareCsp.organizationRoles",
         );
     }
-    if !f.optional_scopes.is_empty() {
-        refuse(
-            "spec.cloudflare.optionalScopes",
-            "optional scopes are a Cloudflare feature; remove them for a VMware CSP app",
-        );
-    }
-    if f.public == Some(true) {
-        refuse(
-            "spec.cloudflare.visibility",
-            "visibility is a Cloudflare feature; CSP apps belong to their organisation; remove it",
-        );
-    }
     if !f.allowed_cors_origins.is_empty() {
         refuse(
             "spec.allowedCorsOrigins",
@@ -254,12 +240,6 @@ pub fn check_supported(f: &ClientFields) -> Result<(), ProviderError> {
         refuse(
             "spec.tokenEndpointAuthMethod",
             "VMware CSP apps authenticate with HTTP Basic (client_secret_basic), or are public (none); remove tokenEndpointAuthMethod or use one of those",
-        );
-    }
-    if f.hydra.is_some() {
-        refuse(
-            "spec.hydra",
-            "this block is for Ory Hydra; remove it for a VMware CSP app",
         );
     }
     if f.grant_types.is_empty() {
@@ -291,7 +271,7 @@ pub fn check_supported(f: &ClientFields) -> Result<(), ProviderError> {
             "a CSP app with the authorization_code grant needs at least one redirect URI".into(),
         ));
     }
-    if let Some(csp) = &f.csp {
+    if let Some(csp) = own(f) {
         let access = ttl_secs("spec.vmwareCsp.accessTokenTtl", &csp.access_token_ttl);
         let refresh = ttl_secs("spec.vmwareCsp.refreshTokenTtl", &csp.refresh_token_ttl);
         match (access, refresh) {
@@ -315,9 +295,13 @@ pub fn check_supported(f: &ClientFields) -> Result<(), ProviderError> {
     }
 }
 
+/// CSP's own fields of `f` (`spec.vmwareCsp`), when the spec sets them.
+fn own(f: &ClientFields) -> Option<&CspClientFields> {
+    f.own.get::<CspClientFields>()
+}
+
 fn description(f: &ClientFields, current: Option<&OAuthApp>) -> String {
-    f.csp
-        .as_ref()
+    own(f)
         .and_then(|c| c.description.clone())
         .or_else(|| current.and_then(|c| c.description.clone()))
         .unwrap_or_else(|| f.name.clone())
@@ -337,7 +321,7 @@ fn roles(names: &[String]) -> Vec<RoleRef> {
 /// none): the fields the spec sets replace theirs, the rest stay.
 fn allowed_scopes(f: &ClientFields, base: AllowedScopes) -> AllowedScopes {
     let mut scopes = base;
-    let Some(csp) = &f.csp else { return scopes };
+    let Some(csp) = own(f) else { return scopes };
     if let Some(g) = &csp.general_scopes {
         scopes.general_scopes = Some(sorted(&Some(g.clone())));
     }
@@ -363,7 +347,7 @@ pub fn create_body(
     secret: Option<&ClientSecret>,
 ) -> Result<CreateOAuthApp, ProviderError> {
     check_supported(f)?;
-    let csp = f.csp.clone().unwrap_or_default();
+    let csp = own(f).cloned().unwrap_or_default();
     let ttl = |field, v| ttl_secs(field, v).map_err(|m| invalid(vec![m]));
     let public = f.token_endpoint_auth_method == "none";
     let mut scopes = allowed_scopes(f, AllowedScopes::default());
@@ -421,8 +405,8 @@ pub fn update_body(
             Field::TokenEndpointAuthMethod => {
                 b.public_client = Some(f.token_endpoint_auth_method == "none")
             }
-            Field::Csp => {
-                let Some(csp) = &f.csp else { continue };
+            Field::Own(_) if *field == CSP_BLOCK => {
+                let Some(csp) = own(f) else { continue };
                 let ttl = |field, v| ttl_secs(field, v).map_err(|m| invalid(vec![m]));
                 b.access_token_ttl = ttl("spec.vmwareCsp.accessTokenTtl", &csp.access_token_ttl)?;
                 b.refresh_token_ttl =
@@ -459,7 +443,6 @@ fn created_remote(id: &str, f: &ClientFields) -> RemoteClient {
         fields,
         has_rotated_secret: false,
         created_at: Some(Utc::now()),
-        uri_verification: None,
         marker: None,
     }
 }
@@ -694,10 +677,30 @@ impl CspProvider {
     }
 }
 
+/// The app CSP would return for a create body (tests of the mapping).
+#[cfg(test)]
+pub fn app_from(body: &CreateOAuthApp) -> OAuthApp {
+    OAuthApp {
+        id: body.id.clone().unwrap_or_default(),
+        display_name: Some(body.display_name.clone()),
+        description: Some(body.description.clone()),
+        grant_types: Some(body.grant_types.clone()),
+        redirect_uris: Some(body.redirect_uris.clone().unwrap_or_default()),
+        post_logout_redirect_uris: Some(vec![]),
+        allowed_scopes: Some(body.allowed_scopes.clone()),
+        access_token_ttl: Some(body.access_token_ttl.unwrap_or(600)),
+        refresh_token_ttl: Some(body.refresh_token_ttl.unwrap_or(7_776_000)),
+        force_pkce: Some(false),
+        public_client: Some(body.public_client.unwrap_or(false)),
+        owner_only_secret_rotation: Some(false),
+        created_at: Some(1_700_000_000_000),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
 
     fn fields() -> ClientFields {
         ClientFields {
@@ -705,32 +708,17 @@ mod tests {
             grant_types: ["client_credentials".to_string()].into(),
             response_types: ["code".to_string()].into(),
             token_endpoint_auth_method: "client_secret_basic".into(),
-            csp: Some(CspClientFields {
-                description: Some("Exports billing".into()),
-                access_token_ttl: Some("30m".into()),
-                refresh_token_ttl: Some("720h".into()),
-                organization_roles: Some(vec!["org_member".into()]),
-                ..Default::default()
-            }),
+            own: OwnFields::new(csp_fields()),
             ..Default::default()
         }
     }
 
-    fn app_from(body: &CreateOAuthApp) -> OAuthApp {
-        OAuthApp {
-            id: body.id.clone().unwrap_or_default(),
-            display_name: Some(body.display_name.clone()),
-            description: Some(body.description.clone()),
-            grant_types: Some(body.grant_types.clone()),
-            redirect_uris: Some(body.redirect_uris.clone().unwrap_or_default()),
-            post_logout_redirect_uris: Some(vec![]),
-            allowed_scopes: Some(body.allowed_scopes.clone()),
-            access_token_ttl: Some(body.access_token_ttl.unwrap_or(600)),
-            refresh_token_ttl: Some(body.refresh_token_ttl.unwrap_or(7_776_000)),
-            force_pkce: Some(false),
-            public_client: Some(body.public_client.unwrap_or(false)),
-            owner_only_secret_rotation: Some(false),
-            created_at: Some(1_700_000_000_000),
+    fn csp_fields() -> CspClientFields {
+        CspClientFields {
+            description: Some("Exports billing".into()),
+            access_token_ttl: Some("30m".into()),
+            refresh_token_ttl: Some("720h".into()),
+            organization_roles: Some(vec!["org_member".into()]),
             ..Default::default()
         }
     }
@@ -743,7 +731,7 @@ mod tests {
         assert_eq!(body.refresh_token_ttl, Some(720 * 3600));
         let remote = to_remote(&app_from(&body));
         assert_eq!(f.diff(&remote.fields), vec![]);
-        assert!(!csp_differs(f.csp.as_ref(), remote.fields.csp.as_ref()));
+        assert!(!csp_differs(own(&f), own(&remote.fields)));
         assert!(!remote.has_rotated_secret);
         assert_eq!(
             remote.created_at.unwrap().timestamp(),
@@ -752,10 +740,10 @@ mod tests {
         );
         // Defaults: no csp block at all, a bare spec.
         let mut bare = fields();
-        bare.csp = None;
+        bare.own = OwnFields::default();
         let remote = to_remote(&app_from(&create_body(&bare, None, None).unwrap()));
         assert_eq!(bare.diff(&remote.fields), vec![]);
-        assert!(!csp_differs(None, remote.fields.csp.as_ref()));
+        assert!(!csp_differs(None, own(&remote.fields)));
     }
 
     #[test]
@@ -797,7 +785,6 @@ mod tests {
         f.logo_uri = Some("https://a/logo.png".into());
         f.token_endpoint_auth_method = "client_secret_post".into();
         f.response_types = ["token".to_string()].into();
-        f.public = Some(true);
         let e = check_supported(&f).unwrap_err();
         let pointers: Vec<_> = e
             .messages()
@@ -810,7 +797,6 @@ mod tests {
             "spec.logoUri",
             "spec.tokenEndpointAuthMethod",
             "spec.responseTypes",
-            "spec.cloudflare.visibility",
         ] {
             assert!(pointers.iter().any(|p| p == field), "{field}: {pointers:?}");
         }
@@ -828,7 +814,10 @@ mod tests {
             Some("spec.redirectUris")
         );
         let mut f = fields();
-        f.csp.as_mut().unwrap().refresh_token_ttl = Some("10m".into());
+        f.own = OwnFields::new(CspClientFields {
+            refresh_token_ttl: Some("10m".into()),
+            ..csp_fields()
+        });
         let e = check_supported(&f).unwrap_err();
         assert_eq!(
             e.messages()[0].pointer.as_deref(),
@@ -860,7 +849,7 @@ mod tests {
                 "grantTypes": ["client_credentials"],
             })
         );
-        let b = update_body(&f, &[Field::Csp], &current).unwrap();
+        let b = update_body(&f, &[CSP_BLOCK], &current).unwrap();
         let scopes = b.allowed_scopes.unwrap();
         // Managed roles replace CSP's; unmanaged general and service scopes stay.
         assert_eq!(
@@ -872,32 +861,15 @@ mod tests {
         assert_eq!(b.access_token_ttl, Some(1800));
         // An unmanaged description keeps CSP's.
         let mut f2 = f.clone();
-        f2.csp.as_mut().unwrap().description = None;
+        f2.own = OwnFields::new(CspClientFields {
+            description: None,
+            ..csp_fields()
+        });
         current.description = Some("by hand".into());
         assert_eq!(
             update_body(&f2, &[], &current).unwrap().description,
             "by hand"
         );
-    }
-
-    #[test]
-    fn the_example_manifest_maps_without_drift() {
-        let text = include_str!("../../../examples/50-csp.yaml");
-        let doc = serde_yaml_ng::Deserializer::from_str(text)
-            .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
-            .find(|v| v["kind"] == "OAuthClient")
-            .expect("an OAuthClient in the example");
-        let obj: crate::api::OAuthClient = serde_yaml_ng::from_value(doc).unwrap();
-        let d = crate::controller::desired::desired(
-            &obj,
-            crate::api::provider::ProviderType::VmwareCsp,
-        )
-        .unwrap();
-        let body = create_body(&d.fields, Some("clientops-uid"), None).unwrap();
-        assert_eq!(body.description, "Exports billing data every hour");
-        assert_eq!(body.access_token_ttl, Some(1800));
-        let remote = to_remote(&app_from(&body));
-        assert_eq!(d.fields.diff(&remote.fields), vec![]);
     }
 
     #[test]

@@ -52,13 +52,15 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::client::HydraClient;
+use super::kind::HYDRA_BLOCK;
 use super::wire::{
     self, DEFAULT_SCOPE, LIFESPANS, MARKER_KEY, MIN_SECRET_LEN, OAuth2Client, PatchOp,
 };
 use crate::api::client::{HydraAccessTokenStrategy, HydraClientFields, HydraTokenLifespans};
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{
-    ClientFields, CreatedClient, Field, Provider, RemoteClient, SecretCheck, SecretIssuance,
+    ClientFields, CreatedClient, Field, OwnFields, Provider, RemoteClient, SecretCheck,
+    SecretIssuance,
 };
 use crate::secret::ClientSecret;
 
@@ -210,16 +212,13 @@ pub fn to_remote(c: &OAuth2Client) -> RemoteClient {
                 .split_whitespace()
                 .map(String::from)
                 .collect(),
-            optional_scopes: BTreeSet::new(),
             token_endpoint_auth_method: c.token_endpoint_auth_method.clone().unwrap_or_default(),
             allowed_cors_origins: set(&c.allowed_cors_origins),
             client_uri: non_empty(&c.client_uri),
             logo_uri: non_empty(&c.logo_uri),
             policy_uri: non_empty(&c.policy_uri),
             tos_uri: non_empty(&c.tos_uri),
-            public: None,
-            csp: None,
-            hydra: Some(hydra),
+            own: OwnFields::new(hydra),
         },
         // Hydra keeps one secret: there is never a previous one.
         has_rotated_secret: false,
@@ -228,14 +227,13 @@ pub fn to_remote(c: &OAuth2Client) -> RemoteClient {
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
-        uri_verification: None,
         marker: c.marker(),
     }
 }
 
 fn millis(s: &Option<String>) -> Option<u64> {
     s.as_deref()
-        .and_then(crate::controller::desired::parse_duration)
+        .and_then(crate::api::common::parse_duration)
         .map(|d| d.as_millis() as u64)
 }
 
@@ -286,24 +284,6 @@ pub fn apply_defaults(f: &mut ClientFields) {
 pub fn unsupported(f: &ClientFields) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = vec![];
     let mut refuse = |field: &str, message: String| out.push((field.to_string(), message));
-    if !f.optional_scopes.is_empty() {
-        refuse(
-            "spec.cloudflare.optionalScopes",
-            "optional scopes are a Cloudflare feature; Ory Hydra has none: remove them".into(),
-        );
-    }
-    if f.public == Some(true) {
-        refuse(
-            "spec.cloudflare.visibility",
-            "visibility is a Cloudflare feature; Ory Hydra has none: remove it".into(),
-        );
-    }
-    if f.csp.is_some() {
-        refuse(
-            "spec.vmwareCsp",
-            "this block is for VMware CSP; remove it for an Ory Hydra client".into(),
-        );
-    }
     if let Some(s) = f
         .scopes
         .iter()
@@ -327,7 +307,7 @@ pub fn unsupported(f: &ClientFields) -> Vec<(String, String)> {
             ),
         );
     }
-    if let Some(h) = &f.hydra {
+    if let Some(h) = own(f) {
         if h.metadata
             .as_ref()
             .is_some_and(|m| m.contains_key(MARKER_KEY))
@@ -342,7 +322,7 @@ pub fn unsupported(f: &ClientFields) -> Vec<(String, String)> {
         if let Some(l) = &h.token_lifespans {
             for (json_name, spec_name) in LIFESPANS {
                 if let Some(v) = lifespan_get(l, json_name)
-                    && crate::controller::desired::parse_duration(&v).is_none()
+                    && crate::api::common::parse_duration(&v).is_none()
                 {
                     refuse(
                         &format!("spec.hydra.tokenLifespans.{spec_name}"),
@@ -358,7 +338,7 @@ pub fn unsupported(f: &ClientFields) -> Vec<(String, String)> {
 /// A grace period cannot be represented: Hydra keeps one secret per client.
 /// `grace_period` is `spec.rotation.gracePeriod` as written (absent: fine).
 pub fn check_grace(grace_period: Option<&str>) -> Result<(), (String, String)> {
-    match grace_period.map(crate::controller::desired::parse_duration) {
+    match grace_period.map(crate::api::common::parse_duration) {
         None | Some(Some(Duration::ZERO)) => Ok(()),
         Some(_) => Err((
             "spec.rotation.gracePeriod".into(),
@@ -380,6 +360,11 @@ pub fn check_supported(f: &ClientFields) -> Result<(), ProviderError> {
             .map(|(field, m)| ProviderMessage::new(Some(UNSUPPORTED_CODE.into()), &m, Some(field)))
             .collect(),
     })
+}
+
+/// Hydra's own fields of `f` (`spec.hydra`), when the spec sets them.
+fn own(f: &ClientFields) -> Option<&HydraClientFields> {
+    f.own.get::<HydraClientFields>()
 }
 
 fn vec_of(s: &BTreeSet<String>) -> Vec<String> {
@@ -405,8 +390,8 @@ fn lifespan_values(h: &HydraClientFields) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     if let Some(l) = &h.token_lifespans {
         for (json_name, _) in LIFESPANS {
-            if let Some(d) = lifespan_get(l, json_name)
-                .and_then(|v| crate::controller::desired::parse_duration(&v))
+            if let Some(d) =
+                lifespan_get(l, json_name).and_then(|v| crate::api::common::parse_duration(&v))
             {
                 out.insert(
                     json_name.to_string(),
@@ -421,7 +406,7 @@ fn lifespan_values(h: &HydraClientFields) -> BTreeMap<String, Value> {
 /// The create body for `f`, with `marker` in `metadata`. Everything the spec
 /// leaves out is left to Hydra.
 pub fn create_body(f: &ClientFields, marker: &str) -> OAuth2Client {
-    let h = f.hydra.clone().unwrap_or_default();
+    let h = own(f).cloned().unwrap_or_default();
     OAuth2Client {
         client_name: Some(f.name.clone()),
         redirect_uris: Some(f.redirect_uris.clone()),
@@ -492,8 +477,8 @@ pub fn update_ops(f: &ClientFields, changed: &[Field], marker: Option<&str>) -> 
                     .as_ref()
                     .map(|v| PatchOp::set("tos_uri", json!(v))),
             ),
-            Field::Hydra => {
-                let Some(h) = &f.hydra else { continue };
+            Field::Own(_) if *field == HYDRA_BLOCK => {
+                let Some(h) = own(f) else { continue };
                 if let Some(a) = &h.audience {
                     ops.push(PatchOp::set("audience", json!(a)));
                 }
@@ -516,8 +501,8 @@ pub fn update_ops(f: &ClientFields, changed: &[Field], marker: Option<&str>) -> 
                     ops.push(PatchOp::set(&k, v));
                 }
             }
-            // Refused by `check_supported` before any request.
-            Field::OptionalScopes | Field::Visibility | Field::Csp => {}
+            // Another provider's field: never planned for a Hydra client.
+            Field::Own(_) => {}
         }
     }
     ops
@@ -581,8 +566,8 @@ impl Provider for HydraProvider {
         changed: &[Field],
     ) -> Result<RemoteClient, ProviderError> {
         check_supported(fields)?;
-        let touches_metadata = changed.contains(&Field::Hydra)
-            && fields.hydra.as_ref().is_some_and(|h| h.metadata.is_some());
+        let touches_metadata =
+            changed.contains(&HYDRA_BLOCK) && own(fields).is_some_and(|h| h.metadata.is_some());
         let marker = if touches_metadata {
             self.client.get(id).await?.marker()
         } else {
@@ -696,7 +681,7 @@ mod tests {
         let r = to_remote(&as_hydra_returns(&create_body(&f, "uid-1")));
         assert_eq!(r.marker.as_deref(), Some("uid-1"));
         assert!(f.diff(&r.fields).is_empty(), "{:?}", f.diff(&r.fields));
-        f.hydra = Some(HydraClientFields {
+        f.own = OwnFields::new(HydraClientFields {
             audience: Some(vec!["b".into(), "a".into()]),
             skip_consent: Some(true),
             metadata: Some([("team".to_string(), "billing".to_string())].into()),
@@ -713,7 +698,7 @@ mod tests {
             Some(json!({"team": "billing", MARKER_KEY: "uid-1"}))
         );
         let r = to_remote(&as_hydra_returns(&body));
-        assert!(!hydra_differs(f.hydra.as_ref(), r.fields.hydra.as_ref()));
+        assert!(!hydra_differs(own(&f), own(&r.fields)));
         assert!(f.diff(&r.fields).is_empty(), "{:?}", f.diff(&r.fields));
     }
 
@@ -797,8 +782,7 @@ mod tests {
     fn unsupported_fields_are_refused_by_name() {
         let mut f = fields();
         f.scopes.insert("a b".into());
-        f.public = Some(true);
-        f.hydra = Some(HydraClientFields {
+        f.own = OwnFields::new(HydraClientFields {
             metadata: Some([(MARKER_KEY.to_string(), "x".to_string())].into()),
             token_lifespans: Some(HydraTokenLifespans {
                 authorization_code_grant_id_token: Some("soon".into()),
@@ -810,7 +794,6 @@ mod tests {
         assert_eq!(
             fields,
             [
-                "spec.cloudflare.visibility",
                 "spec.scopes",
                 "spec.hydra.metadata",
                 "spec.hydra.tokenLifespans.authorizationCodeGrantIdToken"
@@ -830,12 +813,12 @@ mod tests {
     fn patches_set_exactly_the_changed_fields_and_keep_the_marker() {
         let mut f = fields();
         f.name = "New".into();
-        f.hydra = Some(HydraClientFields {
+        f.own = OwnFields::new(HydraClientFields {
             metadata: Some([("team".to_string(), "a".to_string())].into()),
             skip_consent: Some(true),
             ..Default::default()
         });
-        let ops = update_ops(&f, &[Field::Name, Field::Hydra], Some("uid-9"));
+        let ops = update_ops(&f, &[Field::Name, HYDRA_BLOCK], Some("uid-9"));
         assert_eq!(
             serde_json::to_value(&ops).unwrap(),
             json!([

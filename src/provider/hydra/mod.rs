@@ -7,6 +7,7 @@
 
 pub mod adapter;
 pub mod client;
+pub mod kind;
 pub mod wire;
 
 pub use adapter::HydraProvider;

@@ -179,7 +179,7 @@ pub fn escape_pointer(token: &str) -> String {
 
 /// Parse a Go duration as Hydra prints it (`"1h0m0s"`, `"30m0s"`, `"1.5s"`).
 pub fn go_duration(s: &str) -> Option<std::time::Duration> {
-    crate::controller::desired::parse_duration(s)
+    crate::api::common::parse_duration(s)
 }
 
 /// A duration as a Go duration string Hydra parses (`time.ParseDuration`): whole
