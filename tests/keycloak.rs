@@ -9,13 +9,18 @@ mod support;
 
 use std::time::Duration;
 
-use clientops::api::keycloak::KeycloakClientFields;
+use clientops::api::OAuthClient;
+use clientops::api::provider::ProviderType;
+use clientops::controller::desired::desired_for;
 use clientops::provider::ProviderError;
-use clientops::provider::keycloak::adapter::{self, KeycloakProvider};
+use clientops::provider::keycloak::adapter::{
+    self, DEFAULT_SCOPES, KEYCLOAK_BLOCK, KeycloakProvider,
+};
 use clientops::provider::keycloak::{KeycloakClient, KeycloakConfig, KeycloakCredentials};
 use clientops::provider::model::{ClientFields, Field, Provider, SecretCheck};
+use clientops::provider::registry::kind;
 use clientops::secret::ClientSecret;
-use serde_json::json;
+use serde_json::{Value, json};
 use support::keycloak::{Keycloak, Realm, RealmSetup};
 
 /// clientops' client of `realm`, as the controller would build it.
@@ -30,18 +35,32 @@ async fn provider(kc: &Keycloak, realm: &Realm) -> KeycloakProvider {
         .expect("connect")
 }
 
-/// A machine client: the client_credentials grant.
+/// The desired fields of an OAuthClient with `spec` (merged over a machine
+/// client: the client_credentials grant), as the controller derives them.
+fn desired(name: &str, spec: Value) -> ClientFields {
+    let mut full = json!({
+        "providerRef": {"kind": "ClusterOAuthProvider", "name": "kc"},
+        "clientName": name,
+        "redirectUris": ["https://app.example.com/cb"],
+        "grantTypes": ["client_credentials"],
+    });
+    for (k, v) in spec.as_object().unwrap() {
+        full[k] = v.clone();
+    }
+    let obj: OAuthClient = serde_json::from_value(json!({
+        "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
+        "metadata": {"name": "t", "namespace": "t", "uid": "u"},
+        "spec": full,
+    }))
+    .unwrap();
+    desired_for(&obj, Some(kind(ProviderType::Keycloak)))
+        .expect("a valid spec")
+        .fields
+}
+
+/// A machine client.
 fn machine(name: &str) -> ClientFields {
-    let mut f = ClientFields {
-        name: name.into(),
-        redirect_uris: vec!["https://app.example.com/cb".into()],
-        grant_types: ["client_credentials".to_string()].into(),
-        response_types: ["code".to_string()].into(),
-        token_endpoint_auth_method: "client_secret_basic".into(),
-        ..Default::default()
-    };
-    adapter::apply_defaults(&mut f);
-    f
+    desired(name, json!({}))
 }
 
 fn secret(s: &str) -> ClientSecret {
@@ -80,10 +99,7 @@ async fn a_created_client_gets_tokens_and_is_found_by_id_and_in_the_list() {
     let got = p.get("clientops-uid-1").await.unwrap().expect("found");
     assert_eq!(got.marker.as_deref(), Some("uid-1"));
     let rep = p.client().find("clientops-uid-1").await.unwrap().unwrap();
-    assert_eq!(
-        adapter::diff(&machine("Billing"), None, &rep),
-        (vec![], false)
-    );
+    assert_eq!(adapter::diff(&machine("Billing"), &rep), []);
     assert!(p.get("clientops-none").await.unwrap().is_none());
 
     // One LIST finds it with its marker, among Keycloak's own clients.
@@ -126,20 +142,20 @@ async fn an_admin_console_edit_is_seen_as_drift_and_reverted() {
     let kc = Keycloak::shared();
     let realm = kc.realm("kc-drift", RealmSetup::default()).await;
     let p = provider(kc, &realm).await;
-    let mut f = machine("Reports");
-    f.allowed_cors_origins = ["https://app.example.com".to_string()].into();
-    f.post_logout_redirect_uris = vec!["https://app.example.com/bye".into()];
-    let block = KeycloakClientFields {
-        consent_required: Some(false),
-        attributes: Some([("display.on.consent.screen".to_string(), "false".to_string())].into()),
-        ..Default::default()
-    };
+    let f = desired(
+        "Reports",
+        json!({
+            "allowedCorsOrigins": ["https://app.example.com"],
+            "postLogoutRedirectUris": ["https://app.example.com/bye"],
+            "keycloak": {"consentRequired": false, "attributes": {"display.on.consent.screen": "false"}},
+        }),
+    );
     let s = p.generate_secret().unwrap();
-    p.create_client(&f, &block, "clientops-drift", &s, "drift")
+    p.create_client(&f, "clientops-drift", &s, "drift")
         .await
         .unwrap();
     let rep = p.client().find("clientops-drift").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, Some(&block), &rep), (vec![], false));
+    assert_eq!(adapter::diff(&f, &rep), []);
 
     // Someone edits the client in the admin console.
     kc.edit(
@@ -155,25 +171,22 @@ async fn an_admin_console_edit_is_seen_as_drift_and_reverted() {
     )
     .await;
     let rep = p.client().find("clientops-drift").await.unwrap().unwrap();
-    let (changed, block_changed) = adapter::diff(&f, Some(&block), &rep);
+    let changed = adapter::diff(&f, &rep);
     assert_eq!(
         changed,
         [
             Field::Name,
             Field::PostLogoutRedirectUris,
             Field::GrantTypes,
-            Field::AllowedCorsOrigins
+            Field::AllowedCorsOrigins,
+            KEYCLOAK_BLOCK,
         ]
     );
-    assert!(block_changed);
 
-    let after = p
-        .update_client("clientops-drift", &f, &block, &changed, block_changed)
-        .await
-        .unwrap();
-    assert_eq!(after.fields.name, "Reports");
+    let after = p.update("clientops-drift", &f, &changed).await.unwrap();
+    assert!(f.diff(&after.fields).is_empty(), "{:?}", after.fields);
     let rep = p.client().find("clientops-drift").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, Some(&block), &rep), (vec![], false));
+    assert_eq!(adapter::diff(&f, &rep), []);
     let raw = kc.client(&realm.name, "clientops-drift").await.unwrap();
     assert_eq!(raw["directAccessGrantsEnabled"], false);
     assert_eq!(raw["consentRequired"], false);
@@ -187,54 +200,56 @@ async fn default_and_optional_scopes_are_managed_and_unknown_ones_named() {
     let kc = Keycloak::shared();
     let realm = kc.realm("kc-scopes", RealmSetup::default()).await;
     let p = provider(kc, &realm).await;
-    let mut f = machine("Scoped");
-    f.scopes = ["basic".to_string(), "profile".into(), "roles".into()].into();
-    let block = KeycloakClientFields {
-        optional_client_scopes: Some(vec!["email".into()]),
-        ..Default::default()
+    let scoped = |scopes: Value| {
+        desired(
+            "Scoped",
+            json!({"scopes": scopes, "keycloak": {"optionalClientScopes": ["email"]}}),
+        )
     };
+    let f = scoped(json!(["basic", "profile", "roles"]));
     let s = p.generate_secret().unwrap();
-    p.create_client(&f, &block, "clientops-scoped", &s, "scoped")
+    p.create_with(&f, "clientops-scoped", &s)
         .await
+        .unwrap()
         .unwrap();
     let rep = p.client().find("clientops-scoped").await.unwrap().unwrap();
-    let (changed, block_changed) = adapter::diff(&f, Some(&block), &rep);
-    if !changed.is_empty() || block_changed {
-        // Keycloak honours scopes on create only in some versions: the update
-        // puts them in place.
-        p.update_client("clientops-scoped", &f, &block, &changed, block_changed)
-            .await
-            .unwrap();
-    }
-    let rep = p.client().find("clientops-scoped").await.unwrap().unwrap();
-    assert_eq!(
-        adapter::diff(&f, Some(&block), &rep),
-        (vec![], false),
-        "{rep:?}"
+    assert_eq!(adapter::diff(&f, &rep), [], "{rep:?}");
+    assert!(
+        rep.default_client_scopes
+            .as_ref()
+            .unwrap()
+            .contains(&"service_account".to_string()),
+        "Keycloak's own scope of a service-account client stays"
     );
 
     // An edit: one scope dropped, one added.
-    f.scopes = ["basic".to_string(), "profile".into(), "acr".into()].into();
-    let (changed, _) = adapter::diff(&f, Some(&block), &rep);
-    assert_eq!(changed, [Field::Scopes]);
-    p.update_client("clientops-scoped", &f, &block, &changed, false)
-        .await
-        .unwrap();
+    let f = scoped(json!(["basic", "profile", "acr"]));
+    let changed = adapter::diff(&f, &rep);
+    assert_eq!(changed, [DEFAULT_SCOPES]);
+    p.update("clientops-scoped", &f, &changed).await.unwrap();
     let rep = p.client().find("clientops-scoped").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, Some(&block), &rep), (vec![], false));
+    assert_eq!(adapter::diff(&f, &rep), []);
     assert!(
         kc.accepts(&realm.name, "clientops-scoped", s.expose())
             .await
     );
 
-    f.scopes.insert("no-such-scope".into());
+    let f = scoped(json!(["basic", "no-such-scope"]));
     let e = p
-        .update_client("clientops-scoped", &f, &block, &[Field::Scopes], false)
+        .update("clientops-scoped", &f, &[DEFAULT_SCOPES])
         .await
         .unwrap_err();
     assert!(matches!(e, ProviderError::Invalid { .. }), "{e}");
     assert!(e.to_string().contains("spec.scopes"), "{e}");
     assert!(e.to_string().contains("no-such-scope"), "{e}");
+    // At create it is refused before the client exists.
+    let e = p
+        .create_with(&f, "clientops-unscoped", &s)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(e.to_string().contains("no-such-scope"), "{e}");
+    assert!(kc.client(&realm.name, "clientops-unscoped").await.is_none());
 }
 
 #[tokio::test]
@@ -374,9 +389,11 @@ async fn verify_secret_accepts_the_secret_and_rejects_others() {
     let realm = kc.realm("kc-verify", RealmSetup::default()).await;
     let p = provider(kc, &realm).await;
     let s = p.generate_secret().unwrap();
-    let mut f = machine("Verified");
     // A browser client too: the probe must not depend on the grant.
-    f.grant_types.insert("authorization_code".into());
+    let f = desired(
+        "Verified",
+        json!({"grantTypes": ["client_credentials", "authorization_code"]}),
+    );
     p.create_with(&f, "clientops-verify", &s)
         .await
         .unwrap()
@@ -393,9 +410,10 @@ async fn verify_secret_accepts_the_secret_and_rejects_others() {
     );
     let e = p.verify_secret("clientops-missing", &s).await.unwrap_err();
     assert!(matches!(e, ProviderError::NotFound { .. }), "{e}");
-    let mut public = machine("Public");
-    public.grant_types = ["authorization_code".to_string()].into();
-    public.token_endpoint_auth_method = "none".into();
+    let public = desired(
+        "Public",
+        json!({"grantTypes": ["authorization_code"], "tokenEndpointAuthMethod": "none"}),
+    );
     p.create_with(&public, "clientops-public", &s)
         .await
         .unwrap()

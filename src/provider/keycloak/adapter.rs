@@ -70,7 +70,8 @@ use super::wire::{
 use crate::api::keycloak::{KeycloakClientFields, MANAGED_ATTRIBUTES, PkceMethod};
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{
-    ClientFields, CreatedClient, Field, Provider, RemoteClient, SecretCheck, SecretIssuance,
+    ClientFields, CreatedClient, Field, OwnFields, Provider, RemoteClient, SecretCheck,
+    SecretIssuance,
 };
 use crate::secret::ClientSecret;
 
@@ -100,6 +101,61 @@ pub const GRANT_TYPES: [&str; 6] = [
 
 /// The default scope Keycloak gives every service-account client itself.
 pub const SERVICE_ACCOUNT_SCOPE: &str = "service_account";
+
+/// `spec.keycloak`, compared field by field where the spec sets it.
+pub const KEYCLOAK_BLOCK: Field = Field::Own("spec.keycloak");
+/// The default client scopes (`spec.scopes`), managed only when the spec sets them.
+pub const DEFAULT_SCOPES: Field = Field::Own("spec.scopes");
+
+/// A Keycloak client's own fields ([`ClientFields::own`]): `spec.keycloak`, and
+/// what of the shared spec Keycloak treats its own way. Desired: as the spec says
+/// (absent: not managed). Remote: everything Keycloak reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeycloakFields {
+    /// `spec.keycloak`.
+    pub block: Option<KeycloakClientFields>,
+    /// The default client scopes: `spec.scopes` when set (the shared `scopes`
+    /// stay empty for Keycloak, so the realm's defaults are never drift);
+    /// remotely without `service_account`, which Keycloak manages itself.
+    pub default_scopes: Option<BTreeSet<String>>,
+    /// `spec.rotation.gracePeriod` when the spec sets it: refused at create when
+    /// the realm cannot keep a previous secret that long.
+    pub grace: Option<Duration>,
+}
+
+impl KeycloakFields {
+    /// The own fields of `fields`, or none set.
+    pub fn of(fields: &ClientFields) -> KeycloakFields {
+        fields
+            .own
+            .get::<KeycloakFields>()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// `spec.keycloak`, its defaults when unset.
+    pub fn block(&self) -> KeycloakClientFields {
+        self.block.clone().unwrap_or_default()
+    }
+
+    /// Where `have` (remote) differs from `self` (desired), by spec path.
+    pub fn differs(&self, have: Option<&KeycloakFields>) -> Vec<Field> {
+        let empty = KeycloakFields::default();
+        let have = have.unwrap_or(&empty);
+        let mut out = vec![];
+        if self
+            .default_scopes
+            .as_ref()
+            .is_some_and(|w| Some(w) != have.default_scopes.as_ref())
+        {
+            out.push(DEFAULT_SCOPES);
+        }
+        if keycloak_differs(self.block.as_ref(), &have.block()) {
+            out.push(KEYCLOAK_BLOCK);
+        }
+        out
+    }
+}
 
 /// Attributes Keycloak or clientops maintain, never drift and never sent.
 fn server_managed(key: &str) -> bool {
@@ -174,13 +230,43 @@ impl KeycloakProvider {
     pub async fn create_client(
         &self,
         fields: &ClientFields,
-        kc: &KeycloakClientFields,
         id: &str,
         secret: &ClientSecret,
         marker: &str,
     ) -> Result<RemoteClient, ProviderError> {
-        check_supported(fields, kc)?;
-        let mut rep = to_wire(fields, kc);
+        check_supported(fields)?;
+        if let Some(grace) = KeycloakFields::of(fields).grace {
+            check_grace(grace, self.rotation)
+                .map_err(|(field, message)| invalid(vec![field_error(&field, message)]))?;
+        }
+        let own = KeycloakFields::of(fields);
+        let optional = own.block().optional_client_scopes;
+        if own.default_scopes.is_some() || optional.is_some() {
+            // Refused before the client exists, not after.
+            let catalogue = self.client.client_scopes().await?;
+            let missing: Vec<ProviderMessage> = [
+                (
+                    "spec.scopes",
+                    own.default_scopes.iter().flatten().collect::<Vec<_>>(),
+                ),
+                (
+                    "spec.keycloak.optionalClientScopes",
+                    optional.iter().flatten().collect(),
+                ),
+            ]
+            .into_iter()
+            .flat_map(|(field, names)| {
+                names
+                    .into_iter()
+                    .filter(|n| !catalogue.iter().any(|s| &s.name == *n))
+                    .map(move |n| self.unknown_scope(field, n))
+            })
+            .collect();
+            if !missing.is_empty() {
+                return Err(invalid(missing));
+            }
+        }
+        let mut rep = to_wire(fields);
         rep.client_id = Some(id.to_string());
         if rep.public_client != Some(true) {
             rep.secret = Some(secret.clone());
@@ -190,41 +276,80 @@ impl KeycloakProvider {
             .plain
             .insert(MARKER_KEY.into(), marker.into());
         let uuid = self.client.create(&rep).await?;
+        // Keycloak takes the default scopes of a new client from the realm (a
+        // create's list is not honoured for every client): put them in place.
+        if let Some(want) = &own.default_scopes {
+            self.sync_scopes(id, Some(want), optional.as_ref()).await?;
+            if let Some(c) = self.client.find(id).await? {
+                return Ok(to_remote(&c));
+            }
+        }
         rep.id = Some(uuid);
         rep.secret = None;
         Ok(to_remote(&rep))
     }
 
-    /// Change the `changed` shared fields and, with `keycloak_changed`, the
-    /// managed `spec.keycloak` fields; then read the client back.
+    /// Change the `changed` fields (the default scopes and the optional ones
+    /// through their own endpoints); then read the client back.
     pub async fn update_client(
         &self,
         id: &str,
         fields: &ClientFields,
-        kc: &KeycloakClientFields,
         changed: &[Field],
-        keycloak_changed: bool,
     ) -> Result<RemoteClient, ProviderError> {
-        check_supported(fields, kc)?;
-        let body = update_body(fields, kc, changed, keycloak_changed);
+        check_supported(fields)?;
+        let own = KeycloakFields::of(fields);
+        let kc = own.block();
+        let body = update_body(fields, changed);
         if body != ClientRepresentation::default() {
             self.client.update(id, &body).await?;
         }
-        let scopes = changed.contains(&Field::Scopes) && !fields.scopes.is_empty();
-        let optional = keycloak_changed && kc.optional_client_scopes.is_some();
-        if scopes || optional {
-            let current = self.client.find(id).await?.ok_or_else(|| not_found(id))?;
-            let catalogue = self.client.client_scopes().await?;
-            let ids: BTreeMap<&str, &str> = catalogue
-                .iter()
-                .map(|s| (s.name.as_str(), s.id.as_str()))
-                .collect();
-            let mut plan: Vec<(ScopeKind, &str, bool)> = vec![];
-            let mut missing: Vec<(String, String)> = vec![];
-            let mut sync = |kind: ScopeKind,
-                            field: &str,
-                            want: &BTreeSet<String>,
-                            have: &Option<Vec<String>>| {
+        let default_scopes = own
+            .default_scopes
+            .as_ref()
+            .filter(|_| changed.contains(&DEFAULT_SCOPES));
+        let optional = kc
+            .optional_client_scopes
+            .as_ref()
+            .filter(|_| changed.contains(&KEYCLOAK_BLOCK));
+        self.sync_scopes(id, default_scopes, optional).await?;
+        let c = self.client.find(id).await?.ok_or_else(|| not_found(id))?;
+        Ok(to_remote(&c))
+    }
+
+    fn unknown_scope(&self, field: &str, name: &str) -> ProviderMessage {
+        field_error(
+            field,
+            format!(
+                "{name:?} is not a client scope of realm {}: create it (Client scopes in the admin console) or remove it",
+                self.client.realm()
+            ),
+        )
+    }
+
+    /// Make the client's default and optional client scopes the given ones
+    /// (`None`: leave them), through the scope endpoints; Keycloak's own
+    /// `service_account` scope stays. A scope the realm does not have is refused
+    /// by field before anything changes.
+    async fn sync_scopes(
+        &self,
+        id: &str,
+        default_scopes: Option<&BTreeSet<String>>,
+        optional: Option<&Vec<String>>,
+    ) -> Result<(), ProviderError> {
+        if default_scopes.is_none() && optional.is_none() {
+            return Ok(());
+        }
+        let current = self.client.find(id).await?.ok_or_else(|| not_found(id))?;
+        let catalogue = self.client.client_scopes().await?;
+        let ids: BTreeMap<&str, &str> = catalogue
+            .iter()
+            .map(|s| (s.name.as_str(), s.id.as_str()))
+            .collect();
+        let mut plan: Vec<(ScopeKind, &str, bool)> = vec![];
+        let mut missing: Vec<(String, String)> = vec![];
+        let mut sync =
+            |kind: ScopeKind, field: &str, want: &BTreeSet<String>, have: &Option<Vec<String>>| {
                 let have: BTreeSet<&str> = have.iter().flatten().map(String::as_str).collect();
                 for w in want {
                     if !have.contains(w.as_str()) {
@@ -242,53 +367,38 @@ impl KeycloakProvider {
                     }
                 }
             };
-            if scopes {
-                sync(
-                    ScopeKind::Default,
-                    "spec.scopes",
-                    &fields.scopes,
-                    &current.default_client_scopes,
-                );
-            }
-            if optional {
-                let want: BTreeSet<String> = kc
-                    .optional_client_scopes
-                    .iter()
-                    .flatten()
-                    .cloned()
-                    .collect();
-                sync(
-                    ScopeKind::Optional,
-                    "spec.keycloak.optionalClientScopes",
-                    &want,
-                    &current.optional_client_scopes,
-                );
-            }
-            if !missing.is_empty() {
-                return Err(invalid(
-                    missing
-                        .into_iter()
-                        .map(|(field, name)| {
-                            field_error(
-                                &field,
-                                format!(
-                                    "{name:?} is not a client scope of realm {}: create it (Client scopes in the admin console) or remove it",
-                                    self.client.realm()
-                                ),
-                            )
-                        })
-                        .collect(),
-                ));
-            }
-            // Removals first: Keycloak refuses a scope that is default and
-            // optional at once.
-            plan.sort_by_key(|(_, _, add)| *add);
-            for (kind, sid, add) in plan {
-                self.client.set_scope(id, kind, sid, add).await?;
-            }
+        if let Some(want) = default_scopes {
+            sync(
+                ScopeKind::Default,
+                "spec.scopes",
+                want,
+                &current.default_client_scopes,
+            );
         }
-        let c = self.client.find(id).await?.ok_or_else(|| not_found(id))?;
-        Ok(to_remote(&c))
+        if let Some(want) = optional {
+            let want: BTreeSet<String> = want.iter().cloned().collect();
+            sync(
+                ScopeKind::Optional,
+                "spec.keycloak.optionalClientScopes",
+                &want,
+                &current.optional_client_scopes,
+            );
+        }
+        if !missing.is_empty() {
+            return Err(invalid(
+                missing
+                    .into_iter()
+                    .map(|(field, name)| self.unknown_scope(&field, &name))
+                    .collect(),
+            ));
+        }
+        // Removals first: Keycloak refuses a scope that is default and optional
+        // at once.
+        plan.sort_by_key(|(_, _, add)| *add);
+        for (kind, sid, add) in plan {
+            self.client.set_scope(id, kind, sid, add).await?;
+        }
+        Ok(())
     }
 
     /// Make `new` the current secret, keeping the previous one valid for `grace`
@@ -385,7 +495,7 @@ fn invalid(messages: Vec<ProviderMessage>) -> ProviderError {
 }
 
 fn seconds(d: &str) -> Option<u64> {
-    crate::controller::desired::parse_duration(d).map(|d| d.as_secs())
+    crate::api::common::parse_duration(d).map(|d| d.as_secs())
 }
 
 fn auth_method(f: &ClientFields) -> &str {
@@ -403,7 +513,9 @@ pub fn apply_defaults(f: &mut ClientFields) {
 
 /// The whole client as Keycloak should hold it (without `clientId`, secret and
 /// marker, which the create adds).
-pub fn to_wire(f: &ClientFields, kc: &KeycloakClientFields) -> ClientRepresentation {
+pub fn to_wire(f: &ClientFields) -> ClientRepresentation {
+    let own = KeycloakFields::of(f);
+    let kc = &own.block();
     let public = f.token_endpoint_auth_method == "none";
     let grant = |g: &str| Some(f.grant_types.contains(g));
     let mut attrs: BTreeMap<String, String> = BTreeMap::new();
@@ -451,7 +563,10 @@ pub fn to_wire(f: &ClientFields, kc: &KeycloakClientFields) -> ClientRepresentat
         frontchannel_logout: kc.front_channel_logout,
         full_scope_allowed: kc.full_scope_allowed,
         attributes: Some(Attributes::from_plain(attrs)),
-        default_client_scopes: (!f.scopes.is_empty()).then(|| f.scopes.iter().cloned().collect()),
+        default_client_scopes: own
+            .default_scopes
+            .as_ref()
+            .map(|s| s.iter().cloned().collect()),
         optional_client_scopes: kc.optional_client_scopes.clone(),
         ..Default::default()
     }
@@ -526,27 +641,29 @@ pub fn to_remote(c: &ClientRepresentation) -> RemoteClient {
             grant_types,
             // Keycloak derives response types from the flows.
             response_types: ["code".to_string()].into(),
-            scopes: c
-                .default_client_scopes
-                .iter()
-                .flatten()
-                .filter(|s| *s != SERVICE_ACCOUNT_SCOPE)
-                .cloned()
-                .collect(),
-            optional_scopes: BTreeSet::new(),
+            // Keycloak's default scopes are its own field (see KeycloakFields).
+            scopes: BTreeSet::new(),
             token_endpoint_auth_method: method.into(),
             allowed_cors_origins: c.web_origins.iter().flatten().cloned().collect(),
             client_uri: c.base_url.clone().filter(|u| !u.is_empty()),
             logo_uri: attr("logoUri"),
             policy_uri: attr("policyUri"),
             tos_uri: attr("tosUri"),
-            public: None,
-            csp: None,
-            hydra: None,
+            own: OwnFields::new(KeycloakFields {
+                block: Some(keycloak_block(c)),
+                default_scopes: Some(
+                    c.default_client_scopes
+                        .iter()
+                        .flatten()
+                        .filter(|s| *s != SERVICE_ACCOUNT_SCOPE)
+                        .cloned()
+                        .collect(),
+                ),
+                grace: None,
+            }),
         },
         has_rotated_secret: c.rotated_secret().is_some(),
         created_at: None,
-        uri_verification: None,
         marker: c.marker(),
     }
 }
@@ -625,31 +742,16 @@ pub fn keycloak_differs(want: Option<&KeycloakClientFields>, have: &KeycloakClie
         || attributes
 }
 
-/// The shared fields where `remote` differs from the desired `want`, with
-/// Keycloak's rules: the default scopes only when `spec.scopes` is set; then
-/// whether `spec.keycloak` differs.
-pub fn diff(
-    want: &ClientFields,
-    want_kc: Option<&KeycloakClientFields>,
-    remote: &ClientRepresentation,
-) -> (Vec<Field>, bool) {
-    let have = to_remote(remote);
-    let mut fields = want.diff(&have.fields);
-    if want.scopes.is_empty() {
-        fields.retain(|f| *f != Field::Scopes);
-    }
-    (fields, keycloak_differs(want_kc, &keycloak_block(remote)))
+/// The fields where the client as Keycloak holds it differs from `want`.
+pub fn diff(want: &ClientFields, remote: &ClientRepresentation) -> Vec<Field> {
+    want.diff(&to_remote(remote).fields)
 }
 
 /// A `PUT` body with exactly the changed fields (scopes go through their own
 /// endpoints, see [`KeycloakProvider::update_client`]).
-pub fn update_body(
-    f: &ClientFields,
-    kc: &KeycloakClientFields,
-    changed: &[Field],
-    keycloak_changed: bool,
-) -> ClientRepresentation {
-    let full = to_wire(f, kc);
+pub fn update_body(f: &ClientFields, changed: &[Field]) -> ClientRepresentation {
+    let kc = &KeycloakFields::of(f).block();
+    let full = to_wire(f);
     let mut body = ClientRepresentation::default();
     let mut attrs: BTreeMap<String, String> = BTreeMap::new();
     let full_attrs = full.attributes.clone().unwrap_or_default().plain;
@@ -685,7 +787,7 @@ pub fn update_body(
             _ => {}
         }
     }
-    if keycloak_changed {
+    if changed.contains(&KEYCLOAK_BLOCK) {
         body.description = kc.description.clone();
         body.consent_required = kc.consent_required;
         body.frontchannel_logout = kc.front_channel_logout;
@@ -700,34 +802,11 @@ pub fn update_body(
 
 /// What Keycloak cannot represent, as `(spec field, message with the fix)`;
 /// empty when everything can be sent.
-pub fn unsupported(f: &ClientFields, kc: &KeycloakClientFields) -> Vec<(String, String)> {
+pub fn unsupported(f: &ClientFields) -> Vec<(String, String)> {
+    let own = KeycloakFields::of(f);
+    let kc = &own.block();
     let mut out: Vec<(String, String)> = vec![];
     let mut refuse = |field: &str, message: String| out.push((field.to_string(), message));
-    if !f.optional_scopes.is_empty() {
-        refuse(
-            "spec.cloudflare.optionalScopes",
-            "optional scopes of a Keycloak client are spec.keycloak.optionalClientScopes; move them there".into(),
-        );
-    }
-    if f.public == Some(true) {
-        refuse(
-            "spec.cloudflare.visibility",
-            "visibility is a Cloudflare feature; Keycloak has none: remove it".into(),
-        );
-    }
-    if f.csp.is_some() {
-        refuse(
-            "spec.vmwareCsp",
-            "this block is for VMware CSP; remove it for a Keycloak client".into(),
-        );
-    }
-    if f.hydra.is_some() {
-        refuse(
-            "spec.hydra",
-            "this block is for Ory Hydra; remove it for a Keycloak client (use spec.keycloak)"
-                .into(),
-        );
-    }
     let unknown: Vec<&str> = f
         .grant_types
         .iter()
@@ -774,9 +853,11 @@ pub fn unsupported(f: &ClientFields, kc: &KeycloakClientFields) -> Vec<(String, 
             ),
         );
     }
-    if let Some(s) = f
-        .scopes
+    if let Some(s) = own
+        .default_scopes
         .iter()
+        .flatten()
+        .chain(f.scopes.iter())
         .find(|s| s.is_empty() || s.chars().any(char::is_whitespace))
     {
         refuse(
@@ -812,8 +893,8 @@ pub fn unsupported(f: &ClientFields, kc: &KeycloakClientFields) -> Vec<(String, 
 }
 
 /// [`unsupported`] as an `Invalid` error naming every field, before any request.
-pub fn check_supported(f: &ClientFields, kc: &KeycloakClientFields) -> Result<(), ProviderError> {
-    let problems = unsupported(f, kc);
+pub fn check_supported(f: &ClientFields) -> Result<(), ProviderError> {
+    let problems = unsupported(f);
     if problems.is_empty() {
         return Ok(());
     }
@@ -863,12 +944,6 @@ pub fn check_policy(policy: Option<RotationPolicy>) -> Result<(), ProviderError>
     }
 }
 
-/// `spec.keycloak` of `fields`, once the shared model carries it; its defaults
-/// until then.
-fn block(_fields: &ClientFields) -> KeycloakClientFields {
-    KeycloakClientFields::default()
-}
-
 #[async_trait]
 impl Provider for KeycloakProvider {
     fn kind(&self) -> &'static str {
@@ -907,7 +982,7 @@ impl Provider for KeycloakProvider {
         let id = format!("clientops-{marker}");
         let secret = generate_secret();
         let client = self
-            .create_client(fields, &block(fields), &id, &secret, marker)
+            .create_client(fields, &id, &secret, marker)
             .await
             .map_err(|e| match e {
                 ProviderError::Conflict { .. } => ProviderError::outcome_unknown(
@@ -929,8 +1004,7 @@ impl Provider for KeycloakProvider {
         fields: &ClientFields,
         changed: &[Field],
     ) -> Result<RemoteClient, ProviderError> {
-        self.update_client(id, fields, &block(fields), changed, false)
-            .await
+        self.update_client(id, fields, changed).await
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
@@ -996,16 +1070,18 @@ impl Provider for KeycloakProvider {
         secret: &ClientSecret,
     ) -> Option<Result<RemoteClient, ProviderError>> {
         let marker = id.strip_prefix("clientops-").unwrap_or(id);
-        Some(
-            self.create_client(fields, &block(fields), id, secret, marker)
-                .await,
-        )
+        Some(self.create_client(fields, id, secret, marker).await)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_own(mut f: ClientFields, own: KeycloakFields) -> ClientFields {
+        f.own = OwnFields::new(own);
+        f
+    }
 
     fn fields() -> ClientFields {
         let mut f = ClientFields {
@@ -1020,6 +1096,7 @@ mod tests {
             response_types: ["code".to_string()].into(),
             token_endpoint_auth_method: "client_secret_post".into(),
             allowed_cors_origins: ["https://app.example.com".to_string()].into(),
+            own: OwnFields::new(KeycloakFields::default()),
             ..Default::default()
         };
         apply_defaults(&mut f);
@@ -1060,18 +1137,13 @@ mod tests {
     #[test]
     fn a_created_client_reads_back_without_drift() {
         let f = fields();
-        let kc = KeycloakClientFields::default();
-        let remote = as_keycloak_returns(&to_wire(&f, &kc));
-        let (changed, block) = diff(&f, Some(&kc), &remote);
-        assert!(changed.is_empty(), "{changed:?}");
-        assert!(!block);
+        let remote = as_keycloak_returns(&to_wire(&f));
+        assert!(diff(&f, &remote).is_empty(), "{:?}", diff(&f, &remote));
         let r = to_remote(&remote);
         assert!(r.has_rotated_secret);
         assert_eq!(r.fields.token_endpoint_auth_method, "client_secret_basic");
         assert!(!format!("{r:?}").contains("hunter2"));
 
-        let mut f = fields();
-        f.scopes = ["profile".to_string(), "email".into()].into();
         let kc = KeycloakClientFields {
             description: Some("d".into()),
             optional_client_scopes: Some(vec!["phone".into()]),
@@ -1086,10 +1158,16 @@ mod tests {
             ),
             ..Default::default()
         };
-        let remote = as_keycloak_returns(&to_wire(&f, &kc));
-        let (changed, block) = diff(&f, Some(&kc), &remote);
-        assert!(changed.is_empty(), "{changed:?}");
-        assert!(!block, "{:?}", keycloak_block(&remote));
+        let f = with_own(
+            fields(),
+            KeycloakFields {
+                block: Some(kc),
+                default_scopes: Some(["profile".to_string(), "email".into()].into()),
+                grace: None,
+            },
+        );
+        let remote = as_keycloak_returns(&to_wire(&f));
+        assert!(diff(&f, &remote).is_empty(), "{:?}", diff(&f, &remote));
         assert_eq!(
             remote.attribute("access.token.lifespan"),
             Some("300"),
@@ -1099,21 +1177,28 @@ mod tests {
 
     #[test]
     fn admin_console_edits_are_drift_and_server_defaults_are_not() {
-        let f = fields();
-        let kc = KeycloakClientFields {
-            consent_required: Some(false),
-            ..Default::default()
-        };
-        let mut remote = as_keycloak_returns(&to_wire(&f, &kc));
+        let f = with_own(
+            fields(),
+            KeycloakFields {
+                block: Some(KeycloakClientFields {
+                    consent_required: Some(false),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+        let mut remote = as_keycloak_returns(&to_wire(&f));
         remote.direct_access_grants_enabled = Some(true);
         remote.web_origins = Some(vec!["*".into()]);
         remote.consent_required = Some(true);
-        let (changed, block) = diff(&f, Some(&kc), &remote);
-        assert_eq!(changed, [Field::GrantTypes, Field::AllowedCorsOrigins]);
-        assert!(block);
+        assert_eq!(
+            diff(&f, &remote),
+            [Field::GrantTypes, Field::AllowedCorsOrigins, KEYCLOAK_BLOCK]
+        );
         // Keycloak's own scopes and attributes while the spec sets none: fine.
-        let remote = as_keycloak_returns(&to_wire(&f, &KeycloakClientFields::default()));
-        assert!(diff(&f, None, &remote).0.is_empty());
+        let plain = fields();
+        let remote = as_keycloak_returns(&to_wire(&plain));
+        assert!(diff(&plain, &remote).is_empty());
         // The refresh token switch defaults to on when the attribute is absent.
         let mut r = remote.clone();
         r.attributes
@@ -1121,19 +1206,23 @@ mod tests {
             .unwrap()
             .plain
             .remove("use.refresh.tokens");
-        assert_eq!(diff(&f, None, &r).0, [Field::GrantTypes]);
+        assert_eq!(diff(&plain, &r), [Field::GrantTypes]);
+        // Default scopes are drift once the spec sets them.
+        let scoped = with_own(
+            fields(),
+            KeycloakFields {
+                default_scopes: Some(["profile".to_string()].into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(diff(&scoped, &remote), [DEFAULT_SCOPES]);
     }
 
     #[test]
     fn updates_send_exactly_the_changed_fields() {
         let mut f = fields();
         f.name = "New".into();
-        let body = update_body(
-            &f,
-            &KeycloakClientFields::default(),
-            &[Field::Name, Field::PostLogoutRedirectUris],
-            false,
-        );
+        let body = update_body(&f, &[Field::Name, Field::PostLogoutRedirectUris]);
         assert_eq!(
             serde_json::to_value(&body).unwrap(),
             serde_json::json!({
@@ -1142,44 +1231,39 @@ mod tests {
             })
         );
         f.post_logout_redirect_uris.clear();
-        let body = update_body(
-            &f,
-            &KeycloakClientFields::default(),
-            &[Field::PostLogoutRedirectUris],
-            false,
-        );
+        let body = update_body(&f, &[Field::PostLogoutRedirectUris]);
         assert_eq!(
             serde_json::to_value(&body).unwrap(),
             serde_json::json!({"attributes": {"post.logout.redirect.uris": ""}}),
             "an empty value removes the attribute"
         );
-        let body = update_body(
-            &f,
-            &KeycloakClientFields::default(),
-            &[Field::Scopes],
-            false,
-        );
+        let body = update_body(&f, &[DEFAULT_SCOPES]);
         assert_eq!(body, ClientRepresentation::default());
     }
 
     #[test]
     fn unsupported_fields_are_refused_by_name() {
-        let mut f = fields();
+        let mut f = with_own(
+            fields(),
+            KeycloakFields {
+                block: Some(KeycloakClientFields {
+                    access_token_lifespan: Some("0s".into()),
+                    attributes: Some(
+                        [
+                            ("client.secret.rotated".to_string(), "x".to_string()),
+                            ("pkce.code.challenge.method".to_string(), "S256".to_string()),
+                        ]
+                        .into(),
+                    ),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
         f.grant_types.insert("urn:x:token-exchange".into());
         f.response_types.insert("id_token".into());
         f.token_endpoint_auth_method = "private_key_jwt".into();
-        let kc = KeycloakClientFields {
-            access_token_lifespan: Some("0s".into()),
-            attributes: Some(
-                [
-                    ("client.secret.rotated".to_string(), "x".to_string()),
-                    ("pkce.code.challenge.method".to_string(), "S256".to_string()),
-                ]
-                .into(),
-            ),
-            ..Default::default()
-        };
-        let named: Vec<String> = unsupported(&f, &kc).into_iter().map(|(f, _)| f).collect();
+        let named: Vec<String> = unsupported(&f).into_iter().map(|(f, _)| f).collect();
         assert_eq!(
             named,
             [
@@ -1191,13 +1275,13 @@ mod tests {
                 "spec.keycloak.attributes.pkce.code.challenge.method",
             ]
         );
-        let e = check_supported(&f, &kc).unwrap_err();
+        let e = check_supported(&f).unwrap_err();
         assert!(e.to_string().contains("spec.responseTypes: "), "{e}");
-        let mut public = self::fields();
+        let mut public = fields();
         public.token_endpoint_auth_method = "none".into();
-        let e = check_supported(&public, &KeycloakClientFields::default()).unwrap_err();
+        let e = check_supported(&public).unwrap_err();
         assert!(e.to_string().contains("public client"), "{e}");
-        assert!(check_supported(&self::fields(), &KeycloakClientFields::default()).is_ok());
+        assert!(check_supported(&fields()).is_ok());
     }
 
     #[test]

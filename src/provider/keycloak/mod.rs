@@ -11,6 +11,7 @@
 pub mod adapter;
 pub mod auth;
 pub mod client;
+pub mod kind;
 pub mod wire;
 
 pub use adapter::KeycloakProvider;
