@@ -1,7 +1,9 @@
-//! clientops against a real Ory Hydra v2.3.0, built from its Go module
-//! (`scripts/hydra/install`, cached) and run with an in-memory database: the
-//! controller lifecycle, and the proof that the credentials in the Secret
-//! authenticate at Hydra's token endpoint, before and after a rotation.
+//! What only Ory Hydra does, against a real Hydra v2.3.0 built from its Go module
+//! (`scripts/hydra/install`, cached) and run with an in-memory database: its own
+//! client fields and token lifespans, a scope it cannot represent, secret checks
+//! at its token endpoint, and LIST budgets. The lifecycle, rotation and crash
+//! points it shares with every provider are the `hydra::` tests of
+//! tests/provider_behaviour.rs.
 //!
 //! Never skipped: without Go and gcc the Hydra build fails and so do these tests.
 
@@ -9,19 +11,28 @@ mod support;
 
 use std::time::Duration;
 
-use clientops::api::client::RotationPhase;
 use kube::ResourceExt;
 use serde_json::json;
-use support::hydra::HydraScenario;
-use support::scenario::{condition, is_ready};
+use support::kinds::World;
+use support::kinds::hydra::Hydra;
+use support::scenario::condition;
 
-fn phase(o: &clientops::api::OAuthClient) -> Option<RotationPhase> {
-    o.status.as_ref()?.rotation.as_ref()?.phase
+/// A namespace, a provider for the Hydra this binary shares, and a controller.
+/// Never skipped: without Go and gcc the Hydra build fails and so does the test.
+async fn world(prefix: &str) -> World<Hydra> {
+    support::hydra::binary();
+    World::new(prefix, &[], &[])
+        .await
+        .expect("Hydra is installed")
 }
 
+/// Hydra's own fields (`spec.hydra`) reach Hydra and apply to tokens, Hydra's
+/// defaults are never taken for drift, and only managed fields are reverted.
+/// (Create, edit, drift, delete and rotation for every provider are the behaviour
+/// suite, tests/provider_behaviour.rs.)
 #[tokio::test]
-async fn lifecycle_against_hydra_create_token_edit_drift_delete() {
-    let s = HydraScenario::new("hydra-life", &[]).await;
+async fn hydra_fields_reach_hydra_and_only_managed_fields_are_reverted() {
+    let s = world("fields").await;
     s.apply_client(
         "billing",
         json!({
@@ -45,7 +56,7 @@ async fn lifecycle_against_hydra_create_token_edit_drift_delete() {
     assert!(c.previous.is_none());
 
     // The client at Hydra: what the spec says, and the create marker.
-    let remote = s.hydra.client(&id).await.expect("client at Hydra");
+    let remote = s.kind.server.client(&id).await.expect("client at Hydra");
     assert_eq!(remote["client_name"], "App billing");
     assert_eq!(remote["scope"], "read write");
     assert_eq!(remote["grant_types"], json!(["client_credentials"]));
@@ -59,7 +70,7 @@ async fn lifecycle_against_hydra_create_token_edit_drift_delete() {
     );
 
     // THE PROOF: the Secret's credentials get a token from Hydra.
-    let (code, token) = s.hydra.token(&id, &secret).await;
+    let (code, token) = s.kind.server.token(&id, &secret).await;
     assert_eq!(
         code, 200,
         "token request with the Secret's credentials: {token}"
@@ -74,7 +85,7 @@ async fn lifecycle_against_hydra_create_token_edit_drift_delete() {
         (1700..=1800).contains(&expires),
         "spec.hydra.tokenLifespans applies: expires_in {expires}"
     );
-    let (code, body) = s.hydra.token(&id, "not-the-secret").await;
+    let (code, body) = s.kind.server.token(&id, "not-the-secret").await;
     assert_eq!(
         (code, body["error"].as_str()),
         (401, Some("invalid_client"))
@@ -84,7 +95,7 @@ async fn lifecycle_against_hydra_create_token_edit_drift_delete() {
     // are not managed, so resyncs (every 3s) never PATCH the client.
     let updated_at = remote["updated_at"].clone();
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let again = s.hydra.client(&id).await.unwrap();
+    let again = s.kind.server.client(&id).await.unwrap();
     assert_eq!(
         again["updated_at"],
         updated_at,
@@ -92,12 +103,10 @@ async fn lifecycle_against_hydra_create_token_edit_drift_delete() {
         s.ctl.logs()
     );
 
-    // edit → PATCHed (the marker survives a metadata change)
+    // An edit of the metadata keeps the create marker in it.
     s.apply_client(
         "billing",
         json!({
-            "clientName": "Billing v2",
-            "scopes": ["read", "write", "admin"],
             "hydra": {
                 "audience": ["https://api.example.com"],
                 "skipConsent": true,
@@ -108,30 +117,26 @@ async fn lifecycle_against_hydra_create_token_edit_drift_delete() {
     )
     .await;
     s.wait_ready("billing").await;
-    let remote = s.hydra.client(&id).await.unwrap();
-    assert_eq!(remote["client_name"], "Billing v2");
-    let scopes: std::collections::BTreeSet<&str> =
-        remote["scope"].as_str().unwrap().split(' ').collect();
-    assert_eq!(scopes, ["admin", "read", "write"].into());
+    let remote = s.kind.server.client(&id).await.unwrap();
     assert_eq!(remote["metadata"]["team"], "payments");
     assert_eq!(remote["metadata"]["clientops.dev/uid"], o.uid().unwrap());
     // An edit never touches the secret.
-    assert!(s.hydra.accepts(&id, &secret).await);
+    assert!(s.kind.server.accepts(&id, &secret).await);
 
-    // drift at Hydra → reverted by the resync; an unmanaged field stays.
-    s.hydra
+    // Drift of a Hydra field is reverted by the resync; an unmanaged field stays.
+    s.kind
+        .server
         .patch(
             &id,
             json!([
-                {"op": "replace", "path": "/client_name", "value": "hacked"},
                 {"op": "replace", "path": "/skip_consent", "value": false},
                 {"op": "replace", "path": "/logo_uri", "value": "https://logo.example.com/x.png"},
             ]),
         )
         .await;
     let reverted = support::wait_for(Duration::from_secs(30), || async {
-        let r = s.hydra.client(&id).await?;
-        (r["client_name"] == "Billing v2" && r["skip_consent"] == true).then_some(r)
+        let r = s.kind.server.client(&id).await?;
+        (r["skip_consent"] == true).then_some(r)
     })
     .await
     .unwrap_or_else(|| panic!("drift was not reverted; log:\n{}", s.ctl.logs()));
@@ -139,130 +144,25 @@ async fn lifecycle_against_hydra_create_token_edit_drift_delete() {
         reverted["logo_uri"], "https://logo.example.com/x.png",
         "a field the spec does not set is not managed"
     );
-    assert!(s.hydra.accepts(&id, &secret).await);
-
-    // delete → the client is deleted at Hydra.
-    s.delete_client("billing").await;
-    s.wait_gone("billing").await;
-    assert!(s.hydra.client(&id).await.is_none(), "deleted at Hydra");
-    assert!(s.hydra.clients().await.is_empty());
+    assert!(s.kind.server.accepts(&id, &secret).await);
 }
 
 #[tokio::test]
-async fn rotation_at_hydra_replaces_the_secret_at_once() {
-    let s = HydraScenario::new("hydra-rot", &[]).await;
-    s.apply_client("svc", json!({})).await;
-    let o = s.wait_ready("svc").await;
-    let id = o.status.unwrap().client_id.unwrap();
-    let old = s.creds("svc").await.secret.unwrap();
-    assert!(s.hydra.accepts(&id, &old).await, "the first secret works");
-
-    s.annotate("svc", "clientops.dev/rotate", "r1").await;
-    let o = s
-        .wait_until("svc", Duration::from_secs(60), "rotated", |o| {
-            is_ready(o)
-                && phase(o) == Some(RotationPhase::Idle)
-                && o.status
-                    .as_ref()
-                    .and_then(|s| s.rotation.as_ref())
-                    .and_then(|r| r.last_request.as_deref())
-                    == Some("r1")
-        })
-        .await;
-    let c = s.creds("svc").await;
-    assert_eq!(c.client_id.as_deref(), Some(id.as_str()), "same client");
-    let new = c.secret.unwrap();
-    assert_ne!(new, old, "a new secret");
-    assert!(
-        c.previous.is_none(),
-        "no client_secret_previous: Hydra keeps no previous secret"
-    );
-    let rotation = o.status.unwrap().rotation.unwrap();
-    assert!(rotation.previous_retires_at.is_none(), "{rotation:?}");
-
-    // THE PROOF after a rotation: the old secret fails, the new one works.
-    let (code, body) = s.hydra.token(&id, &old).await;
-    assert_eq!(
-        (code, body["error"].as_str()),
-        (401, Some("invalid_client")),
-        "the old secret must stop working at once"
-    );
-    assert!(s.hydra.accepts(&id, &new).await, "the new secret works");
-
-    // The event says the previous secret stopped working at once.
-    let notes = s.wait_events("svc", "Rotated", 1).await;
-    assert!(
-        notes.iter().any(|n| n.contains("stopped working at once")
-            && n.contains("no grace period")
-            && n.contains("requested (r1)")),
-        "{notes:?}"
-    );
-    assert!(
-        s.events("svc", "Retired").await.is_empty(),
-        "nothing is retired later at Hydra"
-    );
-    assert_eq!(s.hydra.clients().await.len(), 1, "no duplicate client");
-}
-
-#[tokio::test]
-async fn a_grace_period_or_an_unrepresentable_field_stalls_naming_it() {
-    let s = HydraScenario::new("hydra-spec", &[]).await;
-    s.apply_client("graceful", json!({"rotation": {"gracePeriod": "24h"}}))
-        .await;
+async fn a_scope_hydra_cannot_represent_stalls_naming_it() {
+    // Hydra keeps scopes as one space-separated string. (A grace period it cannot
+    // keep is refused in the behaviour suite, tests/provider_behaviour.rs.)
+    let s = world("spaced").await;
     s.apply_client("spaced", json!({"scopes": ["read write"]}))
         .await;
-    for (name, field) in [
-        ("graceful", "spec.rotation.gracePeriod"),
-        ("spaced", "spec.scopes"),
-    ] {
-        let o = s
-            .wait_until(name, Duration::from_secs(30), "Stalled", |o| {
-                condition(o, "Stalled").is_some_and(|c| c.status == "True")
-            })
-            .await;
-        let c = condition(&o, "Stalled").unwrap();
-        assert!(c.message.contains(field), "{name}: {}", c.message);
-        assert!(o.status.unwrap().client_id.is_none());
-    }
-    let stalled = s.get("graceful").await.unwrap();
-    assert!(
-        condition(&stalled, "Stalled")
-            .unwrap()
-            .message
-            .contains("grace period is impossible")
-    );
-    assert!(s.hydra.clients().await.is_empty(), "nothing was created");
-}
-
-#[tokio::test]
-async fn a_lost_create_response_is_found_again_by_its_marker() {
-    // The controller dies right after Hydra created the client, before the
-    // Secret was written: the restarted controller finds the client by the
-    // OAuthClient's UID in its metadata, adopts it, and sets a fresh secret of its
-    // own choosing (Hydra's was lost with the response).
-    let mut s = HydraScenario::new(
-        "hydra-crash",
-        &[("CLIENTOPS_FAILPOINTS", "after-create-call")],
-    )
-    .await;
-    s.apply_client("lost", json!({})).await;
-    assert!(
-        s.ctl.wait_exit(Duration::from_secs(60)).await,
-        "the controller did not reach the failpoint; log:\n{}",
-        s.ctl.logs()
-    );
-    assert_eq!(s.hydra.clients().await.len(), 1, "the create took effect");
-    s.ctl.restart(&[]);
-    let o = s.wait_ready("lost").await;
-    let id = o.status.unwrap().client_id.unwrap();
-    let all = s.hydra.clients().await;
-    assert_eq!(all.len(), 1, "adopted, not created twice: {all:?}");
-    assert_eq!(all[0]["client_id"], id.as_str());
-    let c = s.creds("lost").await;
-    assert!(
-        s.hydra.accepts(&id, c.secret.as_deref().unwrap()).await,
-        "the Secret's credentials work"
-    );
+    let o = s
+        .wait_until("spaced", Duration::from_secs(30), "Stalled", |o| {
+            condition(o, "Stalled").is_some_and(|c| c.status == "True")
+        })
+        .await;
+    let c = condition(&o, "Stalled").unwrap();
+    assert!(c.message.contains("spec.scopes"), "{}", c.message);
+    assert!(o.status.unwrap().client_id.is_none());
+    assert_eq!(s.remote_count().await, 0, "nothing was created");
 }
 
 fn fast_retry() -> clientops::provider::RetryPolicy {

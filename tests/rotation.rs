@@ -1,9 +1,13 @@
-//! Secret rotation end to end: a real apiserver, the Cloudflare emulator over real
-//! HTTP and `clientops run` as a process. Every step checks with the emulator that
-//! the Secret's current secret (and, during grace, the previous one) works, and
-//! that a retired secret no longer does. Durations are short (`gracePeriod: 3s`);
-//! the schedule is exercised by moving `status.rotation.lastRotatedAt` into the
-//! past (the CRD requires `every >= 1h`).
+//! Secret rotation end to end beyond what every provider shares (rotation with
+//! grace, retire-previous, a grace period ending by itself, deleting during grace
+//! and rotating an import are in the behaviour suite, tests/provider_behaviour.rs):
+//! what a rotation records and stamps, the schedule, back-to-back and burst
+//! requests, edits during grace, publishPrevious, and the CLI. A real apiserver,
+//! the Cloudflare emulator over real HTTP and `clientops run` as a process. Every
+//! step checks with the emulator that the Secret's current secret (and, during grace,
+//! the previous one) works, and that a retired secret no longer does. Durations
+//! are short (`gracePeriod: 3s`); the schedule is exercised by moving
+//! `status.rotation.lastRotatedAt` into the past (the CRD requires `every >= 1h`).
 
 mod support;
 
@@ -37,13 +41,6 @@ fn rotation(o: &OAuthClient) -> RotationStatus {
 
 fn phase(o: &OAuthClient) -> Option<RotationPhase> {
     rotation(o).phase
-}
-
-fn client_id(o: &OAuthClient) -> String {
-    o.status
-        .as_ref()
-        .and_then(|s| s.client_id.clone())
-        .expect("status.clientId")
 }
 
 /// Set an annotation the way `kubectl annotate --overwrite` does, as [`MANAGER`].
@@ -247,91 +244,6 @@ async fn an_on_demand_rotation_publishes_the_new_secret_and_keeps_the_old_one_wo
     assert_eq!(o.annotations().get(ROTATE).map(String::as_str), Some("r1"));
     assert_annotation_owned_only_by(&o, ROTATE, &[MANAGER]);
     assert_eq!(s.remote_count().await, 1);
-}
-
-#[tokio::test]
-async fn the_grace_period_ends_at_previous_retires_at_without_waiting_for_a_resync() {
-    // A 10 minute resync: only a requeue at previousRetiresAt can retire in time.
-    let s = Scenario::with_controller_args("rot-grace", &[], &["--resync", "10m"]).await;
-    let (_, id, original) =
-        ready_client(&s, "app", json!({"rotation": {"gracePeriod": "3s"}})).await;
-    annotate(&s, "app", ROTATE, "r1").await;
-    let o = s
-        .wait_until("app", WAIT, "Retiring for r1", |o| {
-            rotation(o).last_request.as_deref() == Some("r1")
-                && phase(o) == Some(RotationPhase::Retiring)
-        })
-        .await;
-    let retires_at = clientops::controller::plan::parse_time(
-        rotation(&o).previous_retires_at.as_deref().unwrap(),
-    )
-    .unwrap();
-    let during = s.creds("app").await;
-    assert_eq!(during.previous.as_deref(), Some(original.as_str()));
-    let version_during = secret_version(&s, "app").await;
-    let stamp_during = secret_annotation(&s, "app", ROTATED_AT).await;
-
-    let o = wait_idle(&s, "app", Duration::from_secs(20)).await;
-    let idle_seen = Utc::now();
-    let late = idle_seen - retires_at;
-    assert!(
-        late < chrono::Duration::seconds(4),
-        "retired {late} after previousRetiresAt {retires_at}: the controller must requeue at that time"
-    );
-    assert!(rotation(&o).previous_retires_at.is_none());
-
-    let after = s.assert_working("app").await;
-    assert_eq!(after.secret, during.secret, "the current secret stays");
-    assert!(after.previous.is_none(), "the previous key is dropped");
-    assert!(
-        !s.emu.check(&id, &original).await,
-        "the retired secret is rejected by the provider"
-    );
-    // Two Secret changes for one graceful rotation (Reloader rolls twice), and the
-    // retire write does not claim a new secret.
-    assert_ne!(secret_version(&s, "app").await, version_during);
-    assert_eq!(secret_annotation(&s, "app", ROTATED_AT).await, stamp_during);
-    let notes = wait_events(&s, "app", "Retired", 1).await;
-    assert!(
-        notes.iter().any(|n| n.contains("grace period ended")),
-        "{notes:?}"
-    );
-    assert_eq!(ok_calls(&s, "delete_rotated_secret").await, 1);
-}
-
-#[tokio::test]
-async fn retire_previous_ends_the_grace_period_early() {
-    let s = Scenario::new("rot-retire", &[]).await;
-    let (_, id, original) =
-        ready_client(&s, "app", json!({"rotation": {"gracePeriod": "1h"}})).await;
-    annotate(&s, "app", ROTATE, "r1").await;
-    wait_rotated(&s, "app", "r1").await;
-    assert!(s.emu.check(&id, &original).await);
-
-    annotate(&s, "app", RETIRE, "x1").await;
-    let o = s
-        .wait_until("app", WAIT, "retired for x1", |o| {
-            is_ready(o)
-                && rotation(o).last_retire_request.as_deref() == Some("x1")
-                && phase(o) == Some(RotationPhase::Idle)
-        })
-        .await;
-    assert!(rotation(&o).previous_retires_at.is_none());
-    let c = s.assert_working("app").await;
-    assert!(c.previous.is_none(), "the previous key is dropped");
-    assert!(
-        !s.emu.check(&id, &original).await,
-        "the old secret is retired"
-    );
-    let notes = wait_events(&s, "app", "Retired", 1).await;
-    assert!(notes.iter().any(|n| n.contains("x1")), "{notes:?}");
-    assert_eq!(
-        o.annotations().get(RETIRE).map(String::as_str),
-        Some("x1"),
-        "the controller never removes the annotation"
-    );
-    assert_annotation_owned_only_by(&o, RETIRE, &[MANAGER]);
-    assert_eq!(ok_calls(&s, "rotate_secret").await, 1);
 }
 
 #[tokio::test]
@@ -543,85 +455,6 @@ async fn a_spec_edit_during_grace_patches_the_client_and_keeps_both_secrets() {
     wait_idle(&s, "app", WAIT).await;
     assert!(!s.emu.check(&id, &original).await);
     assert!(s.assert_working("app").await.previous.is_none());
-}
-
-#[tokio::test]
-async fn deleting_during_grace_deletes_the_remote_client_and_the_object() {
-    let s = Scenario::new("rot-delete", &[]).await;
-    let (_, id, original) =
-        ready_client(&s, "app", json!({"rotation": {"gracePeriod": "1h"}})).await;
-    annotate(&s, "app", ROTATE, "r1").await;
-    wait_rotated(&s, "app", "r1").await;
-    let new = s.assert_working("app").await.secret.unwrap();
-    s.delete_client("app").await;
-    s.wait_gone("app").await;
-    assert_eq!(
-        s.remote_count().await,
-        0,
-        "the remote client is deleted with its rotated secret"
-    );
-    assert!(!s.emu.check(&id, &new).await);
-    assert!(!s.emu.check(&id, &original).await);
-}
-
-#[tokio::test]
-async fn an_imported_client_rotates_and_retires_like_any_other() {
-    let s = Scenario::new("rot-import", &[]).await;
-    let created = s
-        .emu
-        .api(
-            Method::POST,
-            &format!("accounts/{ACCOUNT}/oauth_clients"),
-            Some(json!({"client_name": "Legacy", "grant_types": ["authorization_code"], "redirect_uris": ["https://legacy.example.com/cb"],
-                       "response_types": ["code"], "scopes": ["user-details.read"], "token_endpoint_auth_method": "client_secret_basic"})),
-        )
-        .await;
-    let id = created["result"]["client_id"].as_str().unwrap().to_string();
-    let imported = created["result"]["client_secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let held: kube::api::DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "old-creds", "namespace": s.ns},
-        "stringData": {"client_secret": imported},
-    }))
-    .unwrap();
-    support::apply(&s.client, &held, &s.ns).await.unwrap();
-    s.apply_client(
-        "legacy",
-        json!({"clientName": "Legacy", "redirectUris": ["https://legacy.example.com/cb"], "grantTypes": ["authorization_code"], "scopes": ["user-details.read"],
-               "rotation": {"gracePeriod": "1h"},
-               "import": {"clientId": id, "secretRef": {"name": "old-creds", "key": "client_secret"}}}),
-    )
-    .await;
-    s.wait_ready("legacy").await;
-    assert_eq!(
-        s.assert_working("legacy").await.secret.as_deref(),
-        Some(imported.as_str())
-    );
-
-    annotate(&s, "legacy", ROTATE, "r1").await;
-    let o = wait_rotated(&s, "legacy", "r1").await;
-    assert_eq!(client_id(&o), id);
-    let c = s.assert_working("legacy").await;
-    assert_ne!(c.secret.as_deref(), Some(imported.as_str()));
-    assert_eq!(
-        c.previous.as_deref(),
-        Some(imported.as_str()),
-        "the imported secret is the previous one during grace"
-    );
-    assert!(s.emu.check(&id, &imported).await);
-
-    annotate(&s, "legacy", RETIRE, "x1").await;
-    wait_idle(&s, "legacy", WAIT).await;
-    assert!(!s.emu.check(&id, &imported).await);
-    let c = s.assert_working("legacy").await;
-    assert!(c.previous.is_none());
-    assert_eq!(
-        s.remote_count().await,
-        1,
-        "an import never creates a client"
-    );
 }
 
 #[tokio::test]

@@ -118,6 +118,16 @@ pub fn client_builder(options: &HttpOptions) -> reqwest::ClientBuilder {
     builder
 }
 
+/// What a delete found (every provider client's `delete`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// The object was deleted by this call.
+    Deleted,
+    /// There was nothing to delete (404), e.g. a retried delete whose first
+    /// attempt succeeded, or a client deleted by hand.
+    AlreadyAbsent,
+}
+
 /// A response as read from the wire, body capped at the executor's limit.
 #[derive(Debug)]
 pub struct RawResponse {
@@ -552,6 +562,42 @@ pub fn to_json<T: serde::Serialize + ?Sized>(body: &T) -> Result<Vec<u8>, Provid
     serde_json::to_vec(body).map_err(|e| ProviderError::config(format!("encoding the body: {e}")))
 }
 
+/// A non-2xx answer as a typed error, by its status: 401 `Unauthorized`, 403
+/// `Forbidden`, 404 `NotFound`, 409 `Conflict`, 429 `RateLimited` (when to try
+/// again from [`retry_after`]), any other 4xx `Invalid`, 5xx `Server`, anything
+/// else (1xx, 3xx) `UnexpectedStatus` with the first message. Every provider client
+/// maps statuses with this; what is its own is how it reads `messages` from its
+/// error body, and the few answers its body says more about (decided before).
+pub fn error_for_status(
+    status: StatusCode,
+    headers: &HeaderMap,
+    messages: Vec<ProviderMessage>,
+) -> ProviderError {
+    let code = status.as_u16();
+    match code {
+        401 => ProviderError::Unauthorized { messages },
+        403 => ProviderError::Forbidden { messages },
+        404 => ProviderError::NotFound { messages },
+        409 => ProviderError::Conflict { messages },
+        429 => ProviderError::RateLimited {
+            retry_after: retry_after(headers),
+            messages,
+        },
+        500..=599 => ProviderError::Server {
+            status: code,
+            messages,
+        },
+        400..=499 => ProviderError::Invalid {
+            status: code,
+            messages,
+        },
+        _ => ProviderError::UnexpectedStatus {
+            status: code,
+            message: messages.first().map(|m| m.to_string()).unwrap_or_default(),
+        },
+    }
+}
+
 /// When to try again after a 429: `Retry-After` (seconds or an HTTP date), else the
 /// reset of a `RateLimit` header.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -632,6 +678,48 @@ mod tests {
             ..HttpOptions::default()
         })
         .unwrap();
+    }
+
+    #[test]
+    fn every_status_maps_to_one_error_class() {
+        let message = || vec![ProviderMessage::new(Some("E1".into()), "refused", None)];
+        let mut throttled = HeaderMap::new();
+        throttled.insert(http::header::RETRY_AFTER, "7".parse().unwrap());
+        let err = |status: u16, headers: &HeaderMap| {
+            error_for_status(StatusCode::from_u16(status).unwrap(), headers, message())
+        };
+        let none = HeaderMap::new();
+        assert_eq!(err(401, &none).kind(), "unauthorized");
+        assert_eq!(err(403, &none).kind(), "forbidden");
+        assert_eq!(err(404, &none).kind(), "not_found");
+        assert_eq!(err(409, &none).kind(), "conflict");
+        for status in [400, 402, 418, 422, 499] {
+            let e = err(status, &none);
+            assert_eq!(
+                e,
+                ProviderError::Invalid {
+                    status,
+                    messages: message()
+                }
+            );
+        }
+        for status in [500, 502, 503, 599] {
+            assert!(
+                matches!(err(status, &none), ProviderError::Server { status: s, .. } if s == status)
+            );
+        }
+        let e = err(429, &throttled);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(e.messages(), message().as_slice());
+        assert_eq!(err(429, &none).retry_after(), None);
+        // A redirect is a misconfiguration the condition names, with the message.
+        let e = err(302, &none);
+        assert_eq!(e.misconfiguration(), Some("ProviderRedirects"));
+        assert!(e.to_string().contains("refused (code E1)"), "{e}");
+        assert!(matches!(
+            err(101, &none),
+            ProviderError::UnexpectedStatus { status: 101, .. }
+        ));
     }
 
     use std::sync::atomic::{AtomicUsize, Ordering};

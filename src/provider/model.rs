@@ -38,12 +38,15 @@ pub struct ClientFields {
 /// The fields of one provider's own block (`spec.cloudflare`, `spec.hydra`, ...),
 /// as that provider types, defaults and compares them. The shared model never looks
 /// inside; the provider's adapter reads them back with [`OwnFields::get`].
-pub trait ProviderFields: fmt::Debug + Send + Sync + 'static {
+pub trait ProviderFields: Any + fmt::Debug + Send + Sync {
     /// The fields where `remote` (as observed) differs from `self` (as desired).
     /// Fields the spec leaves unset are not managed, so they never differ.
     fn diff(&self, remote: Option<&dyn ProviderFields>) -> Vec<Field>;
-    /// For [`OwnFields::get`].
-    fn as_any(&self) -> &dyn Any;
+}
+
+/// `fields` as the provider type `T`, if they are.
+pub fn fields_as<T: ProviderFields>(fields: Option<&dyn ProviderFields>) -> Option<&T> {
+    fields.and_then(|f| (f as &dyn Any).downcast_ref())
 }
 
 /// A provider's own fields of one client, or none.
@@ -57,7 +60,7 @@ impl OwnFields {
 
     /// The fields, when they are of the provider type `T`.
     pub fn get<T: ProviderFields>(&self) -> Option<&T> {
-        self.0.as_deref().and_then(|f| f.as_any().downcast_ref())
+        fields_as(self.0.as_deref())
     }
 
     /// Where `remote` differs; nothing when no own field is managed.

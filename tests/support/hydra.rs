@@ -1,61 +1,103 @@
-//! A real Ory Hydra for the tests, and a controller test's world around it.
+//! A real Ory Hydra for the tests.
 //!
 //! [`Hydra::start`] builds Hydra from its Go module once (`scripts/hydra/install`,
 //! cached across runs under `$CLIENTOPS_CACHE/hydra/<version>-<hash>/`), then runs
 //! `hydra serve all --dev --sqa-opt-out` on two free loopback ports with
-//! `DSN=memory`: a fresh, empty server per test, killed when dropped.
-//! [`HydraScenario`] is the Hydra twin of [`super::scenario::Scenario`]: a
-//! namespace, a Hydra, a ClusterOAuthProvider with `spec.hydra`, and a controller.
+//! `DSN=memory`: a fresh, empty server, killed when dropped. [`shared`] is one
+//! such server for every test of a binary (the behaviour suite's hydra kind,
+//! [`super::kinds::hydra`]).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::api::events::v1::Event;
-use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::procs::Controller;
-use super::scenario::{SecretCreds, is_ready, merge};
-use super::{apply, client, namespace, repo_root, wait_for};
-use clientops::api::OAuthClient;
+use super::repo_root;
 
-static BINARY: OnceLock<PathBuf> = OnceLock::new();
+static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// The Hydra binary, built on first use by `scripts/hydra/install` (a no-op when
 /// cached). Never skipped: a missing Go toolchain fails the test.
 pub fn binary() -> &'static PathBuf {
-    BINARY.get_or_init(|| {
-        let install = repo_root().join("scripts/hydra/install");
-        let started = Instant::now();
-        let out = Command::new(&install)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", install.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}); Hydra is built from its Go module and needs go and gcc",
-            install.display(),
-            out.status
-        );
-        let path = PathBuf::from(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .expect("install printed nothing")
-                .trim(),
-        );
-        eprintln!(
-            "hydra binary {} ready after {:?}",
-            path.display(),
-            started.elapsed()
-        );
-        path
-    })
+    try_binary().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// As [`binary`], with the failure as a message (for a caller that may skip).
+pub fn try_binary() -> Result<&'static PathBuf, String> {
+    BINARY
+        .get_or_init(|| {
+            let install = repo_root().join("scripts/hydra/install");
+            let started = Instant::now();
+            let out = Command::new(&install)
+                .stdin(Stdio::null())
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", install.display()))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{} failed ({}); Hydra is built from its Go module and needs go and gcc",
+                    install.display(),
+                    out.status
+                ));
+            }
+            let path = PathBuf::from(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .last()
+                    .ok_or("scripts/hydra/install printed nothing")?
+                    .trim(),
+            );
+            eprintln!(
+                "hydra binary {} ready after {:?}",
+                path.display(),
+                started.elapsed()
+            );
+            Ok(path)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Where the Hydra shared by every test of this binary listens.
+#[derive(Clone, Debug)]
+pub struct SharedHydra {
+    pub admin: String,
+    pub public: String,
+    pub log: PathBuf,
+}
+
+static SHARED: OnceLock<Result<SharedHydra, String>> = OnceLock::new();
+
+/// The Hydra every test of this binary shares, started on first use (on a runtime
+/// of its own: each test has its own) and stopped when the binary exits. An error
+/// when Hydra cannot be installed here.
+pub fn shared() -> Result<&'static SharedHydra, String> {
+    SHARED
+        .get_or_init(|| {
+            try_binary()?;
+            std::thread::spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        let mut h = Hydra::launch(true).await;
+                        // Not owned by a test: dropping the handle leaves it running.
+                        h.child = None;
+                        SharedHydra {
+                            admin: h.admin.clone(),
+                            public: h.public.clone(),
+                            log: h.log.clone(),
+                        }
+                    })
+            })
+            .join()
+            .map_err(|_| "starting the shared Hydra failed (see the panic above)".to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 fn free_port() -> u16 {
@@ -68,7 +110,8 @@ fn free_port() -> u16 {
 
 /// `hydra serve all` with an in-memory database, killed when dropped.
 pub struct Hydra {
-    child: Child,
+    /// `None` for a handle on the shared Hydra ([`Hydra::attach`]).
+    child: Option<Child>,
     /// The admin API's base URL (`spec.hydra.adminUrl`).
     pub admin: String,
     /// The public API's base URL (`spec.hydra.publicUrl`), where `/oauth2/token` is.
@@ -78,7 +121,29 @@ pub struct Hydra {
 }
 
 impl Hydra {
+    /// A Hydra of this test's own, killed when dropped.
     pub async fn start() -> Self {
+        Self::launch(false).await
+    }
+
+    /// A handle on the shared Hydra ([`shared`]); dropping it stops nothing.
+    pub fn attach(shared: &SharedHydra) -> Self {
+        clientops::tls::install_crypto_provider();
+        Hydra {
+            child: None,
+            admin: shared.admin.clone(),
+            public: shared.public.clone(),
+            log: shared.log.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Start Hydra; `tied`: under a guard that stops it when this process exits
+    /// (for the shared one, which is never dropped).
+    async fn launch(tied: bool) -> Self {
+        // reqwest is built without a default TLS provider: a test that starts
+        // Hydra first (or alone) must not depend on another having installed one.
+        clientops::tls::install_crypto_provider();
         let bin = binary().clone();
         for attempt in 0..3 {
             let (admin_port, public_port) = (free_port(), free_port());
@@ -95,24 +160,40 @@ impl Hydra {
             let secret: String = (0..32)
                 .map(|_| format!("{:x}", rand::random::<u8>() % 16))
                 .collect();
-            let child = Command::new(&bin)
-                .args(["serve", "all", "--dev", "--sqa-opt-out"])
-                .env("DSN", "memory")
-                .env("SECRETS_SYSTEM", secret)
-                .env("SERVE_PUBLIC_HOST", "127.0.0.1")
-                .env("SERVE_PUBLIC_PORT", public_port.to_string())
-                .env("SERVE_ADMIN_HOST", "127.0.0.1")
-                .env("SERVE_ADMIN_PORT", admin_port.to_string())
-                .env("URLS_SELF_ISSUER", format!("{public}/"))
-                .env("URLS_SELF_ADMIN", format!("{admin}/"))
-                .env("LOG_LEVEL", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log_file.try_clone().unwrap()))
-                .stderr(Stdio::from(log_file))
-                .spawn()
-                .expect("start hydra");
+            let env = [
+                ("DSN", "memory".to_string()),
+                ("SECRETS_SYSTEM", secret),
+                ("SERVE_PUBLIC_HOST", "127.0.0.1".into()),
+                ("SERVE_PUBLIC_PORT", public_port.to_string()),
+                ("SERVE_ADMIN_HOST", "127.0.0.1".into()),
+                ("SERVE_ADMIN_PORT", admin_port.to_string()),
+                ("URLS_SELF_ISSUER", format!("{public}/")),
+                ("URLS_SELF_ADMIN", format!("{admin}/")),
+                ("LOG_LEVEL", "warn".into()),
+            ];
+            let args = ["serve", "all", "--dev", "--sqa-opt-out"];
+            let out = Stdio::from(log_file.try_clone().unwrap());
+            let child = if tied {
+                let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                super::procs::spawn_tied_to_this_process(
+                    &bin,
+                    &args,
+                    &env,
+                    out,
+                    Stdio::from(log_file),
+                )
+            } else {
+                Command::new(&bin)
+                    .args(args)
+                    .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                    .stdin(Stdio::null())
+                    .stdout(out)
+                    .stderr(Stdio::from(log_file))
+                    .spawn()
+            }
+            .expect("start hydra");
             let mut h = Hydra {
-                child,
+                child: Some(child),
                 admin,
                 public,
                 log,
@@ -121,7 +202,9 @@ impl Hydra {
             let started = Instant::now();
             let mut ready = None;
             while started.elapsed() < Duration::from_secs(30) {
-                if h.child.try_wait().ok().flatten().is_some() {
+                if let Some(c) = h.child.as_mut()
+                    && c.try_wait().ok().flatten().is_some()
+                {
                     ready = Some(false);
                     break;
                 }
@@ -147,7 +230,10 @@ impl Hydra {
                 }
                 _ => {
                     let log = std::fs::read_to_string(&h.log).unwrap_or_default();
-                    let _ = h.child.kill();
+                    if let Some(mut c) = h.child.take() {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    }
                     if log.contains("address already in use") && attempt < 2 {
                         continue;
                     }
@@ -272,200 +358,15 @@ impl Hydra {
 
 impl Drop for Hydra {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// One controller test against a real Hydra: a namespace, the Hydra, a
-/// ClusterOAuthProvider `hydra-<ns>` (admin and public URL) that admits the
-/// namespace, and a controller.
-pub struct HydraScenario {
-    pub client: Client,
-    pub ns: String,
-    pub hydra: Hydra,
-    pub ctl: Controller,
-    pub provider: String,
-}
-
-impl HydraScenario {
-    pub async fn new(prefix: &str, controller_env: &[(&str, &str)]) -> Self {
-        let client = client().await;
-        let ns = namespace(&client, prefix).await;
-        let hydra = Hydra::start().await;
-        let provider = format!("hydra-{ns}");
-        let p: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "clientops.dev/v1alpha1", "kind": "ClusterOAuthProvider",
-            "metadata": {"name": provider},
-            "spec": {
-                "hydra": {"adminUrl": hydra.admin, "publicUrl": hydra.public},
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
-            },
-        }))
-        .unwrap();
-        apply(&client, &p, &ns).await.unwrap();
-        let ctl = Controller::start(&ns, controller_env);
-        HydraScenario {
-            client,
-            ns,
-            hydra,
-            ctl,
-            provider,
-        }
-    }
-
-    pub fn api(&self) -> Api<OAuthClient> {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    /// An OAuthClient for this scenario's Hydra (a machine client: the
-    /// client_credentials grant), `extra` merged into spec.
-    pub fn manifest(&self, name: &str, extra: Value) -> DynamicObject {
-        let mut spec = json!({
-            "providerRef": {"kind": "ClusterOAuthProvider", "name": self.provider},
-            "clientName": format!("App {name}"),
-            "grantTypes": ["client_credentials"],
-            "scopes": ["read", "write"],
-        });
-        merge(&mut spec, extra);
-        serde_json::from_value(json!({
-            "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
-            "metadata": {"name": name, "namespace": self.ns},
-            "spec": spec,
-        }))
-        .unwrap()
-    }
-
-    pub async fn apply_client(&self, name: &str, extra: Value) {
-        apply(&self.client, &self.manifest(name, extra), &self.ns)
-            .await
-            .expect("apply OAuthClient");
-    }
-
-    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
-        let patch = json!({"metadata": {"annotations": {key: value}}});
-        self.api()
-            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-            .expect("annotate");
-    }
-
-    pub async fn delete_client(&self, name: &str) {
-        self.api()
-            .delete(name, &DeleteParams::default())
-            .await
-            .expect("delete OAuthClient");
-    }
-
-    pub async fn get(&self, name: &str) -> Option<OAuthClient> {
-        self.api().get_opt(name).await.unwrap()
-    }
-
-    /// Wait until `pred` holds; on timeout fail with the status and both logs.
-    pub async fn wait_until(
-        &self,
-        name: &str,
-        timeout: Duration,
-        what: &str,
-        pred: impl Fn(&OAuthClient) -> bool,
-    ) -> OAuthClient {
-        let got = wait_for(timeout, || async {
-            let o = self.get(name).await?;
-            pred(&o).then_some(o)
-        })
-        .await;
-        match got {
-            Some(o) => o,
-            None => {
-                let o = self.get(name).await;
-                panic!(
-                    "{name}: not {what} within {timeout:?}; status: {:#?}\ncontroller log tail:\n{}\nhydra log tail:\n{}",
-                    o.and_then(|o| o.status),
-                    tail(&self.ctl.logs(), 40),
-                    tail(&self.hydra.logs(), 20),
-                );
-            }
-        }
-    }
-
-    pub async fn wait_ready(&self, name: &str) -> OAuthClient {
-        self.wait_until(name, Duration::from_secs(60), "Ready", is_ready)
-            .await
-    }
-
-    pub async fn wait_gone(&self, name: &str) {
-        let gone = wait_for(Duration::from_secs(60), || async {
-            self.get(name).await.is_none().then_some(())
-        })
-        .await;
-        assert!(
-            gone.is_some(),
-            "{name} was not deleted; controller log:\n{}",
-            tail(&self.ctl.logs(), 60)
-        );
-    }
-
-    pub async fn secret(&self, name: &str) -> Option<Secret> {
-        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
-            .get_opt(name)
-            .await
-            .unwrap()
-    }
-
-    pub async fn creds(&self, name: &str) -> SecretCreds {
-        let s = self
-            .secret(name)
-            .await
-            .unwrap_or_else(|| panic!("Secret {name} does not exist"));
-        let data = s.data.unwrap_or_default();
-        let get = |k: &str| data.get(k).map(|v| String::from_utf8(v.0.clone()).unwrap());
-        SecretCreds {
-            client_id: get("client_id"),
-            secret: get("client_secret"),
-            previous: get("client_secret_previous"),
-        }
-    }
-
-    /// Notes of this object's events with `reason`.
-    pub async fn events(&self, name: &str, reason: &str) -> Vec<String> {
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
-        api.list(&ListParams::default())
-            .await
-            .expect("list events")
-            .items
-            .into_iter()
-            .filter(|e| {
-                e.reason.as_deref() == Some(reason)
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-            })
-            .filter_map(|e| e.note)
-            .collect()
-    }
-
-    /// Wait until at least `n` events with `reason` exist.
-    pub async fn wait_events(&self, name: &str, reason: &str, n: usize) -> Vec<String> {
-        let got = wait_for(Duration::from_secs(15), || async {
-            let e = self.events(name, reason).await;
-            (e.len() >= n).then_some(e)
-        })
-        .await;
-        match got {
-            Some(e) => e,
-            None => {
-                let have = self.events(name, reason).await;
-                panic!("{name}: fewer than {n} {reason} events; have {have:?}")
-            }
-        }
-    }
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<_> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }

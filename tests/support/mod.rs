@@ -9,6 +9,7 @@
 
 pub mod hydra;
 pub mod keycloak;
+pub mod kinds;
 pub mod procs;
 pub mod scenario;
 pub mod tenancy;

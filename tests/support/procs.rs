@@ -1,8 +1,9 @@
 //! The clientops binary as the tests run it: an emulator and a controller, each a
 //! real process talking real HTTP, killed when dropped.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -13,9 +14,37 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_clientops"))
 }
 
-/// `clientops emulate cloudflare` on a free loopback port.
+/// Start `program` so that it ends with this test process, for a backend that every
+/// test of a binary shares (kept in a static, so never dropped): a small bash guard
+/// runs it and kills it once this process is gone (checked every second) or when
+/// it exits by itself. The returned child is the guard.
+pub fn spawn_tied_to_this_process(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdout: Stdio,
+    stderr: Stdio,
+) -> std::io::Result<Child> {
+    const GUARD: &str = r#"owner=$1; shift
+"$@" & child=$!
+trap 'kill "$child" 2>/dev/null' EXIT
+while kill -0 "$owner" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done"#;
+    Command::new("bash")
+        .args(["-c", GUARD, "guard", &std::process::id().to_string()])
+        .arg(program)
+        .args(args.iter().map(OsStr::new))
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+}
+
+/// `clientops emulate cloudflare|csp` on a free loopback port: a process of its
+/// own (killed when dropped), or a handle on one that all tests of the binary
+/// share ([`Emulator::shared`], never killed by a test).
 pub struct Emulator {
-    child: Child,
+    child: Option<Child>,
     pub base: String,
     /// `cloudflare` or `csp`.
     pub kind: &'static str,
@@ -30,14 +59,43 @@ impl Emulator {
 
     /// `clientops emulate <kind>` (`cloudflare` or `csp`).
     pub fn start_kind(kind: &'static str, extra: &[&str]) -> Self {
-        clientops::tls::install_crypto_provider();
-        let mut child = Command::new(binary())
+        let child = Command::new(binary())
             .args(["emulate", kind, "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the emulator");
+        Self::listening(child, kind, true)
+    }
+
+    /// The base URL of an emulator of `kind` shared by every test of this binary,
+    /// started on first use with `extra` arguments and stopped when the binary
+    /// exits. Each test makes its own handle with [`Emulator::attach`].
+    pub fn shared_base(kind: &'static str, extra: &[&str]) -> String {
+        let mut args = vec!["emulate", kind, "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let child =
+            spawn_tied_to_this_process(&binary(), &args, &[], Stdio::piped(), Stdio::null())
+                .expect("start the shared emulator");
+        // Not owned: dropping the handle leaves the guard (and the emulator) running.
+        Self::listening(child, kind, false).base.clone()
+    }
+
+    /// A handle on the emulator of `kind` at `base` that this test does not own.
+    pub fn attach(kind: &'static str, base: &str) -> Self {
+        clientops::tls::install_crypto_provider();
+        Emulator {
+            child: None,
+            base: base.to_string(),
+            kind,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Wait for the "listening on" line of a started emulator.
+    fn listening(mut child: Child, kind: &'static str, owned: bool) -> Self {
+        clientops::tls::install_crypto_provider();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
@@ -52,7 +110,7 @@ impl Emulator {
         // Keep draining its output so it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Emulator {
-            child,
+            child: owned.then_some(child),
             base,
             kind,
             http: reqwest::Client::new(),
@@ -138,8 +196,10 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

@@ -317,3 +317,7 @@ impl<P: Emulated> RunningEmulator<P> {
         self.server.wait().await
     }
 }
+
+#[cfg(test)]
+#[path = "emulator_tests.rs"]
+mod tests;

@@ -25,13 +25,17 @@ use crate::provider::error::{Operation, ProviderError, ProviderMessage};
 use crate::provider::http::{
     BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
-use crate::provider::http::{parse_base_url, retry_after, serde_message, to_json};
+use crate::provider::http::{
+    error_for_status, parse_base_url, retry_after, serde_message, to_json,
+};
 use crate::provider::list_budget::{ListBudget, ListMeter};
 use crate::provider::model::SecretCheck;
 use crate::provider::oauth_probe::{self, ClientAuth};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
 use crate::provider::retry::RetryPolicy;
 use crate::secret::ClientSecret;
+
+pub use crate::provider::http::Deleted;
 
 /// The default base URL, `https://api.cloudflare.com/client/v4`.
 pub const DEFAULT_BASE_URL: &str = crate::api::provider::CLOUDFLARE_DEFAULT_BASE_URL;
@@ -113,16 +117,6 @@ impl CloudflareConfig {
         self.list_budget = budget;
         self
     }
-}
-
-/// What a delete found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deleted {
-    /// The object was deleted by this call.
-    Deleted,
-    /// There was nothing to delete (404), e.g. a retried delete whose first attempt
-    /// succeeded, or a client deleted by hand.
-    AlreadyAbsent,
 }
 
 /// A client of one Cloudflare account's OAuth clients. Cheap to clone.
@@ -256,8 +250,8 @@ impl CloudflareClient {
     }
 
     /// `PATCH /accounts/{account_id}/oauth_clients/{id}` with exactly the fields set in
-    /// `patch` (see [`super::diff`]). An empty patch sends nothing and reads the
-    /// client instead.
+    /// `patch` (the adapter sets only the fields that differ). An empty patch sends
+    /// nothing and reads the client instead.
     pub async fn update(
         &self,
         client_id: &str,
@@ -433,14 +427,7 @@ fn require_result<T>(result: Option<T>) -> Result<T, ProviderError> {
 fn deleted(result: Result<Option<Value>, ProviderError>) -> Result<Deleted, ProviderError> {
     match result {
         Ok(_) => Ok(Deleted::Deleted),
-        Err(ProviderError::NotFound { messages })
-            if !messages.iter().any(|m| {
-                m.code
-                    .as_deref()
-                    .and_then(|c| c.parse::<i64>().ok())
-                    .is_some_and(|c| NO_ROUTE_CODES.contains(&c))
-            }) =>
-        {
+        Err(ProviderError::NotFound { messages }) if !has_code(&messages, &NO_ROUTE_CODES) => {
             Ok(Deleted::AlreadyAbsent)
         }
         Err(e) => Err(e),
@@ -519,14 +506,7 @@ fn unsuccessful(
     headers: &HeaderMap,
     messages: Vec<ProviderMessage>,
 ) -> ProviderError {
-    let has = |codes: &[i64]| {
-        messages.iter().any(|m| {
-            m.code
-                .as_deref()
-                .and_then(|c| c.parse::<i64>().ok())
-                .is_some_and(|c| codes.contains(&c))
-        })
-    };
+    let has = |codes: &[i64]| has_code(&messages, codes);
     if has(&[THROTTLED_CODE]) {
         ProviderError::RateLimited {
             retry_after: retry_after(headers),
@@ -553,42 +533,27 @@ fn unsuccessful(
     }
 }
 
-/// A non-2xx status as a typed error.
+/// Whether one of `messages` carries one of Cloudflare's `codes`.
+fn has_code(messages: &[ProviderMessage], codes: &[i64]) -> bool {
+    messages.iter().any(|m| {
+        m.code
+            .as_deref()
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| codes.contains(&c))
+    })
+}
+
+/// A non-2xx status as a typed error: a 400 or 403 whose codes say the
+/// credentials are bad is `Unauthorized`, the rest goes by the status.
 fn status_error(
     status: StatusCode,
     headers: &HeaderMap,
     messages: Vec<ProviderMessage>,
 ) -> ProviderError {
-    let code = status.as_u16();
-    let auth_problem = messages.iter().any(|m| {
-        m.code
-            .as_deref()
-            .and_then(|c| c.parse::<i64>().ok())
-            .is_some_and(|c| AUTH_CODES.contains(&c))
-    });
-    match code {
-        400 | 403 if auth_problem => ProviderError::Unauthorized { messages },
-        401 => ProviderError::Unauthorized { messages },
-        403 => ProviderError::Forbidden { messages },
-        404 => ProviderError::NotFound { messages },
-        409 => ProviderError::Conflict { messages },
-        429 => ProviderError::RateLimited {
-            retry_after: retry_after(headers),
-            messages,
-        },
-        500..=599 => ProviderError::Server {
-            status: code,
-            messages,
-        },
-        400..=499 => ProviderError::Invalid {
-            status: code,
-            messages,
-        },
-        _ => ProviderError::UnexpectedStatus {
-            status: code,
-            message: messages.first().map(|m| m.to_string()).unwrap_or_default(),
-        },
+    if matches!(status.as_u16(), 400 | 403) && has_code(&messages, &AUTH_CODES) {
+        return ProviderError::Unauthorized { messages };
     }
+    error_for_status(status, headers, messages)
 }
 
 /// `errors[]` (with each `error_chain` flattened after its parent), tolerating any

@@ -1,7 +1,6 @@
 //! Cloudflare as a provider kind: its client block (`spec.cloudflare`), its rules on
 //! the shared fields, and building a [`CloudflareProvider`] from a provider object.
 
-use std::any::Any;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -11,7 +10,7 @@ use super::{CloudflareClient, CloudflareConfig, CloudflareCredentials};
 use crate::api::client::{OAuthClientSpec, Visibility};
 use crate::api::common::SpecError;
 use crate::api::provider::{CLOUDFLARE_DEFAULT_BASE_URL, ProviderBlocks, ProviderType};
-use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields};
+use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields, fields_as};
 use crate::provider::ratelimit::RateLimitConfig;
 use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, rate_limit};
 
@@ -31,9 +30,7 @@ pub struct CloudflareFields {
 impl ProviderFields for CloudflareFields {
     fn diff(&self, remote: Option<&dyn ProviderFields>) -> Vec<Field> {
         let empty = CloudflareFields::default();
-        let have = remote
-            .and_then(|r| r.as_any().downcast_ref::<CloudflareFields>())
-            .unwrap_or(&empty);
+        let have = fields_as::<CloudflareFields>(remote).unwrap_or(&empty);
         let mut out = vec![];
         if self.optional_scopes != have.optional_scopes {
             out.push(OPTIONAL_SCOPES);
@@ -42,10 +39,6 @@ impl ProviderFields for CloudflareFields {
             out.push(VISIBILITY);
         }
         out
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

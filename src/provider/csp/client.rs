@@ -30,13 +30,15 @@ use crate::provider::error::{Operation, ProviderError, ProviderMessage};
 use crate::provider::http::{
     BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
-use crate::provider::http::{parse_base_url, retry_after, serde_message, to_json};
+use crate::provider::http::{error_for_status, parse_base_url, serde_message, to_json};
 use crate::provider::list_budget::{ListBudget, ListMeter};
 use crate::provider::model::SecretCheck;
 use crate::provider::oauth_probe::{self, ClientAuth};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
 use crate::provider::retry::RetryPolicy;
 use crate::secret::ClientSecret;
+
+pub use crate::provider::http::Deleted;
 
 /// The default base URL, `https://console.cloud.vmware.com`.
 pub const DEFAULT_BASE_URL: &str = crate::api::provider::CSP_DEFAULT_BASE_URL;
@@ -113,15 +115,6 @@ impl CspConfig {
         self.list_budget = budget;
         self
     }
-}
-
-/// What a delete found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deleted {
-    /// Deleted by this call.
-    Deleted,
-    /// There was nothing to delete.
-    AlreadyAbsent,
 }
 
 /// The per-id result of bulk deletes.
@@ -762,30 +755,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProviderError> 
 /// A non-2xx answer as a typed error, with the `CspErrorResponse` as message
 /// (its `errorCode`, else `cspErrorCode`, as the code).
 pub fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ProviderError {
-    let messages = error_messages(status, body);
-    let code = status.as_u16();
-    match code {
-        401 => ProviderError::Unauthorized { messages },
-        403 => ProviderError::Forbidden { messages },
-        404 => ProviderError::NotFound { messages },
-        409 => ProviderError::Conflict { messages },
-        429 => ProviderError::RateLimited {
-            retry_after: retry_after(headers),
-            messages,
-        },
-        500..=599 => ProviderError::Server {
-            status: code,
-            messages,
-        },
-        400..=499 => ProviderError::Invalid {
-            status: code,
-            messages,
-        },
-        _ => ProviderError::UnexpectedStatus {
-            status: code,
-            message: messages.first().map(|m| m.to_string()).unwrap_or_default(),
-        },
-    }
+    error_for_status(status, headers, error_messages(status, body))
 }
 
 fn error_messages(status: StatusCode, body: &[u8]) -> Vec<ProviderMessage> {

@@ -2,8 +2,6 @@
 //! [`CspProvider`] from a provider object. What CSP cannot represent is refused by
 //! the adapter ([`super::adapter::check_supported`]) before any request.
 
-use std::any::Any;
-
 use async_trait::async_trait;
 
 use super::adapter::{CspProvider, csp_differs};
@@ -12,7 +10,7 @@ use super::{CspClient, CspConfig, CspCredentials};
 use crate::api::client::{CspClientFields, OAuthClientSpec};
 use crate::api::common::SpecError;
 use crate::api::provider::{CSP_DEFAULT_BASE_URL, ProviderBlocks, ProviderType};
-use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields};
+use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields, fields_as};
 use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, rate_limit};
 
 /// `spec.vmwareCsp`, compared as a whole.
@@ -20,16 +18,12 @@ pub const CSP_BLOCK: Field = Field::Own("spec.vmwareCsp");
 
 impl ProviderFields for CspClientFields {
     fn diff(&self, remote: Option<&dyn ProviderFields>) -> Vec<Field> {
-        let have = remote.and_then(|r| r.as_any().downcast_ref::<CspClientFields>());
+        let have = fields_as::<CspClientFields>(remote);
         if csp_differs(Some(self), have) {
             vec![CSP_BLOCK]
         } else {
             vec![]
         }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
@@ -27,16 +27,18 @@ use url::Url;
 
 use super::wire::{ErrorBody, OAuth2Client, PatchOp};
 use crate::provider::error::{Operation, ProviderError, ProviderMessage, sanitize};
-use crate::provider::http::to_json;
 use crate::provider::http::{
     BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
+use crate::provider::http::{error_for_status, to_json};
 use crate::provider::list_budget::{ListBudget, ListMeter};
 use crate::provider::model::SecretCheck;
 use crate::provider::oauth_probe::{self, ClientAuth};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
-use crate::provider::retry::{RetryPolicy, parse_retry_after};
+use crate::provider::retry::RetryPolicy;
 use crate::secret::ClientSecret;
+
+pub use crate::provider::http::Deleted;
 
 /// The client-side limit when the provider object sets none: Hydra is self-hosted
 /// and documents no limit; 100 requests per second protects it from a burst of
@@ -123,15 +125,6 @@ impl HydraConfig {
         self.retry = retry;
         self
     }
-}
-
-/// What a delete found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deleted {
-    /// Deleted by this call.
-    Deleted,
-    /// Nothing to delete (404).
-    AlreadyAbsent,
 }
 
 /// One page of a LIST.
@@ -669,47 +662,21 @@ fn decode_client(raw: &RawResponse) -> Result<OAuth2Client, ProviderError> {
 }
 
 /// A non-2xx answer as a typed error, with Hydra's `{error, error_description}`.
+/// A 400 for a concurrent update is SQLite's serialization failure: the
+/// transaction was rolled back, so it is a `Server` error, safe to repeat for
+/// idempotent calls. The rest goes by the status.
 pub fn status_error(raw: &RawResponse) -> ProviderError {
-    let status = raw.status;
-    let code = status.as_u16();
-    let messages = error_messages(status, &raw.body);
-    let text = messages
+    let messages = error_messages(raw.status, &raw.body);
+    let concurrent_update = messages
         .iter()
-        .map(|m| m.message.to_ascii_lowercase())
-        .collect::<Vec<_>>()
-        .join(" ");
-    match code {
-        401 => ProviderError::Unauthorized { messages },
-        403 => ProviderError::Forbidden { messages },
-        404 => ProviderError::NotFound { messages },
-        409 => ProviderError::Conflict { messages },
-        429 => ProviderError::RateLimited {
-            retry_after: raw
-                .headers
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now())),
+        .any(|m| m.message.to_ascii_lowercase().contains(CONCURRENT_UPDATE));
+    if raw.status == StatusCode::BAD_REQUEST && concurrent_update {
+        return ProviderError::Server {
+            status: 400,
             messages,
-        },
-        // SQLite's serialization failure: the transaction was rolled back; safe to
-        // repeat for idempotent calls.
-        400 if text.contains(CONCURRENT_UPDATE) => ProviderError::Server {
-            status: code,
-            messages,
-        },
-        500..=599 => ProviderError::Server {
-            status: code,
-            messages,
-        },
-        400..=499 => ProviderError::Invalid {
-            status: code,
-            messages,
-        },
-        _ => ProviderError::UnexpectedStatus {
-            status: code,
-            message: messages.first().map(|m| m.to_string()).unwrap_or_default(),
-        },
+        };
     }
+    error_for_status(raw.status, &raw.headers, messages)
 }
 
 /// Hydra's error body as messages; a body that is not Hydra's JSON becomes one

@@ -2,8 +2,6 @@
 //! refusals on the shared fields, and building a [`HydraProvider`] from a provider
 //! object.
 
-use std::any::Any;
-
 use async_trait::async_trait;
 
 use super::adapter::{HydraProvider, apply_defaults, check_grace, hydra_differs, unsupported};
@@ -13,7 +11,7 @@ use super::{HydraClient, HydraConfig};
 use crate::api::client::{HydraClientFields, OAuthClientSpec};
 use crate::api::common::SpecError;
 use crate::api::provider::{ProviderBlocks, ProviderType};
-use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields};
+use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields, fields_as};
 use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, rate_limit};
 use crate::secret::ClientSecret;
 
@@ -22,16 +20,12 @@ pub const HYDRA_BLOCK: Field = Field::Own("spec.hydra");
 
 impl ProviderFields for HydraClientFields {
     fn diff(&self, remote: Option<&dyn ProviderFields>) -> Vec<Field> {
-        let have = remote.and_then(|r| r.as_any().downcast_ref::<HydraClientFields>());
+        let have = fields_as::<HydraClientFields>(remote);
         if hydra_differs(Some(self), have) {
             vec![HYDRA_BLOCK]
         } else {
             vec![]
         }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
