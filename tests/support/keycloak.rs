@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::repo_root;
 
-static SHARED: OnceLock<Keycloak> = OnceLock::new();
+static SHARED: OnceLock<Result<Keycloak, String>> = OnceLock::new();
 static REALMS: AtomicU32 = AtomicU32::new(0);
 
 /// The admin client clientops uses in every test realm.
@@ -66,58 +66,66 @@ fn setting<'a>(out: &'a str, key: &str) -> Option<&'a str> {
 impl Keycloak {
     /// This test binary's Keycloak, started on first use. Never skipped: without
     /// Maven or a Java >= 21 the install fails and so does the test.
+    pub fn shared() -> &'static Keycloak {
+        Self::try_shared().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Keycloak::shared`], or why Keycloak cannot run here.
     /// `CLIENTOPS_TEST_KEYCLOAK=<dir>` reuses one that `scripts/keycloak/run <dir>`
     /// started (while working on these tests: it saves the start-up).
-    pub fn shared() -> &'static Keycloak {
-        SHARED.get_or_init(|| {
-            if let Some(dir) = std::env::var_os("CLIENTOPS_TEST_KEYCLOAK") {
-                let dir = PathBuf::from(dir);
-                let env = std::fs::read_to_string(dir.join("env"))
-                    .expect("CLIENTOPS_TEST_KEYCLOAK names a dir without an env file");
-                return Keycloak {
-                    url: setting(&env, "KEYCLOAK_URL").unwrap().to_string(),
-                    admin_user: setting(&env, "KEYCLOAK_ADMIN_USER").unwrap().to_string(),
-                    admin_password: setting(&env, "KEYCLOAK_ADMIN_PASSWORD")
-                        .unwrap()
-                        .to_string(),
-                    dir,
-                };
-            }
-            let run = repo_root().join("scripts/keycloak/run");
-            let dir = std::env::temp_dir().join(format!(
-                "clientops-keycloak-{}-{}",
-                std::process::id(),
-                rand::random::<u32>()
-            ));
-            let started = Instant::now();
-            let out = Command::new(&run)
-                .arg(&dir)
-                .env("KEYCLOAK_OWNER_PID", std::process::id().to_string())
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", run.display()));
-            assert!(
-                out.status.success(),
-                "{} failed ({}); Keycloak needs Maven (or ~/.m2) and Java >= 21",
+    pub fn try_shared() -> Result<&'static Keycloak, String> {
+        SHARED
+            .get_or_init(|| match std::env::var_os("CLIENTOPS_TEST_KEYCLOAK") {
+                Some(dir) => Self::attach(PathBuf::from(dir)),
+                None => Self::start(),
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The Keycloak `scripts/keycloak/run <dir>` started.
+    fn attach(dir: PathBuf) -> Result<Keycloak, String> {
+        let env = std::fs::read_to_string(dir.join("env"))
+            .map_err(|e| format!("{}/env: {e}", dir.display()))?;
+        let get = |k: &str| {
+            setting(&env, k)
+                .map(String::from)
+                .ok_or_else(|| format!("{}/env has no {k}", dir.display()))
+        };
+        Ok(Keycloak {
+            url: get("KEYCLOAK_URL")?,
+            admin_user: get("KEYCLOAK_ADMIN_USER")?,
+            admin_password: get("KEYCLOAK_ADMIN_PASSWORD")?,
+            dir,
+        })
+    }
+
+    /// Install and start Keycloak, stopped when this process exits.
+    fn start() -> Result<Keycloak, String> {
+        let run = repo_root().join("scripts/keycloak/run");
+        let dir = std::env::temp_dir().join(format!(
+            "clientops-keycloak-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let started = Instant::now();
+        let out = Command::new(&run)
+            .arg(&dir)
+            .env("KEYCLOAK_OWNER_PID", std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", run.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed ({}); Keycloak needs Maven (or the distribution in ~/.m2) and Java >= 21",
                 run.display(),
                 out.status
-            );
-            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-            let env = std::fs::read_to_string(dir.join("env")).expect("read the run's env file");
-            let kc = Keycloak {
-                url: setting(&stdout, "KEYCLOAK_URL")
-                    .expect("run printed no KEYCLOAK_URL")
-                    .to_string(),
-                admin_user: setting(&env, "KEYCLOAK_ADMIN_USER").unwrap().to_string(),
-                admin_password: setting(&env, "KEYCLOAK_ADMIN_PASSWORD")
-                    .unwrap()
-                    .to_string(),
-                dir,
-            };
-            eprintln!("keycloak ready at {} after {:?}", kc.url, started.elapsed());
-            kc
-        })
+            ));
+        }
+        let kc = Self::attach(dir)?;
+        eprintln!("keycloak ready at {} after {:?}", kc.url, started.elapsed());
+        Ok(kc)
     }
 
     /// The master realm's bootstrap admin (user name, password), for the
@@ -285,6 +293,30 @@ impl Keycloak {
             }]})),
         )
         .await;
+    }
+
+    /// Every client of `realm` (Keycloak's own included).
+    pub async fn clients(&self, realm: &str) -> Vec<Value> {
+        let v = self
+            .ok(
+                reqwest::Method::GET,
+                &format!("/{realm}/clients?first=0&max=10000"),
+                None,
+            )
+            .await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Delete a client by hand.
+    pub async fn delete_client(&self, realm: &str, client_id: &str) {
+        if let Some(uuid) = self.uuid(realm, client_id).await {
+            self.ok(
+                reqwest::Method::DELETE,
+                &format!("/{realm}/clients/{uuid}"),
+                None,
+            )
+            .await;
+        }
     }
 
     /// Keycloak's UUID of `client_id` in `realm`.

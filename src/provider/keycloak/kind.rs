@@ -3,7 +3,6 @@
 //! [`KeycloakProvider`] from a provider object (with the realm's secret rotation
 //! policy, read when the provider is built).
 
-use std::any::Any;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -15,7 +14,7 @@ use crate::api::client::OAuthClientSpec;
 use crate::api::common::{SpecError, parse_duration};
 use crate::api::provider::{ProviderBlocks, ProviderType};
 use crate::provider::error::ProviderError;
-use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields};
+use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields, fields_as};
 use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, rate_limit};
 
 /// The default client scopes of a new Keycloak realm: what a client whose spec
@@ -25,11 +24,7 @@ pub const REALM_DEFAULT_SCOPES: [&str; 6] =
 
 impl ProviderFields for KeycloakFields {
     fn diff(&self, remote: Option<&dyn ProviderFields>) -> Vec<Field> {
-        self.differs(remote.and_then(|r| r.as_any().downcast_ref::<KeycloakFields>()))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
+        self.differs(fields_as::<KeycloakFields>(remote))
     }
 }
 
