@@ -1,5 +1,6 @@
 //! clientops against a real Keycloak 26.7.3 (Maven Central, cached; one server
-//! for this test binary, a realm per test): the provider level, proven with
+//! for this test binary, a realm per test): the provider level, and the
+//! controller where Keycloak differs from the shared behaviour suite, proven with
 //! tokens at the realm's token endpoint.
 //!
 //! Never skipped: without Maven (or the distribution in ~/.m2) and a Java >= 21
@@ -20,8 +21,13 @@ use clientops::provider::keycloak::{KeycloakClient, KeycloakConfig, KeycloakCred
 use clientops::provider::model::{ClientFields, Field, Provider, SecretCheck};
 use clientops::provider::registry::kind;
 use clientops::secret::ClientSecret;
+use kube::ResourceExt;
 use serde_json::{Value, json};
 use support::keycloak::{Keycloak, Realm, RealmSetup};
+use support::kinds::keycloak::Keycloak as KeycloakKind;
+use support::kinds::{TestKind, WAIT, World};
+use support::procs::Controller;
+use support::scenario::{condition, is_ready, rotated_for};
 
 /// clientops' client of `realm`, as the controller would build it.
 async fn provider(kc: &Keycloak, realm: &Realm) -> KeycloakProvider {
@@ -500,4 +506,275 @@ async fn admin_credentials_by_password_work_and_bad_ones_are_named() {
     assert!(matches!(e, ProviderError::Unauthorized { .. }), "{e}");
     assert!(e.to_string().contains("spec.keycloak.auth"), "{e}");
     assert!(!e.to_string().contains("wrong-secret"), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// The controller against Keycloak (the shared behaviour suite covers the
+// lifecycle, rotation with grace, crash points and imports; these are what only
+// Keycloak has).
+
+/// A namespace, a realm set up as `setup` says, a ClusterOAuthProvider for it and
+/// a controller.
+async fn world(prefix: &str, setup: RealmSetup) -> World<KeycloakKind> {
+    let client = support::client().await;
+    let ns = support::namespace(&client, &format!("keycloak-{prefix}")).await;
+    let provider = format!("keycloak-{ns}");
+    let kind = KeycloakKind::with_realm(Keycloak::shared(), &client, &ns, &provider, setup).await;
+    let ctl = Controller::start(&ns, &[]);
+    World {
+        client,
+        ns,
+        kind,
+        ctl,
+        provider,
+    }
+}
+
+fn client_id_of(o: &OAuthClient) -> String {
+    o.status
+        .as_ref()
+        .and_then(|s| s.client_id.clone())
+        .expect("status.clientId")
+}
+
+#[tokio::test]
+async fn the_controller_applies_keycloak_settings_and_reverts_console_edits() {
+    let w = world(
+        "life",
+        RealmSetup {
+            rotation_policy: true,
+        },
+    )
+    .await;
+    let (kc, realm) = (w.kind.server, w.kind.realm.name.clone());
+    w.apply_client(
+        "billing",
+        json!({
+            "scopes": ["basic", "profile", "roles"],
+            "allowedCorsOrigins": ["https://billing.example.com"],
+            "keycloak": {
+                "description": "the billing service",
+                "accessTokenLifespan": "10m",
+                "fullScopeAllowed": false,
+                "attributes": {"display.on.consent.screen": "false"},
+            },
+        }),
+    )
+    .await;
+    let o = w.wait_ready("billing").await;
+    let id = client_id_of(&o);
+    assert_eq!(id, format!("clientops-{}", o.uid().unwrap()), "a chosen id");
+
+    // THE PROOF: the Secret's credentials get a token, with the lifespan asked for.
+    let c = w.assert_working("billing").await;
+    let (status, token) = kc.token(&realm, &id, c.secret.as_deref().unwrap()).await;
+    assert_eq!(status, 200, "{token}");
+    let expires = token["expires_in"].as_i64().unwrap();
+    assert!(
+        (590..=600).contains(&expires),
+        "accessTokenLifespan: {expires}"
+    );
+
+    let remote = kc.client(&realm, &id).await.unwrap();
+    assert_eq!(
+        remote["attributes"]["clientops.dev/marker"],
+        o.uid().unwrap()
+    );
+    assert_eq!(remote["description"], "the billing service");
+    assert_eq!(remote["webOrigins"], json!(["https://billing.example.com"]));
+    let scopes: Vec<&str> = remote["defaultClientScopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for s in ["basic", "profile", "roles", "service_account"] {
+        assert!(scopes.contains(&s), "{s} in {scopes:?}");
+    }
+    assert!(
+        !scopes.contains(&"email"),
+        "the realm's other defaults are gone: {scopes:?}"
+    );
+
+    // No spurious drift: Keycloak's own attributes and defaults are not managed,
+    // so resyncs (every 3s) revert nothing.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(
+        w.events("billing", "DriftReverted").await.is_empty(),
+        "the controller reverted an in-sync client; log:\n{}",
+        w.logs()
+    );
+
+    // An edit in the admin console is reverted by the resync.
+    kc.edit(
+        &realm,
+        &id,
+        json!({
+            "name": "hacked",
+            "directAccessGrantsEnabled": true,
+            "webOrigins": ["*"],
+            "fullScopeAllowed": true,
+            "attributes": {"access.token.lifespan": "86400", "display.on.consent.screen": "true"},
+        }),
+    )
+    .await;
+    let reverted = support::wait_for(Duration::from_secs(60), || async {
+        let r = kc.client(&realm, &id).await?;
+        (r["name"] == "App billing"
+            && r["directAccessGrantsEnabled"] == false
+            && r["webOrigins"] == json!(["https://billing.example.com"])
+            && r["fullScopeAllowed"] == false
+            && r["attributes"]["access.token.lifespan"] == "600"
+            && r["attributes"]["display.on.consent.screen"] == "false")
+            .then_some(r)
+    })
+    .await;
+    assert!(
+        reverted.is_some(),
+        "the console edit was not reverted; log:\n{}",
+        w.logs()
+    );
+    w.wait_events("billing", "DriftReverted", 1).await;
+    let after = w.assert_working("billing").await;
+    assert_eq!(
+        after.secret, c.secret,
+        "reverting drift issues no new secret"
+    );
+
+    // Delete → gone at Keycloak, and its secret no longer works.
+    w.delete_client("billing").await;
+    w.wait_gone("billing").await;
+    assert!(kc.client(&realm, &id).await.is_none());
+    assert!(!kc.accepts(&realm, &id, c.secret.as_deref().unwrap()).await);
+}
+
+#[tokio::test]
+async fn without_the_rotation_policy_rotation_is_one_step_and_a_grace_period_is_refused() {
+    let w = world("onestep", RealmSetup::default()).await;
+    let (kc, realm) = (w.kind.server, w.kind.realm.name.clone());
+    w.apply_client("svc", json!({})).await;
+    let id = client_id_of(&w.wait_ready("svc").await);
+    let old = w.assert_working("svc").await.secret.unwrap();
+
+    w.annotate("svc", "clientops.dev/rotate", "r1").await;
+    w.wait_until("svc", WAIT, "rotated for r1", |o| {
+        rotated_for(o, "r1") && is_ready(o)
+    })
+    .await;
+    let c = w.assert_working("svc").await;
+    assert_ne!(c.secret.as_deref(), Some(old.as_str()));
+    assert!(
+        c.previous.is_none(),
+        "no previous secret without the policy"
+    );
+    let (status, _) = kc.token(&realm, &id, &old).await;
+    assert_eq!(status, 401, "the old secret stops working at once");
+    let notes = w.wait_events("svc", "Rotated", 1).await;
+    assert!(
+        notes.iter().any(|n| n.contains("stopped working at once")),
+        "{notes:?}"
+    );
+
+    // Asking for a grace period this realm cannot keep is named in status.
+    w.apply_client("graced", json!({"rotation": {"gracePeriod": "1h"}}))
+        .await;
+    let o = w
+        .wait_until("graced", WAIT, "refused", |o| {
+            condition(o, "Ready").is_some_and(|c| {
+                c.status == "False" && c.message.contains("spec.rotation.gracePeriod")
+            })
+        })
+        .await;
+    let message = &condition(&o, "Ready").unwrap().message;
+    assert!(message.contains("secret-rotation"), "{message}");
+    assert_eq!(
+        w.kind.remote_ids().await,
+        vec![id],
+        "nothing was created for the refused spec"
+    );
+}
+
+#[tokio::test]
+async fn the_crd_refuses_bad_keycloak_blocks_with_the_fix() {
+    let client = support::client().await;
+    let ns = support::namespace(&client, "keycloak-crd").await;
+    let refused = |kind: &'static str, spec: Value| {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            let mut metadata = json!({"name": format!("bad-{}", rand::random::<u32>())});
+            if kind != "ClusterOAuthProvider" {
+                metadata["namespace"] = json!(ns);
+            }
+            let obj: kube::api::DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "clientops.dev/v1alpha1", "kind": kind,
+                "metadata": metadata, "spec": spec,
+            }))
+            .unwrap();
+            match support::apply(&client, &obj, &ns).await {
+                Ok(_) => panic!("{kind} {spec} was accepted"),
+                Err(e) => e.to_string(),
+            }
+        }
+    };
+    let secret = |ns: Option<&str>| {
+        let mut r = json!({"name": "kc", "key": "secret"});
+        if let Some(ns) = ns {
+            r["namespace"] = json!(ns);
+        }
+        r
+    };
+    let server = |auth: Value| json!({"keycloak": {"url": "https://sso.example.com", "realm": "apps", "auth": auth}});
+
+    let e = refused(
+        "ClusterOAuthProvider",
+        server(json!({"clientCredentials": {"clientId": "c", "secretRef": secret(None)}})),
+    )
+    .await;
+    assert!(e.contains("must name the namespace"), "{e}");
+    let e = refused(
+        "OAuthProvider",
+        server(json!({"password": {"username": "u", "passwordSecretRef": secret(Some("other"))}})),
+    )
+    .await;
+    assert!(e.contains("only from its own namespace"), "{e}");
+    let e = refused(
+        "ClusterOAuthProvider",
+        server(json!({
+            "clientCredentials": {"clientId": "c", "secretRef": secret(Some("x"))},
+            "password": {"username": "u", "passwordSecretRef": secret(Some("x"))},
+        })),
+    )
+    .await;
+    assert!(e.contains("set exactly one of clientCredentials"), "{e}");
+    let mut bad_url =
+        server(json!({"clientCredentials": {"clientId": "c", "secretRef": secret(Some("x"))}}));
+    bad_url["keycloak"]["url"] = json!("ftp://sso.example.com");
+    let e = refused("ClusterOAuthProvider", bad_url).await;
+    assert!(e.contains("spec.keycloak.url"), "{e}");
+
+    let client_spec = |block: Value| {
+        json!({
+            "providerRef": {"kind": "ClusterOAuthProvider", "name": "kc"},
+            "keycloak": block,
+        })
+    };
+    let e = refused(
+        "OAuthClient",
+        client_spec(json!({"attributes": {"client.secret.rotated": "x"}})),
+    )
+    .await;
+    assert!(e.contains("client.secret.*"), "{e}");
+    let e = refused(
+        "OAuthClient",
+        client_spec(json!({"attributes": {"pkce.code.challenge.method": "S256"}})),
+    )
+    .await;
+    assert!(e.contains("use that field"), "{e}");
+    let e = refused(
+        "OAuthClient",
+        client_spec(json!({"accessTokenLifespan": "soon"})),
+    )
+    .await;
+    assert!(e.contains("accessTokenLifespan"), "{e}");
 }

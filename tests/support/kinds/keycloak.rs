@@ -34,33 +34,17 @@ pub struct Keycloak {
     pub realm: Realm,
 }
 
-impl TestKind for Keycloak {
-    const NAME: &'static str = "keycloak";
-    const GRACE: bool = true;
-
-    async fn tenant(client: &Client, ns: &str, provider: &str) -> Option<Self> {
-        let server = match KeycloakServer::try_shared() {
-            Ok(s) => s,
-            Err(e) if std::env::var_os("CLIENTOPS_REQUIRE_KEYCLOAK").is_none() => {
-                // Straight to stderr: the test harness hides eprintln! of a passing test.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n!!!!! SKIPPED: the keycloak kind of the behaviour suite: Keycloak cannot \
-                     run here ({e}). Install Maven and a Java >= 21, or run tests/run, which \
-                     requires it.\n"
-                );
-                return None;
-            }
-            Err(e) => panic!("CLIENTOPS_REQUIRE_KEYCLOAK is set and Keycloak is missing: {e}"),
-        };
-        let realm = server
-            .realm(
-                "suite",
-                RealmSetup {
-                    rotation_policy: true,
-                },
-            )
-            .await;
+impl Keycloak {
+    /// A realm set up as `setup` says, its admin credentials in a Secret of `ns`,
+    /// and ClusterOAuthProvider `provider` for it that admits `ns`.
+    pub async fn with_realm(
+        server: &'static KeycloakServer,
+        client: &Client,
+        ns: &str,
+        provider: &str,
+        setup: RealmSetup,
+    ) -> Self {
+        let realm = server.realm("suite", setup).await;
         let secret: Secret = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "keycloak-admin", "namespace": ns},
@@ -85,7 +69,41 @@ impl TestKind for Keycloak {
             }}),
         )
         .await;
-        Some(Keycloak { server, realm })
+        Keycloak { server, realm }
+    }
+}
+
+impl TestKind for Keycloak {
+    const NAME: &'static str = "keycloak";
+    const GRACE: bool = true;
+
+    async fn tenant(client: &Client, ns: &str, provider: &str) -> Option<Self> {
+        let server = match KeycloakServer::try_shared() {
+            Ok(s) => s,
+            Err(e) if std::env::var_os("CLIENTOPS_REQUIRE_KEYCLOAK").is_none() => {
+                // Straight to stderr: the test harness hides eprintln! of a passing test.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n!!!!! SKIPPED: the keycloak kind of the behaviour suite: Keycloak cannot \
+                     run here ({e}). Install Maven and a Java >= 21, or run tests/run, which \
+                     requires it.\n"
+                );
+                return None;
+            }
+            Err(e) => panic!("CLIENTOPS_REQUIRE_KEYCLOAK is set and Keycloak is missing: {e}"),
+        };
+        Some(
+            Self::with_realm(
+                server,
+                client,
+                ns,
+                provider,
+                RealmSetup {
+                    rotation_policy: true,
+                },
+            )
+            .await,
+        )
     }
 
     fn spec(&self, name: &str) -> Value {
