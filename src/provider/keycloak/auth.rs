@@ -341,7 +341,85 @@ fn interpret_token(raw: RawResponse) -> Result<TokenResponse, ProviderError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
     use super::*;
+    use crate::provider::http::{HttpOptions, build_client};
+    use crate::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry};
+    use crate::provider::retry::RetryPolicy;
+
+    /// A token endpoint on loopback that counts its requests and answers tokens
+    /// that live 60 s.
+    async fn token_endpoint() -> (Url, Arc<AtomicU32>) {
+        let count = Arc::new(AtomicU32::new(0));
+        let c = count.clone();
+        let app = axum::Router::new().route(
+            "/token",
+            axum::routing::post(move || {
+                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    axum::Json(
+                        serde_json::json!({"access_token": format!("token-{n}"), "expires_in": 60}),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/token", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, count)
+    }
+
+    /// Move tokio's clock on by `d` (the requests themselves run on the real clock).
+    async fn advance(d: Duration) {
+        tokio::time::pause();
+        tokio::time::advance(d).await;
+        tokio::time::resume();
+    }
+
+    #[tokio::test]
+    async fn one_request_serves_every_caller_until_shortly_before_expiry() {
+        let (url, count) = token_endpoint().await;
+        let http = build_client(&HttpOptions::default()).unwrap();
+        let limiter = RateLimiterRegistry::new().limiter(
+            url.as_str(),
+            "keycloak",
+            RateLimitConfig::new(1000, Duration::from_secs(1)),
+        );
+        let exec = Executor::new(http, limiter, RetryPolicy::default());
+        // Credentials of their own: the cache is shared process-wide by them.
+        let creds = KeycloakCredentials::client_credentials(
+            "clientops",
+            format!("s-{}", rand::random::<u64>()),
+        );
+        let tokens = TokenSource::new(url, &creds, exec).unwrap();
+
+        let all = futures::future::join_all((0..8).map(|_| tokens.token())).await;
+        assert!(
+            all.iter()
+                .all(|t| t.as_ref().unwrap().value.expose() == "token-1")
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 1, "single-flight");
+
+        // 60 s tokens are refreshed 12 s early.
+        advance(Duration::from_secs(47)).await;
+        assert_eq!(tokens.token().await.unwrap().value.expose(), "token-1");
+        advance(Duration::from_secs(2)).await;
+        let t = tokens.token().await.unwrap();
+        assert_eq!(t.value.expose(), "token-2");
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+
+        // A 401 with an older token does not throw the newer one away; with the
+        // current one it does.
+        tokens.invalidate(t.generation - 1).await;
+        assert_eq!(tokens.token().await.unwrap().value.expose(), "token-2");
+        tokens.invalidate(t.generation).await;
+        assert_eq!(tokens.token().await.unwrap().value.expose(), "token-3");
+        // Another source with the same credentials shares the cache.
+        let again = tokens.with_executor(tokens.exec.clone());
+        assert_eq!(again.token().await.unwrap().value.expose(), "token-3");
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
 
     #[test]
     fn forms_encode_and_debug_redacts() {
