@@ -26,6 +26,11 @@
 //! - without it, rotation is one step, as at Ory Hydra: the chosen secret
 //!   replaces the current one at once ([`Provider::supports_grace`] is false).
 //!
+//! An explicit `spec.rotation.gracePeriod` the realm cannot keep (no policy, or
+//! longer than its `rotated-expiration-period`) is refused at create, naming the
+//! field ([`check_grace`]); a realm policy that expires secrets within a year
+//! makes the provider object not Ready ([`check_policy`]).
+//!
 //! **Field mapping.** `clientName` → `name`; `redirectUris` as they are;
 //! `postLogoutRedirectUris` → attribute `post.logout.redirect.uris` (`##`
 //! separated); `grantTypes` → the flow switches (`authorization_code` →
@@ -33,7 +38,9 @@
 //! `directAccessGrantsEnabled`, `client_credentials` →
 //! `serviceAccountsEnabled`, `refresh_token` → attribute `use.refresh.tokens`,
 //! the device grant → attribute `oauth2.device.authorization.grant.enabled`);
-//! `scopes` → the default client scopes; `tokenEndpointAuthMethod` → `none`:
+//! `scopes` → the default client scopes (kept in [`KeycloakFields`], not in the
+//! shared `scopes`, so that an unset `scopes` leaves the realm's defaults alone);
+//! `tokenEndpointAuthMethod` → `none`:
 //! `publicClient`, `client_secret_basic`/`client_secret_post` → authenticator
 //! `client-secret` (Keycloak accepts both, so both read back as
 //! `client_secret_basic`), `client_secret_jwt` → `client-secret-jwt`;
