@@ -4,179 +4,19 @@
 //! (the emulator commits the change and drops the connection). After a restart:
 //! exactly one remote client, and the Secret holds credentials the provider
 //! accepts.
+//!
+//! The crash points of every create and rotation run for every provider in the
+//! behaviour suite (`tests/provider_behaviour.rs`); here are the Cloudflare-only
+//! paths of a lost rotation (a provider that generates secrets) and their recovery.
 
 mod support;
 
 use std::time::Duration;
 
 use serde_json::json;
-use support::scenario::{Scenario, is_ready, rotated_for};
+use support::scenario::{Scenario, rotated_for};
 
 const CRASH_WAIT: Duration = Duration::from_secs(60);
-
-async fn crash_during_create(point: &str) {
-    let mut s = Scenario::new("crash-create", &[("CLIENTOPS_FAILPOINTS", point)]).await;
-    s.apply_client("app", json!({})).await;
-    assert!(
-        s.ctl.wait_exit(CRASH_WAIT).await,
-        "{point}: the controller did not reach the failpoint; log:\n{}",
-        s.ctl.logs()
-    );
-    s.ctl.restart(&[]);
-    let o = s.wait_ready("app").await;
-    assert_eq!(
-        s.remote_count().await,
-        1,
-        "{point}: exactly one remote client"
-    );
-    let c = s.assert_working("app").await;
-    assert_eq!(
-        c.client_id,
-        o.status.unwrap().client_id,
-        "{point}: the Secret names the client in status"
-    );
-}
-
-#[tokio::test]
-async fn crash_after_recording_the_create_intent() {
-    crash_during_create("after-pending-create").await;
-}
-
-#[tokio::test]
-async fn crash_after_the_create_call_before_the_secret_write() {
-    crash_during_create("after-create-call").await;
-}
-
-#[tokio::test]
-async fn crash_after_the_secret_write_before_the_status_write() {
-    crash_during_create("after-create-secret-write").await;
-}
-
-#[tokio::test]
-async fn a_lost_create_response_adopts_instead_of_duplicating() {
-    let s = Scenario::new("lost-create", &[]).await;
-    s.apply_losing_the_create_response("app", json!({})).await;
-    // While the response is lost, no second create is sent.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        s.remote_count().await,
-        1,
-        "a lost response must never lead to a second create"
-    );
-    s.emu.clear_faults().await;
-    s.wait_ready("app").await;
-    assert_eq!(s.remote_count().await, 1);
-    s.assert_working("app").await;
-}
-
-async fn crash_during_rotation(point: &str) {
-    let mut s = Scenario::new("crash-rotate", &[]).await;
-    s.apply_client("app", json!({"rotation": {"gracePeriod": "1h"}}))
-        .await;
-    s.wait_ready("app").await;
-    let before = s.assert_working("app").await;
-    s.ctl.restart(&[("CLIENTOPS_FAILPOINTS", point)]);
-    s.annotate("app", "clientops.dev/rotate", "r1").await;
-    assert!(
-        s.ctl.wait_exit(CRASH_WAIT).await,
-        "{point}: the controller did not reach the failpoint; log:\n{}",
-        s.ctl.logs()
-    );
-    s.ctl.restart(&[]);
-    let o = s
-        .wait_until("app", CRASH_WAIT, "rotated", |o| rotated_for(o, "r1"))
-        .await;
-    assert_eq!(
-        s.remote_count().await,
-        1,
-        "{point}: exactly one remote client"
-    );
-    let after = s.assert_working("app").await;
-    assert_ne!(
-        after.secret, before.secret,
-        "{point}: the rotation produced a new secret"
-    );
-    assert_eq!(after.client_id, before.client_id);
-    assert!(o.status.unwrap().pending_rotation.is_none());
-    // No second rotation is pending or repeated: the request is handled once.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let settled = s.assert_working("app").await;
-    assert_eq!(
-        settled.secret, after.secret,
-        "{point}: the rotation happened once"
-    );
-}
-
-#[tokio::test]
-async fn crash_after_recording_the_rotation_intent() {
-    crash_during_rotation("after-pending-rotation").await;
-}
-
-#[tokio::test]
-async fn crash_after_the_rotate_call_before_the_secret_write() {
-    crash_during_rotation("after-rotate-call").await;
-}
-
-#[tokio::test]
-async fn crash_after_the_rotated_secret_write_before_the_status_write() {
-    crash_during_rotation("after-rotate-secret-write").await;
-}
-
-#[tokio::test]
-async fn crash_after_retiring_before_the_status_write() {
-    let mut s = Scenario::new("crash-retire", &[]).await;
-    s.apply_client("app", json!({"rotation": {"gracePeriod": "1h"}}))
-        .await;
-    s.wait_ready("app").await;
-    s.annotate("app", "clientops.dev/rotate", "r1").await;
-    let o = s
-        .wait_until("app", CRASH_WAIT, "retiring", |o| {
-            o.status
-                .as_ref()
-                .and_then(|s| s.rotation.as_ref())
-                .and_then(|r| r.phase)
-                == Some(clientops::api::client::RotationPhase::Retiring)
-        })
-        .await;
-    let previous = s
-        .creds("app")
-        .await
-        .previous
-        .expect("the previous secret is published during grace");
-    let id = o.status.unwrap().client_id.unwrap();
-    assert!(
-        s.emu.check(&id, &previous).await,
-        "the previous secret works during grace"
-    );
-    s.ctl
-        .restart(&[("CLIENTOPS_FAILPOINTS", "after-retire-call")]);
-    s.annotate("app", "clientops.dev/retire-previous", "now")
-        .await;
-    assert!(
-        s.ctl.wait_exit(CRASH_WAIT).await,
-        "the controller did not reach the failpoint; log:\n{}",
-        s.ctl.logs()
-    );
-    s.ctl.restart(&[]);
-    s.wait_until("app", CRASH_WAIT, "idle", |o| {
-        is_ready(o)
-            && o.status
-                .as_ref()
-                .and_then(|s| s.rotation.as_ref())
-                .and_then(|r| r.phase)
-                == Some(clientops::api::client::RotationPhase::Idle)
-    })
-    .await;
-    let c = s.assert_working("app").await;
-    assert!(
-        c.previous.is_none(),
-        "the retired secret is dropped from the Secret"
-    );
-    assert!(
-        !s.emu.check(&id, &previous).await,
-        "the retired secret no longer works"
-    );
-}
 
 #[tokio::test]
 async fn a_lost_rotate_response_ends_with_a_working_secret_and_one_rotation_state() {

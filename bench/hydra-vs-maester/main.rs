@@ -17,6 +17,12 @@
 //! timed window: every Secret's credentials are tried at Hydra's token endpoint
 //! (`client_credentials`, HTTP Basic), duplicates are counted; then all objects are
 //! deleted and the clients left at Hydra (every page listed) are counted.
+//!
+//! The contender `ideal` is the physical limit of this setup: inside the driver,
+//! at clientops' concurrency (8), only the unavoidable calls per object: one
+//! Hydra create (Hydra generates the id and the secret), one Secret create, one
+//! status write (`Ready=True`). No finalizer, no intent, no crash safety, no
+//! cleanup on delete (its "left after delete" is N by design).
 
 #![forbid(unsafe_code)]
 
@@ -56,12 +62,13 @@ struct Args {
     /// Numbers of objects, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     clients: Vec<usize>,
-    /// Contenders, in order: clientops (default workers), clientops-1w (one
-    /// worker, hydra-maester's shape), maester.
+    /// Contenders, in order: ideal (the bare calls, at clientops' concurrency),
+    /// clientops (default workers), clientops-1w (one worker, hydra-maester's
+    /// shape), maester.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "clientops,clientops-1w,maester"
+        default_value = "ideal,clientops,clientops-1w,maester"
     )]
     contenders: Vec<String>,
     /// Parallel create calls of the driver.
@@ -127,6 +134,102 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A contender: an operator process, or the ideal running inside the driver.
+enum Operator {
+    Proc(Proc),
+    Ideal(tokio::task::JoinHandle<()>),
+}
+
+impl Operator {
+    /// The process whose CPU and memory are measured (the ideal: the driver's).
+    fn pid(&self) -> u32 {
+        match self {
+            Operator::Proc(p) => p.pid(),
+            Operator::Ideal(_) => std::process::id(),
+        }
+    }
+    fn stop(self) {
+        match self {
+            Operator::Proc(p) => p.stop(),
+            Operator::Ideal(task) => task.abort(),
+        }
+    }
+    fn alive(&mut self) -> bool {
+        match self {
+            Operator::Proc(p) => p.alive(),
+            Operator::Ideal(task) => !task.is_finished(),
+        }
+    }
+    fn what(&self) -> &str {
+        match self {
+            Operator::Proc(p) => &p.what,
+            Operator::Ideal(_) => "ideal",
+        }
+    }
+}
+
+/// The ideal: for every new OAuthClient, `workers` at a time, a Hydra create, a
+/// Secret create and a status write, nothing else.
+async fn ideal(kube: Client, ns: String, admin: String, workers: usize) {
+    let objs: Api<DynamicObject> = Api::namespaced_with(kube.clone(), &ns, &resource(Kind::Ideal));
+    let secrets: Api<Secret> = Api::namespaced(kube, &ns);
+    let http = reqwest::Client::new();
+    let done = watcher(objs.clone(), watcher::Config::default())
+        .applied_objects()
+        .try_filter(|o| futures::future::ready(o.data["status"]["conditions"].is_null()))
+        .try_for_each_concurrent(workers, |o| {
+            let (objs, secrets, http, admin) =
+                (objs.clone(), secrets.clone(), http.clone(), admin.clone());
+            async move {
+                if let Err(e) = ideal_one(&objs, &secrets, &http, &admin, &o).await {
+                    eprintln!("   ideal: {}: {e:#}", o.name_any());
+                }
+                Ok(())
+            }
+        })
+        .await;
+    if let Err(e) = done {
+        eprintln!("   ideal: watch ended: {e}");
+    }
+}
+
+async fn ideal_one(
+    objs: &Api<DynamicObject>,
+    secrets: &Api<Secret>,
+    http: &reqwest::Client,
+    admin: &str,
+    o: &DynamicObject,
+) -> anyhow::Result<()> {
+    let name = o.name_any();
+    let spec = &o.data["spec"];
+    let created: Value = http
+        .post(format!("{admin}/admin/clients"))
+        .json(&json!({
+            "client_name": spec["clientName"],
+            "grant_types": spec["grantTypes"],
+            "scope": "read",
+            "token_endpoint_auth_method": spec["tokenEndpointAuthMethod"],
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "stringData": {"client_id": created["client_id"], "client_secret": created["client_secret"]},
+    }))?;
+    secrets.create(&PostParams::default(), &secret).await?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let status = json!({"status": {
+        "observedGeneration": o.metadata.generation,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "", "lastTransitionTime": now}],
+    }});
+    objs.patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
+        .await?;
+    Ok(())
 }
 
 struct Hydra {
@@ -274,13 +377,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
-    Clientops { workers: u16 },
+    Clientops {
+        workers: u16,
+    },
+    /// The bare calls on clientops' objects (see the module doc).
+    Ideal,
     Maester,
 }
 
 fn resource(kind: Kind) -> ApiResource {
     match kind {
-        Kind::Clientops { .. } => ApiResource::from_gvk_with_plural(
+        Kind::Clientops { .. } | Kind::Ideal => ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("clientops.dev", "v1alpha1", "OAuthClient"),
             "oauthclients",
         ),
@@ -293,7 +400,7 @@ fn resource(kind: Kind) -> ApiResource {
 
 fn manifest(kind: Kind, ns: &str, name: &str, provider: &str) -> Value {
     match kind {
-        Kind::Clientops { .. } => json!({
+        Kind::Clientops { .. } | Kind::Ideal => json!({
             "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
             "metadata": {"name": name, "namespace": ns},
             "spec": {
@@ -325,7 +432,7 @@ fn ready(o: &DynamicObject, kind: Kind) -> bool {
         .iter()
         .any(|c| c["type"] == "Ready" && c["status"] == "True");
     match kind {
-        Kind::Clientops { .. } => {
+        Kind::Clientops { .. } | Kind::Ideal => {
             is_ready && status["observedGeneration"].as_i64() == o.metadata.generation
         }
         Kind::Maester => is_ready,
@@ -334,7 +441,7 @@ fn ready(o: &DynamicObject, kind: Kind) -> bool {
 
 fn secret_creds(s: &Secret, kind: Kind) -> Option<(String, String)> {
     let (id_key, secret_key) = match kind {
-        Kind::Clientops { .. } => ("client_id", "client_secret"),
+        Kind::Clientops { .. } | Kind::Ideal => ("client_id", "client_secret"),
         Kind::Maester => ("CLIENT_ID", "CLIENT_SECRET"),
     };
     let data = s.data.as_ref()?;
@@ -379,6 +486,12 @@ async fn run_one(
     let op_log_f = std::fs::File::create(&op_log)?;
     let metrics_port = free_port();
     let mut op = match kind {
+        Kind::Ideal => Operator::Ideal(tokio::spawn(ideal(
+            kube.clone(),
+            ns.clone(),
+            hydra.admin.clone(),
+            8,
+        ))),
         Kind::Clientops { workers } => {
             let cop = ApiResource::from_gvk_with_plural(
                 &GroupVersionKind::gvk("clientops.dev", "v1alpha1", "ClusterOAuthProvider"),
@@ -401,7 +514,7 @@ async fn run_one(
                 &Patch::Apply(&p),
             )
             .await?;
-            Proc {
+            Operator::Proc(Proc {
                 child: Command::new(&args.clientops)
                     .args(["run", "--namespace", &ns, "--operator-namespace", &ns])
                     .args(["--resync", "10h", "--workers", &workers.to_string()])
@@ -414,9 +527,9 @@ async fn run_one(
                     .spawn()
                     .context("start clientops")?,
                 what: label.into(),
-            }
+            })
         }
-        Kind::Maester => Proc {
+        Kind::Maester => Operator::Proc(Proc {
             child: Command::new(&args.maester)
                 .arg(format!("--kubeconfig={}", args.kubeconfig.display()))
                 .arg("--hydra-url=http://127.0.0.1")
@@ -431,14 +544,14 @@ async fn run_one(
                 .spawn()
                 .context("start hydra-maester")?,
             what: label.into(),
-        },
+        }),
     };
     // Let the operator start its watches (same grace for both).
     tokio::time::sleep(Duration::from_secs(3)).await;
     if !op.alive() {
         bail!(
             "{} exited: {}",
-            op.what,
+            op.what(),
             std::fs::read_to_string(&op_log).unwrap_or_default()
         );
     }
@@ -715,6 +828,7 @@ async fn main() -> anyhow::Result<()> {
             let kind = match c.as_str() {
                 "clientops" => Kind::Clientops { workers: 8 },
                 "clientops-1w" => Kind::Clientops { workers: 1 },
+                "ideal" => Kind::Ideal,
                 "maester" => Kind::Maester,
                 other => return Err(anyhow!("unknown contender {other}")),
             };
@@ -814,6 +928,42 @@ fn markdown(result: &Value) -> String {
             ratio(&["operator_peak_rss_mib"]),
             ratio(&["hydra_requests_per_client"]),
         ));
+    }
+    // clientops against the physical limit of this setup.
+    let mut over_ideal = String::new();
+    for n in runs
+        .iter()
+        .filter_map(|r| r["n"].as_u64())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let pick = |c: &str| {
+            runs.iter()
+                .find(|r| r["n"].as_u64() == Some(n) && r["contender"] == c)
+        };
+        let (Some(co), Some(id)) = (pick("clientops"), pick("ideal")) else {
+            continue;
+        };
+        let ratio = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+            _ => "–".into(),
+        };
+        over_ideal.push_str(&format!(
+            "| {n} | {} | {} | {} |\n",
+            ratio(&co["all_ready_secs"], &id["all_ready_secs"]),
+            ratio(
+                &co["apply_to_secret_ms"]["p50"],
+                &id["apply_to_secret_ms"]["p50"]
+            ),
+            ratio(
+                &co["apply_to_secret_ms"]["p99"],
+                &id["apply_to_secret_ms"]["p99"]
+            ),
+        ));
+    }
+    if !over_ideal.is_empty() {
+        out.push_str("\nclientops (8 workers) ÷ ideal (the bare Hydra create + Secret + status, 8 at a time); 1× is the limit:\n\n");
+        out.push_str("| N | time to all Ready | p50 | p99 |\n|---:|---:|---:|---:|\n");
+        out.push_str(&over_ideal);
     }
     if !ratios.is_empty() {
         out.push_str(

@@ -15,12 +15,13 @@ use serde_json::json;
 use super::context::Context;
 use super::desired::Desired;
 use super::error::Error;
+use super::markers;
 use super::observe::Observation;
 use super::plan::{Action, AdoptReason, CreatePath, RetireReason, RotationReason};
 use super::status::{PendingPatch, RotationPatch, StatusPatch, StatusWriter};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
-use crate::api::client::{OAuthClientStatus, RotationPhase};
+use crate::api::client::{OAuthClientStatus, PendingOperation, RotationPhase};
 use crate::failpoint;
 use crate::provider::error::ProviderError;
 use crate::provider::model::{Provider, SecretIssuance};
@@ -205,8 +206,13 @@ impl<'a> Executor<'a> {
     async fn one(&mut self, action: &Action) -> Result<(), Error> {
         let now = now_rfc3339(self.ctx);
         match action {
-            Action::AddFinalizer => self.set_finalizer(true).await,
-            Action::RemoveFinalizer => self.set_finalizer(false).await,
+            Action::AddFinalizer => self.set_finalizer(true, None).await,
+            Action::AddFinalizerWithIntent { marker } => {
+                self.set_finalizer(true, Some(marker)).await?;
+                failpoint::hit("after-pending-create");
+                Ok(())
+            }
+            Action::RemoveFinalizer => self.set_finalizer(false, None).await,
             Action::RecordPendingCreate { marker } => {
                 // An intent already recorded keeps its start: the match rule for a
                 // lost create looks no earlier than that.
@@ -317,7 +323,10 @@ impl<'a> Executor<'a> {
         }
     }
 
-    async fn set_finalizer(&mut self, present: bool) -> Result<(), Error> {
+    /// Add or remove the finalizer; with `intent`, record the first create's
+    /// intent beside it in the same write ([`markers::PENDING_CREATE`]). Removing
+    /// the finalizer removes that annotation too.
+    async fn set_finalizer(&mut self, present: bool, intent: Option<&str>) -> Result<(), Error> {
         // The freshest copy: an earlier action of this round may have written it.
         let cur = self.latest.as_ref().unwrap_or(self.obj);
         let mut finalizers: Vec<String> = cur
@@ -331,7 +340,20 @@ impl<'a> Executor<'a> {
         }
         // resourceVersion makes it a compare-and-swap: a concurrent change of the
         // finalizer list fails this patch instead of being overwritten.
-        let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": cur.resource_version() } });
+        let mut patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": cur.resource_version() } });
+        let mut recorded = None;
+        if let Some(marker) = intent {
+            let op = PendingOperation {
+                started_at: now_rfc3339(self.ctx),
+                marker: Some(marker.into()),
+                recovering: false,
+            };
+            let value = serde_json::to_string(&op).unwrap_or_default();
+            patch["metadata"]["annotations"] = json!({ markers::PENDING_CREATE: value });
+            recorded = Some(op);
+        } else if !present && has_intent_annotation(cur) {
+            patch["metadata"]["annotations"] = json!({ markers::PENDING_CREATE: null });
+        }
         let updated = self
             .api()
             .patch(
@@ -343,6 +365,9 @@ impl<'a> Executor<'a> {
         self.ctx.own_writes.record(&updated);
         self.latest = Some(updated);
         self.has_finalizer = present;
+        if recorded.is_some() {
+            self.status.pending_create = recorded;
+        }
         Ok(())
     }
 
@@ -383,6 +408,8 @@ impl<'a> Executor<'a> {
                             .iter()
                             .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref());
                         if !ours {
+                            // Known now: the next round observes it (and says why).
+                            self.set_known_secret(Some((d.secret.name.clone(), Some(cur))));
                             return Err(kube::Error::Api(Box::new(kube::core::Status::failure(
                                 &format!(
                                     "Secret {:?} is not owned by this OAuthClient",
@@ -471,7 +498,12 @@ impl<'a> Executor<'a> {
             rotation_id: None,
             rotated_at: Some(now.clone()),
         };
-        let mac = self.write_secret(&creds, &stamps).await?;
+        let mac = match self.write_secret(&creds, &stamps).await {
+            Err(e) if is_secret_conflict(&e) => {
+                return self.undo_create_for_foreign_secret(None).await;
+            }
+            r => r?,
+        };
         failpoint::hit("after-create-secret-write");
         let created = match p.create_with(&d.fields, id, &secret).await {
             Some(Ok(c)) => c,
@@ -534,11 +566,41 @@ impl<'a> Executor<'a> {
 
     /// A create the provider rejected made nothing: its intent is void.
     async fn void_pending_create(&mut self) -> Result<(), Error> {
+        let cur = self.latest.as_ref().unwrap_or(self.obj);
+        if has_intent_annotation(cur) {
+            let patch = json!({ "metadata": { "annotations": { markers::PENDING_CREATE: null } } });
+            let updated = self
+                .api()
+                .patch(
+                    &self.obj.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(patch),
+                )
+                .await?;
+            self.ctx.own_writes.record(&updated);
+            self.latest = Some(updated);
+        }
         self.patch_status(StatusPatch {
             pending_create: Some(None),
             ..Default::default()
         })
         .await
+    }
+
+    /// The first create reads no Secret before it (a new object's Secret is almost
+    /// always absent): the write finds a Secret we do not own. Nothing may be left
+    /// that depends on it: the client just made (`made`), whose secret nobody can
+    /// hold now, is deleted, and the intent is void. The next round observes that
+    /// Secret and stalls saying what to do (`plan`), as if it had been read first.
+    async fn undo_create_for_foreign_secret(&mut self, made: Option<&str>) -> Result<(), Error> {
+        if let Some(id) = made {
+            let p = self.provider()?;
+            p.delete(id).await.map_err(|e| {
+                Error::provider("delete the client whose secret could not be stored", e)
+            })?;
+            self.ctx.accounts.remove(p.account_key(), id).await;
+        }
+        self.void_pending_create().await
     }
 
     /// Create a client whose id the provider chooses (its secret: the provider's or
@@ -565,7 +627,7 @@ impl<'a> Executor<'a> {
             previous: None,
             pending: None,
         };
-        let mac = self
+        let written = self
             .write_secret(
                 &creds,
                 &Stamps {
@@ -573,7 +635,13 @@ impl<'a> Executor<'a> {
                     rotated_at: Some(now.clone()),
                 },
             )
-            .await?;
+            .await;
+        let mac = match written {
+            Err(e) if is_secret_conflict(&e) => {
+                return self.undo_create_for_foreign_secret(Some(&id)).await;
+            }
+            r => r?,
+        };
         failpoint::hit("after-create-secret-write");
         // The listing learns of the client only once its secret is safe: the
         // account lock may be held by another reconcile's LIST.
@@ -1028,6 +1096,16 @@ impl<'a> Executor<'a> {
         .await;
         Ok(())
     }
+}
+
+/// Whether `obj` carries the first create's intent annotation.
+fn has_intent_annotation(obj: &OAuthClient) -> bool {
+    obj.annotations().contains_key(markers::PENDING_CREATE)
+}
+
+/// A Secret write refused because the Secret is not ours.
+fn is_secret_conflict(e: &Error) -> bool {
+    matches!(e, Error::Stalled { reason, .. } if reason == "SecretConflict")
 }
 
 /// The status of a finished rotation: the new secret's MAC, when it happened,

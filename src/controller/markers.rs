@@ -1,7 +1,44 @@
 //! The values clientops stores to say an operation is under way, written and read
 //! here only: `status.pendingCreate.marker` (what identifies the client a create
 //! makes) and `status.pendingRotation.marker` (why a rotation was started, so the
-//! rotation that finishes it records the same request as handled).
+//! rotation that finishes it records the same request as handled), and the
+//! annotation [`PENDING_CREATE`] that carries the intent of an object's first
+//! create in the same write as its finalizer.
+
+use crate::api::OAuthClient;
+use crate::api::client::PendingOperation;
+
+/// The intent of an object's first create, written beside the finalizer in one
+/// write (as JSON: `{"startedAt": .., "marker": ..}`, a `status.pendingCreate`).
+/// It counts only while status has recorded no client and no intent of its own
+/// ([`create_intent`]): once a create or adoption finished (`status.secretName`
+/// set), it is dead, so it is never removed on the hot path (GitOps tools ignore
+/// annotations they did not apply). Deletion removes it with the finalizer.
+pub const PENDING_CREATE: &str = "clientops.dev/pending-create";
+
+/// The intent of `obj`'s first create, recorded in [`PENDING_CREATE`], if it
+/// still counts.
+pub fn create_intent(obj: &OAuthClient) -> Option<PendingOperation> {
+    let status = obj.status.as_ref();
+    let recorded_elsewhere = status.is_some_and(|s| {
+        s.pending_create.is_some() || s.client_id.is_some() || s.secret_name.is_some()
+    });
+    if recorded_elsewhere {
+        return None;
+    }
+    let value = obj.metadata.annotations.as_ref()?.get(PENDING_CREATE)?;
+    serde_json::from_str(value).ok()
+}
+
+/// Our copy of `obj` with the intent of its first create in `status.pendingCreate`,
+/// where the observer and the planner look for an intent.
+pub fn absorb_create_intent(obj: &mut OAuthClient) {
+    if let Some(intent) = create_intent(obj) {
+        obj.status
+            .get_or_insert_with(Default::default)
+            .pending_create = Some(intent);
+    }
+}
 
 /// What `status.pendingCreate.marker` says about a create in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +141,49 @@ impl RotationReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_creates_intent_counts_until_status_records_a_client() {
+        let spec = serde_json::from_value(serde_json::json!({
+            "providerRef": {"kind": "ClusterOAuthProvider", "name": "cf"},
+            "redirectUris": ["https://app.example.com/cb"],
+        }))
+        .unwrap();
+        let mut obj = OAuthClient::new("app", spec);
+        let intent = PendingOperation {
+            started_at: "2026-11-24T12:00:00Z".into(),
+            marker: Some("sent:ab".into()),
+            recovering: false,
+        };
+        obj.metadata.annotations = Some(
+            [(
+                PENDING_CREATE.to_string(),
+                serde_json::to_string(&intent).unwrap(),
+            )]
+            .into(),
+        );
+        let mut copy = obj.clone();
+        absorb_create_intent(&mut copy);
+        assert_eq!(copy.status.unwrap().pending_create, Some(intent.clone()));
+        // A create finished: the annotation is dead.
+        obj.status = Some(crate::api::client::OAuthClientStatus {
+            secret_name: Some("app".into()),
+            ..Default::default()
+        });
+        assert_eq!(create_intent(&obj), None);
+        // An intent in status (a later create) wins.
+        let later = PendingOperation {
+            started_at: "2026-11-25T12:00:00Z".into(),
+            ..intent
+        };
+        obj.status = Some(crate::api::client::OAuthClientStatus {
+            pending_create: Some(later.clone()),
+            ..Default::default()
+        });
+        let mut copy = obj.clone();
+        absorb_create_intent(&mut copy);
+        assert_eq!(copy.status.unwrap().pending_create, Some(later));
+    }
 
     #[test]
     fn create_markers_round_trip_and_fingerprints_ignore_order() {

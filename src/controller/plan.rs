@@ -5,16 +5,20 @@
 //!
 //! Crash safety lives in the order of actions and in intents recorded in status
 //! *before* a remote call that returns a secret once:
-//! - create: `RecordPendingCreate` → `Create`. After a crash or a lost response the
-//!   observer lists the account and offers the clients that match the pending create
-//!   ([`Remote::Candidates`]); the planner adopts one instead of creating a second,
+//! - create: `RecordPendingCreate` → `Create` (a new object's first create:
+//!   `AddFinalizerWithIntent` → `Create`, one write for both). After a crash or a
+//!   lost response the observer lists the account and offers the clients that match
+//!   the pending create ([`Remote::Candidates`]; with an id clientops chose, the
+//!   client with that id); the planner adopts one instead of creating a second,
 //!   and then rotates to obtain a secret, because the first one was never seen.
 //! - rotate: `RecordPendingRotation` → `Rotate`. The executor writes the new secret
 //!   to the Secret (stamped with the rotation id) before it touches status. After a
 //!   crash, a Secret carrying the pending rotation's id means the write happened
 //!   (`FinishRotation`); a provider holding a rotated secret without it means the
 //!   response was lost (`RecoverLostRotation`); neither means the call never took
-//!   effect (rotate again).
+//!   effect (rotate again). Where clientops chooses the secret (CSP, Hydra), the
+//!   chosen secret is in the Secret before the call, and a lost rotation is simply
+//!   rotated again with it: no recovery gap.
 
 use std::time::Duration;
 
@@ -105,6 +109,11 @@ pub struct Unavailable {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     AddFinalizer,
+    /// The finalizer and the intent of the object's first create (what
+    /// `RecordPendingCreate` records) in one write, before `Create`.
+    AddFinalizerWithIntent {
+        marker: String,
+    },
     RemoveFinalizer,
     /// Record `status.pendingCreate` (the intent: what identifies the client the
     /// create makes) before `Create`. An intent already recorded keeps its start.
@@ -700,7 +709,13 @@ fn create(input: &Input<'_>, desired: &Desired, actions: &mut Vec<Action>) {
         }
     };
     if recorded != Some(marker.as_str()) {
-        actions.push(Action::RecordPendingCreate { marker });
+        // A new object: its finalizer and its intent in one write.
+        if recorded.is_none() && actions.last() == Some(&Action::AddFinalizer) {
+            actions.pop();
+            actions.push(Action::AddFinalizerWithIntent { marker });
+        } else {
+            actions.push(Action::RecordPendingCreate { marker });
+        }
     }
     actions.push(Action::Create { how });
 }

@@ -175,7 +175,7 @@ fn is_stalled(p: &Plan, reason: &str) -> bool {
 }
 
 #[test]
-fn a_new_object_gets_a_finalizer_an_intent_then_a_create() {
+fn a_new_object_gets_its_finalizer_and_intent_in_one_write_then_a_create() {
     let mut c = Case::steady();
     c.has_finalizer = false;
     c.status = OAuthClientStatus::default();
@@ -185,8 +185,7 @@ fn a_new_object_gets_a_finalizer_an_intent_then_a_create() {
     assert_eq!(
         p.actions,
         vec![
-            Action::AddFinalizer,
-            Action::RecordPendingCreate {
+            Action::AddFinalizerWithIntent {
                 marker: sent(&c.desired)
             },
             Action::Create {
@@ -1063,7 +1062,7 @@ mod properties {
             let pos = |f: &dyn Fn(&Action) -> bool| a.iter().position(f);
             // A create is always preceded by a recorded intent (in status or in this plan).
             if let Some(i) = pos(&|x| matches!(x, Action::Create { .. })) {
-                let recorded = c.status.pending_create.is_some() || a[..i].iter().any(|x| matches!(x, Action::RecordPendingCreate { .. }));
+                let recorded = c.status.pending_create.is_some() || a[..i].iter().any(|x| matches!(x, Action::RecordPendingCreate { .. } | Action::AddFinalizerWithIntent { .. }));
                 prop_assert!(recorded, "create without intent: {:?}", a);
                 // An id chosen for an earlier attempt is the id tried again.
                 if c.status.pending_create.as_ref().is_some_and(|p| p.marker.as_deref() == Some("id:clientops-earlier")) {
@@ -1105,7 +1104,7 @@ mod properties {
             }
             // Deleting never creates, rotates or patches; Orphan never deletes remotely.
             if c.deleting {
-                prop_assert!(!a.iter().any(|x| matches!(x, Action::Create { .. } | Action::Rotate { .. } | Action::Patch { .. } | Action::AddFinalizer)), "{:?}", a);
+                prop_assert!(!a.iter().any(|x| matches!(x, Action::Create { .. } | Action::Rotate { .. } | Action::Patch { .. } | Action::AddFinalizer | Action::AddFinalizerWithIntent { .. })), "{:?}", a);
                 if c.desired.deletion_policy == DeletionPolicy::Orphan {
                     prop_assert!(!a.iter().any(|x| matches!(x, Action::DeleteRemote { .. })), "{:?}", a);
                 }
@@ -1133,8 +1132,7 @@ fn csp_creates_with_an_id_chosen_from_the_uid_and_repeats_with_the_recorded_one(
     assert_eq!(
         c.plan().actions,
         vec![
-            Action::AddFinalizer,
-            Action::RecordPendingCreate {
+            Action::AddFinalizerWithIntent {
                 marker: format!("id:{id}")
             },
             Action::Create {

@@ -15,8 +15,9 @@ use super::conditions::conditions;
 use super::context::Context;
 use super::error::Error;
 use super::execute::{Executed, Executor, SECRET_WRITE_PATIENCE};
+use super::markers;
 use super::observe::{Observation, Observed, SecretSource, observe, secret_basis};
-use super::plan::{Capabilities, Input, Plan, Verdict, plan};
+use super::plan::{Action, Capabilities, Input, Plan, Verdict, plan};
 use super::status::{StatusPatch, StatusWriter};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
@@ -67,7 +68,16 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     // How the next round learns what the Secret holds: remembered (a plan that
     // would act reads it), or as the previous round wrote it.
-    let mut source = SecretSource::Recall;
+    let mut source = if never_reconciled(&obj) {
+        // Its Secret is almost surely absent: the first create writes it without
+        // reading it first, and a Secret found there (AlreadyExists) is read then.
+        SecretSource::Known(
+            Box::new((default_secret_name(&obj), None)),
+            ctx.secret_memo.epoch(),
+        )
+    } else {
+        SecretSource::Recall
+    };
     // Every status write of this reconcile. The write that ended the previous
     // round is held back in it, to go out with the conditions (`obj.status`
     // already includes it).
@@ -93,6 +103,8 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         }
     }
     for round in 0..MAX_ROUNDS {
+        // The intent of the first create may be an annotation (markers.rs).
+        markers::absorb_create_intent(&mut obj);
         let status = obj.status.clone().unwrap_or_default();
         let deleting = obj.metadata.deletion_timestamp.is_some();
         let source_now = std::mem::replace(&mut source, SecretSource::Recall);
@@ -135,15 +147,33 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
                 .iter()
                 .any(|c| c.type_ == "Ready" && c.status == "True")
         });
-        if was_ready
-            && !deleting
-            && !matches!(p.verdict, Verdict::Ready)
-            && let Some(latest) = write_conditions(&ctx, &mut writer, &obj, &p.verdict).await?
-        {
-            obj = latest;
+        // When the plan starts with a status write (an intent), the conditions go
+        // out with it: still before anything else is touched.
+        let status_first = matches!(
+            p.actions.first(),
+            Some(
+                Action::RecordPendingRotation { .. }
+                    | Action::RecordPendingCreate { .. }
+                    | Action::ForgetMissing { .. }
+            )
+        );
+        if was_ready && !deleting && !matches!(p.verdict, Verdict::Ready) {
+            if status_first {
+                if let Some(patch) = conditions_patch(&ctx, &obj, &p.verdict) {
+                    patch.apply(obj.status.get_or_insert_with(Default::default));
+                    writer.hold(patch);
+                }
+            } else if let Some(latest) =
+                write_conditions(&ctx, &mut writer, &obj, &p.verdict).await?
+            {
+                obj = latest;
+            }
         }
-        // Nothing more happens before a status write held back goes out.
-        flush(&ctx, &mut writer, &mut obj).await?;
+        // Nothing more happens before a status write held back goes out (the
+        // plan's first action sends it, if that is a status write).
+        if !status_first {
+            flush(&ctx, &mut writer, &mut obj).await?;
+        }
         // Whatever the actions write to the Secret, the memo must not outlive it.
         // Forgotten before, not after: a change by someone else between our write
         // and a later forget would have its own forget overtaken, and be lost.
@@ -332,6 +362,49 @@ fn requeue_for(ctx: &Context, verdict: &Verdict, due: Option<Duration>) -> Reque
     Requeue::requeue(due.map_or(wait, |d| d.min(wait)))
 }
 
+/// An object clientops has never written to: no conditions, no client, no intent,
+/// no import, not deleting.
+fn never_reconciled(obj: &OAuthClient) -> bool {
+    let untouched = obj.status.as_ref().is_none_or(|s| {
+        s.conditions.is_empty()
+            && s.client_id.is_none()
+            && s.secret_name.is_none()
+            && s.pending_create.is_none()
+    });
+    untouched
+        && obj.metadata.deletion_timestamp.is_none()
+        && obj.spec.import.is_none()
+        && markers::create_intent(obj).is_none()
+}
+
+/// The Secret's name unless `spec.secret.name` says otherwise (as `desired`
+/// computes it; a different name is simply read).
+fn default_secret_name(obj: &OAuthClient) -> String {
+    obj.spec
+        .secret
+        .as_ref()
+        .and_then(|s| s.name.clone())
+        .unwrap_or_else(|| obj.name_any())
+}
+
+/// The conditions for `verdict` as a status patch; `None` when they are as written.
+fn conditions_patch(ctx: &Context, obj: &OAuthClient, verdict: &Verdict) -> Option<StatusPatch> {
+    let status = obj.status.clone().unwrap_or_default();
+    let generation = obj.metadata.generation.unwrap_or_default();
+    let conds = conditions(verdict, generation, &status.conditions, ctx.clock.now());
+    let unchanged =
+        status.observed_generation == Some(generation)
+            && status.conditions.len() == conds.len()
+            && status.conditions.iter().zip(&conds).all(|(a, b)| {
+                a.status == b.status && a.reason == b.reason && a.message == b.message
+            });
+    (!unchanged).then(|| StatusPatch {
+        observed_generation: Some(generation),
+        conditions: Some(conds),
+        ..Default::default()
+    })
+}
+
 /// Write the conditions for `verdict` (with a status write held back, if any, in
 /// the same write). Returns the object as written, if a write was needed.
 async fn write_conditions(
@@ -340,32 +413,17 @@ async fn write_conditions(
     obj: &OAuthClient,
     verdict: &Verdict,
 ) -> Result<Option<OAuthClient>, Error> {
-    let status = obj.status.clone().unwrap_or_default();
-    let generation = obj.metadata.generation.unwrap_or_default();
-    let conds = conditions(verdict, generation, &status.conditions, ctx.clock.now());
-    let was_stalled = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Stalled" && c.status == "True");
-    let unchanged =
-        status.observed_generation == Some(generation)
-            && status.conditions.len() == conds.len()
-            && status.conditions.iter().zip(&conds).all(|(a, b)| {
-                a.status == b.status && a.reason == b.reason && a.message == b.message
-            });
-    if unchanged && !writer.holds() {
-        return Ok(None);
-    }
-    let updated = writer
-        .write(
-            ctx,
-            StatusPatch {
-                observed_generation: Some(generation),
-                conditions: Some(conds),
-                ..Default::default()
-            },
-        )
-        .await?;
+    let was_stalled = obj.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.status == "True")
+    });
+    let patch = match conditions_patch(ctx, obj, verdict) {
+        Some(patch) => patch,
+        None if writer.holds() => StatusPatch::default(),
+        None => return Ok(None),
+    };
+    let updated = writer.write(ctx, patch).await?;
     if let Verdict::Stalled { reason, message } = verdict
         && !was_stalled
     {
