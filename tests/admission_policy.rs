@@ -97,6 +97,13 @@ fn hydra() -> Value {
     j!({"hydra": {"adminUrl": "http://127.0.0.1:9"}})
 }
 
+fn keycloak() -> Value {
+    j!({"keycloak": {"url": "http://127.0.0.1:9", "realm": "apps", "auth": {"clientCredentials": {
+        "clientId": "clientops",
+        "secretRef": {"namespace": "clientops-system", "name": "kc", "key": "secret"},
+    }}}})
+}
+
 /// A client of `provider` (kind, name) that satisfies `guarded_policy`, with `patch`
 /// merged into its spec (null removes a field).
 fn client_spec(kind: &str, provider: &str, patch: Value) -> Value {
@@ -196,6 +203,10 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
     guarded_spec["policy"] = guarded_policy();
     let mut hydra_spec = hydra();
     hydra_spec["policy"] = j!({"grantTypes": ["client_credentials"], "scopes": ["openid"]});
+    // Keycloak: a client without scopes gets the realm's default client scopes.
+    let keycloak_name = format!("keycloak-{ns}");
+    let mut keycloak_spec = keycloak();
+    keycloak_spec["policy"] = j!({"scopes": ["openid", "profile", "email"]});
     let mut wide_spec = cloudflare();
     let mut wide_hosts: Vec<String> = (0..99)
         .map(|i| format!("*.h{i}.{q}.{q}.{q}.example.com", q = "q".repeat(60)))
@@ -206,6 +217,11 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
         object("ClusterOAuthProvider", &guarded, guarded_spec.clone()),
         object("ClusterOAuthProvider", &open, cloudflare()),
         object("ClusterOAuthProvider", &hydra_name, hydra_spec.clone()),
+        object(
+            "ClusterOAuthProvider",
+            &keycloak_name,
+            keycloak_spec.clone(),
+        ),
         object("ClusterOAuthProvider", &wide, wide_spec.clone()),
     ];
     for p in &providers {
@@ -393,6 +409,18 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             refused: Some(("spec.scopes", vec!["default scope", "\"offline_access\""])),
         },
         Case {
+            name: "keycloak-default-scopes",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": null}),
+            refused: Some(("spec.scopes", vec!["default scope", "\"web-origins\""])),
+        },
+        Case {
+            name: "keycloak-compliant",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": ["openid", "profile"]}),
+            refused: None,
+        },
+        Case {
             name: "hydra-compliant",
             provider: ("ClusterOAuthProvider", hydra_name.clone()),
             patch: j!({"grantTypes": ["client_credentials"], "scopes": ["openid"], "redirectUris": ["https://evil.example.net/cb"]}),
@@ -432,6 +460,8 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             &guarded_spec
         } else if name == hydra_name {
             &hydra_spec
+        } else if name == keycloak_name {
+            &keycloak_spec
         } else if name == wide {
             &wide_spec
         } else {
@@ -439,6 +469,8 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
         };
         let t = if spec.get("hydra").is_some() {
             ProviderType::Hydra
+        } else if spec.get("keycloak").is_some() {
+            ProviderType::Keycloak
         } else {
             ProviderType::Cloudflare
         };

@@ -41,6 +41,7 @@ behaviour_suite! {
     cloudflare: support::kinds::cloudflare::Cloudflare, [grace, imports, lost_responses];
     csp: support::kinds::csp::Csp, [grace, imports, lost_responses];
     hydra: support::kinds::hydra::Hydra, [one_step, imports];
+    keycloak: support::kinds::keycloak::Keycloak, [grace, imports];
 }
 
 const ROTATE: &str = "clientops.dev/rotate";

@@ -2,7 +2,7 @@
 //! credentials.
 //!
 //! Fields every provider understands sit at the top of `spec`; fields only one
-//! provider has live under `spec.cloudflare`, `spec.vmwareCsp` or `spec.hydra`.
+//! provider has live under `spec.cloudflare`, `spec.vmwareCsp`, `spec.hydra` or `spec.keycloak`.
 
 // kube's `printcolumn(...)` repeats `type_ = ...`, which clippy mistakes for a
 // duplicated attribute.
@@ -180,6 +180,10 @@ pub struct OAuthClientSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hydra: Option<HydraClientFields>,
 
+    /// Fields only Keycloak has. Set only with a Keycloak provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keycloak: Option<super::keycloak::KeycloakClientFields>,
+
     /// The Secret clientops writes the credentials into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretTemplate>,
@@ -205,6 +209,7 @@ impl OAuthClientSpec {
             ProviderType::Cloudflare => self.cloudflare.is_some(),
             ProviderType::VmwareCsp => self.vmware_csp.is_some(),
             ProviderType::Hydra => self.hydra.is_some(),
+            ProviderType::Keycloak => self.keycloak.is_some(),
         }
     }
 }

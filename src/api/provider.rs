@@ -29,7 +29,7 @@ pub const CSP_DEFAULT_BASE_URL: &str = "https://console.cloud.vmware.com";
     plural = "clusteroauthproviders",
     status = "OAuthProviderStatus",
     category = "clientops",
-    doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP or Ory Hydra), for OAuthClients in the namespaces that namespaceSelector admits.",
+    doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP, Ory Hydra or Keycloak), for OAuthClients in the namespaces that namespaceSelector admits.",
     printcolumn(
         name = "Type",
         type_ = "string",
@@ -64,6 +64,11 @@ pub const CSP_DEFAULT_BASE_URL: &str = "https://console.cloud.vmware.com";
         "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || has(self.hydra.auth.bearerTokenSecretRef.__namespace__)",
         "message": "spec.hydra.auth.bearerTokenSecretRef.namespace: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace",
         "fieldPath": ".hydra.auth"
+    },
+    {
+        "rule": "!has(self.keycloak) || ((!has(self.keycloak.auth.clientCredentials) || has(self.keycloak.auth.clientCredentials.secretRef.__namespace__)) && (!has(self.keycloak.auth.password) || has(self.keycloak.auth.password.passwordSecretRef.__namespace__)))",
+        "message": "spec.keycloak.auth: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace to the secret ref",
+        "fieldPath": ".keycloak.auth"
     }
 ]))]
 pub struct ClusterOAuthProviderSpec {
@@ -92,7 +97,7 @@ pub struct ClusterOAuthProviderSpec {
     namespaced,
     status = "OAuthProviderStatus",
     category = "clientops",
-    doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP or Ory Hydra), for OAuthClients in this namespace only.",
+    doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP, Ory Hydra or Keycloak), for OAuthClients in this namespace only.",
     printcolumn(
         name = "Type",
         type_ = "string",
@@ -127,6 +132,11 @@ pub struct ClusterOAuthProviderSpec {
         "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || !has(self.hydra.auth.bearerTokenSecretRef.__namespace__)",
         "message": "spec.hydra.auth.bearerTokenSecretRef.namespace: an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider",
         "fieldPath": ".hydra.auth"
+    },
+    {
+        "rule": "!has(self.keycloak) || ((!has(self.keycloak.auth.clientCredentials) || !has(self.keycloak.auth.clientCredentials.secretRef.__namespace__)) && (!has(self.keycloak.auth.password) || !has(self.keycloak.auth.password.passwordSecretRef.__namespace__)))",
+        "message": "spec.keycloak.auth: an OAuthProvider reads credentials only from its own namespace; remove namespace from the secret ref, or use a ClusterOAuthProvider",
+        "fieldPath": ".keycloak.auth"
     }
 ]))]
 pub struct OAuthProviderSpec {
@@ -155,6 +165,9 @@ pub struct ProviderBlocks {
     /// An Ory Hydra server's admin API (`/admin/clients`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hydra: Option<HydraServer>,
+    /// A Keycloak realm's clients (`/admin/realms/{realm}/clients`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keycloak: Option<super::keycloak::KeycloakServer>,
     /// Client-side rate limit shared by every OAuthClient of this provider account.
     /// Absent: the provider's documented default (Cloudflare: 1200 requests per 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,16 +186,20 @@ pub enum ProviderType {
     /// Ory Hydra.
     #[serde(rename = "hydra")]
     Hydra,
+    /// Keycloak.
+    #[serde(rename = "keycloak")]
+    Keycloak,
 }
 
 impl ProviderType {
     /// Every provider type. A new provider adds its variant here, its block to
     /// [`ProviderBlocks`] and [`ProviderBlocks::has`], and its client block to
     /// `OAuthClientSpec` and `OAuthClientSpec::has_block` (docs/architecture.md).
-    pub const ALL: [ProviderType; 3] = [
+    pub const ALL: [ProviderType; 4] = [
         ProviderType::Cloudflare,
         ProviderType::VmwareCsp,
         ProviderType::Hydra,
+        ProviderType::Keycloak,
     ];
 
     /// Its block's name in both CRDs, as in `status.providerType`.
@@ -191,6 +208,7 @@ impl ProviderType {
             ProviderType::Cloudflare => "cloudflare",
             ProviderType::VmwareCsp => "vmwareCsp",
             ProviderType::Hydra => "hydra",
+            ProviderType::Keycloak => "keycloak",
         }
     }
 }
@@ -202,6 +220,7 @@ impl ProviderBlocks {
             ProviderType::Cloudflare => self.cloudflare.is_some(),
             ProviderType::VmwareCsp => self.vmware_csp.is_some(),
             ProviderType::Hydra => self.hydra.is_some(),
+            ProviderType::Keycloak => self.keycloak.is_some(),
         }
     }
 

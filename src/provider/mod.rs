@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod error;
 pub mod http;
 pub mod hydra;
+pub mod keycloak;
 pub mod list_budget;
 pub mod model;
 pub mod oauth_probe;

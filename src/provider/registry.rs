@@ -22,6 +22,7 @@ pub static KINDS: &[&dyn Kind] = &[
     &super::cloudflare::kind::CloudflareKind,
     &super::csp::kind::CspKind,
     &super::hydra::kind::HydraKind,
+    &super::keycloak::kind::KeycloakKind,
 ];
 
 /// One kind of provider.

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod hydra;
+pub mod keycloak;
 pub mod kinds;
 pub mod procs;
 pub mod scenario;

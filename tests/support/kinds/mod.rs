@@ -14,6 +14,7 @@
 pub mod cloudflare;
 pub mod csp;
 pub mod hydra;
+pub mod keycloak;
 
 use std::time::Duration;
 
