@@ -75,6 +75,7 @@ use super::wire::{
     RotationPolicy, secret_fingerprint, split_list,
 };
 use crate::api::keycloak::{KeycloakClientFields, MANAGED_ATTRIBUTES, PkceMethod};
+use crate::provider::endpoints::{Endpoints, join};
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{
     ClientFields, CreatedClient, Field, OwnFields, Provider, RemoteClient, SecretCheck,
@@ -951,6 +952,30 @@ pub fn check_policy(policy: Option<RotationPolicy>) -> Result<(), ProviderError>
     }
 }
 
+/// A realm's OpenID Connect endpoints: the issuer is `{url}/realms/{realm}`, the
+/// rest under its `protocol/openid-connect/`.
+pub fn realm_endpoints(base: &str, realm: &str) -> Endpoints {
+    let issuer = join(base, &format!("/realms/{}", urlencoding_path(realm)));
+    let oidc = |path: &str| Some(join(&issuer, &format!("/protocol/openid-connect/{path}")));
+    Endpoints {
+        discovery: Some(join(&issuer, "/.well-known/openid-configuration")),
+        authorization: oidc("auth"),
+        token: oidc("token"),
+        jwks: oidc("certs"),
+        revocation: oidc("revoke"),
+        introspection: oidc("token/introspect"),
+        userinfo: oidc("userinfo"),
+        issuer: Some(issuer),
+    }
+}
+
+/// A realm name as one URL path segment.
+fn urlencoding_path(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
 #[async_trait]
 impl Provider for KeycloakProvider {
     fn kind(&self) -> &'static str {
@@ -1047,6 +1072,11 @@ impl Provider for KeycloakProvider {
 
     fn supports_grace(&self) -> bool {
         self.rotation.is_some()
+    }
+
+    /// The realm's OpenID Connect endpoints, under `{url}/realms/{realm}`.
+    fn endpoints(&self) -> Endpoints {
+        realm_endpoints(self.client.base_url().as_str(), self.client.realm())
     }
 
     fn chooses_client_id(&self) -> bool {
@@ -1320,5 +1350,22 @@ mod tests {
         assert_eq!(a.expose().len(), GENERATED_SECRET_LEN);
         assert!(a.expose().bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, generate_secret());
+    }
+
+    #[test]
+    fn a_realms_endpoints_follow_keycloaks_layout() {
+        let e = realm_endpoints("https://sso.example.com/auth/", "team a");
+        assert_eq!(
+            e.issuer.as_deref(),
+            Some("https://sso.example.com/auth/realms/team%20a")
+        );
+        assert_eq!(
+            e.token.as_deref(),
+            Some("https://sso.example.com/auth/realms/team%20a/protocol/openid-connect/token")
+        );
+        assert_eq!(
+            e.discovery.as_deref(),
+            Some("https://sso.example.com/auth/realms/team%20a/.well-known/openid-configuration")
+        );
     }
 }
