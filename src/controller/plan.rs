@@ -39,6 +39,9 @@ pub struct Input<'a> {
     pub has_finalizer: bool,
     pub triggers: Triggers,
     pub desired: Result<&'a Desired, &'a SpecError>,
+    /// `spec.deletionPolicy`, read from the spec itself: a spec the controller
+    /// cannot act on must still be let go as its owner asked.
+    pub deletion_policy: DeletionPolicy,
     pub status: &'a OAuthClientStatus,
     pub remote: Remote<'a>,
     pub secret: SecretState,
@@ -639,11 +642,7 @@ fn plan_deletion(input: &Input<'_>) -> Plan {
     if !input.has_finalizer {
         return deleting(vec![]);
     }
-    let policy = input
-        .desired
-        .map(|d| d.deletion_policy)
-        .unwrap_or(DeletionPolicy::Delete);
-    if policy == DeletionPolicy::Orphan {
+    if input.deletion_policy == DeletionPolicy::Orphan {
         let mut actions = vec![];
         if input.secret.exists && !input.secret.foreign {
             actions.push(Action::OrphanSecret);

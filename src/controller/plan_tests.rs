@@ -161,6 +161,7 @@ impl Case {
             has_finalizer: self.has_finalizer,
             triggers: self.triggers.clone(),
             desired,
+            deletion_policy: self.desired.deletion_policy,
             status: &self.status,
             remote,
             secret: self.secret.clone(),
@@ -929,6 +930,7 @@ fn without_grace_support_the_previous_secret_retires_at_once() {
         has_finalizer: true,
         triggers: c.triggers.clone(),
         desired: Ok(&d),
+        deletion_policy: d.deletion_policy,
         status: &c.status,
         remote: Remote::Found(&remote),
         secret: c.secret.clone(),
@@ -1241,4 +1243,24 @@ fn a_lost_rotation_to_a_chosen_secret_is_repeated_not_recovered() {
             }]
         );
     }
+}
+
+#[test]
+fn an_orphan_with_a_spec_the_controller_cannot_act_on_keeps_its_client() {
+    // Found in issue 19's review: a spec error made deletion fall back to Delete.
+    let mut c = Case::steady();
+    c.deleting = true;
+    c.desired.deletion_policy = DeletionPolicy::Orphan;
+    c.spec_error = Some(SpecError::new(
+        "spec.rotation.gracePeriod",
+        "a grace period is impossible here",
+    ));
+    let p = c.plan();
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::DeleteRemote { .. })),
+        "{p:?}"
+    );
+    assert!(p.actions.contains(&Action::RemoveFinalizer), "{p:?}");
 }

@@ -274,6 +274,7 @@ fn input<'a>(
         has_finalizer: obj.finalizers().iter().any(|f| f == FINALIZER),
         triggers: obs.triggers.clone(),
         desired: obs.desired.as_ref(),
+        deletion_policy: obj.spec.deletion_policy,
         status,
         remote: obs.remote.as_remote(),
         secret: obs.secret.state.clone(),
