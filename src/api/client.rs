@@ -546,7 +546,7 @@ pub struct SecretEndpoints {
 
 impl SecretEndpoints {
     /// `(endpoint name, key name)` of each endpoint asked for; the names are
-    /// [`crate::provider::endpoints::Endpoints::NAMES`].
+    /// [`crate::api::endpoints::Endpoints::NAMES`].
     pub fn requested(&self) -> Vec<(&'static str, &str)> {
         [
             ("issuer", &self.issuer),
@@ -568,7 +568,7 @@ impl SecretEndpoints {
 /// for those not set.
 fn endpoint_key_list(obj: &str) -> String {
     // The field names of `SecretEndpoints` are the endpoint names.
-    let items: Vec<String> = crate::provider::endpoints::Endpoints::NAMES
+    let items: Vec<String> = crate::api::endpoints::Endpoints::NAMES
         .iter()
         .map(|f| format!("(has({obj}.{f}) ? {obj}.{f} : '')"))
         .collect();

@@ -4,6 +4,7 @@ pub mod annotations;
 pub mod client;
 pub mod common;
 pub mod crds;
+pub mod endpoints;
 pub mod keycloak;
 pub mod policy;
 pub mod provider;

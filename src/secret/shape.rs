@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::template::{self, TemplateError};
-use crate::provider::endpoints::Endpoints;
+use crate::api::endpoints::Endpoints;
 
 /// How the Secret must look (besides the credential values).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -27,7 +27,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::ClientSecret;
 use super::shape::SecretShape;
-use crate::provider::endpoints::Endpoints;
+use crate::api::endpoints::Endpoints;
 
 /// The work one render may do (minijinja fuel: about one unit per instruction,
 /// more for large strings). Generous for any real credentials file.
@@ -108,7 +108,7 @@ fn known_list(e: &Endpoints) -> String {
     }
 }
 
-impl From<TemplateError> for crate::controller::desired::SpecError {
+impl From<TemplateError> for crate::api::common::SpecError {
     /// Displayed the same: `field: line L, column C: message`.
     fn from(e: TemplateError) -> Self {
         let message = match (e.line, e.column) {
@@ -123,7 +123,7 @@ impl From<TemplateError> for crate::controller::desired::SpecError {
     }
 }
 
-impl crate::controller::desired::SpecError {
+impl crate::api::common::SpecError {
     /// The condition reason of this spec error: [`REASON`] for what
     /// [`TemplateError`] reports (`spec.secret.template`, `spec.secret.endpoints`),
     /// else `InvalidSpec`.
