@@ -19,6 +19,7 @@ pub mod ratelimit;
 pub mod registry;
 pub mod retry;
 pub mod scoped;
+pub mod token_source;
 pub mod url_policy;
 
 pub use error::{Operation, ProviderError, ProviderMessage};

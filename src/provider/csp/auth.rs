@@ -16,26 +16,23 @@
 //! the token itself); entries whose token has expired are dropped whenever a new
 //! key is added.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
-
-use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::client::{parse_error, parse_json};
 use super::wire::AccessTokenResponse;
-use crate::provider::error::{Operation, ProviderError, ProviderMessage};
+use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::http::{Executor, RawResponse};
+use crate::provider::token_source::TokenAnswer;
+pub use crate::provider::token_source::{AccessToken, TokenSource};
 use crate::secret::ClientSecret;
 
 /// Assumed lifetime of an access token whose answer has no `expires_in`.
 pub const ASSUMED_TOKEN_TTL: Duration = Duration::from_secs(600);
-/// Refresh at most this long before expiry.
-pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// How the client authenticates: an organisation API token. `Debug` redacts it.
 #[derive(Clone)]
@@ -72,176 +69,34 @@ impl CspCredentials {
     }
 }
 
-/// An access token and the generation of the cache that produced it.
-#[derive(Clone)]
-pub struct AccessToken {
-    /// The bearer token.
-    pub value: ClientSecret,
-    /// Increases with every exchange; passed back to [`TokenSource::invalidate`].
-    pub generation: u64,
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AccessToken([REDACTED], generation {})", self.generation)
-    }
-}
-
-struct Cached {
-    token: Option<(ClientSecret, Instant)>,
-    generation: u64,
-}
-
-type SharedCache = Arc<tokio::sync::Mutex<Cached>>;
-
-/// Every token cache of the process, by SHA-256 of (token URL, form body).
-static CACHES: LazyLock<Mutex<HashMap<[u8; 32], SharedCache>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// The cache shared by every source of the same URL and API token.
-fn shared_cache(url: &Url, form: &ClientSecret) -> SharedCache {
-    let mut h = Sha256::new();
-    h.update(url.as_str().as_bytes());
-    h.update([0u8]);
-    h.update(form.expose().as_bytes());
-    let key: [u8; 32] = h.finalize().into();
-    let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = caches.get(&key) {
-        return c.clone();
-    }
-    // Drop caches nobody uses whose token is stale (a rotated API token's).
-    let now = Instant::now();
-    caches.retain(|_, c| {
-        Arc::strong_count(c) > 1
-            || c.try_lock()
-                .map(|g| g.token.as_ref().is_some_and(|(_, at)| *at > now))
-                .unwrap_or(true)
-    });
-    let c: SharedCache = Arc::new(tokio::sync::Mutex::new(Cached {
-        token: None,
-        generation: 0,
-    }));
-    caches.insert(key, c.clone());
-    c
-}
-
-/// The access token of one CSP account, shared by every call of its client.
-pub struct TokenSource {
+/// The token source of a CSP account: `credentials` exchanged at `url` (the
+/// API-token authorize endpoint) through `exec`.
+pub fn token_source(
     url: Url,
-    form: ClientSecret,
+    credentials: &CspCredentials,
     exec: Executor,
-    cache: SharedCache,
+) -> Result<Arc<TokenSource>, ProviderError> {
+    Ok(TokenSource::new(
+        url,
+        credentials.form_body()?,
+        exec,
+        "a CSP access token",
+        ASSUMED_TOKEN_TTL,
+        interpret_exchange,
+    ))
 }
 
-impl fmt::Debug for TokenSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenSource")
-            .field("url", &self.url.as_str())
-            .finish_non_exhaustive()
+/// The exchange's answer: the token, or why the API token was refused.
+fn interpret_exchange(raw: RawResponse) -> Result<TokenAnswer, ProviderError> {
+    if raw.status.is_success() {
+        return parse_json::<AccessTokenResponse>(&raw.body)
+            .map(|a| TokenAnswer {
+                access_token: a.access_token,
+                expires_in: a.expires_in,
+            })
+            .map_err(|e| ProviderError::decode(format!("token exchange: {e}")));
     }
-}
-
-/// When a token obtained now with lifetime `ttl` should be refreshed.
-pub fn refresh_after(ttl: Duration) -> Duration {
-    let margin = (ttl / 5).min(MAX_REFRESH_MARGIN);
-    ttl.saturating_sub(margin)
-}
-
-impl TokenSource {
-    /// A source exchanging `credentials` at `url` through `exec` (the account's
-    /// limiter and retry policy; the exchange is idempotent, so it is retried).
-    pub fn new(
-        url: Url,
-        credentials: &CspCredentials,
-        exec: Executor,
-    ) -> Result<Arc<Self>, ProviderError> {
-        let form = credentials.form_body()?;
-        let cache = shared_cache(&url, &form);
-        Ok(Arc::new(Self {
-            url,
-            form,
-            exec,
-            cache,
-        }))
-    }
-
-    /// The same source (URL, credentials and cache) over another executor.
-    pub fn with_executor(&self, exec: Executor) -> Arc<Self> {
-        Arc::new(Self {
-            url: self.url.clone(),
-            form: self.form.clone(),
-            exec,
-            cache: self.cache.clone(),
-        })
-    }
-
-    /// A valid access token: the cached one, or a fresh one from a single
-    /// exchange however many callers ask at once.
-    pub async fn token(&self) -> Result<AccessToken, ProviderError> {
-        let mut cache = self.cache.lock().await;
-        if let Some((value, refresh_at)) = &cache.token
-            && Instant::now() < *refresh_at
-        {
-            return Ok(AccessToken {
-                value: value.clone(),
-                generation: cache.generation,
-            });
-        }
-        let started = Instant::now();
-        let answer = self.exchange().await?;
-        let ttl = match answer.expires_in {
-            Some(s) if s > 0 => Duration::from_secs(s as u64),
-            Some(_) => Duration::ZERO,
-            None => ASSUMED_TOKEN_TTL,
-        };
-        cache.generation += 1;
-        cache.token = Some((answer.access_token.clone(), started + refresh_after(ttl)));
-        tracing::debug!(
-            ttl_secs = ttl.as_secs(),
-            generation = cache.generation,
-            "obtained a CSP access token"
-        );
-        Ok(AccessToken {
-            value: answer.access_token,
-            generation: cache.generation,
-        })
-    }
-
-    /// Forget the token of `generation` (the API refused it with 401). A newer
-    /// token, obtained meanwhile by another caller, is kept.
-    pub async fn invalidate(&self, generation: u64) {
-        let mut cache = self.cache.lock().await;
-        if cache.generation == generation {
-            cache.token = None;
-        }
-    }
-
-    async fn exchange(&self) -> Result<AccessTokenResponse, ProviderError> {
-        let form = self.form.clone();
-        let url = self.url.clone();
-        self.exec
-            .execute(
-                Operation::Authenticate,
-                |client| {
-                    client
-                        .post(url.clone())
-                        .header(
-                            http::header::CONTENT_TYPE,
-                            "application/x-www-form-urlencoded",
-                        )
-                        .header(http::header::ACCEPT, "application/json")
-                        .body(form.expose().to_string())
-                },
-                |raw: RawResponse| {
-                    if raw.status.is_success() {
-                        return parse_json::<AccessTokenResponse>(&raw.body)
-                            .map_err(|e| ProviderError::decode(format!("token exchange: {e}")));
-                    }
-                    Err(auth_error(parse_error(raw.status, &raw.headers, &raw.body)))
-                },
-            )
-            .await
-    }
+    Err(auth_error(parse_error(raw.status, &raw.headers, &raw.body)))
 }
 
 /// A failed exchange: a refused token is `Unauthorized` whatever 4xx CSP uses
@@ -287,19 +142,6 @@ mod tests {
         assert!(!format!("{body:?}").contains("zq"));
         let e = CspCredentials::api_token("  ").form_body().unwrap_err();
         assert!(matches!(e, ProviderError::Config { .. }));
-    }
-
-    #[test]
-    fn refresh_happens_a_fifth_early_at_most_a_minute() {
-        assert_eq!(
-            refresh_after(Duration::from_secs(1800)),
-            Duration::from_secs(1740)
-        );
-        assert_eq!(
-            refresh_after(Duration::from_secs(10)),
-            Duration::from_secs(8)
-        );
-        assert_eq!(refresh_after(Duration::ZERO), Duration::ZERO);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::auth::{AccessToken, CspCredentials, TokenSource};
+use super::auth::{AccessToken, CspCredentials, TokenSource, token_source};
 use super::wire::{
     ClientIdAndSecret, CreateOAuthApp, CspErrorResponse, DeleteClientsRequest, MAX_DELETE_IDS,
     OAuthApp, Paged, PartialSuccess, RotateSecretRequest, UpdateOAuthApp,
@@ -170,7 +170,7 @@ impl CspClient {
                 "authorize",
             ],
         )?;
-        let tokens = TokenSource::new(token_url, &config.credentials, exec.clone())?;
+        let tokens = token_source(token_url, &config.credentials, exec.clone())?;
         Ok(Self {
             base,
             org_id,

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use url::Url;
 
-use super::auth::{AccessToken, KeycloakCredentials, TokenSource};
+use super::auth::{AccessToken, KeycloakCredentials, TokenSource, token_source};
 use super::wire::{
     ClientPolicies, ClientProfiles, ClientRepresentation, ClientScope, CredentialRepresentation,
     ErrorBody, RotationPolicy, rotation_policy,
@@ -205,7 +205,7 @@ impl KeycloakClient {
                 "token",
             ],
         )?;
-        let tokens = TokenSource::new(token_url, &config.credentials, exec.clone())?;
+        let tokens = token_source(token_url, &config.credentials, exec.clone())?;
         Ok(Self {
             base,
             realm: config.realm,
