@@ -93,6 +93,26 @@ impl ProviderMessage {
     }
 }
 
+impl ProviderMessage {
+    /// The message of an answer whose body is not the provider's error envelope:
+    /// the body's text (sanitized), or `HTTP <code> <reason>` when it has none.
+    pub fn from_body(status: http::StatusCode, body: &[u8]) -> Self {
+        let text = sanitize(&String::from_utf8_lossy(body));
+        let text = if text.is_empty() {
+            format!(
+                "HTTP {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+            .trim_end()
+            .to_string()
+        } else {
+            text
+        };
+        Self::new(None, &text, None)
+    }
+}
+
 impl fmt::Display for ProviderMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(pointer) = &self.pointer {

@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::wire::{ErrorBody, OAuth2Client, PatchOp};
-use crate::provider::error::{Operation, ProviderError, ProviderMessage, sanitize};
+use crate::provider::error::{Operation, ProviderError, ProviderMessage};
 use crate::provider::http::{
     BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
 };
@@ -701,21 +701,7 @@ fn error_messages(status: StatusCode, body: &[u8]) -> Vec<ProviderMessage> {
         }
         return vec![ProviderMessage::new(e.error, &text, None)];
     }
-    let text = String::from_utf8_lossy(body);
-    let text = sanitize(&text);
-    vec![ProviderMessage::new(
-        None,
-        &if text.is_empty() {
-            format!(
-                "HTTP {} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            )
-        } else {
-            text
-        },
-        None,
-    )]
+    vec![ProviderMessage::from_body(status, body)]
 }
 
 #[cfg(test)]

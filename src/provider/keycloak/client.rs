@@ -29,7 +29,7 @@ use super::wire::{
     ClientPolicies, ClientProfiles, ClientRepresentation, ClientScope, CredentialRepresentation,
     ErrorBody, RotationPolicy, rotation_policy,
 };
-use crate::provider::error::{Operation, ProviderError, ProviderMessage, sanitize};
+use crate::provider::error::{Operation, ProviderError, ProviderMessage};
 use crate::provider::http::{
     BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client, parse_base_url,
     serde_message, to_json,
@@ -799,20 +799,7 @@ fn error_messages(status: StatusCode, body: &[u8]) -> Vec<ProviderMessage> {
             return vec![ProviderMessage::new(None, &text, pointer)];
         }
     }
-    let text = sanitize(&String::from_utf8_lossy(body));
-    vec![ProviderMessage::new(
-        None,
-        &if text.is_empty() {
-            format!(
-                "HTTP {} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            )
-        } else {
-            text
-        },
-        None,
-    )]
+    vec![ProviderMessage::from_body(status, body)]
 }
 
 #[cfg(test)]
