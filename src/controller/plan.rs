@@ -255,6 +255,23 @@ impl Plan {
             requeue_after: None,
         }
     }
+
+    /// Whether this plan does nothing but make the client (its finalizer, its
+    /// intent, the create), or nothing at all: all that a Secret assumed absent
+    /// without a read (a never-reconciled object's, `reconcile.rs`) may decide. A
+    /// create survives the assumption being wrong (the Secret write finds the
+    /// Secret and reads it); a rotation or a repair would overwrite what it holds.
+    pub fn only_creates(&self) -> bool {
+        self.actions.iter().all(|a| {
+            matches!(
+                a,
+                Action::AddFinalizer
+                    | Action::AddFinalizerWithIntent { .. }
+                    | Action::RecordPendingCreate { .. }
+                    | Action::Create { .. }
+            )
+        })
+    }
 }
 
 /// Decide what to do next.

@@ -197,6 +197,62 @@ fn a_new_object_gets_its_finalizer_and_intent_in_one_write_then_a_create() {
     assert!(matches!(p.verdict, Verdict::Progressing { .. }));
 }
 
+/// A never-reconciled object's Secret is assumed absent without a read
+/// (`reconcile.rs`): its plan must be the first create, and a plan that would act
+/// otherwise on an absent Secret (here: a client exists, so a lost secret is
+/// replaced by rotating, which overwrites what the Secret holds) is made again from
+/// a read. A stale copy of an object whose first create already wrote the Secret
+/// once rotated a CSP client's good secret away this way.
+#[test]
+fn only_a_create_may_rest_on_a_secret_assumed_absent() {
+    for caps in [cloudflare(), csp(), hydra()] {
+        let mut new = Case::steady();
+        new.capabilities = caps;
+        new.has_finalizer = false;
+        new.status = OAuthClientStatus::default();
+        new.remote_kind = "not-created";
+        new.secret = SecretState::default();
+        let p = new.plan();
+        assert!(
+            matches!(
+                p.actions.as_slice(),
+                [Action::AddFinalizerWithIntent { .. }, Action::Create { .. }]
+            ),
+            "{caps:?}: {:?}",
+            p.actions
+        );
+        assert!(p.only_creates(), "{caps:?}");
+
+        let mut created = Case::steady();
+        created.capabilities = caps;
+        created.secret = SecretState::default();
+        let p = created.plan();
+        assert!(
+            p.actions.iter().any(|a| matches!(
+                a,
+                Action::Rotate {
+                    reason: RotationReason::SecretLost,
+                    ..
+                }
+            )),
+            "{caps:?}: {:?}",
+            p.actions
+        );
+        assert!(!p.only_creates(), "{caps:?}: a rotation is not a create");
+    }
+    // Nothing to do (a provider not found yet) rests on nothing.
+    let mut waiting = Case::steady();
+    waiting.status = OAuthClientStatus::default();
+    waiting.has_finalizer = true;
+    waiting.remote_kind = "unavailable";
+    waiting.unavailable = Some(Unavailable {
+        reason: "ProviderNotFound".into(),
+        message: "m".into(),
+        transient: true,
+    });
+    assert!(waiting.plan().only_creates());
+}
+
 #[test]
 fn in_sync_is_ready_and_does_nothing() {
     let p = Case::steady().plan();

@@ -66,18 +66,6 @@ pub async fn reconcile(obj: Arc<OAuthClient>, ctx: Arc<Context>) -> Result<Reque
 async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let api: Api<OAuthClient> =
         Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    // How the next round learns what the Secret holds: remembered (a plan that
-    // would act reads it), or as the previous round wrote it.
-    let mut source = if never_reconciled(&obj) {
-        // Its Secret is almost surely absent: the first create writes it without
-        // reading it first, and a Secret found there (AlreadyExists) is read then.
-        SecretSource::Known(
-            Box::new((default_secret_name(&obj), None)),
-            ctx.secret_memo.epoch(),
-        )
-    } else {
-        SecretSource::Recall
-    };
     // Every status write of this reconcile. The write that ended the previous
     // round is held back in it, to go out with the conditions (`obj.status`
     // already includes it).
@@ -102,13 +90,31 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
             }
         }
     }
+    // How the next round learns what the Secret holds: remembered (a plan that
+    // would act reads it), or as the previous round wrote it. Decided from the
+    // object as fresh as the check above made it: a copy that lags behind our own
+    // first create (a reconcile the provider's update started before the watch
+    // delivered it) looks never reconciled, and its Secret, ours by then, would be
+    // taken for absent, lost, and replaced by a rotation.
+    let mut assumed_absent = never_reconciled(&obj);
+    let mut source = if assumed_absent {
+        // Its Secret is almost surely absent: the first create writes it without
+        // reading it first, and a Secret found there (AlreadyExists) is read then.
+        SecretSource::Known(
+            Box::new((default_secret_name(&obj), None)),
+            ctx.secret_memo.epoch(),
+        )
+    } else {
+        SecretSource::Recall
+    };
     for round in 0..MAX_ROUNDS {
         // The intent of the first create may be an annotation (markers.rs).
         markers::absorb_create_intent(&mut obj);
         let status = obj.status.clone().unwrap_or_default();
         let deleting = obj.metadata.deletion_timestamp.is_some();
         let source_now = std::mem::replace(&mut source, SecretSource::Recall);
-        let (obs, p) = match observe_and_plan(&ctx, &obj, &status, source_now).await {
+        let assumed = std::mem::take(&mut assumed_absent);
+        let (obs, p) = match observe_and_plan(&ctx, &obj, &status, source_now, assumed).await {
             Ok(Ok(done)) => done,
             Ok(Err(wait)) => {
                 // Not this namespace's turn at a saturated provider: give the
@@ -242,20 +248,25 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
 }
 
 /// Observe and plan (`Err(wait)`: deferred, see [`Observed::Deferred`]). A plan
-/// that would act on a remembered Secret state (secret_memo.rs) is made again
-/// after reading the Secret.
+/// that would act on a remembered Secret state (secret_memo.rs), or on a Secret
+/// assumed absent (`assumed_absent`: a never-reconciled object's) other than by
+/// creating the client ([`Plan::only_creates`]), is made again after reading the
+/// Secret.
 async fn observe_and_plan(
     ctx: &Context,
     obj: &OAuthClient,
     status: &OAuthClientStatus,
     source: SecretSource,
+    assumed_absent: bool,
 ) -> Result<Result<(Observation, Plan), Duration>, kube::Error> {
     let mut obs = match observe(ctx, obj, source).await? {
         Observed::Observation(obs) => *obs,
         Observed::Deferred(wait) => return Ok(Err(wait)),
     };
     let mut p = plan(&input(ctx, obj, status, &obs));
-    if obs.secret_recalled && !p.actions.is_empty() {
+    let unfounded =
+        (obs.secret_recalled && !p.actions.is_empty()) || (assumed_absent && !p.only_creates());
+    if unfounded {
         obs.read_secret(ctx, obj).await?;
         p = plan(&input(ctx, obj, status, &obs));
     }
