@@ -34,7 +34,7 @@ pub const SECRET_WRITE_PATIENCE: Duration = Duration::from_secs(300);
 /// Runs one plan for one object. Its status writes go through the reconcile's
 /// [`StatusWriter`]; the write that ends the plan's last action is held back there
 /// (see [`StatusWriter::hold`]), to go out with the conditions.
-pub struct Executor<'a> {
+pub struct PlanRunner<'a> {
     ctx: &'a Context,
     obj: &'a OAuthClient,
     obs: &'a Observation,
@@ -76,7 +76,7 @@ fn now_rfc3339(ctx: &Context) -> String {
     ctx.clock.now().to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-impl<'a> Executor<'a> {
+impl<'a> PlanRunner<'a> {
     pub fn new(
         ctx: &'a Context,
         obj: &'a OAuthClient,

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use super::conditions::conditions;
 use super::context::Context;
 use super::error::Error;
-use super::execute::{Executed, Executor, SECRET_WRITE_PATIENCE};
+use super::execute::{Executed, PlanRunner, SECRET_WRITE_PATIENCE};
 use super::markers;
 use super::observe::{Observation, Observed, SecretSource, observe, secret_basis};
 use super::plan::{Action, Capabilities, Input, Plan, Verdict, plan};
@@ -196,7 +196,7 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
             has_finalizer,
             secret,
             secret_touched,
-        } = Executor::new(&ctx, &obj, &obs, &mut writer)
+        } = PlanRunner::new(&ctx, &obj, &obs, &mut writer)
             .run(&p.actions)
             .await;
         if let Some(latest) = latest {
