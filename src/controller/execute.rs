@@ -863,7 +863,7 @@ impl<'a> PlanRunner<'a> {
             )
         } else {
             format!(
-                "the previous secret stopped working at once ({} keeps one secret per client: no grace period is possible)",
+                "the previous secret stopped working at once ({} keeps no previous secret for this client: no grace period; see docs/rotation.md)",
                 p.kind()
             )
         };
