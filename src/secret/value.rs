@@ -20,6 +20,18 @@ impl ClientSecret {
         Self(SecretString::from(value.into()))
     }
 
+    /// A new secret of `len` ASCII letters and digits from a CSPRNG: URL-unreserved,
+    /// so no encoding of a token request (form, HTTP Basic) can change it.
+    pub fn random_alphanumeric(len: usize) -> Self {
+        use rand::Rng;
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        let mut rng = rand::rng();
+        let s: String = (0..len)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect();
+        Self::new(s)
+    }
+
     /// The secret value. Call only where the value must leave the process: the
     /// provider request body, the Kubernetes Secret's data, an HMAC.
     pub fn expose(&self) -> &str {

@@ -48,7 +48,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use serde_json::{Value, json};
 
 use super::client::HydraClient;
@@ -69,10 +68,6 @@ pub const UNSUPPORTED_CODE: &str = "clientops.unsupported_field";
 
 /// Length of the secrets clientops generates for Hydra clients.
 pub const GENERATED_SECRET_LEN: usize = 40;
-
-/// URL-unreserved characters only: Hydra URL-decodes HTTP Basic credentials, so a
-/// secret without reserved characters works unencoded too.
-const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// A Hydra admin API as a [`Provider`].
 #[derive(Clone, Debug)]
@@ -96,13 +91,11 @@ impl HydraProvider {
     }
 }
 
-/// A new random secret (CSPRNG, [`GENERATED_SECRET_LEN`] alphanumerics).
+/// A new random secret (CSPRNG, [`GENERATED_SECRET_LEN`] alphanumerics: Hydra
+/// URL-decodes HTTP Basic credentials, so a secret without reserved characters works
+/// unencoded too).
 pub fn generate_secret() -> ClientSecret {
-    let mut rng = rand::rng();
-    let s: String = (0..GENERATED_SECRET_LEN)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    ClientSecret::new(s)
+    ClientSecret::random_alphanumeric(GENERATED_SECRET_LEN)
 }
 
 fn strategy_str(s: HydraAccessTokenStrategy) -> &'static str {

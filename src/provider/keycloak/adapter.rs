@@ -67,7 +67,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rand::Rng;
 
 use super::client::{KeycloakClient, ScopeKind};
 use super::wire::{
@@ -173,16 +172,10 @@ fn server_managed(key: &str) -> bool {
         || MANAGED_ATTRIBUTES.iter().any(|(k, _)| *k == key)
 }
 
-const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
 /// A new random secret (CSPRNG, [`GENERATED_SECRET_LEN`] alphanumerics: nothing
 /// any encoding of the token request could change).
 pub fn generate_secret() -> ClientSecret {
-    let mut rng = rand::rng();
-    let s: String = (0..GENERATED_SECRET_LEN)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    ClientSecret::new(s)
+    ClientSecret::random_alphanumeric(GENERATED_SECRET_LEN)
 }
 
 /// A realm of a Keycloak as a [`Provider`].
