@@ -91,6 +91,35 @@ async fn a_namespaced_provider_cannot_reach_what_the_url_policy_refuses() {
         msg.contains("spec.hydra.publicUrl"),
         "the field is named: {msg}"
     );
+    // spec.keycloak.url (issue 18) goes through the same policy, before any
+    // credential is read.
+    w.apply(
+        &t,
+        json!({
+            "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthProvider",
+            "metadata": {"name": "keycloak-by-ip", "namespace": t},
+            "spec": {"keycloak": {
+                "url": format!("http://127.0.0.1:{port}"), "realm": "team",
+                "auth": {"clientCredentials": {"clientId": "clientops",
+                    "secretRef": {"name": "no-such-secret", "key": "secret"}}},
+            }},
+        }),
+    )
+    .await;
+    w.apply_client(
+        &t,
+        "keycloak-by-ip",
+        json!({"providerRef": {"kind": "OAuthProvider", "name": "keycloak-by-ip"},
+        "grantTypes": ["authorization_code"]}),
+    )
+    .await;
+    let msg = w
+        .wait_stalled(&t, "keycloak-by-ip", "ProviderURLNotAllowed")
+        .await;
+    assert!(
+        msg.contains("spec.keycloak.url"),
+        "the field is named: {msg}"
+    );
     tokio::time::sleep(QUIET).await;
     assert_eq!(hits.load(Ordering::SeqCst), 0, "the trap was never dialled");
 }
