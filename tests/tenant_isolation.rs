@@ -266,7 +266,10 @@ async fn a_namespaced_providers_answers_never_reach_what_the_tenant_reads() {
         let readable = tenant_readable(&w.client, &ns).await;
         let leaked = readable.contains("internal-admin-page") || readable.contains("leaky-value");
         if t == ProviderType::Hydra {
-            assert!(readable.contains("502"), "the status code is shown: {readable}");
+            assert!(
+                readable.contains("502"),
+                "the status code is shown: {readable}"
+            );
         }
         match KNOWN_LEAKS.iter().find(|(k, _)| *k == t) {
             Some((_, why)) => assert!(
@@ -278,7 +281,10 @@ async fn a_namespaced_providers_answers_never_reach_what_the_tenant_reads() {
             None => {}
         }
     }
-    assert!(leaks.is_empty(), "far-end text reached the tenant: {leaks:#?}");
+    assert!(
+        leaks.is_empty(),
+        "far-end text reached the tenant: {leaks:#?}"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 
 use serde_json::json;
 
-use support::scenario::condition;
 use clientops::provider::registry::KINDS;
+use support::scenario::condition;
 use support::tenancy::{QUIET, World, any_kind_client, hydra_provider, tenant_provider, trap};
 
 #[tokio::test]
