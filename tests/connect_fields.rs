@@ -69,8 +69,10 @@ fn variants(t: ProviderType) -> Vec<Value> {
             json!({"accountId": "0123456789abcdef0123456789abcdef", "baseUrl": URL,
                 "auth": {"apiKeySecretRef": r, "email": "ops@example.com"}}),
         ],
-        ProviderType::VmwareCsp => vec![json!({"orgId": "org", "baseUrl": URL,
-            "auth": {"apiTokenSecretRef": r}})],
+        ProviderType::VmwareCsp => vec![
+            json!({"orgId": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "baseUrl": URL,
+            "auth": {"apiTokenSecretRef": r}}),
+        ],
         ProviderType::Hydra => vec![json!({"adminUrl": URL, "publicUrl": URL,
             "auth": {"bearerTokenSecretRef": r}})],
         ProviderType::Keycloak => vec![

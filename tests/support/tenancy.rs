@@ -300,7 +300,7 @@ pub async fn tenant_provider(w: &World, ns: &str, t: ProviderType, name: &str, u
             "accountId": ACCOUNT, "baseUrl": url, "auth": {"apiTokenSecretRef": token},
         }),
         ProviderType::VmwareCsp => json!({
-            "orgId": "tenant-org", "baseUrl": url, "auth": {"apiTokenSecretRef": token},
+            "orgId": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "baseUrl": url, "auth": {"apiTokenSecretRef": token},
         }),
         ProviderType::Hydra => json!({"adminUrl": url, "publicUrl": url}),
         ProviderType::Keycloak => json!({
