@@ -571,7 +571,10 @@ async fn the_deployed_service_account_runs_the_lifecycle_and_every_rule_is_neede
 async fn a_tenant_bound_to_edit_writes_oauthclients_but_not_their_status() {
     let objs = apply_base();
     for (name, aggregated) in [
-        ("clientops-tenant-view", ["view", "edit", "admin"].as_slice()),
+        (
+            "clientops-tenant-view",
+            ["view", "edit", "admin"].as_slice(),
+        ),
         ("clientops-tenant-edit", ["edit", "admin"].as_slice()),
     ] {
         let role = find(&objs, "ClusterRole", name);
@@ -601,7 +604,11 @@ async fn a_tenant_bound_to_edit_writes_oauthclients_but_not_their_status() {
             serde_json::from_value(json!({"metadata": {"name": sa, "namespace": SYSTEM_NS}}))
                 .unwrap();
         Api::<ServiceAccount>::namespaced(admin.clone(), SYSTEM_NS)
-            .patch(&sa, &pp, &Patch::Apply(with_type(&account, "v1", "ServiceAccount")))
+            .patch(
+                &sa,
+                &pp,
+                &Patch::Apply(with_type(&account, "v1", "ServiceAccount")),
+            )
             .await
             .unwrap();
         let rb: RoleBinding = serde_json::from_value(json!({
@@ -614,7 +621,11 @@ async fn a_tenant_bound_to_edit_writes_oauthclients_but_not_their_status() {
             .patch(
                 &sa,
                 &pp,
-                &Patch::Apply(with_type(&rb, "rbac.authorization.k8s.io/v1", "RoleBinding")),
+                &Patch::Apply(with_type(
+                    &rb,
+                    "rbac.authorization.k8s.io/v1",
+                    "RoleBinding",
+                )),
             )
             .await
             .unwrap();
@@ -667,7 +678,10 @@ async fn a_tenant_bound_to_edit_writes_oauthclients_but_not_their_status() {
             }
             _ => {
                 let err = created.expect_err("view may not create OAuthClients");
-                assert!(matches!(&err, kube::Error::Api(e) if e.code == 403), "{err}");
+                assert!(
+                    matches!(&err, kube::Error::Api(e) if e.code == 403),
+                    "{err}"
+                );
                 Api::<OAuthClient>::namespaced(admin.clone(), &ns)
                     .create(&Default::default(), &client_obj(&name))
                     .await
@@ -677,8 +691,10 @@ async fn a_tenant_bound_to_edit_writes_oauthclients_but_not_their_status() {
         // Never the status: not by merge patch, not by apply.
         for patch in [
             Patch::Merge(status_patch.clone()),
-            Patch::Apply(json!({"apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
-                "status": {"clientId": "someone-elses-client"}})),
+            Patch::Apply(
+                json!({"apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
+                "status": {"clientId": "someone-elses-client"}}),
+            ),
         ] {
             let params = match &patch {
                 Patch::Apply(_) => PatchParams::apply("tenant").force(),

@@ -63,7 +63,11 @@ fn client_in(w: &World, ns: &str, name: &str, metadata: Value) -> Value {
 }
 
 fn annotation(o: &OAuthClient) -> Option<String> {
-    o.metadata.annotations.as_ref()?.get(PENDING_CREATE).cloned()
+    o.metadata
+        .annotations
+        .as_ref()?
+        .get(PENDING_CREATE)
+        .cloned()
 }
 
 #[tokio::test]
@@ -83,7 +87,12 @@ async fn a_forged_or_copied_intent_takes_no_other_tenants_client() {
     let forged = format!(r#"{{"startedAt":"2020-01-01T00:00:00Z","marker":"id:{victim_id}"}}"#);
     w.apply(
         &a,
-        client_in(&w, &a, "a1", json!({"annotations": {PENDING_CREATE: forged}})),
+        client_in(
+            &w,
+            &a,
+            "a1",
+            json!({"annotations": {PENDING_CREATE: forged}}),
+        ),
     )
     .await;
     let a1 = w.wait_ready(&a, "a1").await;
@@ -94,7 +103,10 @@ async fn a_forged_or_copied_intent_takes_no_other_tenants_client() {
     assert!(w.emu.check(&a_id, &a_secret).await, "A's own secret works");
     let notes = wait_events(&w.client, &a, "a1", "IntentRefused").await;
     assert!(notes[0].contains(PENDING_CREATE), "{notes:?}");
-    assert!(!notes[0].contains(&victim_id), "the value is not echoed: {notes:?}");
+    assert!(
+        !notes[0].contains(&victim_id),
+        "the value is not echoed: {notes:?}"
+    );
     assert_ne!(
         annotation(&a1).as_deref(),
         Some(forged.as_str()),
@@ -106,7 +118,12 @@ async fn a_forged_or_copied_intent_takes_no_other_tenants_client() {
     assert!(copied.contains("\"mac\""), "{copied}");
     w.apply(
         &a,
-        client_in(&w, &a, "a2", json!({"annotations": {PENDING_CREATE: copied}})),
+        client_in(
+            &w,
+            &a,
+            "a2",
+            json!({"annotations": {PENDING_CREATE: copied}}),
+        ),
     )
     .await;
     let a2 = w.wait_ready(&a, "a2").await;
@@ -134,17 +151,32 @@ async fn a_forged_or_copied_intent_takes_no_other_tenants_client() {
     )
     .await
     .unwrap();
-    let gone = wait_for(WAIT, || async { w.get(&a, "a3").await.is_none().then_some(()) }).await;
+    let gone = wait_for(WAIT, || async {
+        w.get(&a, "a3").await.is_none().then_some(())
+    })
+    .await;
     assert!(gone.is_some(), "a3 is let go; log:\n{}", w.ctl.logs());
 
     // B's client is untouched: same secret, same redirect URIs, still B's.
-    let after = w.remote(&victim_id).await.expect("b1 still at the provider");
-    assert_eq!(after["redirect_uris"], before["redirect_uris"], "not patched");
+    let after = w
+        .remote(&victim_id)
+        .await
+        .expect("b1 still at the provider");
+    assert_eq!(
+        after["redirect_uris"], before["redirect_uris"],
+        "not patched"
+    );
     assert_eq!(after["secret_count"], before["secret_count"], "not rotated");
-    assert!(w.emu.check(&victim_id, &victim_secret).await, "B's secret works");
+    assert!(
+        w.emu.check(&victim_id, &victim_secret).await,
+        "B's secret works"
+    );
     let b1 = w.get(&b, "b1").await.unwrap();
     assert!(is_ready(&b1));
-    assert_eq!(b1.status.unwrap().client_id.as_deref(), Some(victim_id.as_str()));
+    assert_eq!(
+        b1.status.unwrap().client_id.as_deref(),
+        Some(victim_id.as_str())
+    );
 
     // Deleting A's objects deletes their own clients, never B's.
     for name in ["a1", "a2"] {
@@ -154,7 +186,11 @@ async fn a_forged_or_copied_intent_takes_no_other_tenants_client() {
         (w.get(&a, "a1").await.is_none() && w.get(&a, "a2").await.is_none()).then_some(())
     })
     .await;
-    assert!(gone.is_some(), "A's objects deleted; log:\n{}", w.ctl.logs());
+    assert!(
+        gone.is_some(),
+        "A's objects deleted; log:\n{}",
+        w.ctl.logs()
+    );
     assert!(w.remote(&own).await.is_none() && w.remote(&own2).await.is_none());
     assert!(w.remote(&victim_id).await.is_some(), "B's client survives");
     assert!(w.emu.check(&victim_id, &victim_secret).await);
@@ -170,9 +206,16 @@ async fn a_chosen_id_other_than_the_uids_is_refused_even_when_signed() {
     s.apply_client("b", json!({})).await;
     let b = s.wait_ready("b").await;
     let victim_id = b.status.as_ref().unwrap().client_id.clone().unwrap();
-    assert_eq!(victim_id, chosen_client_id(b.metadata.uid.as_deref().unwrap()));
+    assert_eq!(
+        victim_id,
+        chosen_client_id(b.metadata.uid.as_deref().unwrap())
+    );
     let victim = s.creds("b").await;
-    assert!(s.emu.check(&victim_id, victim.secret.as_deref().unwrap()).await);
+    assert!(
+        s.emu
+            .check(&victim_id, victim.secret.as_deref().unwrap())
+            .await
+    );
 
     // A is written while no controller runs, so its UID is known before the
     // intent is: a signed intent for A naming B's id.
@@ -198,11 +241,16 @@ async fn a_chosen_id_other_than_the_uids_is_refused_even_when_signed() {
     assert_eq!(own, chosen_client_id(a.metadata.uid.as_deref().unwrap()));
     wait_events(&s.client, &s.ns, "a", "IntentRefused").await;
     assert!(
-        s.emu.check(&victim_id, victim.secret.as_deref().unwrap()).await,
+        s.emu
+            .check(&victim_id, victim.secret.as_deref().unwrap())
+            .await,
         "B's secret still works"
     );
     let b = s.get("b").await.unwrap();
-    assert_eq!(b.status.unwrap().client_id.as_deref(), Some(victim_id.as_str()));
+    assert_eq!(
+        b.status.unwrap().client_id.as_deref(),
+        Some(victim_id.as_str())
+    );
 
     // The key Secret is read once at start: the restart read the same key, so
     // B's intent (signed before it) still verifies (no Warning for b).

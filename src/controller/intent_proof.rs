@@ -62,14 +62,15 @@ impl IntentKeys {
     /// Whether `mac` is the MAC of `op` for `target` under the current or the
     /// previous key (compared in constant time).
     pub fn verify(&self, target: IntentFor<'_>, op: &PendingOperation, mac: &str) -> bool {
-        let Some(bytes) = mac.strip_prefix(MAC_PREFIX).and_then(|h| hex::decode(h).ok()) else {
+        let Some(bytes) = mac
+            .strip_prefix(MAC_PREFIX)
+            .and_then(|h| hex::decode(h).ok())
+        else {
             return false;
         };
         std::iter::once(&self.current)
             .chain(self.previous.as_ref())
-            .any(|key| {
-                hmac_for(key, target, op).verify_slice(&bytes).is_ok()
-            })
+            .any(|key| hmac_for(key, target, op).verify_slice(&bytes).is_ok())
     }
 }
 

@@ -285,10 +285,16 @@ mod tests {
             format!(r#"{{"startedAt":"2020-01-01T00:00:00Z","marker":"id:{victim_id}"}}"#),
         );
         let mut copy = a.clone();
-        assert_eq!(absorb_create_intent(&mut copy, &keys()), Some(IntentRefused));
+        assert_eq!(
+            absorb_create_intent(&mut copy, &keys()),
+            Some(IntentRefused)
+        );
         assert_eq!(copy.status, None, "treated as new");
         // Garbage, and a made-up MAC.
-        for v in ["not json", r#"{"startedAt":"t","marker":"sent:ab","mac":"v1:00"}"#] {
+        for v in [
+            "not json",
+            r#"{"startedAt":"t","marker":"sent:ab","mac":"v1:00"}"#,
+        ] {
             annotate(&mut a, v.into());
             assert_eq!(create_intent(&a, &keys()), Err(IntentRefused), "{v}");
         }
@@ -306,12 +312,8 @@ mod tests {
         again.metadata.annotations = b.metadata.annotations.clone();
         assert_eq!(create_intent(&again, &keys()), Err(IntentRefused));
         // Edited after signing: another time or marker.
-        let mut edited: serde_json::Value = serde_json::from_str(&signed_intent(
-            &a,
-            &keys(),
-            &intent("sent:ab"),
-        ))
-        .unwrap();
+        let mut edited: serde_json::Value =
+            serde_json::from_str(&signed_intent(&a, &keys(), &intent("sent:ab"))).unwrap();
         edited["startedAt"] = "2020-01-01T00:00:00Z".into();
         annotate(&mut a, edited.to_string());
         assert_eq!(create_intent(&a, &keys()), Err(IntentRefused));

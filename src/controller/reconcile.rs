@@ -383,7 +383,10 @@ fn requeue_for(ctx: &Context, verdict: &Verdict, due: Option<Duration>) -> Reque
 /// A Warning that the intent annotation on `obj` was ignored (it names the
 /// annotation, never its value).
 fn warn_intent_refused(ctx: &Context, obj: &OAuthClient, refused: &markers::IntentRefused) {
-    tracing::warn!(annotation = markers::PENDING_CREATE, "ignored an intent annotation clientops did not write for this object");
+    tracing::warn!(
+        annotation = markers::PENDING_CREATE,
+        "ignored an intent annotation clientops did not write for this object"
+    );
     let ev = Event {
         type_: EventType::Warning,
         reason: "IntentRefused".into(),
