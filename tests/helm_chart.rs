@@ -137,6 +137,8 @@ fn the_chart_renders_the_objects_of_the_kustomize_base() {
 
     for (kind, name, path) in [
         ("ClusterRole", "clientops", "/rules"),
+        ("ClusterRole", "clientops-tenant-view", "/rules"),
+        ("ClusterRole", "clientops-tenant-edit", "/rules"),
         ("Role", "clientops-leader-election", "/rules"),
         ("ClusterRoleBinding", "clientops", "/subjects"),
         ("RoleBinding", "clientops-leader-election", "/subjects"),
