@@ -17,14 +17,14 @@ use support::tenancy::{QUIET, World, hydra_provider, trap};
 
 #[tokio::test]
 async fn a_namespaced_provider_cannot_reach_what_the_url_policy_refuses() {
-    // The shipped policy, plus the host name `localhost` and plain http: so that
-    // the second row is refused by the resolved address alone.
+    // The shipped policy, plus the host name `localhost` (any port) and plain
+    // http: so that the second row is refused by the resolved address alone.
     let w = World::new(
         "tenancy-url",
         None,
         &[
             "--namespaced-provider-hosts",
-            "api.cloudflare.com,localhost",
+            "api.cloudflare.com,localhost:*",
             "--namespaced-provider-allow-http",
         ],
     )
