@@ -47,7 +47,11 @@ pub trait Kind: Send + Sync + 'static {
     /// the block, so rules on shared fields are checked here.
     fn desire(&self, spec: &OAuthClientSpec, fields: &mut ClientFields) -> Result<(), SpecError>;
     /// A provider client for the provider object's block, with credentials and URLs
-    /// obtained through `env` (which applies who may read and reach what).
+    /// obtained through `env` (which applies who may read and reach what). A call
+    /// made here that fails returns [`ConnectError::far_end`] with the error as it
+    /// came: never formatted into a message, so that the controller can withhold
+    /// the far end's words from a tenant (`tests/tenant_far_end.rs` checks every
+    /// kind).
     async fn connect(
         &self,
         blocks: &ProviderBlocks,
