@@ -30,6 +30,7 @@ use crate::provider::http::{HttpOptions, build_client};
 use crate::provider::ratelimit::RateLimiterRegistry;
 use crate::provider::url_policy::build_guarded_client;
 use crate::telemetry::Metrics;
+use crate::telemetry::auth::{MetricsAuth, MetricsAuthMode};
 use crate::telemetry::server::{ReadyCheck, Refresh, router, serve};
 
 /// What `clientops run` watches.
@@ -54,6 +55,8 @@ pub struct Operations {
     pub leader_election: Option<LeaseConfig>,
     /// Serve `/metrics`, `/healthz` and `/readyz` here.
     pub metrics_addr: Option<SocketAddr>,
+    /// Who may read `/metrics` (`--metrics-auth`).
+    pub metrics_auth: MetricsAuthMode,
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -171,7 +174,14 @@ pub async fn run(
                 }
             })
         };
-        serve(addr, router(metrics.clone(), refresh, ready)).await?;
+        let auth = ops
+            .metrics_auth
+            .required(addr)
+            .then(|| Arc::new(MetricsAuth::new(client.clone())));
+        if auth.is_none() {
+            tracing::info!(%addr, "/metrics is served without authentication (--metrics-auth)");
+        }
+        serve(addr, router(metrics.clone(), refresh, ready, auth)).await?;
     }
     if let Some(e) = elector.as_mut() {
         tokio::select! {
