@@ -26,8 +26,8 @@ pub fn create_intent(obj: &OAuthClient) -> Option<PendingOperation> {
     if recorded_elsewhere {
         return None;
     }
-    let value = obj.metadata.annotations.as_ref()?.get(PENDING_CREATE)?;
-    serde_json::from_str(value).ok()
+    let value = super::slim::read_annotation(&obj.metadata, PENDING_CREATE)?;
+    serde_json::from_str(&value).ok()
 }
 
 /// Our copy of `obj` with the intent of its first create in `status.pendingCreate`,
