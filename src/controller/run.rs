@@ -103,7 +103,9 @@ pub async fn run(
             Api::all(client.clone()),
         ),
     };
-    let mut client_cfg = watcher::Config::default().any_semantic();
+    let mut client_cfg = watcher::Config::default()
+        .any_semantic()
+        .page_size(slim::LIST_PAGE_SIZE);
     if let Some(sel) = &scope.label_selector {
         client_cfg = client_cfg.labels(sel);
     }
@@ -289,7 +291,12 @@ pub async fn run(
         let memo_all = memo.clone();
         // With backoff: while the apiserver is away, a watch retried at once
         // would spin (the OAuthClient watch has had it all along).
-        watcher(secrets_api, watcher::Config::default().labels(CLIENT_LABEL))
+        watcher(
+            secrets_api,
+            watcher::Config::default()
+                .labels(CLIENT_LABEL)
+                .page_size(slim::LIST_PAGE_SIZE),
+        )
             .modify(slim::object)
             .default_backoff()
             .inspect(move |e| {
@@ -415,8 +422,11 @@ fn slim_watch<K>(
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
-    watcher(api, watcher::Config::default())
-        .modify(slim::object)
+    watcher(
+        api,
+        watcher::Config::default().page_size(slim::LIST_PAGE_SIZE),
+    )
+    .modify(slim::object)
         .default_backoff()
 }
 

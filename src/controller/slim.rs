@@ -17,6 +17,9 @@
 //!   fresh GET and the cached copy read the same; a changed value still reads as
 //!   changed).
 //!
+//! A watch's list is read [`LIST_PAGE_SIZE`] objects at a time, since a page is
+//! held whole before its objects are slimmed.
+//!
 //! Nothing clientops writes is built from a slimmed copy: status goes out as a
 //! merge patch of status fields, the finalizer and the create-intent annotation as
 //! merge patches of their own keys (other annotations, labels and finalizers are
@@ -30,6 +33,12 @@ use sha2::{Digest, Sha256};
 use crate::api::OAuthClient;
 use crate::api::annotations::{RECONCILE, RETIRE_PREVIOUS, ROTATE};
 use crate::controller::markers::PENDING_CREATE;
+
+/// Objects per page of a watch's list: a page is read whole before the objects
+/// in it are slimmed, so its size bounds what a list holds at once (50 objects of
+/// the apiserver's largest annotations: about 13 MiB; kube-rs' default of 500:
+/// ten times that).
+pub const LIST_PAGE_SIZE: u32 = 50;
 
 /// The annotations of an OAuthClient that clientops reads; the cache keeps these
 /// only.
