@@ -297,24 +297,24 @@ pub async fn run(
                 .labels(CLIENT_LABEL)
                 .page_size(slim::LIST_PAGE_SIZE),
         )
-            .modify(slim::object)
-            .default_backoff()
-            .inspect(move |e| {
-                if matches!(
-                    e,
-                    Err(_) | Ok(watcher::Event::Init) | Ok(watcher::Event::InitDone)
-                ) {
-                    memo_all.forget_all();
-                }
-            })
-            .touched_objects()
-            .try_filter(move |s| futures::future::ready(!own.is_own(s)))
-            .inspect_ok(move |s| {
-                memo.forget(
-                    s.metadata.namespace.as_deref().unwrap_or_default(),
-                    s.metadata.name.as_deref().unwrap_or_default(),
-                )
-            })
+        .modify(slim::object)
+        .default_backoff()
+        .inspect(move |e| {
+            if matches!(
+                e,
+                Err(_) | Ok(watcher::Event::Init) | Ok(watcher::Event::InitDone)
+            ) {
+                memo_all.forget_all();
+            }
+        })
+        .touched_objects()
+        .try_filter(move |s| futures::future::ready(!own.is_own(s)))
+        .inspect_ok(move |s| {
+            memo.forget(
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                s.metadata.name.as_deref().unwrap_or_default(),
+            )
+        })
     };
     let mut clients = controller.owns_stream(own_secrets);
     if scope.cluster_providers {
@@ -427,7 +427,7 @@ where
         watcher::Config::default().page_size(slim::LIST_PAGE_SIZE),
     )
     .modify(slim::object)
-        .default_backoff()
+    .default_backoff()
 }
 
 /// A controller of provider objects whose store keeps each as slim.rs makes it.
