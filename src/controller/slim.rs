@@ -197,6 +197,33 @@ mod tests {
         assert_ne!(Some(read), read_annotation(&other.metadata, ROTATE));
     }
 
+    /// A `clientops.dev/` key added where OAuthClient annotations are named must
+    /// be kept by the cache (or said here to be read from no OAuthClient), or
+    /// clientops would never see it.
+    #[test]
+    fn every_annotation_key_named_for_oauthclients_is_kept_or_known_unread() {
+        use crate::api::annotations::{FINALIZER, ROTATED_AT};
+        // A Secret's label, a Secret's annotation, a finalizer.
+        let not_oauthclient_annotations = [CLIENT_LABEL, ROTATED_AT, FINALIZER];
+        for source in [
+            include_str!("../api/annotations.rs"),
+            include_str!("markers.rs"),
+        ] {
+            for line in source.lines() {
+                let Some((_, value)) = line.split_once(": &str = \"clientops.dev/") else {
+                    continue;
+                };
+                let key = format!("clientops.dev/{}", value.trim_end_matches("\";"));
+                assert!(
+                    CLIENT_ANNOTATIONS_READ.contains(&key.as_str())
+                        || not_oauthclient_annotations.contains(&key.as_str()),
+                    "{key}: add it to CLIENT_ANNOTATIONS_READ (and read it with read_annotation), \
+                     or to the keys read from no OAuthClient"
+                );
+            }
+        }
+    }
+
     #[test]
     fn providers_and_secrets_keep_no_annotation_or_label() {
         let mut s: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
