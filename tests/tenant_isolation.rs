@@ -327,6 +327,86 @@ async fn a_provider_that_hangs_does_not_hold_other_namespaces_back() {
     );
 }
 
+/// Issue 24: more namespaces hang than there are workers. Eight namespaces, each
+/// with its own provider at a loopback trap that accepts and never answers, and
+/// four workers: before, at most three of them could hold a worker at once (and
+/// the provider checks two more), and a healthy namespace waited for their calls
+/// to time out. Now a reconcile waiting on its provider gives its worker back, and
+/// namespaces waiting on slow providers share the workers: every one of them
+/// hangs at once, and the healthy namespace's client becomes Ready while they all
+/// still do.
+#[tokio::test]
+async fn however_many_namespaces_hang_another_namespace_is_served() {
+    let w = World::new("tenancy-hang-many", None, &["--workers", "4"]).await;
+    let mut traps = vec![];
+    for n in 0..8 {
+        let (port, open) = support::tenancy::open_trap().await;
+        let slow = w.tenant(&format!("tenant-hang{n}"), json!({})).await;
+        w.apply(
+            &slow,
+            hydra_provider(&slow, "hangs", &format!("http://127.0.0.1:{port}")),
+        )
+        .await;
+        for i in 0..4 {
+            w.apply_client(
+                &slow,
+                &format!("h{i}"),
+                json!({"providerRef": {"kind": "OAuthProvider", "name": "hangs"},
+                "grantTypes": ["authorization_code"]}),
+            )
+            .await;
+        }
+        traps.push((slow, open));
+    }
+    let open_calls = |traps: &[(String, std::sync::Arc<std::sync::atomic::AtomicUsize>)]| {
+        traps
+            .iter()
+            .map(|(ns, open)| (ns.clone(), open.load(Ordering::SeqCst)))
+            .collect::<Vec<_>>()
+    };
+    // Every namespace hangs at once: each trap holds a call open. (The provider
+    // checks, two at a time, can account for two traps at most.)
+    let all_hang = wait_for(WAIT, || async {
+        open_calls(&traps)
+            .iter()
+            .all(|(_, open)| *open >= 1)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        all_hang.is_some(),
+        "not every namespace got to call its hanging provider: open calls {:?}; log:\n{}",
+        open_calls(&traps),
+        w.ctl.logs()
+    );
+    let other = w.tenant("tenant-other", json!({})).await;
+    w.apply_client(&other, "fine", json!({})).await;
+    // Ready, and at that moment every namespace's calls still hang (the calls time
+    // out after 30 s; the wait is longer, but the open calls say they had not).
+    let ready = wait_for(WAIT, || async {
+        let fine = w.get(&other, "fine").await.filter(is_ready)?;
+        Some((fine, open_calls(&traps)))
+    })
+    .await;
+    let Some((_, open_then)) = ready else {
+        panic!(
+            "a healthy namespace's client did not become Ready; open calls {:?}; log:\n{}",
+            open_calls(&traps),
+            w.ctl.logs()
+        );
+    };
+    assert!(
+        open_then.iter().all(|(_, open)| *open >= 1),
+        "Ready only once some hanging calls had ended: {open_then:?}"
+    );
+    for (ns, _) in &traps {
+        assert!(
+            w.get(ns, "h0").await.filter(is_ready).is_none(),
+            "{ns}/h0 cannot be Ready"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_provider_that_pages_for_ever_stops_at_the_list_budget() {
     let w = World::new("tenancy-paging", None, &["--list-max-pages", "20"]).await;

@@ -99,7 +99,15 @@ struct Args {
     /// Free text recorded in the result (e.g. "baseline").
     #[arg(long, default_value = "")]
     label: String,
+    /// Give every OAuthClient an annotation of this many KiB that clientops never
+    /// reads (a tenant making its objects fat), and measure a restarted
+    /// controller too: the peak RSS of its first list and reconcile of them all.
+    #[arg(long, default_value_t = 0)]
+    fat_annotation_kib: usize,
 }
+
+/// The annotation `--fat-annotation-kib` fills.
+const FAT_ANNOTATION: &str = "bench.clientops.dev/unread-padding";
 
 // ---------------------------------------------------------------- processes
 
@@ -475,8 +483,8 @@ async fn setup_world(
     Ok(provider)
 }
 
-fn client_manifest(ns: &str, provider: &str, i: usize) -> Value {
-    json!({
+fn client_manifest(ns: &str, provider: &str, i: usize, fat_kib: usize) -> Value {
+    let mut v = json!({
         "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
         "metadata": {"name": format!("c-{i:05}"), "namespace": ns},
         "spec": {
@@ -488,7 +496,11 @@ fn client_manifest(ns: &str, provider: &str, i: usize) -> Value {
             "scopes": ["account.read"],
             "tokenEndpointAuthMethod": "client_secret_basic",
         },
-    })
+    });
+    if fat_kib > 0 {
+        v["metadata"]["annotations"] = json!({ FAT_ANNOTATION: "x".repeat(fat_kib * 1024) });
+    }
+    v
 }
 
 // ---------------------------------------------------------------- observation
@@ -635,7 +647,8 @@ async fn apply_all(
             let api = api.clone();
             let seen = seen.clone();
             let obj: DynamicObject =
-                serde_json::from_value(client_manifest(ns, provider, i)).expect("manifest");
+                serde_json::from_value(client_manifest(ns, provider, i, args.fat_annotation_kib))
+                    .expect("manifest");
             async move {
                 let mut tries = 0;
                 loop {
@@ -1079,8 +1092,49 @@ async fn run_clientops(
         w.abort();
     }
     drop(ctl);
+    if args.fat_annotation_kib > 0 {
+        out["restart"] = restart(args, &ns, n).await?;
+        eprintln!("bench:   restarted: {}", out["restart"]);
+    }
     remove_provider(client, &provider).await;
     Ok(out)
+}
+
+/// A new controller on the N objects already there (a restart, a crash loop): the
+/// peak RSS of its first list of them and of reconciling them all once.
+async fn restart(args: &Args, ns: &str, n: usize) -> anyhow::Result<Value> {
+    let log = args
+        .log_dir
+        .join(format!("clientops-bench-{ns}-restart.log"));
+    let ctl = Controller::start(args, ns, &log)?;
+    let t0 = Instant::now();
+    ctl.wait_ready().await?;
+    let synced_s = t0.elapsed().as_secs_f64();
+    let (synced_hwm, _, _) = proc_stats(ctl.pid());
+    // Every object is reconciled once after the first list; wait for that.
+    let reconciled = async {
+        loop {
+            let r = ctl.reconciles().await;
+            if r.values().sum::<f64>() >= n as f64 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let complete = tokio::time::timeout(Duration::from_secs(120 + n as u64 / 2), reconciled)
+        .await
+        .is_ok();
+    let all_s = t0.elapsed().as_secs_f64();
+    let (hwm, rss, cpu) = proc_stats(ctl.pid());
+    Ok(json!({
+        "complete": complete,
+        "synced_s": (synced_s * 1000.0).round() / 1000.0,
+        "peak_rss_mib_at_sync": (synced_hwm * 10.0).round() / 10.0,
+        "reconciled_s": (all_s * 1000.0).round() / 1000.0,
+        "peak_rss_mib": (hwm * 10.0).round() / 10.0,
+        "rss_mib": (rss * 10.0).round() / 10.0,
+        "cpu_s": (cpu * 100.0).round() / 100.0,
+    }))
 }
 
 async fn run_ideal(
@@ -1115,7 +1169,7 @@ async fn warm_up(client: &Client) -> anyhow::Result<()> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), OPERATOR_NS, &oauthclient_ar());
     let mut obj: DynamicObject =
-        serde_json::from_value(client_manifest(OPERATOR_NS, "warm-up", 0))?;
+        serde_json::from_value(client_manifest(OPERATOR_NS, "warm-up", 0, 0))?;
     obj.metadata.name = Some(format!("warm-up-{}", suffix()));
     api.create(&PostParams::default(), &obj).await?;
     api.patch_status(
@@ -1271,6 +1325,7 @@ async fn main() -> anyhow::Result<()> {
         "machine": {"nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "load_at_end": loadavg()},
         "settings": {"workers": args.workers, "resync_s": args.resync_secs, "steady_periods": args.steady_periods,
                       "apply_concurrency": args.apply_concurrency, "emulator_rate_limit": "off",
+                      "fat_annotation_kib": args.fat_annotation_kib,
                       "provider_rate_limit": "1000000/1s"},
         "runs": runs,
         "rate_limited": rate_limited,

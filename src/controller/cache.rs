@@ -14,6 +14,8 @@
 //!   are kept for the TTL, by default half the resync period and at most 30 s. A
 //!   label removed from a namespace, or a rotated API token, is seen within that
 //!   time.
+//!
+//! Objects are kept as `slim.rs` makes them: what clientops reads of them only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -163,7 +165,7 @@ impl ReadCache {
         let key = name.to_string();
         self.through(
             |g| g.cluster_providers.get(&key, ttl),
-            fetch,
+            slimmed(fetch),
             |g, v, at| g.cluster_providers.put(key.clone(), v, at),
             true,
         )
@@ -181,7 +183,7 @@ impl ReadCache {
         let key = (namespace.to_string(), name.to_string());
         self.through(
             |g| g.providers.get(&key, ttl),
-            fetch,
+            slimmed(fetch),
             |g, v, at| g.providers.put(key.clone(), v, at),
             true,
         )
@@ -214,12 +216,25 @@ impl ReadCache {
         let key = (namespace.to_string(), name.to_string());
         self.through(
             |g| g.secrets.get(&key, self.ttl),
-            fetch,
+            slimmed(fetch),
             |g, v, at| g.secrets.put(key.clone(), v, at),
             false,
         )
         .await
     }
+}
+
+/// `fetch` with the object it reads as the cache keeps it (`slim.rs`: no
+/// annotation, label or managedFields; a tenant's OAuthProvider or credentials
+/// Secret can carry up to 256 KiB of them).
+async fn slimmed<K: kube::Resource, E>(
+    fetch: impl Future<Output = Result<Option<K>, E>>,
+) -> Result<Option<K>, E> {
+    let mut got = fetch.await?;
+    if let Some(o) = got.as_mut() {
+        super::slim::object(o);
+    }
+    Ok(got)
 }
 
 #[cfg(test)]

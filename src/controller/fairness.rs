@@ -5,8 +5,11 @@
 //! worker back at once (no write, no provider call) and comes back later:
 //!
 //! - [`Workers`]: one namespace may hold all workers but two, and the last free
-//!   worker goes only to a namespace that holds none, so a namespace whose
-//!   provider hangs cannot hold every worker until its calls time out.
+//!   worker goes only to a namespace that holds none; a reconcile that has waited
+//!   on its provider for [`SLOW_AFTER`] gives its worker back while it waits, and
+//!   namespaces waiting on slow providers share the workers between them. So
+//!   however many namespaces' providers hang, they cannot hold every worker
+//!   until their calls time out.
 //! - [`InFlight`]: the rate limiter serves waiting tenants in turn
 //!   ([`crate::provider::ratelimit`]), but a reconcile waiting for a token holds a
 //!   worker; so while an account's limiter is saturated, a namespace may hold at
@@ -73,26 +76,90 @@ impl<K: Eq + Hash + Clone> Tally<K> {
     }
 }
 
-/// Reconciles in flight per namespace, against the number of workers. One
-/// namespace may hold all but two of them; the last free worker goes only to a
-/// namespace that holds none. So a namespace whose provider hangs (or two such
-/// namespaces) cannot hold every worker until their calls time out, and a
-/// namespace alone still gets most of them. A tenant with many namespaces holds
-/// one worker per namespace at least: the reconcile deadline bounds how long.
+/// A reconcile in flight this long is waiting on its provider (a call, a
+/// rate-limit wait, the account lock), not working: it no longer counts against
+/// the workers, and its namespace counts as waiting on a slow provider.
+pub const SLOW_AFTER: Duration = Duration::from_secs(2);
+/// A namespace counts as waiting on a slow provider this long after its last slow
+/// reconcile ended, so that it comes back at its share, not with a burst.
+pub const SLOW_MEMORY: Duration = Duration::from_secs(120);
+
+/// Reconciles in flight per namespace, against the number of workers.
+///
+/// - A worker is one reconcile *working*: in flight for less than
+///   [`SLOW_AFTER`]. A reconcile in flight longer is waiting (on a provider that
+///   hangs, at the most) and gives its worker back while it waits; it still
+///   counts in its namespace's total.
+/// - One namespace may hold all workers but two (working and waiting together),
+///   and the last free worker goes only to a namespace that holds none.
+/// - A namespace waiting on a slow provider (a reconcile of it is waiting, or
+///   was within [`SLOW_MEMORY`]) may hold at most its share of the workers: their
+///   number divided by the number of such namespaces, at least one. The more
+///   namespaces hang, the less each holds, and a hung reconcile never holds a
+///   worker longer than [`SLOW_AFTER`]: however many namespaces hang at once, the
+///   others find free workers.
+///
+/// The waiting reconciles are bounded by these totals per namespace (namespaces are
+/// made by the cluster's admin, not by tenants), and each by the reconcile
+/// deadline.
 pub struct Workers {
     workers: usize,
-    by_namespace: Tally<String>,
+    pool: Arc<Mutex<Pool>>,
+}
+
+#[derive(Default)]
+struct Pool {
+    next: u64,
+    /// namespace → (slot, started) of each reconcile in flight.
+    held: HashMap<String, Vec<(u64, Instant)>>,
+    /// namespace → when its last slow reconcile ended.
+    slow_until: HashMap<String, Instant>,
+}
+
+impl Pool {
+    fn is_slow(&self, ns: &str, now: Instant) -> bool {
+        self.slow_until.get(ns).is_some_and(|t| *t > now)
+            || self.held.get(ns).is_some_and(|v| {
+                v.iter()
+                    .any(|(_, at)| now.saturating_duration_since(*at) >= SLOW_AFTER)
+            })
+    }
 }
 
 /// A worker held by a namespace, given back on drop.
-pub type WorkerSlot = Held<String>;
+pub struct WorkerSlot {
+    pool: Arc<Mutex<Pool>>,
+    namespace: String,
+    id: u64,
+}
+
+impl Drop for WorkerSlot {
+    fn drop(&mut self) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let Some(list) = pool.held.get_mut(&self.namespace) else {
+            return;
+        };
+        let Some(i) = list.iter().position(|(id, _)| *id == self.id) else {
+            return;
+        };
+        let (_, started) = list.swap_remove(i);
+        if list.is_empty() {
+            pool.held.remove(&self.namespace);
+        }
+        if now.saturating_duration_since(started) >= SLOW_AFTER {
+            pool.slow_until
+                .insert(self.namespace.clone(), now + SLOW_MEMORY);
+        }
+    }
+}
 
 impl Workers {
-    /// `workers` reconciles run at a time.
+    /// `workers` reconciles work at a time.
     pub fn new(workers: usize) -> Self {
         Self {
             workers: workers.max(1),
-            by_namespace: Tally::default(),
+            pool: Arc::default(),
         }
     }
 
@@ -100,16 +167,45 @@ impl Workers {
     pub fn admit(&self, namespace: &str) -> Result<WorkerSlot, Duration> {
         let workers = self.workers;
         let per_namespace = workers.saturating_sub(2).max(1);
-        self.by_namespace
-            .take(namespace.to_string(), |held, total| {
-                let last = total + 1 >= workers;
-                let full = total >= workers;
-                if full || (last && held > 0) || held >= per_namespace {
-                    use rand::Rng;
-                    return Err(Duration::from_millis(rand::rng().random_range(500..1000)));
-                }
-                Ok(())
-            })
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        pool.slow_until.retain(|_, t| *t > now);
+        let working = pool
+            .held
+            .values()
+            .flatten()
+            .filter(|(_, at)| now.saturating_duration_since(*at) < SLOW_AFTER)
+            .count();
+        let held = pool.held.get(namespace).map_or(0, Vec::len);
+        let full = working >= workers;
+        let last = working + 1 >= workers;
+        let mut turned_away = full || (last && held > 0) || held >= per_namespace;
+        if !turned_away && pool.is_slow(namespace, now) {
+            let slow = pool
+                .held
+                .keys()
+                .chain(pool.slow_until.keys())
+                .collect::<std::collections::HashSet<_>>()
+                .into_iter()
+                .filter(|ns| pool.is_slow(ns, now))
+                .count();
+            turned_away = held >= (workers / slow.max(1)).max(1);
+        }
+        if turned_away {
+            use rand::Rng;
+            return Err(Duration::from_millis(rand::rng().random_range(500..1000)));
+        }
+        pool.next += 1;
+        let id = pool.next;
+        pool.held
+            .entry(namespace.to_string())
+            .or_default()
+            .push((id, now));
+        Ok(WorkerSlot {
+            pool: self.pool.clone(),
+            namespace: namespace.to_string(),
+            id,
+        })
     }
 }
 
@@ -194,8 +290,8 @@ impl ForcedResyncs {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_last_worker_goes_to_a_namespace_that_holds_none() {
+    #[tokio::test(start_paused = true)]
+    async fn the_last_worker_goes_to_a_namespace_that_holds_none() {
         let w = Workers::new(8);
         // Namespace a alone takes all but two workers...
         let a: Vec<_> = (0..6)
@@ -221,6 +317,77 @@ mod tests {
         let s = one.admit("a").expect("first");
         drop(s);
         assert!(one.admit("a").is_ok());
+    }
+
+    /// The adversary: more namespaces whose provider hangs than there are
+    /// workers, each trying again as soon as it is turned away.
+    #[tokio::test(start_paused = true)]
+    async fn however_many_namespaces_hang_another_finds_a_worker() {
+        let w = Workers::new(4);
+        let hanging: Vec<String> = (0..12).map(|i| format!("hang-{i}")).collect();
+        let mut hung = Vec::new();
+        let mut healthy_admitted = Vec::new();
+        for _ in 0..40 {
+            // Every hanging namespace takes what it is given, and never lets go.
+            for ns in &hanging {
+                while let Ok(slot) = w.admit(ns) {
+                    hung.push(slot);
+                }
+            }
+            healthy_admitted.push(w.admit("healthy").is_ok());
+            tokio::time::advance(Duration::from_millis(500)).await;
+        }
+        // Until a hanging namespace has waited SLOW_AFTER it looks like any other
+        // (its first reconciles work for that long); once each has, the workers
+        // are free for the healthy namespace every time it asks, though every
+        // hanging namespace still hangs.
+        assert!(
+            healthy_admitted[20..].iter().all(|ok| *ok),
+            "turned away while {} reconciles hang: {healthy_admitted:?}",
+            hung.len()
+        );
+        assert!(hung.len() >= hanging.len(), "every namespace hangs");
+        // Waiting namespaces share the workers: each holds about workers /
+        // waiting namespaces, at least one, plus what it took before it was
+        // known to wait.
+        for ns in &hanging {
+            let held = w.pool.lock().unwrap().held.get(ns).map_or(0, Vec::len);
+            assert!(held <= 2, "{ns} holds {held}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_reconcile_gives_its_worker_back_but_counts_for_its_namespace() {
+        let w = Workers::new(4);
+        let a: Vec<_> = (0..2)
+            .map(|_| w.admit("a").expect("below the cap"))
+            .collect();
+        assert!(w.admit("a").is_err(), "a holds all but two");
+        let b = w.admit("b").expect("b holds none");
+        let c = w.admit("c").expect("the last worker, c holds none");
+        assert!(w.admit("d").is_err(), "all four work");
+        tokio::time::advance(SLOW_AFTER).await;
+        // All four wait now: their workers are free, their namespaces' totals not.
+        assert!(w.admit("a").is_err(), "a still holds all but two");
+        let d = w.admit("d").expect("a free worker");
+        // b and c wait on slow providers: three such namespaces (a, b, c) share
+        // four workers, one each.
+        assert!(w.admit("b").is_err(), "b holds its share");
+        drop((a, b, c));
+        // b's slow reconcile ended: b comes back at its share, not with a burst.
+        let b1 = w.admit("b").expect("b's share");
+        assert!(
+            w.admit("b").is_err(),
+            "b is remembered as waiting on a slow provider"
+        );
+        // Long after, b is not slow any more.
+        drop(b1);
+        tokio::time::advance(SLOW_MEMORY).await;
+        drop(d);
+        let b: Vec<_> = (0..2)
+            .map(|_| w.admit("b").expect("b healthy again"))
+            .collect();
+        assert_eq!(b.len(), 2);
     }
 
     #[tokio::test]

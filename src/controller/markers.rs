@@ -78,15 +78,10 @@ pub fn create_intent(
     if recorded_elsewhere {
         return Ok(None);
     }
-    let Some(value) = obj
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(PENDING_CREATE))
-    else {
+    let Some(value) = super::slim::read_annotation(&obj.metadata, PENDING_CREATE) else {
         return Ok(None);
     };
-    let signed: SignedIntent = serde_json::from_str(value).map_err(|_| IntentRefused)?;
+    let signed: SignedIntent = serde_json::from_str(&value).map_err(|_| IntentRefused)?;
     let t = target(obj);
     if t.uid.is_empty() || !keys.verify(t, &signed.op, &signed.mac) {
         return Err(IntentRefused);

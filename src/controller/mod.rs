@@ -14,6 +14,7 @@
 //! - `providers`: the provider objects' Ready condition. `run`: wiring.
 //! - `leader`: leader election on a Lease.
 //! - `secret_memo`: what each Secret held when last read, for reconciles that change nothing.
+//! - `slim`: what the caches keep of each object (what clientops reads, nothing else).
 
 pub mod accounts;
 pub mod cache;
@@ -36,4 +37,5 @@ pub mod reconcile;
 pub mod resolve;
 pub mod run;
 pub mod secret_memo;
+pub mod slim;
 pub mod status;

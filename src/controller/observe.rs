@@ -93,7 +93,7 @@ pub fn provider_unavailable(e: &ProviderError) -> Unavailable {
 }
 
 fn annotation(obj: &OAuthClient, key: &str) -> Option<String> {
-    obj.metadata.annotations.as_ref()?.get(key).cloned()
+    super::slim::read_annotation(&obj.metadata, key)
 }
 
 /// How `observe` learns what the Secret holds.

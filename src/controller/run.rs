@@ -22,7 +22,7 @@ use super::cache::{OwnWrites, ReadCache};
 use super::context::{Context, FORCED_RESYNC_INTERVAL, Settings, SystemClock};
 use super::fairness::{ForcedResyncs, InFlight, Workers};
 use super::leader::{Elector, LeaseConfig};
-use super::{providers, reconcile};
+use super::{providers, reconcile, slim};
 use crate::api::annotations::CLIENT_LABEL;
 use crate::api::client::ProviderKind;
 use crate::api::{ClusterOAuthProvider, OAuthClient, OAuthProvider};
@@ -106,7 +106,9 @@ pub async fn run(
             Api::all(client.clone()),
         ),
     };
-    let mut client_cfg = watcher::Config::default().any_semantic();
+    let mut client_cfg = watcher::Config::default()
+        .any_semantic()
+        .page_size(slim::LIST_PAGE_SIZE);
     if let Some(sel) = &scope.label_selector {
         client_cfg = client_cfg.labels(sel);
     }
@@ -118,14 +120,9 @@ pub async fn run(
         let own = own_writes.clone();
         reflector(
             writer,
-            // managedFields and kubectl's last-applied copy of the spec are never
-            // read here: dropping them roughly halves what the store holds.
-            watcher(clients_api, client_cfg).modify(|o| {
-                o.metadata.managed_fields = None;
-                if let Some(a) = o.metadata.annotations.as_mut() {
-                    a.remove("kubectl.kubernetes.io/last-applied-configuration");
-                }
-            }),
+            // The store keeps what clientops reads of each object, whatever a
+            // tenant puts in it (slim.rs).
+            watcher(clients_api, client_cfg).modify(slim::client),
         )
         .default_backoff()
         .applied_objects()
@@ -312,40 +309,48 @@ pub async fn run(
         let memo_all = memo.clone();
         // With backoff: while the apiserver is away, a watch retried at once
         // would spin (the OAuthClient watch has had it all along).
-        watcher(secrets_api, watcher::Config::default().labels(CLIENT_LABEL))
-            .default_backoff()
-            .inspect(move |e| {
-                if matches!(
-                    e,
-                    Err(_) | Ok(watcher::Event::Init) | Ok(watcher::Event::InitDone)
-                ) {
-                    memo_all.forget_all();
-                }
-            })
-            .touched_objects()
-            .try_filter(move |s| futures::future::ready(!own.is_own(s)))
-            .inspect_ok(move |s| {
-                memo.forget(
-                    s.metadata.namespace.as_deref().unwrap_or_default(),
-                    s.metadata.name.as_deref().unwrap_or_default(),
-                )
-            })
+        watcher(
+            secrets_api,
+            watcher::Config::default()
+                .labels(CLIENT_LABEL)
+                .page_size(slim::LIST_PAGE_SIZE),
+        )
+        .modify(slim::object)
+        .default_backoff()
+        .inspect(move |e| {
+            if matches!(
+                e,
+                Err(_) | Ok(watcher::Event::Init) | Ok(watcher::Event::InitDone)
+            ) {
+                memo_all.forget_all();
+            }
+        })
+        .touched_objects()
+        .try_filter(move |s| futures::future::ready(!own.is_own(s)))
+        .inspect_ok(move |s| {
+            memo.forget(
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                s.metadata.name.as_deref().unwrap_or_default(),
+            )
+        })
     };
     let mut clients = controller.owns_stream(own_secrets);
     if scope.cluster_providers {
-        clients = clients.watches(
-            Api::<ClusterOAuthProvider>::all(client.clone()),
-            watcher::Config::default(),
+        clients = clients.watches_stream(
+            slim_watch(Api::<ClusterOAuthProvider>::all(client.clone())).touched_objects(),
             by_cluster_provider,
         );
     }
     let clients = clients
-        .watches(
-            ns_providers.clone(),
-            watcher::Config::default(),
+        .watches_stream(
+            slim_watch(ns_providers.clone()).touched_objects(),
             by_provider,
         )
-        .with_config(kube::runtime::controller::Config::default().concurrency(scope.workers))
+        // Unbounded here: the fairness gate is the bound. It counts a reconcile
+        // that waits on a hanging provider apart from the workers, so that such
+        // reconciles, however many namespaces they come from, never hold every
+        // worker (fairness.rs); a bound here would let them.
+        .with_config(kube::runtime::controller::Config::default().concurrency(0))
         .shutdown_on_signal()
         .run(
             |obj, ctx: Arc<Context>| async move {
@@ -377,21 +382,18 @@ pub async fn run(
         if !scope.cluster_providers {
             return;
         }
-        Controller::new(
-            Api::<ClusterOAuthProvider>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .with_config(provider_workers.clone())
-        .shutdown_on_signal()
-        .run(
-            providers::reconcile_cluster,
-            providers::error_policy,
-            ctx.clone(),
-        )
-        .for_each(|r| async move { log_controller_error("ClusterOAuthProvider", r) })
-        .await
+        slim_controller(Api::<ClusterOAuthProvider>::all(client.clone()))
+            .with_config(provider_workers.clone())
+            .shutdown_on_signal()
+            .run(
+                providers::reconcile_cluster,
+                providers::error_policy,
+                ctx.clone(),
+            )
+            .for_each(|r| async move { log_controller_error("ClusterOAuthProvider", r) })
+            .await
     };
-    let namespaced_providers = Controller::new(ns_providers, watcher::Config::default())
+    let namespaced_providers = slim_controller(ns_providers)
         .with_config(provider_workers.clone())
         .shutdown_on_signal()
         .run(
@@ -429,6 +431,37 @@ pub async fn run(
     }
     tracing::info!("clientops controller stopped");
     Ok(())
+}
+
+/// A watch of every `K`, each object as the caches keep it (slim.rs).
+fn slim_watch<K>(
+    api: Api<K>,
+) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher(
+        api,
+        watcher::Config::default().page_size(slim::LIST_PAGE_SIZE),
+    )
+    .modify(slim::object)
+    .default_backoff()
+}
+
+/// A controller of provider objects whose store keeps each as slim.rs makes it.
+fn slim_controller<K>(api: Api<K>) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = reflector(writer, slim_watch(api)).applied_objects();
+    Controller::for_stream(stream, store)
 }
 
 /// Log what a controller's stream reports: watch failures (typically RBAC: the

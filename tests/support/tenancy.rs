@@ -263,6 +263,31 @@ pub async fn trap() -> (u16, Arc<AtomicUsize>) {
     (port, hits)
 }
 
+/// A loopback trap like [`trap`] that also knows how many of the connections it
+/// accepted are still open (their far end has not closed them): a call hanging on
+/// it is one open connection.
+pub async fn open_trap() -> (u16, Arc<AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let open = Arc::new(AtomicUsize::new(0));
+    let o = open.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            o.fetch_add(1, Ordering::SeqCst);
+            let o = o.clone();
+            tokio::spawn(async move {
+                // Read (and ignore) whatever comes, never answer; the far end
+                // closing is the end of the call.
+                let mut buf = [0u8; 4096];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+                o.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (port, open)
+}
+
 /// A loopback HTTP server that answers every request with 502 and `body`.
 pub async fn talker(body: &'static str) -> (u16, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
