@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod cache;
 pub mod conditions;
 pub mod context;
+pub mod credentials;
 pub mod desired;
 pub mod error;
 pub mod execute;

@@ -352,6 +352,18 @@ impl Keycloak {
         .await;
     }
 
+    /// Regenerate a client's secret as the admin console's "Regenerate" does
+    /// (`POST .../client-secret`).
+    pub async fn regenerate_secret(&self, realm: &str, client_id: &str) {
+        let uuid = self.uuid(realm, client_id).await.expect("client exists");
+        self.ok(
+            reqwest::Method::POST,
+            &format!("/{realm}/clients/{uuid}/client-secret"),
+            None,
+        )
+        .await;
+    }
+
     /// Create a client by hand.
     pub async fn create_client(&self, realm: &str, body: Value) {
         self.ok(
