@@ -22,14 +22,18 @@
 //!    new secret replaces the old at once; a grace period is refused); `imports`
 //!    once its kind can make a client by hand (`create_behind_the_back`) and the
 //!    provider checks an imported secret; `lost_responses` if the backend can drop
-//!    a create response after committing it (the emulators' fault injection).
+//!    a create response after committing it (the emulators' fault injection);
+//!    `unrepairable` if it can refuse every change of a client's secret
+//!    (`refuse_secret_changes`) and a forced resync is recorded while it does
+//!    (not Cloudflare: its repair is a rotation, and a rotation that keeps failing
+//!    holds every later step, the record of a forced resync included).
 
 mod support;
 
 use std::time::Duration;
 
 use clientops::api::OAuthClient;
-use clientops::api::client::{RotationPhase, RotationStatus};
+use clientops::api::client::{CredentialsResult, CredentialsStatus, RotationPhase, RotationStatus};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
@@ -39,7 +43,7 @@ use support::scenario::{condition, is_ready, rotated_for};
 
 behaviour_suite! {
     cloudflare: support::kinds::cloudflare::Cloudflare, [grace, imports, lost_responses];
-    csp: support::kinds::csp::Csp, [grace, imports, lost_responses];
+    csp: support::kinds::csp::Csp, [grace, imports, lost_responses, unrepairable];
     hydra: support::kinds::hydra::Hydra, [one_step, imports];
     keycloak: support::kinds::keycloak::Keycloak, [grace, imports];
 }
@@ -102,6 +106,18 @@ fn rotation_spec<K: TestKind>() -> serde_json::Value {
     } else {
         json!({})
     }
+}
+
+fn credentials(o: &OAuthClient) -> CredentialsStatus {
+    o.status
+        .clone()
+        .unwrap_or_default()
+        .credentials
+        .unwrap_or_default()
+}
+
+fn last_reconcile_request(o: &OAuthClient) -> Option<&str> {
+    o.status.as_ref()?.last_reconcile_request.as_deref()
 }
 
 // ---------------------------------------------------------------------------
@@ -218,6 +234,99 @@ async fn drift_is_reverted_by_the_resync_and_on_request<K: TestKind>() {
         Some("now-1")
     );
     assert_eq!(annotation_owners(&o, RECONCILE), [ANNOTATING_MANAGER]);
+}
+
+// ---------------------------------------------------------------------------
+// Proven credentials (issue 25)
+
+async fn a_secret_changed_at_the_provider_is_repaired_on_a_forced_resync<K: TestKind>() {
+    // A resync far away and a check period of a day: only the forced resync asks.
+    let w = world!("creds", &[], &["--resync", "10m"]);
+    w.apply_client("app", json!({})).await;
+    let id = client_id(&w.wait_ready("app").await);
+    let before = w.assert_working("app").await;
+    let held = before.secret.clone().expect("a secret");
+
+    // An administrator changes the secret at the provider: the Secret's is refused.
+    w.kind.change_secret_behind_the_back(&id).await;
+    assert!(
+        !w.kind.accepts(&id, &held).await,
+        "{}: the backend still accepts the Secret's secret after the change",
+        K::NAME
+    );
+
+    w.annotate("app", RECONCILE, "after-change").await;
+    let o = w
+        .wait_until(
+            "app",
+            WAIT,
+            "Ready with credentials the provider accepts, after the forced resync",
+            |o| {
+                is_ready(o)
+                    && last_reconcile_request(o) == Some("after-change")
+                    && credentials(o).result == Some(CredentialsResult::Accepted)
+            },
+        )
+        .await;
+    // THE PROOF: the backend's own check (a token where it issues one).
+    let after = w.assert_working("app").await;
+    let c = credentials(&o);
+    assert!(
+        c.verified_at.is_some() && c.checked_at == c.verified_at,
+        "{c:?}"
+    );
+    assert_eq!(
+        c.repair_attempts, None,
+        "attempts reset once accepted: {c:?}"
+    );
+    if K::GENERATES_SECRETS {
+        // A new secret, published; nobody holds the one the administrator made.
+        assert_ne!(after.secret.as_deref(), Some(held.as_str()));
+        assert_eq!(after.previous, None, "the refused secret is not published");
+    } else {
+        // Set back: the workload's mounted secret works again, unchanged.
+        assert_eq!(after.secret.as_deref(), Some(held.as_str()));
+    }
+    let rejected = w.wait_events("app", "CredentialsRejected", 1).await;
+    assert!(rejected[0].contains(&id), "{rejected:?}");
+    w.wait_events("app", "CredentialsAccepted", 1).await;
+    w.assert_not_logged(&[&held, after.secret.as_deref().unwrap_or_default()]);
+}
+
+async fn a_rejected_secret_that_cannot_be_repaired_keeps_ready_false<K: TestKind>() {
+    let w = world!("creds-stuck", &[], &["--resync", "10m"]);
+    w.apply_client("app", json!({})).await;
+    let id = client_id(&w.wait_ready("app").await);
+    w.kind.change_secret_behind_the_back(&id).await;
+    w.kind.refuse_secret_changes(&id, true).await;
+
+    // Each forced resync checks again, is refused again, and stays Ready=False,
+    // saying why and what was tried.
+    for value in ["stuck-1", "stuck-2", "stuck-3"] {
+        w.annotate("app", RECONCILE, value).await;
+        let o = w
+            .wait_until("app", WAIT, &format!("checked again for {value}"), |o| {
+                last_reconcile_request(o) == Some(value)
+                    && condition(o, "Ready").is_some_and(|c| c.status == "False")
+                    && credentials(o).result == Some(CredentialsResult::Rejected)
+                    && credentials(o).repair_attempts.unwrap_or(0) >= 1
+            })
+            .await;
+        // The reason is CredentialsRejected, or the failed repair call's own
+        // (OutcomeUnknown for the 500 here) until its check has run.
+        assert!(!is_ready(&o));
+    }
+    let o = w
+        .wait_until("app", WAIT, "Stalled with what was tried", |o| {
+            condition(o, "Ready").is_some_and(|c| {
+                c.status == "False"
+                    && c.reason == "CredentialsRejected"
+                    && c.message.contains("still refuses")
+            })
+        })
+        .await;
+    assert!(!is_ready(&o));
+    w.kind.refuse_secret_changes(&id, false).await;
 }
 
 /// Wait until client `id` of "app" has its spec's name again at the backend.
@@ -853,6 +962,10 @@ macro_rules! behaviour_suite {
             super::a_missing_provider_is_named_and_an_orphan_can_still_be_deleted::<K>().await
         }
         #[tokio::test]
+        async fn a_secret_changed_at_the_provider_is_repaired_on_a_forced_resync() {
+            super::a_secret_changed_at_the_provider_is_repaired_on_a_forced_resync::<K>().await
+        }
+        #[tokio::test]
         async fn crash_after_recording_the_create_intent() {
             super::crash_during_create::<K>("after-pending-create").await
         }
@@ -909,6 +1022,12 @@ macro_rules! behaviour_suite {
         #[tokio::test]
         async fn an_import_with_a_secret_ref_adopts_the_client_and_keeps_its_secret() {
             super::an_import_with_a_secret_ref_adopts_the_client_and_keeps_its_secret::<K>().await
+        }
+    };
+    (@unrepairable) => {
+        #[tokio::test]
+        async fn a_rejected_secret_that_cannot_be_repaired_keeps_ready_false() {
+            super::a_rejected_secret_that_cannot_be_repaired_keeps_ready_false::<K>().await
         }
     };
     (@lost_responses) => {

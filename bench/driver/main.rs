@@ -67,6 +67,10 @@ struct Args {
     /// `clientops run --resync` for the steady-state measurement (seconds).
     #[arg(long, default_value_t = 20)]
     resync_secs: u64,
+    /// `clientops run --credential-check-interval` (seconds); 0: its default (a day).
+    /// A short period measures what the credential checks cost per check.
+    #[arg(long, default_value_t = 0)]
+    credential_check_secs: u64,
     /// Resync periods observed in steady state.
     #[arg(long, default_value_t = 3)]
     steady_periods: u32,
@@ -227,6 +231,17 @@ impl Controller {
             ])
             .args(["--resync", &format!("{}s", args.resync_secs)])
             .args(["--workers", &args.workers.to_string()])
+            .args(
+                (args.credential_check_secs > 0)
+                    .then(|| {
+                        [
+                            "--credential-check-interval".to_string(),
+                            format!("{}s", args.credential_check_secs),
+                        ]
+                    })
+                    .into_iter()
+                    .flatten(),
+            )
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
             .arg("--kubeconfig")
             .arg(&args.kubeconfig)
@@ -1323,7 +1338,7 @@ async fn main() -> anyhow::Result<()> {
         "started_at": started.to_rfc3339(),
         "git": {"commit": git(&["rev-parse", "--short", "HEAD"]), "dirty": !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty()},
         "machine": {"nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "load_at_end": loadavg()},
-        "settings": {"workers": args.workers, "resync_s": args.resync_secs, "steady_periods": args.steady_periods,
+        "settings": {"workers": args.workers, "resync_s": args.resync_secs, "steady_periods": args.steady_periods, "credential_check_s": args.credential_check_secs,
                       "apply_concurrency": args.apply_concurrency, "emulator_rate_limit": "off",
                       "fat_annotation_kib": args.fat_annotation_kib,
                       "provider_rate_limit": "1000000/1s"},

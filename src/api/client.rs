@@ -755,6 +755,51 @@ pub struct OAuthClientStatus {
     /// Intent recorded before a rotate call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_rotation: Option<PendingOperation>,
+    /// Whether the provider accepts the Secret's credentials: when it last said so,
+    /// and the repairs tried while it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsStatus>,
+}
+
+/// The last proof that the Secret's credentials work at the provider (a check at
+/// its token endpoint), and the repairs tried since it last accepted them. Every
+/// field is written on every change (a merge patch of this object replaces it).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsStatus {
+    /// What the provider said at the last check.
+    #[serde(default)]
+    pub result: Option<CredentialsResult>,
+    /// When the Secret's credentials were last checked, whatever the answer (RFC 3339).
+    #[serde(default)]
+    pub checked_at: Option<String>,
+    /// When the provider last accepted them (RFC 3339).
+    #[serde(default)]
+    pub verified_at: Option<String>,
+    /// Repairs tried since the provider last accepted them.
+    #[serde(default)]
+    pub repair_attempts: Option<u32>,
+    /// When the last repair was tried (RFC 3339).
+    #[serde(default)]
+    pub last_repair_at: Option<String>,
+    /// Why the credentials cannot be checked (`Unverifiable`); never a secret.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// When the provider said the secret last changed, as seen at the last check
+    /// (Keycloak): another value means someone changed it since.
+    #[serde(default)]
+    pub secret_changed_at: Option<String>,
+}
+
+/// What the provider said about the Secret's credentials.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum CredentialsResult {
+    /// The provider authenticated the client with the Secret's secret.
+    Accepted,
+    /// The provider refused it: the workload's credentials do not work.
+    Rejected,
+    /// The provider (as configured) cannot check it; `message` says why.
+    Unverifiable,
 }
 
 /// An operation started at the provider whose outcome is not yet recorded.

@@ -83,6 +83,12 @@ pub struct RunArgs {
     /// The most bytes one LIST of a provider account may read, across all pages.
     #[arg(long, default_value_t = crate::provider::list_budget::DEFAULT_LIST_MAX_BYTES)]
     pub list_max_bytes: u64,
+    /// How often each client's Secret is proven to work at the provider (a check at
+    /// its token endpoint: one or two provider requests). Each client has its own
+    /// slot in the period, so checks spread evenly; they also run after every
+    /// rotation and repair and on `clientops.dev/reconcile`. `0s`: only then.
+    #[arg(long, default_value = "24h", value_parser = parse_period)]
+    pub credential_check_interval: Duration,
     /// Provider objects checked at a time (their Ready condition).
     #[arg(long, default_value_t = 2)]
     pub provider_workers: u16,
@@ -145,6 +151,7 @@ impl RunArgs {
             fair_share: usize::from(self.workers / 2).max(1),
             url_policy: Arc::new(url_policy),
             insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            credential_check_every: Some(self.credential_check_interval).filter(|d| !d.is_zero()),
             ..Settings::new(&self.operator_namespace, self.resync)
         };
         let scope = Scope {

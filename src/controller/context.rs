@@ -40,6 +40,9 @@ pub struct Settings {
     pub fair_share: usize,
     /// Where a tenant's provider (a namespaced OAuthProvider) may point.
     pub url_policy: Arc<UrlPolicy>,
+    /// How often each client's Secret is proven to work at the provider, besides
+    /// after rotations and repairs and on a forced resync; `None`: only then.
+    pub credential_check_every: Option<Duration>,
 }
 
 impl Settings {
@@ -54,9 +57,13 @@ impl Settings {
             list_budget: ListBudget::default(),
             fair_share: 4,
             url_policy: Arc::new(UrlPolicy::default()),
+            credential_check_every: Some(DEFAULT_CREDENTIAL_CHECK_INTERVAL),
         }
     }
 }
+
+/// How often each client's credentials are checked by default: once a day.
+pub const DEFAULT_CREDENTIAL_CHECK_INTERVAL: Duration = Duration::from_secs(86_400);
 
 /// How long one reconcile may take at most, by default.
 pub const DEFAULT_RECONCILE_DEADLINE: Duration = Duration::from_secs(60);

@@ -13,18 +13,21 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::context::Context;
+use super::credentials::{self, CheckReason};
 use super::desired::Desired;
 use super::error::Error;
 use super::markers;
 use super::observe::Observation;
+use super::observe::RemoteObs;
 use super::plan::{Action, AdoptReason, CreatePath, RetireReason, RotationReason};
 use super::status::{PendingPatch, RotationPatch, StatusPatch, StatusWriter};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
-use crate::api::client::{OAuthClientStatus, PendingOperation, RotationPhase};
+use crate::api::client::{CredentialsResult, OAuthClientStatus, PendingOperation, RotationPhase};
 use crate::failpoint;
 use crate::provider::error::ProviderError;
-use crate::provider::model::{Provider, SecretIssuance};
+use crate::provider::model::{Provider, SecretCheck, SecretIssuance};
+use crate::secret::ClientSecret;
 use crate::secret::mac::secret_mac;
 use crate::secret::render::{Credentials, Stamps, owner_reference, render};
 
@@ -313,6 +316,19 @@ impl<'a> PlanRunner<'a> {
                 })
                 .await
             }
+            Action::VerifyCredentials { id, reason } => self.verify_credentials(id, *reason).await,
+            Action::RecordRepairAttempt => {
+                let mut c = self.status.credentials.clone().unwrap_or_default();
+                c.repair_attempts = Some(c.repair_attempts.unwrap_or(0).saturating_add(1));
+                c.last_repair_at = Some(now);
+                self.ctx.metrics.credential_repair();
+                self.patch_status(StatusPatch {
+                    credentials: Some(c),
+                    ..Default::default()
+                })
+                .await
+            }
+            Action::RestoreSecret { id } => self.restore_secret(id).await,
             Action::RecordReconcileRequest { value } => {
                 self.finish_status(StatusPatch {
                     last_reconcile_request: Some(value.clone()),
@@ -856,6 +872,9 @@ impl<'a> PlanRunner<'a> {
             RotationReason::Scheduled => "scheduled".into(),
             RotationReason::SecretLost => "the Secret had lost its secret".into(),
             RotationReason::Import => "an imported client needs a secret clientops knows".into(),
+            RotationReason::CredentialsRejected => {
+                "the provider refused the Secret's secret (changed at the provider)".into()
+            }
         };
         let previous = if p.supports_grace() {
             format!(
@@ -873,6 +892,104 @@ impl<'a> PlanRunner<'a> {
             "Rotated",
             "Rotate",
             format!("rotated the secret of client {id}: {why}; {previous}"),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The Secret's secret, for a check or a repair.
+    fn secret_in_secret(&self) -> Result<ClientSecret, Error> {
+        self.obs
+            .secret
+            .credentials
+            .as_ref()
+            .and_then(|c| c.secret.clone())
+            .ok_or_else(|| Error::Stalled {
+                reason: "SecretNotFound".into(),
+                message: "the Secret holds no client secret to check".into(),
+            })
+    }
+
+    /// Ask the provider whether it accepts the Secret's secret; record the answer.
+    async fn verify_credentials(&mut self, id: &str, reason: CheckReason) -> Result<(), Error> {
+        let p = self.provider()?;
+        let secret = self.secret_in_secret()?;
+        let check = match p.verify_secret(id, &secret).await {
+            Ok(check) => check,
+            Err(e) => {
+                self.ctx.metrics.credential_check(reason.label(), "error");
+                return Err(Error::provider("check the Secret's credentials", e));
+            }
+        };
+        let now = now_rfc3339(self.ctx);
+        let before = self.status.credentials.clone().unwrap_or_default();
+        let mut c = before.clone();
+        c.checked_at = Some(now.clone());
+        c.secret_changed_at = match &self.obs.remote {
+            RemoteObs::Found(r) => credentials::changed_marker(r),
+            _ => None,
+        };
+        let was_rejected = before.result == Some(CredentialsResult::Rejected);
+        let secret_name = &self.desired()?.secret.name;
+        let label = match check {
+            SecretCheck::Accepted => {
+                c.result = Some(CredentialsResult::Accepted);
+                c.verified_at = Some(now);
+                c.repair_attempts = None;
+                c.message = None;
+                if was_rejected {
+                    self.event(
+                        EventType::Normal,
+                        "CredentialsAccepted",
+                        "VerifyCredentials",
+                        format!("the provider accepts the credentials in Secret {secret_name:?} for client {id} again"),
+                    )
+                    .await;
+                }
+                "accepted"
+            }
+            SecretCheck::Rejected => {
+                c.result = Some(CredentialsResult::Rejected);
+                c.message = None;
+                if !was_rejected {
+                    self.event(
+                        EventType::Warning,
+                        "CredentialsRejected",
+                        "VerifyCredentials",
+                        format!("the provider refuses the credentials in Secret {secret_name:?} for client {id} (its secret was changed at the provider?); repairing them"),
+                    )
+                    .await;
+                }
+                "rejected"
+            }
+            SecretCheck::Unsupported(why) => {
+                c.result = Some(CredentialsResult::Unverifiable);
+                c.message = Some(why);
+                "unverifiable"
+            }
+        };
+        self.ctx.metrics.credential_check(reason.label(), label);
+        tracing::debug!(client_id = %id, reason = reason.label(), result = label, "checked the Secret's credentials");
+        self.finish_status(StatusPatch {
+            credentials: Some(c),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Set the client's secret back to the Secret's (the check that follows says
+    /// whether it took).
+    async fn restore_secret(&mut self, id: &str) -> Result<(), Error> {
+        let p = self.provider()?;
+        let secret = self.secret_in_secret()?;
+        p.rotate_to(id, &secret, Duration::ZERO)
+            .await
+            .map_err(|e| Error::provider("set the secret back to the Secret's", e))?;
+        self.event(
+            EventType::Normal,
+            "CredentialsRestored",
+            "RestoreSecret",
+            format!("set the secret of client {id} at the provider back to the one in the Secret"),
         )
         .await;
         Ok(())

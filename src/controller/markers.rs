@@ -173,6 +173,9 @@ pub enum RotationReason {
     SecretLost,
     /// An import without `secretRef`: clientops needs a secret it knows.
     Import,
+    /// The provider refuses the Secret's secret (changed behind clientops' back) and
+    /// generates secrets itself: a new one is issued and published.
+    CredentialsRejected,
 }
 
 impl RotationReason {
@@ -183,6 +186,7 @@ impl RotationReason {
             RotationReason::Scheduled => "scheduled".into(),
             RotationReason::SecretLost => "secret-lost".into(),
             RotationReason::Import => "import".into(),
+            RotationReason::CredentialsRejected => "credentials-rejected".into(),
         }
     }
 
@@ -192,6 +196,7 @@ impl RotationReason {
         match marker {
             Some("scheduled") => RotationReason::Scheduled,
             Some("import") => RotationReason::Import,
+            Some("credentials-rejected") => RotationReason::CredentialsRejected,
             Some(m) => match m.strip_prefix("requested:") {
                 Some(v) => RotationReason::Requested(v.to_string()),
                 None => RotationReason::SecretLost,

@@ -21,6 +21,7 @@ pub mod cache;
 pub mod claims;
 pub mod conditions;
 pub mod context;
+pub mod credentials;
 pub mod desired;
 pub mod error;
 pub mod execute;

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use super::credentials::{CheckReason, CredentialChecks};
 use super::desired::{Desired, SpecError};
 pub use super::markers::RotationReason;
 use super::markers::{CreateMarker, chosen_client_id, sent_fingerprint};
@@ -51,6 +52,9 @@ pub struct Input<'a> {
     /// What the provider can do (defaults when it did not resolve: nothing is
     /// done at it then).
     pub capabilities: Capabilities,
+    /// When the Secret's credentials are proven at the provider
+    /// (`credentials.rs`); `None`: never.
+    pub credentials: Option<CredentialChecks>,
 }
 
 /// What the provider can do, as far as the plan depends on it.
@@ -182,6 +186,20 @@ pub enum Action {
     /// Record the `clientops.dev/reconcile` value as handled.
     RecordReconcileRequest {
         value: String,
+    },
+    /// Ask the provider whether it accepts the Secret's secret and record the
+    /// answer in `status.credentials` (an event and Ready=False when it refuses).
+    VerifyCredentials {
+        id: String,
+        reason: CheckReason,
+    },
+    /// Count a repair of credentials the provider refuses
+    /// (`status.credentials.repairAttempts`) before trying it.
+    RecordRepairAttempt,
+    /// Set the client's secret at the provider back to the Secret's (providers
+    /// where clientops chooses the secret).
+    RestoreSecret {
+        id: String,
     },
     /// Record a `clientops.dev/retire-previous` value that arrived while no grace
     /// period ran as handled: there was nothing to retire, and a value left
@@ -503,6 +521,20 @@ pub fn plan(input: &Input<'_>) -> Plan {
         };
     }
 
+    // 2b. The provider refuses the Secret's secret: repair it first (credentials.rs).
+    let creds = super::credentials::assess(input, remote, needs_secret);
+    if let Some(repair) = creds.repair {
+        actions.extend(repair);
+        return Plan {
+            actions,
+            verdict: progressing(
+                "CredentialsRejected",
+                "the provider refuses the credentials in the Secret; repairing them",
+            ),
+            requeue_after: None,
+        };
+    }
+
     // 3. Retire the previous secret when its time has come or on request.
     let retire_requested = input
         .triggers
@@ -596,7 +628,24 @@ pub fn plan(input: &Input<'_>) -> Plan {
         actions.push(Action::WriteSecret);
     }
 
-    // 7. A forced resync was observed: record it.
+    // 7. Prove the Secret's credentials when due, unless a new secret is on its way
+    // (it is checked once written). Before the forced resync is recorded: a check
+    // that fails is asked again.
+    if let Some(reason) = creds.check
+        && !actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Rotate { .. } | Action::RecoverLostRotation { .. }
+            )
+        })
+    {
+        actions.push(Action::VerifyCredentials {
+            id: id.clone(),
+            reason,
+        });
+    }
+
+    // 8. A forced resync was observed: record it.
     if let Some(v) = input
         .triggers
         .reconcile
@@ -614,20 +663,38 @@ pub fn plan(input: &Input<'_>) -> Plan {
     if rotation_reason.is_none() {
         wake.extend(next_scheduled);
     }
+    wake.extend(creds.wake);
     let requeue_after = wake
         .into_iter()
         .min()
         .map(|t| (t - input.now).to_std().unwrap_or(Duration::ZERO));
 
+    // A check alone leaves Ready as it is: it changes nothing, and its answer
+    // decides the next round's verdict.
     let verdict = if actions.iter().all(|a| {
         matches!(
             a,
             Action::AddFinalizer
                 | Action::RecordReconcileRequest { .. }
                 | Action::RecordRetireRequest { .. }
+                | Action::VerifyCredentials { .. }
         )
     }) {
-        Verdict::Ready
+        match creds.rejected {
+            // Checking again: still not Ready.
+            Some(message)
+                if actions
+                    .iter()
+                    .any(|a| matches!(a, Action::VerifyCredentials { .. })) =>
+            {
+                progressing("CredentialsRejected", &message)
+            }
+            Some(message) => Verdict::Stalled {
+                reason: "CredentialsRejected".into(),
+                message,
+            },
+            None => Verdict::Ready,
+        }
     } else if let Some(Action::Patch { fields, .. }) =
         actions.iter().find(|a| matches!(a, Action::Patch { .. }))
     {

@@ -1,7 +1,7 @@
 //! Table-driven tests of the planner: one scenario per behaviour a user relies on.
 
 use super::*;
-use crate::api::client::{PendingOperation, RotationStatus};
+use crate::api::client::{CredentialsResult, CredentialsStatus, PendingOperation, RotationStatus};
 use crate::controller::desired::{Desired, Import, SecretShape};
 use crate::provider::model::ClientFields;
 
@@ -76,6 +76,7 @@ fn remote(d: &Desired) -> RemoteClient {
         has_rotated_secret: false,
         created_at: None,
         marker: None,
+        secret_changed_at: None,
     }
 }
 
@@ -121,6 +122,7 @@ struct Case {
     spec_error: Option<SpecError>,
     unavailable: Option<Unavailable>,
     capabilities: Capabilities,
+    checks: Option<CredentialChecks>,
 }
 
 impl Case {
@@ -139,6 +141,7 @@ impl Case {
             spec_error: None,
             unavailable: None,
             capabilities: cloudflare(),
+            checks: None,
         }
     }
 
@@ -167,6 +170,7 @@ impl Case {
             secret: self.secret.clone(),
             uid: UID,
             capabilities: self.capabilities,
+            credentials: self.checks,
         })
     }
 }
@@ -992,6 +996,7 @@ fn without_grace_support_the_previous_secret_retires_at_once() {
         secret: c.secret.clone(),
         uid: UID,
         capabilities: hydra(),
+        credentials: None,
     });
     assert!(
         p.actions.contains(&Action::Rotate {
@@ -1048,8 +1053,15 @@ mod properties {
             proptest::option::of("[a-c]{1,2}"),
             proptest::option::of("[a-c]{1,2}"),
             0i64..100_000,
+            (
+                any::<[bool; 5]>(),
+                0usize..4,
+                0u32..4,
+                -100i64..100,
+                -100i64..100,
+            ),
         )
-            .prop_map(|(b, caps, remote_kind, rotate, retire, offset)| {
+            .prop_map(|(b, caps, remote_kind, rotate, retire, offset, creds)| {
                 let mut c = Case::steady();
                 c.deleting = b[0];
                 c.has_finalizer = b[1];
@@ -1107,6 +1119,37 @@ mod properties {
                 }
                 c.triggers.rotate = rotate;
                 c.triggers.retire_previous = retire;
+                let (cb, result, attempts, checked, repaired) = creds;
+                if cb[0] {
+                    c.checks = Some(CredentialChecks::for_object(
+                        cb[1].then_some(Duration::from_secs(60)),
+                        UID,
+                        Some(t(NOW) - chrono::Duration::seconds(1000)),
+                        cb[2],
+                    ));
+                }
+                let ago = |s: i64| Some((t(NOW) + chrono::Duration::seconds(s)).to_rfc3339());
+                if result > 0 {
+                    c.status.credentials = Some(CredentialsStatus {
+                        result: Some(
+                            [
+                                CredentialsResult::Accepted,
+                                CredentialsResult::Rejected,
+                                CredentialsResult::Unverifiable,
+                            ][result - 1],
+                        ),
+                        checked_at: ago(checked),
+                        repair_attempts: (attempts > 0).then_some(attempts),
+                        last_repair_at: (attempts > 0).then(|| ago(repaired)).flatten(),
+                        ..Default::default()
+                    });
+                }
+                if cb[3] {
+                    c.triggers.reconcile = Some("r".into());
+                }
+                if cb[4] {
+                    c.remote.as_mut().unwrap().secret_changed_at = Some(t(NOW));
+                }
                 c
             })
     }
@@ -1174,9 +1217,40 @@ mod properties {
                     prop_assert_eq!(i, a.len() - 1, "finalizer removed before cleanup: {:?}", a);
                 }
             }
-            // Ready means nothing remote is left to do.
+            // Ready means nothing remote is left to do (a check changes nothing).
             if p.verdict == Verdict::Ready {
-                prop_assert!(a.iter().all(|x| matches!(x, Action::AddFinalizer | Action::RecordReconcileRequest { .. } | Action::RecordRetireRequest { .. })), "{:?}", a);
+                prop_assert!(a.iter().all(|x| matches!(x, Action::AddFinalizer | Action::RecordReconcileRequest { .. } | Action::RecordRetireRequest { .. } | Action::VerifyCredentials { .. })), "{:?}", a);
+            }
+            // Never Ready over credentials the provider refused at the last check.
+            let creds = c.status.credentials.clone().unwrap_or_default();
+            if c.checks.is_some() && !c.desired.public_client && creds.result == Some(CredentialsResult::Rejected) {
+                prop_assert!(p.verdict != Verdict::Ready, "Ready over refused credentials: {:?}", a);
+            }
+            // A secret the provider generates is never "set back"; every repair is
+            // counted first, and none comes before the backoff since the last one
+            // ends (no loop), nor before the last one was checked.
+            for (i, x) in a.iter().enumerate() {
+                let repair = match x {
+                    Action::RestoreSecret { .. } => {
+                        prop_assert_eq!(c.capabilities.secret_issuance, SecretIssuance::CallerChosen);
+                        true
+                    }
+                    Action::Rotate { reason: RotationReason::CredentialsRejected, .. } => c.status.pending_rotation.is_none(),
+                    _ => false,
+                };
+                if repair {
+                    prop_assert!(a[..i].contains(&Action::RecordRepairAttempt), "uncounted repair: {:?}", a);
+                    let at = |s: &Option<String>| s.as_deref().and_then(parse_time);
+                    if let (Some(n), Some(last)) = (creds.repair_attempts, at(&creds.last_repair_at)) {
+                        let next = last + chrono::Duration::from_std(crate::controller::credentials::repair_backoff(n)).unwrap();
+                        prop_assert!(next <= t(NOW), "a repair inside its backoff: {:?}", a);
+                        prop_assert!(at(&creds.checked_at).is_some_and(|c| c >= last), "a repair before the last one was checked: {:?}", a);
+                    }
+                }
+            }
+            // A check never races a new secret on its way.
+            if a.iter().any(|x| matches!(x, Action::VerifyCredentials { .. })) {
+                prop_assert!(!a.iter().any(|x| matches!(x, Action::Rotate { .. } | Action::RecoverLostRotation { .. })), "{:?}", a);
             }
         }
     }
@@ -1328,4 +1402,279 @@ fn an_orphan_with_a_spec_the_controller_cannot_act_on_keeps_its_client() {
         "{p:?}"
     );
     assert!(p.actions.contains(&Action::RemoveFinalizer), "{p:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Proven credentials (issue 25): when a check is due, and the repair of refused
+// credentials.
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Checks once a day for an object created long ago.
+fn daily() -> Option<CredentialChecks> {
+    Some(CredentialChecks::for_object(
+        Some(DAY),
+        UID,
+        Some(t("2026-01-01T00:00:00Z")),
+        false,
+    ))
+}
+
+fn checked(result: CredentialsResult, at: &str) -> Option<CredentialsStatus> {
+    Some(CredentialsStatus {
+        result: Some(result),
+        checked_at: Some(at.into()),
+        verified_at: (result == CredentialsResult::Accepted).then(|| at.into()),
+        ..Default::default()
+    })
+}
+
+fn verify(reason: CheckReason) -> Action {
+    Action::VerifyCredentials {
+        id: "c1".into(),
+        reason,
+    }
+}
+
+#[test]
+fn a_forced_resync_checks_the_credentials_and_keeps_ready() {
+    let mut c = Case::steady();
+    c.checks = Some(CredentialChecks::for_object(None, UID, None, false));
+    assert_eq!(c.plan().actions, vec![], "no schedule: no check");
+    c.triggers.reconcile = Some("now".into());
+    let p = c.plan();
+    assert_eq!(
+        p.actions,
+        vec![
+            verify(CheckReason::Requested),
+            Action::RecordReconcileRequest {
+                value: "now".into()
+            }
+        ],
+        "the check before the record: a check that fails is asked again"
+    );
+    assert_eq!(
+        p.verdict,
+        Verdict::Ready,
+        "a check alone does not flip Ready"
+    );
+    // Without checks (None), nothing but the record.
+    c.checks = None;
+    assert_eq!(
+        c.plan().actions,
+        vec![Action::RecordReconcileRequest {
+            value: "now".into()
+        }]
+    );
+}
+
+#[test]
+fn a_scheduled_check_comes_once_per_period_at_the_clients_slot() {
+    let mut c = Case::steady();
+    c.checks = daily();
+    let slot = c.checks.unwrap().last_slot(t(NOW)).unwrap();
+    // Never checked, created long ago: its slot has passed.
+    assert_eq!(c.plan().actions, vec![verify(CheckReason::Scheduled)]);
+    // Checked since the slot: nothing until the next one, which wakes it.
+    c.status.credentials = checked(CredentialsResult::Accepted, &slot.to_rfc3339());
+    let p = c.plan();
+    assert_eq!(p.actions, vec![]);
+    assert_eq!(p.verdict, Verdict::Ready);
+    let next = slot + chrono::Duration::days(1);
+    assert_eq!(
+        p.requeue_after,
+        Some((next - t(NOW)).to_std().unwrap()),
+        "wakes at the next slot"
+    );
+    // Checked before the slot: due.
+    let before = slot - chrono::Duration::seconds(1);
+    c.status.credentials = checked(CredentialsResult::Accepted, &before.to_rfc3339());
+    assert_eq!(c.plan().actions, vec![verify(CheckReason::Scheduled)]);
+    // The account's limiter is saturated: a scheduled check waits.
+    c.checks.as_mut().unwrap().busy = true;
+    assert_eq!(c.plan().actions, vec![]);
+    // A public client has no secret to check.
+    c.checks.as_mut().unwrap().busy = false;
+    c.desired.public_client = true;
+    assert_eq!(c.plan().actions, vec![]);
+}
+
+#[test]
+fn a_new_client_is_first_checked_at_its_first_slot_after_creation() {
+    let mut c = Case::steady();
+    let mut checks = daily().unwrap();
+    checks.since = Some(t(NOW));
+    c.checks = Some(checks);
+    let p = c.plan();
+    assert_eq!(p.actions, vec![], "no burst at creation (or at an upgrade)");
+    assert!(p.requeue_after.unwrap() <= DAY);
+}
+
+#[test]
+fn a_rotation_is_checked_once_written_and_not_before() {
+    let mut c = Case::steady();
+    c.checks = Some(CredentialChecks::for_object(None, UID, None, false));
+    // Checked before the last rotation (2026-11-01).
+    c.status.credentials = checked(CredentialsResult::Accepted, "2026-10-01T00:00:00Z");
+    assert_eq!(c.plan().actions, vec![verify(CheckReason::Rotated)]);
+    // A rotation in this plan: its new secret is checked in the next round.
+    c.triggers.rotate = Some("r1".into());
+    let p = c.plan();
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::VerifyCredentials { .. })),
+        "{:?}",
+        p.actions
+    );
+    // Checked after it: nothing.
+    c.triggers.rotate = None;
+    c.status.credentials = checked(CredentialsResult::Accepted, "2026-11-02T00:00:00Z");
+    assert_eq!(c.plan().actions, vec![]);
+}
+
+#[test]
+fn a_secret_change_the_provider_reports_is_checked_at_once() {
+    let mut c = Case::steady();
+    c.checks = Some(CredentialChecks::for_object(None, UID, None, false));
+    c.remote.as_mut().unwrap().secret_changed_at = Some(t("2026-11-20T00:00:00Z"));
+    // Never checked: no signal to compare with (an upgrade brings no burst).
+    assert_eq!(c.plan().actions, vec![]);
+    c.status.credentials = checked(CredentialsResult::Accepted, "2026-11-02T00:00:00Z");
+    assert_eq!(c.plan().actions, vec![verify(CheckReason::Changed)]);
+    // The change seen at the last check: nothing.
+    c.status.credentials.as_mut().unwrap().secret_changed_at = Some("2026-11-20T00:00:00Z".into());
+    assert_eq!(c.plan().actions, vec![]);
+}
+
+#[test]
+fn refused_credentials_are_set_back_where_clientops_chooses_the_secret() {
+    for caps in [csp(), hydra()] {
+        let mut c = Case::steady();
+        c.capabilities = caps;
+        c.checks = daily();
+        c.status.credentials = checked(CredentialsResult::Rejected, NOW);
+        // Also with drift and a requested rotation: the repair comes alone, first.
+        c.remote.as_mut().unwrap().fields.name = "renamed".into();
+        let p = c.plan();
+        assert_eq!(
+            p.actions,
+            vec![
+                Action::RecordRepairAttempt,
+                Action::RestoreSecret { id: "c1".into() }
+            ],
+            "{caps:?}"
+        );
+        assert!(
+            matches!(&p.verdict, Verdict::Progressing { reason, .. } if reason == "CredentialsRejected"),
+            "{:?}",
+            p.verdict
+        );
+    }
+}
+
+#[test]
+fn refused_credentials_are_replaced_where_the_provider_generates_the_secret() {
+    let mut c = Case::steady();
+    c.checks = daily();
+    c.status.credentials = checked(CredentialsResult::Rejected, NOW);
+    assert_eq!(
+        c.plan().actions,
+        vec![
+            Action::RecordRepairAttempt,
+            Action::RecordPendingRotation {
+                reason: RotationReason::CredentialsRejected
+            },
+            // The secret the provider holds is nobody's: retired at once.
+            Action::Rotate {
+                id: "c1".into(),
+                reason: RotationReason::CredentialsRejected,
+                retire_at: t(NOW),
+                issuance: GENERATED,
+            }
+        ]
+    );
+    // The provider holds two secrets: retire first (not counted as a repair).
+    c.remote.as_mut().unwrap().has_rotated_secret = true;
+    assert_eq!(
+        c.plan().actions,
+        vec![Action::Retire {
+            id: "c1".into(),
+            reason: RetireReason::Unheld
+        }]
+    );
+}
+
+#[test]
+fn a_repair_is_checked_then_retried_with_backoff_never_in_a_loop() {
+    let mut c = Case::steady();
+    c.capabilities = hydra();
+    c.checks = daily();
+    let at = |s: i64| (t(NOW) + chrono::Duration::seconds(s)).to_rfc3339();
+    // Repaired after the last check: check it.
+    c.status.credentials = Some(CredentialsStatus {
+        result: Some(CredentialsResult::Rejected),
+        checked_at: Some(at(-20)),
+        repair_attempts: Some(1),
+        last_repair_at: Some(at(-10)),
+        ..Default::default()
+    });
+    let p = c.plan();
+    assert_eq!(p.actions, vec![verify(CheckReason::Repaired)]);
+    assert!(
+        matches!(&p.verdict, Verdict::Progressing { reason, .. } if reason == "CredentialsRejected")
+    );
+    // Checked after the repair, still refused: wait out the backoff (30 s after
+    // the first), Stalled with what was tried, and wake when it ends.
+    let creds = c.status.credentials.as_mut().unwrap();
+    creds.checked_at = Some(at(-5));
+    let p = c.plan();
+    assert_eq!(p.actions, vec![]);
+    match &p.verdict {
+        Verdict::Stalled { reason, message } => {
+            assert_eq!(reason, "CredentialsRejected");
+            assert!(
+                message.contains("tried 1 time(s) to set the client's secret back"),
+                "{message}"
+            );
+            assert!(message.contains("still refuses"), "{message}");
+        }
+        v => panic!("{v:?}"),
+    }
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(20)));
+    // A forced resync checks again; it does not skip the backoff.
+    c.triggers.reconcile = Some("again".into());
+    assert_eq!(
+        c.plan().actions,
+        vec![
+            verify(CheckReason::Requested),
+            Action::RecordReconcileRequest {
+                value: "again".into()
+            }
+        ]
+    );
+    c.triggers.reconcile = None;
+    // The backoff over: the next attempt.
+    let creds = c.status.credentials.as_mut().unwrap();
+    creds.last_repair_at = Some(at(-40));
+    creds.checked_at = Some(at(-35));
+    assert_eq!(
+        c.plan().actions,
+        vec![
+            Action::RecordRepairAttempt,
+            Action::RestoreSecret { id: "c1".into() }
+        ]
+    );
+    // After three, the wait is two minutes.
+    let creds = c.status.credentials.as_mut().unwrap();
+    creds.repair_attempts = Some(3);
+    assert_eq!(c.plan().actions, vec![]);
+    // Accepted again: Ready.
+    c.status.credentials = checked(CredentialsResult::Accepted, &at(-1));
+    assert_eq!(c.plan().verdict, Verdict::Ready);
+    // Unverifiable (e.g. private_key_jwt): Ready, nothing to repair.
+    c.status.credentials = checked(CredentialsResult::Unverifiable, &at(-1));
+    let p = c.plan();
+    assert_eq!(p.actions, vec![]);
+    assert_eq!(p.verdict, Verdict::Ready);
 }

@@ -17,7 +17,7 @@ use super::error::Error;
 use super::execute::{Executed, PlanRunner, SECRET_WRITE_PATIENCE};
 use super::markers;
 use super::observe::{Observation, Observed, SecretSource, observe, secret_basis};
-use super::plan::{Action, Capabilities, Input, Plan, Verdict, plan};
+use super::plan::{Action, Capabilities, CredentialChecks, Input, Plan, Verdict, plan};
 use super::status::{StatusPatch, StatusWriter};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
@@ -307,6 +307,18 @@ fn input<'a>(
                     secret_issuance: p.secret_issuance(),
                 }
             }),
+        credentials: Some(CredentialChecks::for_object(
+            ctx.settings.credential_check_every,
+            obj.metadata.uid.as_deref().unwrap_or_default(),
+            obj.metadata
+                .creation_timestamp
+                .as_ref()
+                .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0)),
+            // A scheduled check is the lowest priority work on a busy account.
+            obs.resolved
+                .as_ref()
+                .is_some_and(|r| r.limiter.is_saturated()),
+        )),
     }
 }
 

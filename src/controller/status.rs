@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use super::context::Context;
 use crate::api::OAuthClient;
-use crate::api::client::{OAuthClientStatus, PendingOperation, RotationPhase, RotationStatus};
+use crate::api::client::{
+    CredentialsStatus, OAuthClientStatus, PendingOperation, RotationPhase, RotationStatus,
+};
 
 /// A field of a merge patch: `None` leaves it as it is, `Some(None)` deletes it,
 /// `Some(Some(v))` sets it.
@@ -37,6 +39,9 @@ pub struct StatusPatch {
     pub pending_rotation: Clearable<PendingPatch>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation: Option<RotationPatch>,
+    /// Replaces `status.credentials` whole (every field is sent, null deletes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsStatus>,
 }
 
 /// A change of `status.pendingCreate` / `status.pendingRotation`.
@@ -159,6 +164,7 @@ impl StatusPatch {
             (Some(b), Some(n)) => b.then(n),
             (b, n) => then(b, n),
         }
+        then(&mut self.credentials, &next.credentials);
     }
 
     /// Apply the patch to a copy of the status, as the apiserver would.
@@ -193,6 +199,9 @@ impl StatusPatch {
         }
         if let Some(r) = &self.rotation {
             r.apply(to.rotation.get_or_insert_with(Default::default));
+        }
+        if let Some(c) = &self.credentials {
+            to.credentials = Some(c.clone());
         }
     }
 }

@@ -187,6 +187,10 @@ pub struct RemoteClient {
     pub created_at: Option<DateTime<Utc>>,
     /// The creating OAuthClient's marker, where the provider stores metadata.
     pub marker: Option<String>,
+    /// When the provider says the client's secret last changed, where it says so
+    /// (Keycloak's `client.secret.creation.time`): a change since the last
+    /// credentials check is checked at once, for free from the drift LIST.
+    pub secret_changed_at: Option<DateTime<Utc>>,
 }
 
 /// A client just created, with its secret (absent for public clients).

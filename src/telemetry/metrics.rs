@@ -18,6 +18,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::api::OAuthClient;
+use crate::api::client::CredentialsResult;
 use crate::provider::http::{RequestHook, RequestRecord};
 use crate::provider::ratelimit::{LimiterKey, WaitHook};
 
@@ -48,6 +49,12 @@ struct AccountLabels {
 struct ConditionLabels {
     condition: String,
     status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    reason: String,
+    result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,6 +98,9 @@ pub struct Metrics {
     clients: Family<ConditionLabels, Gauge>,
     since_rotation: Family<ClientLabels, Gauge<f64, AtomicU64>>,
     leader: Gauge,
+    credential_checks: Family<CheckLabels, Counter>,
+    credential_repairs: Counter,
+    credentials_rejected: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -125,6 +135,9 @@ impl Metrics {
             clients: Family::default(),
             since_rotation: Family::default(),
             leader: Gauge::default(),
+            credential_checks: Family::default(),
+            credential_repairs: Counter::default(),
+            credentials_rejected: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -185,6 +198,21 @@ impl Metrics {
             "leader",
             "1 when this process holds the leader Lease (or runs without leader election), else 0",
             m.leader.clone(),
+        );
+        registry.register(
+            "credential_checks",
+            "Checks of a Secret's credentials at the provider's token endpoint, by why the check was due (scheduled, rotated, repaired, changed, requested) and what the provider said (accepted, rejected, unverifiable, error)",
+            m.credential_checks.clone(),
+        );
+        registry.register(
+            "credential_repairs",
+            "Repairs tried of credentials the provider refused (the secret set back to the Secret's, or a new one issued and published)",
+            m.credential_repairs.clone(),
+        );
+        registry.register(
+            "clients_credentials_rejected",
+            "OAuthClients whose Secret's credentials the provider refused at the last check (status.credentials.result: Rejected)",
+            m.credentials_rejected.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -278,6 +306,21 @@ impl Metrics {
         self.rotations_failed.inc();
     }
 
+    /// A credentials check ended (`result`: accepted, rejected, unverifiable, error).
+    pub fn credential_check(&self, reason: &str, result: &str) {
+        self.credential_checks
+            .get_or_create(&CheckLabels {
+                reason: reason.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// A repair of refused credentials is being tried.
+    pub fn credential_repair(&self) {
+        self.credential_repairs.inc();
+    }
+
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
     }
@@ -298,8 +341,15 @@ impl Metrics {
                 });
             }
         }
+        let mut rejected = 0;
         for c in clients {
             let status = c.status.as_ref();
+            if status
+                .and_then(|s| s.credentials.as_ref())
+                .is_some_and(|c| c.result == Some(CredentialsResult::Rejected))
+            {
+                rejected += 1;
+            }
             for cond in CONDITIONS {
                 let value = status
                     .and_then(|s| s.conditions.iter().find(|x| x.type_ == cond))
@@ -329,6 +379,7 @@ impl Metrics {
                     .set(secs.max(0.0));
             }
         }
+        self.credentials_rejected.set(rejected);
     }
 
     /// The registry in the Prometheus / OpenMetrics text format.

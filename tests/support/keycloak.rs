@@ -352,6 +352,23 @@ impl Keycloak {
         .await;
     }
 
+    /// Regenerate a client's secret as the admin console's "Regenerate" does
+    /// (`POST .../client-secret`), then invalidate the previous one where the
+    /// realm's rotation policy kept it (`DELETE .../client-secret/rotated`): the
+    /// old secret stops working at once.
+    pub async fn regenerate_secret(&self, realm: &str, client_id: &str) {
+        let uuid = self.uuid(realm, client_id).await.expect("client exists");
+        let path = format!("/{realm}/clients/{uuid}/client-secret");
+        self.ok(reqwest::Method::POST, &path, None).await;
+        let (status, v) = self
+            .admin(reqwest::Method::DELETE, &format!("{path}/rotated"), None)
+            .await;
+        assert!(
+            (200..300).contains(&status) || status == 404,
+            "DELETE {path}/rotated: {status} {v}"
+        );
+    }
+
     /// Create a client by hand.
     pub async fn create_client(&self, realm: &str, body: Value) {
         self.ok(

@@ -66,6 +66,7 @@ pub fn to_remote(c: &wire::OAuthClient) -> RemoteClient {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
         marker: None,
+        secret_changed_at: None,
     }
 }
 

@@ -140,6 +140,7 @@ pub fn to_remote(app: &OAuthApp) -> RemoteClient {
         // CSP stores no metadata; apps created by clientops are found by their
         // caller-chosen id instead.
         marker: None,
+        secret_changed_at: None,
     }
 }
 
@@ -444,6 +445,7 @@ fn created_remote(id: &str, f: &ClientFields) -> RemoteClient {
         has_rotated_secret: false,
         created_at: Some(Utc::now()),
         marker: None,
+        secret_changed_at: None,
     }
 }
 

@@ -221,6 +221,7 @@ pub fn to_remote(c: &OAuth2Client) -> RemoteClient {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
         marker: c.marker(),
+        secret_changed_at: None,
     }
 }
 

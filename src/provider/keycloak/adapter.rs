@@ -67,6 +67,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::DateTime;
 
 use super::client::{KeycloakClient, ScopeKind};
 use super::wire::{
@@ -666,6 +667,11 @@ pub fn to_remote(c: &ClientRepresentation) -> RemoteClient {
         has_rotated_secret: c.rotated_secret().is_some(),
         created_at: None,
         marker: c.marker(),
+        // Epoch seconds, set by Keycloak whenever the secret is (re)generated or set.
+        secret_changed_at: c
+            .attribute("client.secret.creation.time")
+            .and_then(|t| t.parse::<i64>().ok())
+            .and_then(|t| DateTime::from_timestamp(t, 0)),
     }
 }
 

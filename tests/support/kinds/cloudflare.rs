@@ -130,6 +130,28 @@ impl TestKind for Cloudflare {
         assert_eq!(r["success"], true, "delete {id} at the emulator: {r}");
     }
 
+    const GENERATES_SECRETS: bool = true;
+
+    async fn change_secret_behind_the_back(&self, id: &str) {
+        // As in the dashboard: rotate, then delete the previous secret at once.
+        let path = format!("{}/rotate_secret", self.client_path(id));
+        let r = self.emu.api(Method::POST, &path, None).await;
+        assert_eq!(r["success"], true, "rotate {id} at the emulator: {r}");
+        let r = self.emu.api(Method::DELETE, &path, None).await;
+        assert_eq!(r["success"], true, "delete {id}'s previous secret: {r}");
+    }
+
+    async fn refuse_secret_changes(&self, id: &str, refuse: bool) {
+        if refuse {
+            let path = format!("{}/rotate_secret", self.client_path(id));
+            self.emu
+                .set_faults(json!({"p_500": 1.0, "methods": ["POST"], "path": path}))
+                .await;
+        } else {
+            self.emu.clear_faults().await;
+        }
+    }
+
     async fn create_behind_the_back(&self, name: &str) -> (String, String) {
         let r = self
             .emu

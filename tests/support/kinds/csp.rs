@@ -178,6 +178,28 @@ impl TestKind for Csp {
         assert_eq!(status, 200, "delete {id} at the emulator: {body}");
     }
 
+    async fn change_secret_behind_the_back(&self, id: &str) {
+        // As in the console: regenerate, which replaces every secret at once.
+        let (status, v) = self
+            .call(Method::PUT, &format!("oauth-apps/{id}/secret"), json!({}))
+            .await;
+        assert!(
+            (200..300).contains(&status),
+            "regenerate {id}'s secret: {status} {v}"
+        );
+    }
+
+    async fn refuse_secret_changes(&self, id: &str, refuse: bool) {
+        if refuse {
+            let path = format!("oauth-apps/{id}/secret");
+            self.emu
+                .set_faults(json!({"p_500": 1.0, "methods": ["POST", "PUT"], "path": path}))
+                .await;
+        } else {
+            self.emu.clear_faults().await;
+        }
+    }
+
     async fn create_behind_the_back(&self, name: &str) -> (String, String) {
         let (status, r) = self
             .call(

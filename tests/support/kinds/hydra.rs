@@ -11,7 +11,7 @@ use std::io::Write;
 use kube::Client;
 use serde_json::{Value, json};
 
-use super::{TestKind, apply_cluster_provider, tail};
+use super::{TestKind, apply_cluster_provider, random_hex, tail};
 use crate::support::hydra::{self as hydra_support, Hydra as HydraServer};
 
 /// The metadata key that tags a client with its test's namespace.
@@ -117,6 +117,16 @@ impl TestKind for Hydra {
 
     async fn delete_behind_the_back(&self, id: &str) {
         self.server.delete(id).await;
+    }
+
+    async fn change_secret_behind_the_back(&self, id: &str) {
+        let secret = format!("changed-by-hand-{}", random_hex(32));
+        self.server
+            .patch(
+                id,
+                json!([{"op": "replace", "path": "/client_secret", "value": secret}]),
+            )
+            .await;
     }
 
     async fn create_behind_the_back(&self, name: &str) -> (String, String) {

@@ -159,6 +159,10 @@ impl TestKind for Keycloak {
         self.server.delete_client(&self.realm.name, id).await;
     }
 
+    async fn change_secret_behind_the_back(&self, id: &str) {
+        self.server.regenerate_secret(&self.realm.name, id).await;
+    }
+
     async fn create_behind_the_back(&self, name: &str) -> (String, String) {
         let id = format!("legacy-{name}-{}", random_hex(6));
         let secret = format!("held-{}", random_hex(32));

@@ -76,6 +76,21 @@ pub trait TestKind: Sized {
     /// Delete the client at the backend behind the controller's back.
     async fn delete_behind_the_back(&self, id: &str);
 
+    /// Change the client's secret at the backend as an administrator would, behind
+    /// the controller's back: the secret in the Secret stops working.
+    async fn change_secret_behind_the_back(&self, id: &str);
+
+    /// Whether the provider generates secrets (a repair issues a new one) rather
+    /// than taking the one clientops chooses (a repair sets the Secret's back).
+    const GENERATES_SECRETS: bool = false;
+
+    /// Make the backend refuse (HTTP 500) every change of client `id`'s secret
+    /// (`true`), or accept them again (`false`). Only kinds listed with
+    /// `unrepairable` in the suite implement it.
+    async fn refuse_secret_changes(&self, _id: &str, _refuse: bool) {
+        unimplemented!("{}: the backend cannot refuse secret changes", Self::NAME)
+    }
+
     /// Create a client for `name` at the backend as a person would, outside
     /// clientops (to import it): its id and secret. Only kinds listed with
     /// `imports` in the suite implement it.
