@@ -885,7 +885,11 @@ async fn every_declared_field_edited_at_the_provider_is_reverted<K: TestKind>() 
         );
     }
     assert!(is_ready(&w.get("app").await.unwrap()));
-    assert_eq!(w.remote_count().await, 1, "a revert never makes a second client");
+    assert_eq!(
+        w.remote_count().await,
+        1,
+        "a revert never makes a second client"
+    );
     w.assert_working("app").await;
 }
 
@@ -897,11 +901,13 @@ async fn a_client_disabled_at_the_provider_is_enabled_again<K: TestKind>() {
 
     w.kind.disable_behind_the_back(&id).await;
     let remote = w.kind.remote(&id).await.expect("the client at the backend");
-    assert!(!K::is_enabled(&remote), "{}: not disabled: {remote}", K::NAME);
     assert!(
-        !w.kind
-            .accepts(&id, c.secret.as_deref().unwrap())
-            .await,
+        !K::is_enabled(&remote),
+        "{}: not disabled: {remote}",
+        K::NAME
+    );
+    assert!(
+        !w.kind.accepts(&id, c.secret.as_deref().unwrap()).await,
         "{}: a disabled client must not get tokens (else this test proves nothing)",
         K::NAME
     );
@@ -924,7 +930,11 @@ async fn a_client_disabled_at_the_provider_is_enabled_again<K: TestKind>() {
     w.apply_client("app", K::disabled_in_spec()).await;
     w.wait_ready("app").await;
     let r = w.kind.remote(&id).await.expect("the client at the backend");
-    assert!(!K::is_enabled(&r), "{}: enabled: false was not applied", K::NAME);
+    assert!(
+        !K::is_enabled(&r),
+        "{}: enabled: false was not applied",
+        K::NAME
+    );
 }
 
 // The generated tests.

@@ -266,6 +266,7 @@ mod tests {
 
     /// An admin's edit of each field the spec declares (JSON members of the
     /// client as Cloudflare shows it), and the field that must then differ.
+    #[rustfmt::skip]
     fn admin_edits() -> Vec<(&'static str, serde_json::Value, Field)> {
         use serde_json::json;
         vec![
@@ -299,8 +300,13 @@ mod tests {
         for (k, v) in serde_json::to_value(&body).unwrap().as_object().unwrap() {
             created[k] = v.clone();
         }
-        let read = |v: &serde_json::Value| to_remote(&serde_json::from_value(v.clone()).unwrap()).fields;
-        assert!(want.diff(&read(&created)).is_empty(), "{:?}", want.diff(&read(&created)));
+        let read =
+            |v: &serde_json::Value| to_remote(&serde_json::from_value(v.clone()).unwrap()).fields;
+        assert!(
+            want.diff(&read(&created)).is_empty(),
+            "{:?}",
+            want.diff(&read(&created))
+        );
         // Cloudflare's PATCH: the members the body carries replace the client's.
         let patched = |c: &serde_json::Value, b: &UpdateOAuthClient| {
             let mut out = c.clone();
@@ -314,9 +320,16 @@ mod tests {
         for (member, value, field) in admin_edits() {
             let mut edited = created.clone();
             edited[member] = value.clone();
-            assert_eq!(want.diff(&read(&edited)), [field], "an admin's edit of {member}");
+            assert_eq!(
+                want.diff(&read(&edited)),
+                [field],
+                "an admin's edit of {member}"
+            );
             let reverted = patched(&edited, &update_body(&want, &[field]));
-            assert!(want.diff(&read(&reverted)).is_empty(), "{member} is not reverted");
+            assert!(
+                want.diff(&read(&reverted)).is_empty(),
+                "{member} is not reverted"
+            );
             all[member] = value;
             expected.push(field);
         }

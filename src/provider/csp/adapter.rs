@@ -787,6 +787,7 @@ mod tests {
 
     /// An admin's edit of each field the spec declares (JSON members of the
     /// app as CSP shows it), and the field that must then differ: one row each.
+    #[rustfmt::skip]
     fn admin_edits() -> Vec<(&'static str, serde_json::Value, Field)> {
         use serde_json::json;
         vec![
@@ -821,15 +822,18 @@ mod tests {
         let created = app_from(&create_body(&want, Some("billing"), None).unwrap());
         assert!(want.diff(&to_remote(&created).fields).is_empty());
         let created = serde_json::to_value(&created).unwrap();
-        let read = |v: &serde_json::Value| {
-            to_remote(&serde_json::from_value(v.clone()).unwrap()).fields
-        };
+        let read =
+            |v: &serde_json::Value| to_remote(&serde_json::from_value(v.clone()).unwrap()).fields;
         let mut all = created.clone();
         let mut expected = vec![];
         for (member, value, field) in admin_edits() {
             let mut edited = created.clone();
             edited[member] = value.clone();
-            assert_eq!(want.diff(&read(&edited)), [field], "an admin's edit of {member}: {value}");
+            assert_eq!(
+                want.diff(&read(&edited)),
+                [field],
+                "an admin's edit of {member}: {value}"
+            );
             let current: OAuthApp = serde_json::from_value(edited.clone()).unwrap();
             let body = update_body(&want, &[field], &current).unwrap();
             let reverted = patched(&edited, &body);

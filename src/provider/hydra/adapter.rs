@@ -815,6 +815,7 @@ mod tests {
 
     /// An admin's edit of each field the spec declares (as JSON members of
     /// Hydra's client), and the field that must then differ: one row per field.
+    #[rustfmt::skip]
     fn admin_edits() -> Vec<(&'static str, Value, Field)> {
         vec![
             ("client_name", json!("by hand"), Field::Name),
@@ -848,7 +849,12 @@ mod tests {
         let mut out = c.clone();
         for op in ops {
             assert_eq!(op.op, "add");
-            let key = op.path.strip_prefix('/').unwrap().replace("~1", "/").replace("~0", "~");
+            let key = op
+                .path
+                .strip_prefix('/')
+                .unwrap()
+                .replace("~1", "/")
+                .replace("~0", "~");
             out[key] = op.value.clone().unwrap();
         }
         out
@@ -859,20 +865,31 @@ mod tests {
         let want = every_field();
         let created = serde_json::to_value(as_hydra_returns(&create_body(&want, "uid-1"))).unwrap();
         let read = |v: &Value| to_remote(&serde_json::from_value(v.clone()).unwrap()).fields;
-        assert!(want.diff(&read(&created)).is_empty(), "{:?}", want.diff(&read(&created)));
+        assert!(
+            want.diff(&read(&created)).is_empty(),
+            "{:?}",
+            want.diff(&read(&created))
+        );
         let mut all = created.clone();
         let mut expected = vec![];
         for (member, value, field) in admin_edits() {
             let mut edited = created.clone();
             edited[member] = value.clone();
-            assert_eq!(want.diff(&read(&edited)), [field], "an admin's edit of {member}");
+            assert_eq!(
+                want.diff(&read(&edited)),
+                [field],
+                "an admin's edit of {member}"
+            );
             let ops = update_ops(&want, &[field], Some("uid-1"));
             let reverted = patched(&edited, &ops);
             assert!(
                 want.diff(&read(&reverted)).is_empty(),
                 "{member}: {ops:?} does not revert it"
             );
-            assert_eq!(reverted["metadata"][MARKER_KEY], "uid-1", "{member}: the marker stays");
+            assert_eq!(
+                reverted["metadata"][MARKER_KEY], "uid-1",
+                "{member}: the marker stays"
+            );
             all[member] = value;
             if !expected.contains(&field) {
                 expected.push(field);

@@ -1309,9 +1309,17 @@ mod tests {
             ("redirectUris", Field::RedirectUris, |c| {
                 c.redirect_uris = Some(vec!["https://evil.example.com/cb".into()])
             }),
-            ("post.logout.redirect.uris", Field::PostLogoutRedirectUris, |c| {
-                attr(c, "post.logout.redirect.uris", "https://evil.example.com/bye")
-            }),
+            (
+                "post.logout.redirect.uris",
+                Field::PostLogoutRedirectUris,
+                |c| {
+                    attr(
+                        c,
+                        "post.logout.redirect.uris",
+                        "https://evil.example.com/bye",
+                    )
+                },
+            ),
             ("standardFlowEnabled", Field::GrantTypes, |c| {
                 c.standard_flow_enabled = Some(false)
             }),
@@ -1327,43 +1335,59 @@ mod tests {
             ("use.refresh.tokens", Field::GrantTypes, |c| {
                 attr(c, "use.refresh.tokens", "true")
             }),
-            ("oauth2.device.authorization.grant.enabled", Field::GrantTypes, |c| {
-                attr(c, "oauth2.device.authorization.grant.enabled", "true")
-            }),
+            (
+                "oauth2.device.authorization.grant.enabled",
+                Field::GrantTypes,
+                |c| attr(c, "oauth2.device.authorization.grant.enabled", "true"),
+            ),
             ("publicClient", Field::TokenEndpointAuthMethod, |c| {
                 c.public_client = Some(true)
             }),
-            ("clientAuthenticatorType", Field::TokenEndpointAuthMethod, |c| {
-                c.client_authenticator_type = Some("client-secret-jwt".into())
-            }),
+            (
+                "clientAuthenticatorType",
+                Field::TokenEndpointAuthMethod,
+                |c| c.client_authenticator_type = Some("client-secret-jwt".into()),
+            ),
             ("webOrigins", Field::AllowedCorsOrigins, |c| {
                 c.web_origins = Some(vec!["*".into()])
             }),
             ("baseUrl", Field::ClientUri, |c| {
                 c.base_url = Some("https://evil.example.com".into())
             }),
-            ("logoUri", Field::LogoUri, |c| attr(c, "logoUri", "https://evil.example.com/l.png")),
+            ("logoUri", Field::LogoUri, |c| {
+                attr(c, "logoUri", "https://evil.example.com/l.png")
+            }),
             ("policyUri", Field::PolicyUri, |c| attr(c, "policyUri", "")),
-            ("tosUri", Field::TosUri, |c| attr(c, "tosUri", "https://evil.example.com/t")),
+            ("tosUri", Field::TosUri, |c| {
+                attr(c, "tosUri", "https://evil.example.com/t")
+            }),
             ("defaultClientScopes", DEFAULT_SCOPES, |c| {
                 c.default_client_scopes = Some(vec!["profile".into(), "roles".into()])
             }),
-            ("description", KEYCLOAK_BLOCK, |c| c.description = Some("by hand".into())),
+            ("description", KEYCLOAK_BLOCK, |c| {
+                c.description = Some("by hand".into())
+            }),
             ("optionalClientScopes", KEYCLOAK_BLOCK, |c| {
                 c.optional_client_scopes = Some(vec!["address".into()])
             }),
             ("pkce.code.challenge.method", KEYCLOAK_BLOCK, |c| {
                 attr(c, "pkce.code.challenge.method", "plain")
             }),
-            ("consentRequired", KEYCLOAK_BLOCK, |c| c.consent_required = Some(false)),
-            ("frontchannelLogout", KEYCLOAK_BLOCK, |c| c.frontchannel_logout = Some(false)),
+            ("consentRequired", KEYCLOAK_BLOCK, |c| {
+                c.consent_required = Some(false)
+            }),
+            ("frontchannelLogout", KEYCLOAK_BLOCK, |c| {
+                c.frontchannel_logout = Some(false)
+            }),
             ("frontchannel.logout.url", KEYCLOAK_BLOCK, |c| {
                 attr(c, "frontchannel.logout.url", "https://evil.example.com/fc")
             }),
             ("backchannel.logout.url", KEYCLOAK_BLOCK, |c| {
                 attr(c, "backchannel.logout.url", "")
             }),
-            ("fullScopeAllowed", KEYCLOAK_BLOCK, |c| c.full_scope_allowed = Some(true)),
+            ("fullScopeAllowed", KEYCLOAK_BLOCK, |c| {
+                c.full_scope_allowed = Some(true)
+            }),
             ("access.token.lifespan", KEYCLOAK_BLOCK, |c| {
                 attr(c, "access.token.lifespan", "3600")
             }),
@@ -1376,7 +1400,12 @@ mod tests {
     /// Keycloak's `PUT` of `body` onto `c`: the fields it carries replace
     /// `c`'s, attributes key by key (an empty value removes one); the scopes, as
     /// [`KeycloakProvider::update_client`] sends them through their endpoints.
-    fn put(c: &ClientRepresentation, body: &ClientRepresentation, want: &ClientFields, changed: &[Field]) -> ClientRepresentation {
+    fn put(
+        c: &ClientRepresentation,
+        body: &ClientRepresentation,
+        want: &ClientFields,
+        changed: &[Field],
+    ) -> ClientRepresentation {
         let mut out = serde_json::to_value(c).unwrap();
         let body = serde_json::to_value(body).unwrap();
         for (k, v) in body.as_object().unwrap() {
@@ -1409,7 +1438,11 @@ mod tests {
     fn every_declared_field_edited_by_an_admin_is_drift_and_one_update_reverts_it() {
         let want = every_field();
         let created = as_keycloak_returns(&to_wire(&want));
-        assert!(diff(&want, &created).is_empty(), "{:?}", diff(&want, &created));
+        assert!(
+            diff(&want, &created).is_empty(),
+            "{:?}",
+            diff(&want, &created)
+        );
         assert_eq!(created.enabled, Some(true), "created enabled");
         let mut all = created.clone();
         let mut expected = vec![];
@@ -1436,7 +1469,11 @@ mod tests {
         expected.sort();
         assert_eq!(changed, expected);
         let reverted = put(&all, &update_body(&want, &changed), &want, &changed);
-        assert!(diff(&want, &reverted).is_empty(), "{:?}", diff(&want, &reverted));
+        assert!(
+            diff(&want, &reverted).is_empty(),
+            "{:?}",
+            diff(&want, &reverted)
+        );
     }
 
     #[test]

@@ -185,6 +185,7 @@ impl TestKind for Cloudflare {
     /// has no row: `public` is permanent at Cloudflare, so there is nothing to
     /// revert (a private client the spec wants public is promoted, see
     /// `controller_lifecycle.rs`).
+    #[rustfmt::skip]
     fn declared() -> Vec<Declared> {
         vec![
             declared("spec.clientName", json!({"client_name": "by hand"}), "/client_name"),

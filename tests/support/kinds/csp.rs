@@ -231,6 +231,7 @@ impl TestKind for Csp {
 
     /// Edits are members of a `PATCH` body of CSP's API (the required
     /// `displayName`, `description` and `grantTypes` are added as they are).
+    #[rustfmt::skip]
     fn declared() -> Vec<Declared> {
         let roles = |general: &[&str], role: &str, all: bool| {
             json!({"allowedScopes": {"generalScopes": general,

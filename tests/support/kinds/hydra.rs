@@ -168,6 +168,7 @@ impl TestKind for Hydra {
     }
 
     /// Edits are the members a JSON Patch `add` sets (`/metadata/team`: one key).
+    #[rustfmt::skip]
     fn declared() -> Vec<Declared> {
         vec![
             declared("spec.clientName", json!({"/client_name": "by hand"}), "/client_name"),

@@ -209,6 +209,7 @@ impl TestKind for Keycloak {
         })
     }
 
+    #[rustfmt::skip]
     fn declared() -> Vec<Declared> {
         let attr = |k: &str, v: &str| json!({"attributes": {k: v}});
         vec![
@@ -251,7 +252,11 @@ impl TestKind for Keycloak {
             let uuid = self.server.uuid(realm, id).await.expect("client exists");
             let (_, scopes) = self
                 .server
-                .admin(reqwest::Method::GET, &format!("/{realm}/client-scopes"), None)
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/{realm}/client-scopes"),
+                    None,
+                )
                 .await;
             let scope = scopes
                 .as_array()
