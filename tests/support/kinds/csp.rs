@@ -229,14 +229,11 @@ impl TestKind for Csp {
         })
     }
 
-    /// Edits are members of a `PATCH` body of CSP's API (the required
-    /// `displayName`, `description` and `grantTypes` are added as they are).
+    /// Edits are members of a `PATCH` body of CSP's API, merged into the app as
+    /// it is (objects such as `allowedScopes` key by key), with the required
+    /// `displayName`, `description` and `grantTypes`.
     #[rustfmt::skip]
     fn declared() -> Vec<Declared> {
-        let roles = |general: &[&str], role: &str, all: bool| {
-            json!({"allowedScopes": {"generalScopes": general,
-                "organizationScopes": {"roles": [{"name": role}], "allRoles": all}}})
-        };
         vec![
             declared("spec.clientName", json!({"displayName": "by hand"}), "/displayName"),
             declared("spec.redirectUris", json!({"redirectUris": ["https://evil.example.com/cb"]}), "/redirectUris"),
@@ -247,9 +244,9 @@ impl TestKind for Csp {
             declared("spec.vmwareCsp.refreshTokenTtl", json!({"refreshTokenTTL": 7200}), "/refreshTokenTTL"),
             declared("spec.vmwareCsp.forcePkce", json!({"forcePkce": false}), "/forcePkce"),
             declared("spec.vmwareCsp.ownerOnlySecretRotation", json!({"ownerOnlySecretRotation": false}), "/ownerOnlySecretRotation"),
-            declared("spec.vmwareCsp.generalScopes", roles(&["openid", "email"], "org_member", false), "/allowedScopes/generalScopes"),
-            declared("spec.vmwareCsp.organizationRoles", roles(&["openid"], "org_owner", false), "/allowedScopes/organizationScopes/roles"),
-            declared("spec.vmwareCsp.allOrganizationRoles", roles(&["openid"], "org_member", true), "/allowedScopes/organizationScopes/allRoles"),
+            declared("spec.vmwareCsp.generalScopes", json!({"allowedScopes": {"generalScopes": ["openid", "email"]}}), "/allowedScopes/generalScopes"),
+            declared("spec.vmwareCsp.organizationRoles", json!({"allowedScopes": {"organizationScopes": {"roles": [{"name": "org_owner"}]}}}), "/allowedScopes/organizationScopes/roles"),
+            declared("spec.vmwareCsp.allOrganizationRoles", json!({"allowedScopes": {"organizationScopes": {"allRoles": true}}}), "/allowedScopes/organizationScopes/allRoles"),
         ]
     }
 
@@ -260,8 +257,20 @@ impl TestKind for Csp {
             "description": app["description"],
             "grantTypes": app["grantTypes"],
         });
+        fn merge(into: &mut Value, edit: &Value) {
+            match (into.as_object_mut(), edit.as_object()) {
+                (Some(into), Some(edit)) => {
+                    for (k, v) in edit {
+                        merge(into.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+                _ => *into = edit.clone(),
+            }
+        }
         for (k, v) in edit.as_object().expect("PATCH members") {
-            body[k] = v.clone();
+            let mut member = app[k].clone();
+            merge(&mut member, v);
+            body[k] = member;
         }
         let (status, body) = self
             .call(Method::PATCH, &format!("oauth-apps/{id}"), body)
