@@ -172,8 +172,9 @@ impl TestKind for Hydra {
     fn declared() -> Vec<Declared> {
         vec![
             declared("spec.clientName", json!({"/client_name": "by hand"}), "/client_name"),
-            declared("spec.redirectUris", json!({"/redirect_uris": ["https://evil.example.com/cb"]}), "/redirect_uris"),
+            // Hydra wants post-logout URIs on a redirect URI's host: emptied first.
             declared("spec.postLogoutRedirectUris", json!({"/post_logout_redirect_uris": []}), "/post_logout_redirect_uris"),
+            declared("spec.redirectUris", json!({"/redirect_uris": ["https://evil.example.com/cb"]}), "/redirect_uris"),
             declared("spec.grantTypes", json!({"/grant_types": ["client_credentials"]}), "/grant_types"),
             declared("spec.responseTypes", json!({"/response_types": ["code", "token"]}), "/response_types"),
             declared("spec.scopes", json!({"/scope": "read write admin"}), "/scope"),
