@@ -231,10 +231,7 @@ async fn an_import_must_prove_ownership_and_never_touches_a_client_it_does_not_o
 /// Provider kinds whose far-end text is known to reach what the tenant reads,
 /// each with where it is being fixed. The row fails for a kind listed here that no
 /// longer leaks, so the entry is removed when the fix lands.
-const KNOWN_LEAKS: &[(ProviderType, &str)] = &[(
-    ProviderType::Keycloak,
-    "issue 24: Kind::connect formats the admin-token and realm errors with the far end's text (branch net)",
-)];
+const KNOWN_LEAKS: &[(ProviderType, &str)] = &[];
 
 #[tokio::test]
 async fn a_namespaced_providers_answers_never_reach_what_the_tenant_reads() {
