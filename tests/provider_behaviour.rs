@@ -26,7 +26,12 @@
 //!    `unrepairable` if it can refuse every change of a client's secret
 //!    (`refuse_secret_changes`) and a forced resync is recorded while it does
 //!    (not Cloudflare: its repair is a rotation, and a rotation that keeps failing
-//!    holds every later step, the record of a forced resync included).
+//!    holds every later step, the record of a forced resync included);
+//!    `enabled` if the provider can disable a client (`disable_behind_the_back`).
+//!
+//! Every field a kind's spec declares is one line of its `TestKind::declared`
+//! (how a person edits it at the backend, where the backend shows it):
+//! `every_declared_field_edited_at_the_provider_is_reverted` runs them all.
 
 mod support;
 
@@ -38,14 +43,16 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use support::kinds::{ANNOTATING_MANAGER, TestKind, WAIT, World, annotation_owners, apply_json};
+use support::kinds::{
+    ANNOTATING_MANAGER, TestKind, WAIT, World, annotation_owners, apply_json, shown,
+};
 use support::scenario::{condition, is_ready, rotated_for};
 
 behaviour_suite! {
     cloudflare: support::kinds::cloudflare::Cloudflare, [grace, imports, lost_responses];
     csp: support::kinds::csp::Csp, [grace, imports, lost_responses, unrepairable];
     hydra: support::kinds::hydra::Hydra, [one_step, imports];
-    keycloak: support::kinds::keycloak::Keycloak, [grace, imports];
+    keycloak: support::kinds::keycloak::Keycloak, [grace, imports, enabled];
 }
 
 const ROTATE: &str = "clientops.dev/rotate";
@@ -916,6 +923,129 @@ async fn a_lost_create_response_adopts_instead_of_duplicating<K: TestKind>() {
 }
 
 // ---------------------------------------------------------------------------
+// ---------------------------------------------------------------------------
+// Every field compared
+
+/// Ask for a resync now (`clientops.dev/reconcile`) and wait until it was acted on.
+async fn resync_now<K: TestKind>(w: &World<K>, name: &str, value: &str) {
+    w.annotate(name, RECONCILE, value).await;
+    w.wait_until(name, WAIT, &format!("resynced for {value}"), |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_reconcile_request.as_deref())
+            == Some(value)
+    })
+    .await;
+}
+
+async fn every_declared_field_edited_at_the_provider_is_reverted<K: TestKind>() {
+    // A resync far away: only the reconcile request below reverts.
+    let w = world!("fields", &[], &["--resync", "10m"]);
+    w.apply_client("app", w.kind.every_field("app")).await;
+    let id = client_id(&w.wait_ready("app").await);
+    let declared = K::declared();
+    let as_declared = w.kind.remote(&id).await.expect("the client at the backend");
+
+    // An administrator edits every field at the backend.
+    for d in &declared {
+        w.kind.edit_behind_the_back(&id, &d.edit).await;
+    }
+    let edited = w.kind.remote(&id).await.expect("the client at the backend");
+    for d in &declared {
+        assert_ne!(
+            shown(&edited, d.shown_at),
+            shown(&as_declared, d.shown_at),
+            "{}: the edit {} of {} did not change {} at the backend (the row proves nothing)",
+            K::NAME,
+            d.edit,
+            d.field,
+            d.shown_at
+        );
+    }
+
+    resync_now(&w, "app", "fields-1").await;
+    let differing = |r: &serde_json::Value| -> Vec<String> {
+        declared
+            .iter()
+            .filter(|d| shown(r, d.shown_at) != shown(&as_declared, d.shown_at))
+            .map(|d| {
+                format!(
+                    "{} ({} is {}, declared {})",
+                    d.field,
+                    d.shown_at,
+                    shown(r, d.shown_at),
+                    shown(&as_declared, d.shown_at)
+                )
+            })
+            .collect()
+    };
+    let reverted = support::wait_for(Duration::from_secs(30), || async {
+        let r = w.kind.remote(&id).await?;
+        differing(&r).is_empty().then_some(())
+    })
+    .await;
+    if reverted.is_none() {
+        let r = w.kind.remote(&id).await.unwrap_or_default();
+        panic!(
+            "{}: not reverted by a resync: {:#?}\n{}",
+            K::NAME,
+            differing(&r),
+            w.logs()
+        );
+    }
+    assert!(is_ready(&w.get("app").await.unwrap()));
+    assert_eq!(
+        w.remote_count().await,
+        1,
+        "a revert never makes a second client"
+    );
+    w.assert_working("app").await;
+}
+
+async fn a_client_disabled_at_the_provider_is_enabled_again<K: TestKind>() {
+    let w = world!("enabled", &[], &["--resync", "10m"]);
+    w.apply_client("app", json!({})).await;
+    let id = client_id(&w.wait_ready("app").await);
+    let c = w.assert_working("app").await;
+
+    w.kind.disable_behind_the_back(&id).await;
+    let remote = w.kind.remote(&id).await.expect("the client at the backend");
+    assert!(
+        !K::is_enabled(&remote),
+        "{}: not disabled: {remote}",
+        K::NAME
+    );
+    assert!(
+        !w.kind.accepts(&id, c.secret.as_deref().unwrap()).await,
+        "{}: a disabled client must not get tokens (else this test proves nothing)",
+        K::NAME
+    );
+
+    resync_now(&w, "app", "enable-1").await;
+    let enabled = support::wait_for(Duration::from_secs(30), || async {
+        let r = w.kind.remote(&id).await?;
+        K::is_enabled(&r).then_some(())
+    })
+    .await;
+    assert!(
+        enabled.is_some(),
+        "{}: the client is still disabled after a resync\n{}",
+        K::NAME,
+        w.logs()
+    );
+    w.assert_working("app").await;
+
+    // The spec's switch (`spec.keycloak.enabled: false`) turns it off.
+    w.apply_client("app", K::disabled_in_spec()).await;
+    w.wait_ready("app").await;
+    let r = w.kind.remote(&id).await.expect("the client at the backend");
+    assert!(
+        !K::is_enabled(&r),
+        "{}: enabled: false was not applied",
+        K::NAME
+    );
+}
+
 // The generated tests.
 
 /// `behaviour_suite! { module: Type, [capabilities]; ... }`: a module per kind
@@ -956,6 +1086,10 @@ macro_rules! behaviour_suite {
         #[tokio::test]
         async fn a_deleted_or_tampered_secret_is_repaired() {
             super::a_deleted_or_tampered_secret_is_repaired::<K>().await
+        }
+        #[tokio::test]
+        async fn every_declared_field_edited_at_the_provider_is_reverted() {
+            super::every_declared_field_edited_at_the_provider_is_reverted::<K>().await
         }
         #[tokio::test]
         async fn a_missing_provider_is_named_and_an_orphan_can_still_be_deleted() {
@@ -1028,6 +1162,12 @@ macro_rules! behaviour_suite {
         #[tokio::test]
         async fn a_rejected_secret_that_cannot_be_repaired_keeps_ready_false() {
             super::a_rejected_secret_that_cannot_be_repaired_keeps_ready_false::<K>().await
+        }
+    };
+    (@enabled) => {
+        #[tokio::test]
+        async fn a_client_disabled_at_the_provider_is_enabled_again() {
+            super::a_client_disabled_at_the_provider_is_enabled_again::<K>().await
         }
     };
     (@lost_responses) => {

@@ -188,6 +188,12 @@ impl PkceMethod {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeycloakClientFields {
+    /// Whether the client may be used (log-ins, tokens). Default `true`. Unlike
+    /// the settings below it is always managed: a client disabled in the admin
+    /// console is enabled again at the next resync unless this says `false`
+    /// (set `false` to switch the client off and keep it off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
     /// The client's description in the admin console.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 255))]

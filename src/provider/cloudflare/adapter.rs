@@ -243,6 +243,105 @@ impl Provider for CloudflareProvider {
 mod tests {
     use super::*;
 
+    /// A spec that sets every field Cloudflare holds.
+    fn every_field() -> ClientFields {
+        ClientFields {
+            name: "Grafana".into(),
+            redirect_uris: vec!["https://grafana.example.com/cb".into()],
+            post_logout_redirect_uris: vec!["https://grafana.example.com/bye".into()],
+            grant_types: ["authorization_code".to_string(), "refresh_token".into()].into(),
+            response_types: ["code".to_string()].into(),
+            scopes: ["account.read".to_string(), "user-details.read".into()].into(),
+            token_endpoint_auth_method: "client_secret_basic".into(),
+            allowed_cors_origins: ["https://grafana.example.com".to_string()].into(),
+            client_uri: Some("https://grafana.example.com".into()),
+            logo_uri: Some("https://grafana.example.com/logo.png".into()),
+            policy_uri: Some("https://grafana.example.com/privacy".into()),
+            tos_uri: Some("https://grafana.example.com/terms".into()),
+            own: OwnFields::new(CloudflareFields {
+                optional_scopes: ["account.read".to_string()].into(),
+                public: Some(true),
+            }),
+        }
+    }
+
+    /// An admin's edit of each field the spec declares (JSON members of the
+    /// client as Cloudflare shows it), and the field that must then differ.
+    #[rustfmt::skip]
+    fn admin_edits() -> Vec<(&'static str, serde_json::Value, Field)> {
+        use serde_json::json;
+        vec![
+            ("client_name", json!("by hand"), Field::Name),
+            ("redirect_uris", json!(["https://evil.example.com/cb"]), Field::RedirectUris),
+            ("post_logout_redirect_uris", json!([]), Field::PostLogoutRedirectUris),
+            ("grant_types", json!(["authorization_code"]), Field::GrantTypes),
+            ("response_types", json!(["code", "token"]), Field::ResponseTypes),
+            ("scopes", json!(["account.read", "openid"]), Field::Scopes),
+            ("token_endpoint_auth_method", json!("client_secret_post"), Field::TokenEndpointAuthMethod),
+            ("allowed_cors_origins", json!(["*"]), Field::AllowedCorsOrigins),
+            ("client_uri", json!("https://evil.example.com"), Field::ClientUri),
+            ("logo_uri", json!("https://evil.example.com/l.png"), Field::LogoUri),
+            ("policy_uri", serde_json::Value::Null, Field::PolicyUri),
+            ("tos_uri", json!("https://evil.example.com/t"), Field::TosUri),
+            ("optional_scopes", json!([]), OPTIONAL_SCOPES),
+            ("visibility", json!("private"), VISIBILITY),
+        ]
+    }
+
+    #[test]
+    fn every_declared_field_edited_by_an_admin_is_drift_and_one_patch_reverts_it() {
+        let want = every_field();
+        let mut created = serde_json::to_value(wire::OAuthClient {
+            client_id: "c1".into(),
+            visibility: "public".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let body = create_body(&want);
+        for (k, v) in serde_json::to_value(&body).unwrap().as_object().unwrap() {
+            created[k] = v.clone();
+        }
+        let read =
+            |v: &serde_json::Value| to_remote(&serde_json::from_value(v.clone()).unwrap()).fields;
+        assert!(
+            want.diff(&read(&created)).is_empty(),
+            "{:?}",
+            want.diff(&read(&created))
+        );
+        // Cloudflare's PATCH: the members the body carries replace the client's.
+        let patched = |c: &serde_json::Value, b: &UpdateOAuthClient| {
+            let mut out = c.clone();
+            for (k, v) in serde_json::to_value(b).unwrap().as_object().unwrap() {
+                out[k] = v.clone();
+            }
+            out
+        };
+        let mut all = created.clone();
+        let mut expected = vec![];
+        for (member, value, field) in admin_edits() {
+            let mut edited = created.clone();
+            edited[member] = value.clone();
+            assert_eq!(
+                want.diff(&read(&edited)),
+                [field],
+                "an admin's edit of {member}"
+            );
+            let reverted = patched(&edited, &update_body(&want, &[field]));
+            assert!(
+                want.diff(&read(&reverted)).is_empty(),
+                "{member} is not reverted"
+            );
+            all[member] = value;
+            expected.push(field);
+        }
+        let mut changed = want.diff(&read(&all));
+        changed.sort();
+        expected.sort();
+        assert_eq!(changed, expected);
+        let reverted = patched(&all, &update_body(&want, &changed));
+        assert!(want.diff(&read(&reverted)).is_empty());
+    }
+
     #[test]
     fn protocol_scopes_are_not_drift_and_patches_are_minimal() {
         let w = wire::OAuthClient {

@@ -711,13 +711,13 @@ pub fn app_from(body: &CreateOAuthApp) -> OAuthApp {
         description: Some(body.description.clone()),
         grant_types: Some(body.grant_types.clone()),
         redirect_uris: Some(body.redirect_uris.clone().unwrap_or_default()),
-        post_logout_redirect_uris: Some(vec![]),
+        post_logout_redirect_uris: Some(body.post_logout_redirect_uris.clone().unwrap_or_default()),
         allowed_scopes: Some(body.allowed_scopes.clone()),
         access_token_ttl: Some(body.access_token_ttl.unwrap_or(600)),
         refresh_token_ttl: Some(body.refresh_token_ttl.unwrap_or(7_776_000)),
-        force_pkce: Some(false),
+        force_pkce: Some(body.force_pkce.unwrap_or(false)),
         public_client: Some(body.public_client.unwrap_or(false)),
-        owner_only_secret_rotation: Some(false),
+        owner_only_secret_rotation: Some(body.owner_only_secret_rotation.unwrap_or(false)),
         created_at: Some(1_700_000_000_000),
         ..Default::default()
     }
@@ -769,6 +769,92 @@ mod tests {
         let remote = to_remote(&app_from(&create_body(&bare, None, None).unwrap()));
         assert_eq!(bare.diff(&remote.fields), vec![]);
         assert!(!csp_differs(None, own(&remote.fields)));
+    }
+
+    /// A spec that sets every field CSP holds.
+    fn every_field() -> ClientFields {
+        let mut f = fields();
+        f.grant_types = ["authorization_code".to_string(), "refresh_token".into()].into();
+        f.redirect_uris = vec!["https://app.example.com/cb".into()];
+        f.post_logout_redirect_uris = vec!["https://app.example.com/bye".into()];
+        f.own = OwnFields::new(CspClientFields {
+            force_pkce: Some(true),
+            general_scopes: Some(vec!["openid".into()]),
+            all_organization_roles: Some(false),
+            owner_only_secret_rotation: Some(true),
+            ..csp_fields()
+        });
+        f
+    }
+
+    /// An admin's edit of each field the spec declares (JSON members of the
+    /// app as CSP shows it), and the field that must then differ: one row each.
+    #[rustfmt::skip]
+    fn admin_edits() -> Vec<(&'static str, serde_json::Value, Field)> {
+        use serde_json::json;
+        vec![
+            ("displayName", json!("by hand"), Field::Name),
+            ("redirectUris", json!(["https://evil.example.com/cb"]), Field::RedirectUris),
+            ("postLogoutRedirectUris", json!([]), Field::PostLogoutRedirectUris),
+            ("grantTypes", json!(["authorization_code", "client_credentials"]), Field::GrantTypes),
+            ("publicClient", json!(true), Field::TokenEndpointAuthMethod),
+            ("description", json!("by hand"), CSP_BLOCK),
+            ("accessTokenTTL", json!(60), CSP_BLOCK),
+            ("refreshTokenTTL", json!(7200), CSP_BLOCK),
+            ("forcePkce", json!(false), CSP_BLOCK),
+            ("ownerOnlySecretRotation", json!(false), CSP_BLOCK),
+            ("allowedScopes", json!({"generalScopes": ["openid", "email"], "organizationScopes": {"roles": [{"name": "org_member"}], "allRoles": false}}), CSP_BLOCK),
+            ("allowedScopes", json!({"generalScopes": ["openid"], "organizationScopes": {"roles": [{"name": "org_owner"}], "allRoles": false}}), CSP_BLOCK),
+            ("allowedScopes", json!({"generalScopes": ["openid"], "organizationScopes": {"roles": [{"name": "org_member"}], "allRoles": true}}), CSP_BLOCK),
+        ]
+    }
+
+    /// CSP's PATCH: the members the body carries replace the app's.
+    fn patched(app: &serde_json::Value, body: &UpdateOAuthApp) -> OAuthApp {
+        let mut out = app.clone();
+        for (k, v) in serde_json::to_value(body).unwrap().as_object().unwrap() {
+            out[k] = v.clone();
+        }
+        serde_json::from_value(out).unwrap()
+    }
+
+    #[test]
+    fn every_declared_field_edited_by_an_admin_is_drift_and_one_patch_reverts_it() {
+        let want = every_field();
+        let created = app_from(&create_body(&want, Some("billing"), None).unwrap());
+        assert!(want.diff(&to_remote(&created).fields).is_empty());
+        let created = serde_json::to_value(&created).unwrap();
+        let read =
+            |v: &serde_json::Value| to_remote(&serde_json::from_value(v.clone()).unwrap()).fields;
+        let mut all = created.clone();
+        let mut expected = vec![];
+        for (member, value, field) in admin_edits() {
+            let mut edited = created.clone();
+            edited[member] = value.clone();
+            assert_eq!(
+                want.diff(&read(&edited)),
+                [field],
+                "an admin's edit of {member}: {value}"
+            );
+            let current: OAuthApp = serde_json::from_value(edited.clone()).unwrap();
+            let body = update_body(&want, &[field], &current).unwrap();
+            let reverted = patched(&edited, &body);
+            assert!(
+                want.diff(&to_remote(&reverted).fields).is_empty(),
+                "{member}: {body:?} does not revert it"
+            );
+            all[member] = value;
+            if !expected.contains(&field) {
+                expected.push(field);
+            }
+        }
+        let mut changed = want.diff(&read(&all));
+        changed.sort();
+        expected.sort();
+        assert_eq!(changed, expected);
+        let current: OAuthApp = serde_json::from_value(all.clone()).unwrap();
+        let reverted = patched(&all, &update_body(&want, &changed, &current).unwrap());
+        assert!(want.diff(&to_remote(&reverted).fields).is_empty());
     }
 
     #[test]

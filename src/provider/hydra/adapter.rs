@@ -784,6 +784,126 @@ mod tests {
         ));
     }
 
+    /// The desired fields of a spec that sets every field Hydra holds.
+    fn every_field() -> ClientFields {
+        let mut f = fields();
+        f.post_logout_redirect_uris = vec!["https://app.example.com/bye".into()];
+        f.grant_types = ["authorization_code".to_string(), "refresh_token".into()].into();
+        f.response_types = ["code".to_string(), "id_token".into()].into();
+        f.scopes = ["openid".to_string(), "offline".into()].into();
+        f.allowed_cors_origins = ["https://app.example.com".to_string()].into();
+        f.client_uri = Some("https://app.example.com".into());
+        f.logo_uri = Some("https://app.example.com/logo.png".into());
+        f.policy_uri = Some("https://app.example.com/privacy".into());
+        f.tos_uri = Some("https://app.example.com/terms".into());
+        f.own = OwnFields::new(HydraClientFields {
+            audience: Some(vec!["https://api.example.com".into()]),
+            skip_consent: Some(true),
+            skip_logout_consent: Some(true),
+            access_token_strategy: Some(HydraAccessTokenStrategy::Jwt),
+            metadata: Some([("team".to_string(), "billing".to_string())].into()),
+            token_lifespans: Some(HydraTokenLifespans {
+                authorization_code_grant_access_token: Some("1h".into()),
+                authorization_code_grant_id_token: Some("2h".into()),
+                authorization_code_grant_refresh_token: Some("720h".into()),
+                client_credentials_grant_access_token: Some("30m".into()),
+                refresh_token_grant_access_token: Some("45m".into()),
+                refresh_token_grant_refresh_token: Some("240h".into()),
+            }),
+        });
+        f
+    }
+
+    /// An admin's edit of each field the spec declares (as JSON members of
+    /// Hydra's client), and the field that must then differ: one row per field.
+    #[rustfmt::skip]
+    fn admin_edits() -> Vec<(&'static str, Value, Field)> {
+        vec![
+            ("client_name", json!("by hand"), Field::Name),
+            ("redirect_uris", json!(["https://evil.example.com/cb"]), Field::RedirectUris),
+            ("post_logout_redirect_uris", json!([]), Field::PostLogoutRedirectUris),
+            ("grant_types", json!(["authorization_code", "client_credentials"]), Field::GrantTypes),
+            ("response_types", json!(["code", "token"]), Field::ResponseTypes),
+            ("scope", json!("openid offline admin"), Field::Scopes),
+            ("token_endpoint_auth_method", json!("client_secret_post"), Field::TokenEndpointAuthMethod),
+            ("allowed_cors_origins", json!(["*"]), Field::AllowedCorsOrigins),
+            ("client_uri", json!("https://evil.example.com"), Field::ClientUri),
+            ("logo_uri", json!(""), Field::LogoUri),
+            ("policy_uri", json!("https://evil.example.com/p"), Field::PolicyUri),
+            ("tos_uri", json!("https://evil.example.com/t"), Field::TosUri),
+            ("audience", json!([]), HYDRA_BLOCK),
+            ("skip_consent", json!(false), HYDRA_BLOCK),
+            ("skip_logout_consent", json!(false), HYDRA_BLOCK),
+            ("access_token_strategy", json!("opaque"), HYDRA_BLOCK),
+            ("metadata", json!({"team": "other", MARKER_KEY: "uid-1"}), HYDRA_BLOCK),
+            ("authorization_code_grant_access_token_lifespan", json!("2h0m0s"), HYDRA_BLOCK),
+            ("authorization_code_grant_id_token_lifespan", Value::Null, HYDRA_BLOCK),
+            ("authorization_code_grant_refresh_token_lifespan", json!("1h0m0s"), HYDRA_BLOCK),
+            ("client_credentials_grant_access_token_lifespan", json!("1m0s"), HYDRA_BLOCK),
+            ("refresh_token_grant_access_token_lifespan", json!("1m0s"), HYDRA_BLOCK),
+            ("refresh_token_grant_refresh_token_lifespan", json!("1m0s"), HYDRA_BLOCK),
+        ]
+    }
+
+    /// Hydra's JSON Patch: each `add` sets a top-level member.
+    fn patched(c: &Value, ops: &[PatchOp]) -> Value {
+        let mut out = c.clone();
+        for op in ops {
+            assert_eq!(op.op, "add");
+            let key = op
+                .path
+                .strip_prefix('/')
+                .unwrap()
+                .replace("~1", "/")
+                .replace("~0", "~");
+            out[key] = op.value.clone().unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn every_declared_field_edited_by_an_admin_is_drift_and_one_patch_reverts_it() {
+        let want = every_field();
+        let created = serde_json::to_value(as_hydra_returns(&create_body(&want, "uid-1"))).unwrap();
+        let read = |v: &Value| to_remote(&serde_json::from_value(v.clone()).unwrap()).fields;
+        assert!(
+            want.diff(&read(&created)).is_empty(),
+            "{:?}",
+            want.diff(&read(&created))
+        );
+        let mut all = created.clone();
+        let mut expected = vec![];
+        for (member, value, field) in admin_edits() {
+            let mut edited = created.clone();
+            edited[member] = value.clone();
+            assert_eq!(
+                want.diff(&read(&edited)),
+                [field],
+                "an admin's edit of {member}"
+            );
+            let ops = update_ops(&want, &[field], Some("uid-1"));
+            let reverted = patched(&edited, &ops);
+            assert!(
+                want.diff(&read(&reverted)).is_empty(),
+                "{member}: {ops:?} does not revert it"
+            );
+            assert_eq!(
+                reverted["metadata"][MARKER_KEY], "uid-1",
+                "{member}: the marker stays"
+            );
+            all[member] = value;
+            if !expected.contains(&field) {
+                expected.push(field);
+            }
+        }
+        let mut changed = want.diff(&read(&all));
+        changed.sort();
+        expected.sort();
+        assert_eq!(changed, expected);
+        let reverted = patched(&all, &update_ops(&want, &changed, Some("uid-1")));
+        assert!(want.diff(&read(&reverted)).is_empty());
+    }
+
     #[test]
     fn optional_uris_and_defaults_are_not_drift() {
         let f = fields();

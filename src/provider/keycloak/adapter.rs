@@ -46,7 +46,7 @@
 //! `client_secret_basic`), `client_secret_jwt` → `client-secret-jwt`;
 //! `allowedCorsOrigins` → `webOrigins`; `clientUri` → `baseUrl`; `logoUri`,
 //! `policyUri`, `tosUri` → attributes of the same names. `spec.keycloak`:
-//! `description`, `optionalClientScopes`, `pkceMethod` → attribute
+//! `enabled` (default `true`), `description`, `optionalClientScopes`, `pkceMethod` → attribute
 //! `pkce.code.challenge.method`, `consentRequired`, `frontChannelLogout` →
 //! `frontchannelLogout`, `frontChannelLogoutUrl`/`backChannelLogoutUrl` →
 //! attributes `frontchannel.logout.url`/`backchannel.logout.url`,
@@ -54,7 +54,9 @@
 //! `access.token.lifespan` (seconds), `attributes` as they are.
 //!
 //! **Drift** ([`diff`]). The name, redirect URIs, post-logout URIs, grant types,
-//! auth method and CORS origins are always managed. The default scopes are
+//! auth method, CORS origins and whether the client is enabled
+//! (`spec.keycloak.enabled`, default `true`: a client an administrator disabled
+//! is enabled again) are always managed. The default scopes are
 //! managed when `spec.scopes` is set (else the realm's defaults stay), without
 //! `service_account`, which Keycloak adds to every service-account client itself.
 //! The optional URIs and every `spec.keycloak` field are managed only when set;
@@ -112,6 +114,9 @@ pub const SERVICE_ACCOUNT_SCOPE: &str = "service_account";
 
 /// `spec.keycloak`, compared field by field where the spec sets it.
 pub const KEYCLOAK_BLOCK: Field = Field::Own("spec.keycloak");
+/// `spec.keycloak.enabled`: always managed (default `true`), so a client disabled
+/// at Keycloak is enabled again by the next resync.
+pub const ENABLED: Field = Field::Own("spec.keycloak.enabled");
 /// The default client scopes (`spec.scopes`), managed only when the spec sets them.
 pub const DEFAULT_SCOPES: Field = Field::Own("spec.scopes");
 
@@ -146,6 +151,12 @@ impl KeycloakFields {
         self.block.clone().unwrap_or_default()
     }
 
+    /// Whether the client is (remote) or should be (desired) enabled: Keycloak's
+    /// default and the spec's are both `true`.
+    pub fn enabled(&self) -> bool {
+        self.block.as_ref().and_then(|b| b.enabled).unwrap_or(true)
+    }
+
     /// Where `have` (remote) differs from `self` (desired), by spec path.
     pub fn differs(&self, have: Option<&KeycloakFields>) -> Vec<Field> {
         let empty = KeycloakFields::default();
@@ -157,6 +168,9 @@ impl KeycloakFields {
             .is_some_and(|w| Some(w) != have.default_scopes.as_ref())
         {
             out.push(DEFAULT_SCOPES);
+        }
+        if self.enabled() != have.enabled() {
+            out.push(ENABLED);
         }
         if keycloak_differs(self.block.as_ref(), &have.block()) {
             out.push(KEYCLOAK_BLOCK);
@@ -549,7 +563,7 @@ pub fn to_wire(f: &ClientFields) -> ClientRepresentation {
     ClientRepresentation {
         name: Some(f.name.clone()),
         description: kc.description.clone(),
-        enabled: Some(true),
+        enabled: Some(own.enabled()),
         protocol: Some("openid-connect".into()),
         client_authenticator_type: (!public).then(|| authenticator(auth_method(f)).to_string()),
         redirect_uris: Some(f.redirect_uris.clone()),
@@ -685,6 +699,7 @@ pub fn keycloak_block(c: &ClientRepresentation) -> KeycloakClientFields {
         .map(|a| a.plain.clone())
         .unwrap_or_default();
     KeycloakClientFields {
+        enabled: c.enabled,
         description: c.description.clone(),
         optional_client_scopes: c.optional_client_scopes.clone(),
         pkce_method: match c.attribute("pkce.code.challenge.method") {
@@ -793,6 +808,9 @@ pub fn update_body(f: &ClientFields, changed: &[Field]) -> ClientRepresentation 
             // Scopes: their own endpoints. The rest: refused before any request.
             _ => {}
         }
+    }
+    if changed.contains(&ENABLED) {
+        body.enabled = Some(KeycloakFields::of(f).enabled());
     }
     if changed.contains(&KEYCLOAK_BLOCK) {
         body.description = kc.description.clone();
@@ -1252,6 +1270,248 @@ mod tests {
             },
         );
         assert_eq!(diff(&scoped, &remote), [DEFAULT_SCOPES]);
+    }
+
+    /// The desired fields of a spec that sets every field Keycloak holds.
+    fn every_field() -> ClientFields {
+        let mut f = with_own(
+            fields(),
+            KeycloakFields {
+                block: Some(KeycloakClientFields {
+                    enabled: None,
+                    description: Some("Billing API".into()),
+                    optional_client_scopes: Some(vec!["phone".into()]),
+                    pkce_method: Some(PkceMethod::S256),
+                    consent_required: Some(true),
+                    front_channel_logout: Some(true),
+                    front_channel_logout_url: Some("https://app.example.com/fc".into()),
+                    back_channel_logout_url: Some("https://app.example.com/bc".into()),
+                    full_scope_allowed: Some(false),
+                    access_token_lifespan: Some("5m".into()),
+                    attributes: Some([("display.on.consent.screen".into(), "true".into())].into()),
+                }),
+                default_scopes: Some(["profile".to_string(), "email".into()].into()),
+                grace: None,
+            },
+        );
+        f.client_uri = Some("https://app.example.com".into());
+        f.logo_uri = Some("https://app.example.com/logo.png".into());
+        f.policy_uri = Some("https://app.example.com/privacy".into());
+        f.tos_uri = Some("https://app.example.com/terms".into());
+        f
+    }
+
+    /// An admin's edit of each field the spec declares, and the field that must
+    /// then differ: one row per field (a new field is one more row).
+    #[allow(clippy::type_complexity)]
+    fn admin_edits() -> Vec<(&'static str, Field, fn(&mut ClientRepresentation))> {
+        fn attr(c: &mut ClientRepresentation, k: &str, v: &str) {
+            let a = c.attributes.get_or_insert_with(Attributes::default);
+            a.plain.insert(k.into(), v.into());
+        }
+        vec![
+            ("enabled", ENABLED, |c| c.enabled = Some(false)),
+            ("name", Field::Name, |c| c.name = Some("by hand".into())),
+            ("redirectUris", Field::RedirectUris, |c| {
+                c.redirect_uris = Some(vec!["https://evil.example.com/cb".into()])
+            }),
+            (
+                "post.logout.redirect.uris",
+                Field::PostLogoutRedirectUris,
+                |c| {
+                    attr(
+                        c,
+                        "post.logout.redirect.uris",
+                        "https://evil.example.com/bye",
+                    )
+                },
+            ),
+            ("standardFlowEnabled", Field::GrantTypes, |c| {
+                c.standard_flow_enabled = Some(false)
+            }),
+            ("directAccessGrantsEnabled", Field::GrantTypes, |c| {
+                c.direct_access_grants_enabled = Some(true)
+            }),
+            ("implicitFlowEnabled", Field::GrantTypes, |c| {
+                c.implicit_flow_enabled = Some(true)
+            }),
+            ("serviceAccountsEnabled", Field::GrantTypes, |c| {
+                c.service_accounts_enabled = Some(false)
+            }),
+            ("use.refresh.tokens", Field::GrantTypes, |c| {
+                attr(c, "use.refresh.tokens", "true")
+            }),
+            (
+                "oauth2.device.authorization.grant.enabled",
+                Field::GrantTypes,
+                |c| attr(c, "oauth2.device.authorization.grant.enabled", "true"),
+            ),
+            ("publicClient", Field::TokenEndpointAuthMethod, |c| {
+                c.public_client = Some(true)
+            }),
+            (
+                "clientAuthenticatorType",
+                Field::TokenEndpointAuthMethod,
+                |c| c.client_authenticator_type = Some("client-secret-jwt".into()),
+            ),
+            ("webOrigins", Field::AllowedCorsOrigins, |c| {
+                c.web_origins = Some(vec!["*".into()])
+            }),
+            ("baseUrl", Field::ClientUri, |c| {
+                c.base_url = Some("https://evil.example.com".into())
+            }),
+            ("logoUri", Field::LogoUri, |c| {
+                attr(c, "logoUri", "https://evil.example.com/l.png")
+            }),
+            ("policyUri", Field::PolicyUri, |c| attr(c, "policyUri", "")),
+            ("tosUri", Field::TosUri, |c| {
+                attr(c, "tosUri", "https://evil.example.com/t")
+            }),
+            ("defaultClientScopes", DEFAULT_SCOPES, |c| {
+                c.default_client_scopes = Some(vec!["profile".into(), "roles".into()])
+            }),
+            ("description", KEYCLOAK_BLOCK, |c| {
+                c.description = Some("by hand".into())
+            }),
+            ("optionalClientScopes", KEYCLOAK_BLOCK, |c| {
+                c.optional_client_scopes = Some(vec!["address".into()])
+            }),
+            ("pkce.code.challenge.method", KEYCLOAK_BLOCK, |c| {
+                attr(c, "pkce.code.challenge.method", "plain")
+            }),
+            ("consentRequired", KEYCLOAK_BLOCK, |c| {
+                c.consent_required = Some(false)
+            }),
+            ("frontchannelLogout", KEYCLOAK_BLOCK, |c| {
+                c.frontchannel_logout = Some(false)
+            }),
+            ("frontchannel.logout.url", KEYCLOAK_BLOCK, |c| {
+                attr(c, "frontchannel.logout.url", "https://evil.example.com/fc")
+            }),
+            ("backchannel.logout.url", KEYCLOAK_BLOCK, |c| {
+                attr(c, "backchannel.logout.url", "")
+            }),
+            ("fullScopeAllowed", KEYCLOAK_BLOCK, |c| {
+                c.full_scope_allowed = Some(true)
+            }),
+            ("access.token.lifespan", KEYCLOAK_BLOCK, |c| {
+                attr(c, "access.token.lifespan", "3600")
+            }),
+            ("attributes", KEYCLOAK_BLOCK, |c| {
+                attr(c, "display.on.consent.screen", "false")
+            }),
+        ]
+    }
+
+    /// Keycloak's `PUT` of `body` onto `c`: the fields it carries replace
+    /// `c`'s, attributes key by key (an empty value removes one); the scopes, as
+    /// [`KeycloakProvider::update_client`] sends them through their endpoints.
+    fn put(
+        c: &ClientRepresentation,
+        body: &ClientRepresentation,
+        want: &ClientFields,
+        changed: &[Field],
+    ) -> ClientRepresentation {
+        let mut out = serde_json::to_value(c).unwrap();
+        let body = serde_json::to_value(body).unwrap();
+        for (k, v) in body.as_object().unwrap() {
+            if k == "attributes" {
+                let attrs = out["attributes"].as_object_mut().unwrap();
+                for (ak, av) in v.as_object().unwrap() {
+                    if av == "" {
+                        attrs.remove(ak);
+                    } else {
+                        attrs.insert(ak.clone(), av.clone());
+                    }
+                }
+            } else {
+                out[k] = v.clone();
+            }
+        }
+        let mut out: ClientRepresentation = serde_json::from_value(out).unwrap();
+        out.attributes.as_mut().unwrap().rotated_secret = c.rotated_secret().cloned();
+        let own = KeycloakFields::of(want);
+        if changed.contains(&DEFAULT_SCOPES) {
+            out.default_client_scopes = own.default_scopes.clone().map(|s| s.into_iter().collect());
+        }
+        if changed.contains(&KEYCLOAK_BLOCK) {
+            out.optional_client_scopes = own.block().optional_client_scopes;
+        }
+        out
+    }
+
+    #[test]
+    fn every_declared_field_edited_by_an_admin_is_drift_and_one_update_reverts_it() {
+        let want = every_field();
+        let created = as_keycloak_returns(&to_wire(&want));
+        assert!(
+            diff(&want, &created).is_empty(),
+            "{:?}",
+            diff(&want, &created)
+        );
+        assert_eq!(created.enabled, Some(true), "created enabled");
+        let mut all = created.clone();
+        let mut expected = vec![];
+        for (what, field, edit) in admin_edits() {
+            let mut edited = created.clone();
+            edit(&mut edited);
+            assert_eq!(diff(&want, &edited), [field], "an admin's edit of {what}");
+            let body = update_body(&want, &[field]);
+            let reverted = put(&edited, &body, &want, &[field]);
+            assert!(
+                diff(&want, &reverted).is_empty(),
+                "{what}: the update {:?} does not revert it: {:?}",
+                serde_json::to_value(&body).unwrap(),
+                diff(&want, &reverted)
+            );
+            edit(&mut all);
+            if !expected.contains(&field) {
+                expected.push(field);
+            }
+        }
+        // Every edit at once: every field differs, and one update reverts them all.
+        let mut changed = diff(&want, &all);
+        changed.sort();
+        expected.sort();
+        assert_eq!(changed, expected);
+        let reverted = put(&all, &update_body(&want, &changed), &want, &changed);
+        assert!(
+            diff(&want, &reverted).is_empty(),
+            "{:?}",
+            diff(&want, &reverted)
+        );
+    }
+
+    #[test]
+    fn the_enabled_state_is_managed_even_when_the_spec_says_nothing() {
+        let plain = fields();
+        let mut remote = as_keycloak_returns(&to_wire(&plain));
+        assert_eq!(remote.enabled, Some(true));
+        remote.enabled = Some(false);
+        assert_eq!(diff(&plain, &remote), [ENABLED]);
+        assert_eq!(
+            serde_json::to_value(update_body(&plain, &[ENABLED])).unwrap(),
+            serde_json::json!({"enabled": true})
+        );
+        // `enabled: false` keeps a client off: created disabled, re-disabled.
+        let off = with_own(
+            fields(),
+            KeycloakFields {
+                block: Some(KeycloakClientFields {
+                    enabled: Some(false),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+        assert_eq!(to_wire(&off).enabled, Some(false));
+        assert!(diff(&off, &remote).is_empty());
+        remote.enabled = Some(true);
+        assert_eq!(diff(&off, &remote), [ENABLED]);
+        assert_eq!(update_body(&off, &[ENABLED]).enabled, Some(false));
+        // Keycloak leaves `enabled` out: its default, enabled.
+        remote.enabled = None;
+        assert!(diff(&plain, &remote).is_empty());
     }
 
     #[test]

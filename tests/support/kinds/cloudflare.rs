@@ -7,7 +7,7 @@ use kube::Client;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{TestKind, apply_cluster_provider, apply_json, random_hex};
+use super::{Declared, TestKind, apply_cluster_provider, apply_json, declared, random_hex};
 use crate::support::procs::Emulator;
 
 /// One test's account at the shared Cloudflare emulator.
@@ -187,5 +187,50 @@ impl TestKind for Cloudflare {
         } else {
             self.emu.clear_faults().await;
         }
+    }
+
+    fn every_field(&self, name: &str) -> Value {
+        json!({
+            "postLogoutRedirectUris": [format!("https://{name}.example.com/bye")],
+            "allowedCorsOrigins": [format!("https://{name}.example.com")],
+            "responseTypes": ["code"],
+            "tokenEndpointAuthMethod": "client_secret_basic",
+            "clientUri": format!("https://{name}.example.com"),
+            "logoUri": format!("https://{name}.example.com/logo.png"),
+            "policyUri": format!("https://{name}.example.com/privacy"),
+            "tosUri": format!("https://{name}.example.com/terms"),
+            "cloudflare": {"optionalScopes": ["account.read"]},
+        })
+    }
+
+    /// Edits are `PATCH` bodies of Cloudflare's API. `spec.cloudflare.visibility`
+    /// has no row: `public` is permanent at Cloudflare, so there is nothing to
+    /// revert (a private client the spec wants public is promoted, see
+    /// `controller_lifecycle.rs`).
+    #[rustfmt::skip]
+    fn declared() -> Vec<Declared> {
+        vec![
+            declared("spec.clientName", json!({"client_name": "by hand"}), "/client_name"),
+            declared("spec.redirectUris", json!({"redirect_uris": ["https://evil.example.com/cb"]}), "/redirect_uris"),
+            declared("spec.postLogoutRedirectUris", json!({"post_logout_redirect_uris": []}), "/post_logout_redirect_uris"),
+            declared("spec.grantTypes", json!({"grant_types": ["authorization_code"]}), "/grant_types"),
+            declared("spec.responseTypes", json!({"response_types": ["code", "token"]}), "/response_types"),
+            declared("spec.scopes", json!({"scopes": ["account.read"], "optional_scopes": ["account.read"]}), "/scopes"),
+            declared("spec.tokenEndpointAuthMethod", json!({"token_endpoint_auth_method": "client_secret_post"}), "/token_endpoint_auth_method"),
+            declared("spec.allowedCorsOrigins", json!({"allowed_cors_origins": ["https://evil.example.com"]}), "/allowed_cors_origins"),
+            declared("spec.clientUri", json!({"client_uri": "https://evil.example.com"}), "/client_uri"),
+            declared("spec.logoUri", json!({"logo_uri": "https://evil.example.com/logo.png"}), "/logo_uri"),
+            declared("spec.policyUri", json!({"policy_uri": "https://evil.example.com/privacy"}), "/policy_uri"),
+            declared("spec.tosUri", json!({"tos_uri": "https://evil.example.com/terms"}), "/tos_uri"),
+            declared("spec.cloudflare.optionalScopes", json!({"optional_scopes": []}), "/optional_scopes"),
+        ]
+    }
+
+    async fn edit_behind_the_back(&self, id: &str, edit: &Value) {
+        let r = self
+            .emu
+            .api(Method::PATCH, &self.client_path(id), Some(edit.clone()))
+            .await;
+        assert_eq!(r["success"], true, "edit {id} at the emulator: {r}");
     }
 }

@@ -7,7 +7,7 @@ use kube::Client;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{TestKind, apply_cluster_provider, apply_json, random_hex};
+use super::{Declared, TestKind, apply_cluster_provider, apply_json, declared, random_hex};
 use crate::support::hydra::urlencode;
 use crate::support::procs::Emulator;
 
@@ -232,5 +232,71 @@ impl TestKind for Csp {
         } else {
             self.emu.clear_faults().await;
         }
+    }
+
+    fn every_field(&self, name: &str) -> Value {
+        json!({
+            "grantTypes": ["client_credentials", "authorization_code", "refresh_token"],
+            "redirectUris": [format!("https://{name}.example.com/callback")],
+            "postLogoutRedirectUris": [format!("https://{name}.example.com/bye")],
+            "tokenEndpointAuthMethod": "client_secret_basic",
+            "vmwareCsp": {
+                "accessTokenTtl": "30m",
+                "refreshTokenTtl": "720h",
+                "forcePkce": true,
+                "generalScopes": ["openid"],
+                "allOrganizationRoles": false,
+                "ownerOnlySecretRotation": true,
+            },
+        })
+    }
+
+    /// Edits are members of a `PATCH` body of CSP's API, merged into the app as
+    /// it is (objects such as `allowedScopes` key by key), with the required
+    /// `displayName`, `description` and `grantTypes`.
+    #[rustfmt::skip]
+    fn declared() -> Vec<Declared> {
+        vec![
+            declared("spec.clientName", json!({"displayName": "by hand"}), "/displayName"),
+            declared("spec.redirectUris", json!({"redirectUris": ["https://evil.example.com/cb"]}), "/redirectUris"),
+            declared("spec.postLogoutRedirectUris", json!({"postLogoutRedirectUris": ["https://evil.example.com/bye"]}), "/postLogoutRedirectUris"),
+            declared("spec.grantTypes", json!({"grantTypes": ["client_credentials"]}), "/grantTypes"),
+            declared("spec.vmwareCsp.description", json!({"description": "by hand"}), "/description"),
+            declared("spec.vmwareCsp.accessTokenTtl", json!({"accessTokenTTL": 60}), "/accessTokenTTL"),
+            declared("spec.vmwareCsp.refreshTokenTtl", json!({"refreshTokenTTL": 7200}), "/refreshTokenTTL"),
+            declared("spec.vmwareCsp.forcePkce", json!({"forcePkce": false}), "/forcePkce"),
+            declared("spec.vmwareCsp.ownerOnlySecretRotation", json!({"ownerOnlySecretRotation": false}), "/ownerOnlySecretRotation"),
+            declared("spec.vmwareCsp.generalScopes", json!({"allowedScopes": {"generalScopes": ["openid", "email"]}}), "/allowedScopes/generalScopes"),
+            declared("spec.vmwareCsp.organizationRoles", json!({"allowedScopes": {"organizationScopes": {"roles": [{"name": "org_owner"}]}}}), "/allowedScopes/organizationScopes/roles"),
+            declared("spec.vmwareCsp.allOrganizationRoles", json!({"allowedScopes": {"organizationScopes": {"allRoles": true}}}), "/allowedScopes/organizationScopes/allRoles"),
+        ]
+    }
+
+    async fn edit_behind_the_back(&self, id: &str, edit: &Value) {
+        let app = self.remote(id).await.expect("the app to edit");
+        let mut body = json!({
+            "displayName": app["displayName"],
+            "description": app["description"],
+            "grantTypes": app["grantTypes"],
+        });
+        fn merge(into: &mut Value, edit: &Value) {
+            match (into.as_object_mut(), edit.as_object()) {
+                (Some(into), Some(edit)) => {
+                    for (k, v) in edit {
+                        merge(into.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+                _ => *into = edit.clone(),
+            }
+        }
+        for (k, v) in edit.as_object().expect("PATCH members") {
+            let mut member = app[k].clone();
+            merge(&mut member, v);
+            body[k] = member;
+        }
+        let (status, body) = self
+            .call(Method::PATCH, &format!("oauth-apps/{id}"), body)
+            .await;
+        assert_eq!(status, 200, "edit {id} at the emulator: {body}");
     }
 }

@@ -11,7 +11,7 @@ use std::io::Write;
 use kube::Client;
 use serde_json::{Value, json};
 
-use super::{TestKind, apply_cluster_provider, random_hex, tail};
+use super::{Declared, TestKind, apply_cluster_provider, declared, random_hex, tail};
 use crate::support::hydra::{self as hydra_support, Hydra as HydraServer};
 
 /// The metadata key that tags a client with its test's namespace.
@@ -145,5 +145,77 @@ impl TestKind for Hydra {
 
     fn log_tail(&self) -> String {
         tail(&self.server.logs(), 20)
+    }
+
+    fn every_field(&self, _name: &str) -> Value {
+        json!({
+            "grantTypes": ["client_credentials", "authorization_code", "refresh_token"],
+            "responseTypes": ["code", "id_token"],
+            "redirectUris": ["https://app.example.com/callback"],
+            "postLogoutRedirectUris": ["https://app.example.com/bye"],
+            "allowedCorsOrigins": ["https://app.example.com"],
+            "tokenEndpointAuthMethod": "client_secret_basic",
+            "clientUri": "https://app.example.com",
+            "logoUri": "https://app.example.com/logo.png",
+            "policyUri": "https://app.example.com/privacy",
+            "tosUri": "https://app.example.com/terms",
+            "hydra": {
+                "audience": ["https://api.example.com"],
+                "skipConsent": true,
+                "skipLogoutConsent": true,
+                "accessTokenStrategy": "jwt",
+                "metadata": {TEST_TAG: self.ns, "team": "billing"},
+                "tokenLifespans": {
+                    "authorizationCodeGrantAccessToken": "1h",
+                    "authorizationCodeGrantIdToken": "2h",
+                    "authorizationCodeGrantRefreshToken": "720h",
+                    "clientCredentialsGrantAccessToken": "30m",
+                    "refreshTokenGrantAccessToken": "45m",
+                    "refreshTokenGrantRefreshToken": "240h",
+                },
+            },
+        })
+    }
+
+    /// Edits are the members a JSON Patch `add` sets (`/metadata/team`: one key).
+    #[rustfmt::skip]
+    fn declared() -> Vec<Declared> {
+        vec![
+            declared("spec.clientName", json!({"/client_name": "by hand"}), "/client_name"),
+            // Hydra wants post-logout URIs on a redirect URI's host: emptied first.
+            declared("spec.postLogoutRedirectUris", json!({"/post_logout_redirect_uris": []}), "/post_logout_redirect_uris"),
+            declared("spec.redirectUris", json!({"/redirect_uris": ["https://evil.example.com/cb"]}), "/redirect_uris"),
+            declared("spec.grantTypes", json!({"/grant_types": ["client_credentials"]}), "/grant_types"),
+            declared("spec.responseTypes", json!({"/response_types": ["code", "token"]}), "/response_types"),
+            declared("spec.scopes", json!({"/scope": "read write admin"}), "/scope"),
+            declared("spec.tokenEndpointAuthMethod", json!({"/token_endpoint_auth_method": "client_secret_post"}), "/token_endpoint_auth_method"),
+            declared("spec.allowedCorsOrigins", json!({"/allowed_cors_origins": ["https://evil.example.com"]}), "/allowed_cors_origins"),
+            declared("spec.clientUri", json!({"/client_uri": "https://evil.example.com"}), "/client_uri"),
+            declared("spec.logoUri", json!({"/logo_uri": "https://evil.example.com/logo.png"}), "/logo_uri"),
+            declared("spec.policyUri", json!({"/policy_uri": "https://evil.example.com/privacy"}), "/policy_uri"),
+            declared("spec.tosUri", json!({"/tos_uri": "https://evil.example.com/terms"}), "/tos_uri"),
+            declared("spec.hydra.audience", json!({"/audience": []}), "/audience"),
+            declared("spec.hydra.skipConsent", json!({"/skip_consent": false}), "/skip_consent"),
+            declared("spec.hydra.skipLogoutConsent", json!({"/skip_logout_consent": false}), "/skip_logout_consent"),
+            declared("spec.hydra.accessTokenStrategy", json!({"/access_token_strategy": "opaque"}), "/access_token_strategy"),
+            declared("spec.hydra.metadata", json!({"/metadata/team": "by hand"}), "/metadata/team"),
+            declared("spec.hydra.tokenLifespans.authorizationCodeGrantAccessToken", json!({"/authorization_code_grant_access_token_lifespan": "5m0s"}), "/authorization_code_grant_access_token_lifespan"),
+            declared("spec.hydra.tokenLifespans.authorizationCodeGrantIdToken", json!({"/authorization_code_grant_id_token_lifespan": "5m0s"}), "/authorization_code_grant_id_token_lifespan"),
+            declared("spec.hydra.tokenLifespans.authorizationCodeGrantRefreshToken", json!({"/authorization_code_grant_refresh_token_lifespan": "5m0s"}), "/authorization_code_grant_refresh_token_lifespan"),
+            declared("spec.hydra.tokenLifespans.clientCredentialsGrantAccessToken", json!({"/client_credentials_grant_access_token_lifespan": "5m0s"}), "/client_credentials_grant_access_token_lifespan"),
+            declared("spec.hydra.tokenLifespans.refreshTokenGrantAccessToken", json!({"/refresh_token_grant_access_token_lifespan": "5m0s"}), "/refresh_token_grant_access_token_lifespan"),
+            declared("spec.hydra.tokenLifespans.refreshTokenGrantRefreshToken", json!({"/refresh_token_grant_refresh_token_lifespan": "5m0s"}), "/refresh_token_grant_refresh_token_lifespan"),
+        ]
+    }
+
+    /// `{pointer: value}` as JSON Patch `add` operations.
+    async fn edit_behind_the_back(&self, id: &str, edit: &Value) {
+        let ops: Vec<Value> = edit
+            .as_object()
+            .expect("{pointer: value}")
+            .iter()
+            .map(|(path, value)| json!({"op": "add", "path": path, "value": value}))
+            .collect();
+        self.server.patch(id, json!(ops)).await;
     }
 }

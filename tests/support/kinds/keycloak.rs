@@ -15,7 +15,7 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 
-use super::{TestKind, apply_cluster_provider, random_hex, tail};
+use super::{Declared, TestKind, apply_cluster_provider, declared, random_hex, tail};
 use crate::support::keycloak::{ADMIN_CLIENT_ID, Keycloak as KeycloakServer, Realm, RealmSetup};
 
 /// The clients every new realm has.
@@ -184,5 +184,117 @@ impl TestKind for Keycloak {
 
     fn log_tail(&self) -> String {
         tail(&self.server.logs(), 20)
+    }
+
+    fn every_field(&self, _name: &str) -> Value {
+        json!({
+            "grantTypes": ["client_credentials", "authorization_code", "refresh_token"],
+            "redirectUris": ["https://app.example.com/callback"],
+            "postLogoutRedirectUris": ["https://app.example.com/bye"],
+            "allowedCorsOrigins": ["https://app.example.com"],
+            "scopes": ["profile", "email", "roles"],
+            "tokenEndpointAuthMethod": "client_secret_basic",
+            "clientUri": "https://app.example.com",
+            "logoUri": "https://app.example.com/logo.png",
+            "policyUri": "https://app.example.com/privacy",
+            "tosUri": "https://app.example.com/terms",
+            "keycloak": {
+                "description": "as declared",
+                "optionalClientScopes": ["phone"],
+                "pkceMethod": "S256",
+                "consentRequired": true,
+                "frontChannelLogout": true,
+                "frontChannelLogoutUrl": "https://app.example.com/fc-logout",
+                "backChannelLogoutUrl": "https://app.example.com/bc-logout",
+                "fullScopeAllowed": false,
+                "accessTokenLifespan": "5m",
+                "attributes": {"display.on.consent.screen": "true"},
+            },
+        })
+    }
+
+    #[rustfmt::skip]
+    fn declared() -> Vec<Declared> {
+        let attr = |k: &str, v: &str| json!({"attributes": {k: v}});
+        vec![
+            declared("spec.clientName", json!({"name": "by hand"}), "/name"),
+            declared("spec.redirectUris", json!({"redirectUris": ["https://evil.example.com/*"]}), "/redirectUris"),
+            declared("spec.postLogoutRedirectUris", attr("post.logout.redirect.uris", "https://evil.example.com/bye"), "/attributes/post.logout.redirect.uris"),
+            declared("spec.grantTypes", json!({"directAccessGrantsEnabled": true}), "/directAccessGrantsEnabled"),
+            declared("spec.grantTypes", attr("use.refresh.tokens", "false"), "/attributes/use.refresh.tokens"),
+            declared("spec.scopes", json!({"removeDefaultClientScope": "email"}), "/defaultClientScopes"),
+            declared("spec.tokenEndpointAuthMethod", json!({"clientAuthenticatorType": "client-secret-jwt"}), "/clientAuthenticatorType"),
+            declared("spec.allowedCorsOrigins", json!({"webOrigins": ["*"]}), "/webOrigins"),
+            declared("spec.clientUri", json!({"baseUrl": "https://evil.example.com"}), "/baseUrl"),
+            declared("spec.logoUri", attr("logoUri", "https://evil.example.com/logo.png"), "/attributes/logoUri"),
+            declared("spec.policyUri", attr("policyUri", "https://evil.example.com/privacy"), "/attributes/policyUri"),
+            declared("spec.tosUri", attr("tosUri", "https://evil.example.com/terms"), "/attributes/tosUri"),
+            declared("spec.keycloak.description", json!({"description": "by hand"}), "/description"),
+            declared("spec.keycloak.optionalClientScopes", json!({"removeOptionalClientScope": "phone"}), "/optionalClientScopes"),
+            declared("spec.keycloak.pkceMethod", attr("pkce.code.challenge.method", "plain"), "/attributes/pkce.code.challenge.method"),
+            declared("spec.keycloak.consentRequired", json!({"consentRequired": false}), "/consentRequired"),
+            declared("spec.keycloak.frontChannelLogout", json!({"frontchannelLogout": false}), "/frontchannelLogout"),
+            declared("spec.keycloak.frontChannelLogoutUrl", attr("frontchannel.logout.url", "https://evil.example.com/fc"), "/attributes/frontchannel.logout.url"),
+            declared("spec.keycloak.backChannelLogoutUrl", attr("backchannel.logout.url", "https://evil.example.com/bc"), "/attributes/backchannel.logout.url"),
+            declared("spec.keycloak.fullScopeAllowed", json!({"fullScopeAllowed": true}), "/fullScopeAllowed"),
+            declared("spec.keycloak.accessTokenLifespan", attr("access.token.lifespan", "3600"), "/attributes/access.token.lifespan"),
+            declared("spec.keycloak.attributes", attr("display.on.consent.screen", "false"), "/attributes/display.on.consent.screen"),
+        ]
+    }
+
+    /// A `PUT` of `edit` as the admin console makes it; `removeDefaultClientScope`
+    /// and `removeOptionalClientScope` through the client's scope endpoints.
+    async fn edit_behind_the_back(&self, id: &str, edit: &Value) {
+        let realm = &self.realm.name;
+        for (key, kind) in [
+            ("removeDefaultClientScope", "default-client-scopes"),
+            ("removeOptionalClientScope", "optional-client-scopes"),
+        ] {
+            let Some(name) = edit[key].as_str() else {
+                continue;
+            };
+            let uuid = self.server.uuid(realm, id).await.expect("client exists");
+            let (_, scopes) = self
+                .server
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/{realm}/client-scopes"),
+                    None,
+                )
+                .await;
+            let scope = scopes
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["name"] == name)
+                .and_then(|s| s["id"].as_str())
+                .unwrap_or_else(|| panic!("no client scope {name} in realm {realm}"))
+                .to_string();
+            let (status, body) = self
+                .server
+                .admin(
+                    reqwest::Method::DELETE,
+                    &format!("/{realm}/clients/{uuid}/{kind}/{scope}"),
+                    None,
+                )
+                .await;
+            assert!(status < 300, "{key} {name}: {status} {body}");
+            return;
+        }
+        self.server.edit(realm, id, edit.clone()).await;
+    }
+
+    async fn disable_behind_the_back(&self, id: &str) {
+        self.server
+            .edit(&self.realm.name, id, json!({"enabled": false}))
+            .await;
+    }
+
+    fn is_enabled(remote: &Value) -> bool {
+        remote["enabled"] != false
+    }
+
+    fn disabled_in_spec() -> Value {
+        json!({"keycloak": {"enabled": false}})
     }
 }

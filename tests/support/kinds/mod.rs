@@ -109,6 +109,76 @@ pub trait TestKind: Sized {
     fn log_tail(&self) -> String {
         String::new()
     }
+
+    /// Spec fields, merged into [`TestKind::spec`], that set every field of
+    /// [`TestKind::declared`].
+    fn every_field(&self, name: &str) -> Value;
+
+    /// Every field the kind's spec declares: how a person edits it at the
+    /// backend and where the backend shows it. One line per field.
+    fn declared() -> Vec<Declared>;
+
+    /// Make `edit` (a [`Declared::edit`]) at the backend, behind the
+    /// controller's back.
+    async fn edit_behind_the_back(&self, id: &str, edit: &Value);
+
+    /// Disable the client at the backend as an administrator would. Only kinds
+    /// listed with `enabled` in the suite (a provider with the notion) implement it.
+    async fn disable_behind_the_back(&self, _id: &str) {
+        unimplemented!("{}: the provider has no disabled clients", Self::NAME)
+    }
+
+    /// Whether the remote client is enabled (kinds listed with `enabled`).
+    fn is_enabled(_remote: &Value) -> bool {
+        unimplemented!("{}: the provider has no disabled clients", Self::NAME)
+    }
+
+    /// The spec edit that disables the client (kinds listed with `enabled`).
+    fn disabled_in_spec() -> Value {
+        unimplemented!("{}: the provider has no disabled clients", Self::NAME)
+    }
+}
+
+/// One field a kind's spec declares, for the drift rows of the suite.
+pub struct Declared {
+    /// The spec path a user edits, e.g. `spec.keycloak.description`.
+    pub field: &'static str,
+    /// A person's edit at the backend, in the form the kind's
+    /// [`TestKind::edit_behind_the_back`] takes.
+    pub edit: Value,
+    /// Where [`TestKind::remote`] shows the field: a JSON pointer.
+    pub shown_at: &'static str,
+}
+
+/// A [`Declared`] row.
+pub fn declared(field: &'static str, edit: Value, shown_at: &'static str) -> Declared {
+    Declared {
+        field,
+        edit,
+        shown_at,
+    }
+}
+
+/// The value at `pointer` of `remote`, in a form where an absent member, `null`,
+/// `""` and `[]` are alike and lists (and space-separated scope strings) are
+/// order-free.
+pub fn shown(remote: &Value, pointer: &str) -> Value {
+    match remote.pointer(pointer) {
+        None | Some(Value::Null) => Value::Null,
+        Some(Value::String(s)) if s.is_empty() => Value::Null,
+        Some(Value::String(s)) if s.contains(' ') => {
+            let mut words: Vec<&str> = s.split(' ').collect();
+            words.sort();
+            json!(words)
+        }
+        Some(Value::Array(a)) if a.is_empty() => Value::Null,
+        Some(Value::Array(a)) => {
+            let mut a = a.clone();
+            a.sort_by_key(|v| v.to_string());
+            Value::Array(a)
+        }
+        Some(v) => v.clone(),
+    }
 }
 
 /// Random lowercase hex, `n` digits.
