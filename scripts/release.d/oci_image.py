@@ -57,8 +57,8 @@ def die(msg):
 
 
 def linked_libraries(binary):
-    """(path the loader uses, file on the host) for each shared library and the
-    dynamic loader, from ldd."""
+    """The paths, as the host's loader resolved them (ldd), of the binary's shared
+    libraries and its dynamic loader; the image holds them at the same paths."""
     out = subprocess.run(["ldd", binary], check=True, capture_output=True, text=True).stdout
     libs = []
     for line in out.splitlines():
