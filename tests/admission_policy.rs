@@ -97,6 +97,14 @@ fn hydra() -> Value {
     j!({"hydra": {"adminUrl": "http://127.0.0.1:9"}})
 }
 
+fn csp() -> Value {
+    j!({"vmwareCsp": {
+        "orgId": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "baseUrl": "http://127.0.0.1:9",
+        "auth": {"apiTokenSecretRef": {"namespace": "clientops-system", "name": "csp-api", "key": "token"}},
+    }})
+}
+
 fn keycloak() -> Value {
     j!({"keycloak": {"url": "http://127.0.0.1:9", "realm": "apps", "auth": {"clientCredentials": {
         "clientId": "clientops",
@@ -206,7 +214,28 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
     // Keycloak: a client without scopes gets the realm's default client scopes.
     let keycloak_name = format!("keycloak-{ns}");
     let mut keycloak_spec = keycloak();
-    keycloak_spec["policy"] = j!({"scopes": ["openid", "profile", "email"]});
+    keycloak_spec["policy"] = j!({
+        "scopes": ["openid", "profile", "email"],
+        "keycloakAttributes": ["exclude.session.state.from.auth.response"],
+    });
+    // VMware CSP with the policy of issue 24: roles are scopes.
+    let csp_name = format!("csp-{ns}");
+    let mut csp_spec = csp();
+    csp_spec["policy"] = j!({"grantTypes": ["client_credentials"], "scopes": ["org_member"]});
+    // Every rule that allows a widening field, set.
+    let permissive = format!("permissive-{ns}");
+    let mut permissive_spec = cloudflare();
+    permissive_spec["policy"] = j!({
+        "redirectUriHosts": ["*.apps.example.com", "localhost"],
+        "displayUriHosts": ["cdn.example.net", "*.apps.example.com"],
+        "allowWildcardCorsOrigins": true,
+        "allowPublicVisibility": true,
+        "allowAllOrganizationRoles": true,
+        "audiences": ["https://api.example.com"],
+        "allowSkipConsent": true,
+        "allowFullScope": true,
+        "keycloakAttributes": ["jwks.url"],
+    });
     let mut wide_spec = cloudflare();
     let mut wide_hosts: Vec<String> = (0..99)
         .map(|i| format!("*.h{i}.{q}.{q}.{q}.example.com", q = "q".repeat(60)))
@@ -223,6 +252,8 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             keycloak_spec.clone(),
         ),
         object("ClusterOAuthProvider", &wide, wide_spec.clone()),
+        object("ClusterOAuthProvider", &csp_name, csp_spec.clone()),
+        object("ClusterOAuthProvider", &permissive, permissive_spec.clone()),
     ];
     for p in &providers {
         apply(&client, p, &ns).await.expect("apply provider");
@@ -254,7 +285,7 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
         "evil.example.net",
     )
     .await;
-    for name in [&hydra_name, &wide] {
+    for name in [&hydra_name, &wide, &csp_name, &permissive] {
         let bad = client_spec(
             "ClusterOAuthProvider",
             name,
@@ -417,7 +448,211 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
         Case {
             name: "keycloak-compliant",
             provider: ("ClusterOAuthProvider", keycloak_name.clone()),
-            patch: j!({"scopes": ["openid", "profile"]}),
+            patch: j!({"scopes": ["openid", "profile"], "keycloak": {
+                "optionalClientScopes": ["email"],
+                "fullScopeAllowed": false,
+                "attributes": {
+                    "exclude.session.state.from.auth.response": "true",
+                    "display.on.consent.screen": "true",
+                    "oidc.ciba.grant.enabled": "true",
+                },
+            }}),
+            refused: None,
+        },
+        // Issue 24: every field that widens what a client may do or reach.
+        Case {
+            name: "csp-compliant",
+            provider: ("ClusterOAuthProvider", csp_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": null, "redirectUris": [],
+                "vmwareCsp": {"organizationRoles": ["org_member"], "allOrganizationRoles": false}}),
+            refused: None,
+        },
+        Case {
+            name: "csp-org-role",
+            provider: ("ClusterOAuthProvider", csp_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": null, "redirectUris": [],
+                "vmwareCsp": {"organizationRoles": ["org_member", "org_owner"]}}),
+            refused: Some((
+                "spec.vmwareCsp.organizationRoles[1]",
+                vec![
+                    "organization role \"org_owner\" is not allowed",
+                    "policy scopes [org_member]",
+                ],
+            )),
+        },
+        Case {
+            name: "csp-all-roles",
+            provider: ("ClusterOAuthProvider", csp_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": null, "redirectUris": [],
+                "vmwareCsp": {"allOrganizationRoles": true}}),
+            refused: Some((
+                "spec.vmwareCsp.allOrganizationRoles",
+                vec![
+                    "true (every role of the organization)",
+                    "(allowAllOrganizationRoles is not true)",
+                    "organizationRoles instead",
+                ],
+            )),
+        },
+        Case {
+            name: "cors-wildcard",
+            provider: cop(),
+            patch: j!({"allowedCorsOrigins": ["https://grafana.apps.example.com", "*"]}),
+            refused: Some((
+                "spec.allowedCorsOrigins[1]",
+                vec![
+                    "\"*\" is a wildcard origin",
+                    "(allowWildcardCorsOrigins is not true)",
+                ],
+            )),
+        },
+        Case {
+            name: "display-uri",
+            provider: cop(),
+            patch: j!({"clientUri": "https://grafana.apps.example.com/", "logoUri": "https://cdn.example.net/logo.png"}),
+            refused: Some((
+                "spec.logoUri",
+                vec![
+                    "host \"cdn.example.net\" is not allowed",
+                    "redirectUriHosts [*.apps.example.com, localhost] (displayUriHosts is not set)",
+                ],
+            )),
+        },
+        Case {
+            name: "public-visibility",
+            provider: cop(),
+            patch: j!({"cloudflare": {"visibility": "public"}}),
+            refused: Some((
+                "spec.cloudflare.visibility",
+                vec!["(allowPublicVisibility is not true)"],
+            )),
+        },
+        Case {
+            name: "hydra-audience",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": ["openid"],
+                "hydra": {"audience": ["https://api.example.com"]}}),
+            refused: Some((
+                "spec.hydra.audience[0]",
+                vec![
+                    "audience \"https://api.example.com\"",
+                    "(audiences is not set, so no audience is allowed)",
+                ],
+            )),
+        },
+        Case {
+            name: "hydra-skip-consent",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": ["openid"],
+                "hydra": {"skipConsent": true}}),
+            refused: Some((
+                "spec.hydra.skipConsent",
+                vec!["(allowSkipConsent is not true)"],
+            )),
+        },
+        Case {
+            name: "keycloak-optional-default",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": ["openid"], "keycloak": {"fullScopeAllowed": false}}),
+            refused: Some((
+                "spec.keycloak.optionalClientScopes",
+                vec![
+                    "default optional scopes",
+                    "\"offline_access\" is not allowed",
+                ],
+            )),
+        },
+        Case {
+            name: "keycloak-optional-scope",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": ["openid"], "keycloak": {"fullScopeAllowed": false, "optionalClientScopes": ["email", "phone"]}}),
+            refused: Some((
+                "spec.keycloak.optionalClientScopes[1]",
+                vec!["scope \"phone\" is not allowed"],
+            )),
+        },
+        Case {
+            name: "keycloak-full-scope-default",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": ["openid"], "keycloak": {"optionalClientScopes": []}}),
+            refused: Some((
+                "spec.keycloak.fullScopeAllowed",
+                vec![
+                    "not set, so Keycloak puts every realm role",
+                    "(allowFullScope is not true)",
+                ],
+            )),
+        },
+        Case {
+            name: "keycloak-full-scope",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": ["openid"], "keycloak": {"optionalClientScopes": [], "fullScopeAllowed": true}}),
+            refused: Some((
+                "spec.keycloak.fullScopeAllowed",
+                vec!["true (every realm role"],
+            )),
+        },
+        Case {
+            name: "keycloak-logout-url",
+            provider: cop(),
+            patch: j!({"keycloak": {"backChannelLogoutUrl": "https://evil.example.net/logout"}}),
+            refused: Some((
+                "spec.keycloak.backChannelLogoutUrl",
+                vec![
+                    "host \"evil.example.net\" is not allowed",
+                    "policy redirectUriHosts [*.apps.example.com, localhost]",
+                ],
+            )),
+        },
+        Case {
+            name: "keycloak-grant-attribute",
+            provider: cop(),
+            patch: j!({"keycloak": {"attributes": {"display.on.consent.screen": "true", "oidc.ciba.grant.enabled": "True"}}}),
+            refused: Some((
+                "spec.keycloak.attributes[\"oidc.ciba.grant.enabled\"]",
+                vec![
+                    "\"True\" switches on the grant type \"urn:openid:params:grant-type:ciba\"",
+                    "policy grantTypes [authorization_code, refresh_token]",
+                ],
+            )),
+        },
+        Case {
+            name: "keycloak-unknown-attribute",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": ["openid"], "keycloak": {"optionalClientScopes": [], "fullScopeAllowed": false,
+                "attributes": {"zz.custom": "1", "jwks.url": "https://evil.example.net/jwks"}}}),
+            refused: Some((
+                "spec.keycloak.attributes[\"jwks.url\"]",
+                vec![
+                    "clientops cannot tell",
+                    "keycloakAttributes [exclude.session.state.from.auth.response] does not list it",
+                ],
+            )),
+        },
+        Case {
+            name: "permissive-cloudflare",
+            provider: ("ClusterOAuthProvider", permissive.clone()),
+            patch: j!({"allowedCorsOrigins": ["*"], "logoUri": "https://cdn.example.net/l.png",
+                "clientUri": "https://grafana.apps.example.com/", "cloudflare": {"visibility": "public"}}),
+            refused: None,
+        },
+        Case {
+            name: "permissive-csp",
+            provider: ("ClusterOAuthProvider", permissive.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "redirectUris": [], "vmwareCsp": {"allOrganizationRoles": true}}),
+            refused: None,
+        },
+        Case {
+            name: "permissive-hydra",
+            provider: ("ClusterOAuthProvider", permissive.clone()),
+            patch: j!({"hydra": {"audience": ["https://api.example.com"], "skipConsent": true}}),
+            refused: None,
+        },
+        Case {
+            name: "permissive-keycloak",
+            provider: ("ClusterOAuthProvider", permissive.clone()),
+            patch: j!({"keycloak": {"fullScopeAllowed": true, "attributes": {"jwks.url": "https://app.apps.example.com/jwks"},
+                "frontChannelLogoutUrl": "https://app.apps.example.com/logout"}}),
             refused: None,
         },
         Case {
@@ -464,6 +699,10 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             &keycloak_spec
         } else if name == wide {
             &wide_spec
+        } else if name == csp_name {
+            &csp_spec
+        } else if name == permissive {
+            &permissive_spec
         } else {
             return None;
         };
@@ -471,6 +710,8 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             ProviderType::Hydra
         } else if spec.get("keycloak").is_some() {
             ProviderType::Keycloak
+        } else if spec.get("vmwareCsp").is_some() {
+            ProviderType::VmwareCsp
         } else {
             ProviderType::Cloudflare
         };

@@ -96,3 +96,86 @@ async fn csp_access_token_expiry_mid_run_is_handled() {
     assert!(listed.contains("After token expiry"));
     s.assert_working("app").await;
 }
+
+/// Issue 24: under a ClusterOAuthProvider policy `{grantTypes: [client_credentials],
+/// scopes: [org_member]}`, CSP organization roles are scopes: an app asking for
+/// `org_owner`, or for every role (`allOrganizationRoles: true`), is Stalled with
+/// reason PolicyViolation naming the field, and nothing is created at the provider;
+/// an app that keeps to the policy is Ready.
+#[tokio::test]
+async fn csp_roles_beyond_the_providers_policy_are_refused_before_any_create() {
+    use clientops::api::ClusterOAuthProvider;
+    use kube::api::{Api, DeleteParams, DynamicObject};
+
+    let s = scenario(Kind::Csp, "csp-policy", &[]).await;
+    // A provider that has the policy from its first write, so no reconcile can see
+    // it without one.
+    let providers = Api::<ClusterOAuthProvider>::all(s.client.clone());
+    let mut spec = serde_json::to_value(providers.get(&s.provider).await.unwrap().spec).unwrap();
+    spec["policy"] = json!({"grantTypes": ["client_credentials"], "scopes": ["org_member"]});
+    let guarded = format!("guarded-{}", s.ns);
+    let p: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "clientops.dev/v1alpha1", "kind": "ClusterOAuthProvider",
+        "metadata": {"name": guarded}, "spec": spec,
+    }))
+    .unwrap();
+    support::apply(&s.client, &p, &s.ns).await.unwrap();
+    let uses = |csp: serde_json::Value| {
+        json!({
+            "providerRef": {"kind": "ClusterOAuthProvider", "name": guarded},
+            "vmwareCsp": csp,
+        })
+    };
+
+    s.apply_client(
+        "member",
+        uses(json!({"description": "member", "organizationRoles": ["org_member"]})),
+    )
+    .await;
+    s.apply_client(
+        "owner",
+        uses(json!({"description": "owner", "organizationRoles": ["org_owner"]})),
+    )
+    .await;
+    s.apply_client(
+        "all",
+        uses(json!({"description": "all", "allOrganizationRoles": true})),
+    )
+    .await;
+    s.wait_ready("member").await;
+    for (name, field) in [
+        (
+            "owner",
+            "spec.vmwareCsp.organizationRoles[0]: organization role \"org_owner\" is not allowed",
+        ),
+        (
+            "all",
+            "spec.vmwareCsp.allOrganizationRoles: true (every role of the organization) is not allowed",
+        ),
+    ] {
+        let o = s
+            .wait_until(name, Duration::from_secs(60), "PolicyViolation", |o| {
+                condition(o, "Stalled")
+                    .is_some_and(|c| c.status == "True" && c.reason == "PolicyViolation")
+            })
+            .await;
+        let msg = &condition(&o, "Stalled").unwrap().message;
+        assert!(msg.contains(field), "{name}: {msg}");
+        assert!(
+            msg.contains(&format!(
+                "ClusterOAuthProvider {guarded} policy scopes [org_member]"
+            )),
+            "{name}: {msg}"
+        );
+        assert!(
+            o.status.unwrap().client_id.is_none(),
+            "{name} holds no client"
+        );
+    }
+    assert_eq!(
+        s.remote_count().await,
+        1,
+        "only the app that keeps to the policy exists at the provider"
+    );
+    let _ = providers.delete(&guarded, &DeleteParams::default()).await;
+}

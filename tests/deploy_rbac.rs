@@ -561,3 +561,162 @@ async fn the_deployed_service_account_runs_the_lifecycle_and_every_rule_is_neede
     eprintln!("RBAC minimality:\n  {}", report.join("\n  "));
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Issue 24: status is the operator's record (the client an object holds, the
+/// create in flight) and the operator trusts it, so tenants must not write it.
+/// deploy/base ships tenant roles aggregated into the built-in ones: a tenant
+/// bound to `edit` in a namespace may create OAuthClients and OAuthProviders there,
+/// but not patch `oauthclients/status`; one bound to `view` only reads.
+#[tokio::test]
+async fn a_tenant_bound_to_edit_writes_oauthclients_but_not_their_status() {
+    let objs = apply_base();
+    for (name, aggregated) in [
+        (
+            "clientops-tenant-view",
+            ["view", "edit", "admin"].as_slice(),
+        ),
+        ("clientops-tenant-edit", ["edit", "admin"].as_slice()),
+    ] {
+        let role = find(&objs, "ClusterRole", name);
+        for to in aggregated {
+            assert_eq!(
+                role["metadata"]["labels"][format!("rbac.authorization.k8s.io/aggregate-to-{to}")],
+                "true",
+                "{name} aggregates to {to}"
+            );
+        }
+        assert!(
+            rules_of(role).iter().all(|r| r
+                .resources
+                .iter()
+                .flatten()
+                .all(|res| !res.contains('/'))),
+            "{name} grants no subresource"
+        );
+    }
+    let admin = client().await;
+    let ns = namespace(&admin, "tenant-rbac").await;
+    let pp = PatchParams::apply("clientops-rbac-test").force();
+    let mut kubeconfigs = vec![];
+    for role in ["edit", "view"] {
+        let sa = format!("tenant-{role}-{}", std::process::id());
+        let account: ServiceAccount =
+            serde_json::from_value(json!({"metadata": {"name": sa, "namespace": SYSTEM_NS}}))
+                .unwrap();
+        Api::<ServiceAccount>::namespaced(admin.clone(), SYSTEM_NS)
+            .patch(
+                &sa,
+                &pp,
+                &Patch::Apply(with_type(&account, "v1", "ServiceAccount")),
+            )
+            .await
+            .unwrap();
+        let rb: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": sa, "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": SYSTEM_NS}],
+        }))
+        .unwrap();
+        Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+            .patch(
+                &sa,
+                &pp,
+                &Patch::Apply(with_type(
+                    &rb,
+                    "rbac.authorization.k8s.io/v1",
+                    "RoleBinding",
+                )),
+            )
+            .await
+            .unwrap();
+        kubeconfigs.push((role, sa.clone(), token_kubeconfig(&sa)));
+    }
+    let client_obj = |name: &str| -> OAuthClient {
+        serde_json::from_value(json!({
+            "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "providerRef": {"kind": "ClusterOAuthProvider", "name": "none"},
+                "redirectUris": ["https://app.example.com/callback"],
+            },
+        }))
+        .unwrap()
+    };
+    let status_patch = json!({"status": {"clientId": "someone-elses-client"}});
+    for (role, sa, kc) in &kubeconfigs {
+        let tenant = support::client_for(kc).await;
+        let api: Api<OAuthClient> = Api::namespaced(tenant.clone(), &ns);
+        let name = format!("app-{role}");
+        // The aggregation controller adds the rules to the built-in role shortly
+        // after they appear: wait for `view`'s read to be allowed first.
+        let readable = wait_for(Duration::from_secs(60), || async {
+            api.list(&Default::default()).await.ok().map(|_| ())
+        })
+        .await;
+        assert!(readable.is_some(), "{role}: OAuthClients never readable");
+        let created = api.create(&Default::default(), &client_obj(&name)).await;
+        match *role {
+            "edit" => {
+                created.unwrap_or_else(|e| panic!("edit may create OAuthClients: {e}"));
+                // Its own OAuthProviders too.
+                let providers: Api<DynamicObject> = Api::namespaced_with(
+                    tenant.clone(),
+                    &ns,
+                    &kube::core::ApiResource::from_gvk_with_plural(
+                        &kube::core::GroupVersionKind::gvk(
+                            "clientops.dev",
+                            "v1alpha1",
+                            "OAuthProvider",
+                        ),
+                        "oauthproviders",
+                    ),
+                );
+                providers
+                    .list(&Default::default())
+                    .await
+                    .expect("edit may read OAuthProviders");
+            }
+            _ => {
+                let err = created.expect_err("view may not create OAuthClients");
+                assert!(
+                    matches!(&err, kube::Error::Api(e) if e.code == 403),
+                    "{err}"
+                );
+                Api::<OAuthClient>::namespaced(admin.clone(), &ns)
+                    .create(&Default::default(), &client_obj(&name))
+                    .await
+                    .unwrap();
+            }
+        }
+        // Never the status: not by merge patch, not by apply.
+        for patch in [
+            Patch::Merge(status_patch.clone()),
+            Patch::Apply(
+                json!({"apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
+                "status": {"clientId": "someone-elses-client"}}),
+            ),
+        ] {
+            let params = match &patch {
+                Patch::Apply(_) => PatchParams::apply("tenant").force(),
+                _ => PatchParams::default(),
+            };
+            let err = api
+                .patch_status(&name, &params, &patch)
+                .await
+                .expect_err("a tenant may not write status");
+            assert!(
+                matches!(&err, kube::Error::Api(e) if e.code == 403),
+                "{role}: {err}"
+            );
+        }
+        let o = Api::<OAuthClient>::namespaced(admin.clone(), &ns)
+            .get(&name)
+            .await
+            .unwrap();
+        assert!(o.status.is_none_or(|s| s.client_id.is_none()));
+        let _ = std::fs::remove_file(kc);
+        let _ = Api::<ServiceAccount>::namespaced(admin.clone(), SYSTEM_NS)
+            .delete(sa, &DeleteParams::default())
+            .await;
+    }
+}

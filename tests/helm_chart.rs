@@ -153,8 +153,13 @@ fn the_chart_renders_the_objects_of_the_kustomize_base() {
 
     for (kind, name, path) in [
         ("ClusterRole", "clientops", "/rules"),
+        ("ClusterRole", "clientops-tenant-view", "/rules"),
+        ("ClusterRole", "clientops-tenant-edit", "/rules"),
         ("Role", "clientops-leader-election", "/rules"),
         ("ClusterRoleBinding", "clientops", "/subjects"),
+        ("ClusterRole", "clientops-metrics-auth", "/rules"),
+        ("ClusterRoleBinding", "clientops-metrics-auth", "/subjects"),
+        ("ClusterRole", "clientops-metrics-reader", "/rules"),
         ("RoleBinding", "clientops-leader-election", "/subjects"),
         ("Deployment", "clientops", "/spec/replicas"),
         ("Deployment", "clientops", "/spec/selector"),
@@ -348,7 +353,7 @@ const EGRESS_AND_POLICY_VALUES: &[&str] = &[
     "networkPolicy.egress.enabled=true",
     "networkPolicy.egress.apiServer.cidrs={10.96.0.1/32,172.18.0.2/32}",
     "json:networkPolicy.egress.extraEgress=[{\"to\":[{\"ipBlock\":{\"cidr\":\"10.20.0.5/32\"}}],\"ports\":[{\"protocol\":\"TCP\",\"port\":4445}]}]",
-    "namespacedProviders.hosts={api.cloudflare.com,*.corp.example}",
+    "namespacedProviders.hosts={api.cloudflare.com,*.corp.example:8443}",
     "namespacedProviders.cidrs={10.20.0.0/16}",
     "namespacedProviders.allowHttp=true",
     "clusterCidrs={10.96.0.0/12,10.244.0.0/16}",
@@ -411,7 +416,7 @@ fn the_url_policy_values_reach_the_flags_only_when_set() {
     assert_eq!(
         have,
         [
-            "--namespaced-provider-hosts=api.cloudflare.com,*.corp.example",
+            "--namespaced-provider-hosts=api.cloudflare.com,*.corp.example:8443",
             "--namespaced-provider-cidrs=10.20.0.0/16",
             "--namespaced-provider-allow-http",
             "--cluster-cidrs=10.96.0.0/12,10.244.0.0/16",
@@ -420,6 +425,8 @@ fn the_url_policy_values_reach_the_flags_only_when_set() {
     );
     let policy = parse(&have);
     assert_eq!(policy.allowed_hosts.len(), 2);
+    // A port passes through the chart into the entry.
+    assert_eq!(policy.allowed_hosts[1].to_string(), "*.corp.example:8443");
     assert_eq!(policy.allowed_cidrs, parse_cidrs("10.20.0.0/16").unwrap());
     assert_eq!(
         policy.denied_cidrs,

@@ -136,3 +136,92 @@ async fn metrics_health_and_readiness_after_a_create_and_a_rotation() {
     assert_eq!(sample(&text, "clientops_leader"), Some(1.0));
     assert!(text.trim_end().ends_with("# EOF"));
 }
+
+/// `kubectl` with the test apiserver's admin kubeconfig; its stdout.
+fn kubectl(args: &[&str]) -> String {
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(args)
+        .output()
+        .expect("run kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Issue 24: the metrics name every tenant's OAuthClients. With
+/// `--metrics-auth kubernetes` (what `auto` means off loopback, as deployed),
+/// `/metrics` answers only a bearer token the apiserver authenticates and
+/// authorises for `get /metrics`: the ClusterRole `clientops-metrics-reader` of
+/// deploy/base grants it. Everything is real: the apiserver's TokenReview and
+/// SubjectAccessReview, ServiceAccount tokens from the TokenRequest API.
+#[tokio::test]
+async fn metrics_answer_only_a_scraper_the_apiserver_authorises() {
+    let s = Scenario::with_controller_args("metrics-auth", &[], &["--metrics-auth", "kubernetes"])
+        .await;
+    let base = metrics_addr(&s).await;
+    let http = reqwest::Client::new();
+    let ns = s.ns.clone();
+
+    // The deployed reader role, and two ServiceAccounts: one bound to it.
+    let roles = support::repo_root().join("deploy/base/metrics-auth-role.yaml");
+    kubectl(&["apply", "--server-side", "-f", &roles.to_string_lossy()]);
+    for sa in ["scraper", "stranger"] {
+        kubectl(&["-n", &ns, "create", "serviceaccount", sa]);
+    }
+    let binding = format!("metrics-reader-{ns}");
+    kubectl(&[
+        "create",
+        "clusterrolebinding",
+        &binding,
+        "--clusterrole=clientops-metrics-reader",
+        &format!("--serviceaccount={ns}:scraper"),
+    ]);
+    let token = |sa: &str| kubectl(&["-n", &ns, "create", "token", sa, "--duration=1h"]);
+    let (scraper, stranger) = (token("scraper"), token("stranger"));
+
+    let scrape = |token: Option<String>| {
+        let mut r = http.get(format!("{base}/metrics"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.unwrap() }
+    };
+    // No token: 401, and how to authenticate.
+    let r = scrape(None).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("clientops_"), "{body}");
+    // A token the apiserver does not know: 401.
+    assert_eq!(scrape(Some("not-a-token".into())).await.status(), 401);
+    // Authenticated, not allowed: 403, naming the role to bind.
+    let r = scrape(Some(stranger)).await;
+    assert_eq!(r.status(), 403);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("clientops-metrics-reader") && !body.contains("clientops_"),
+        "{body}"
+    );
+    // Allowed: the metrics (twice: the second from the verdict cache).
+    for _ in 0..2 {
+        let r = scrape(Some(scraper.clone())).await;
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(text.contains("clientops_leader") && text.trim_end().ends_with("# EOF"));
+    }
+    // The probes stay open (the kubelet sends no token).
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    kubectl(&["delete", "clusterrolebinding", &binding]);
+}

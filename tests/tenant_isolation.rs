@@ -19,9 +19,12 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use clientops::api::OAuthClient;
+use clientops::api::provider::ProviderType;
+use clientops::provider::registry::KINDS;
 use support::scenario::{ACCOUNT, condition, is_ready};
 use support::tenancy::{
-    QUIET, WAIT, World, endless_hydra, hydra_provider, talker, tenant_readable, trap,
+    QUIET, WAIT, World, any_kind_client, endless_hydra, hydra_provider, talker, tenant_provider,
+    tenant_readable, trap,
 };
 use support::wait_for;
 
@@ -225,38 +228,59 @@ async fn an_import_must_prove_ownership_and_never_touches_a_client_it_does_not_o
 // tests/tenant_url_policy.rs: its controller must be the only one that could
 // dial its trap).
 
+/// Provider kinds whose far-end text is known to reach what the tenant reads,
+/// each with where it is being fixed. The row fails for a kind listed here that no
+/// longer leaks, so the entry is removed when the fix lands.
+const KNOWN_LEAKS: &[(ProviderType, &str)] = &[];
+
 #[tokio::test]
 async fn a_namespaced_providers_answers_never_reach_what_the_tenant_reads() {
     // Loopback allowed for namespaced providers (the tests' default), so the
     // operator does talk to the tenant's server: what it says must not come back.
+    // Every kind of the registry, every URL of its block at the talker, so both
+    // connect (a kind that fetches a token or a realm policy there) and the client
+    // calls (the LIST, a create) hear it.
     let w = World::new("tenancy-body", None, &[]).await;
-    let t = w.tenant("tenant-body", json!({})).await;
     const BODY: &str = "internal-admin-page token=leaky-value-7731";
-    let (port, hits) = talker(BODY).await;
-    w.apply(
-        &t,
-        hydra_provider(&t, "talker", &format!("http://127.0.0.1:{port}")),
-    )
-    .await;
-    w.apply_client(
-        &t,
-        "talker",
-        json!({"providerRef": {"kind": "OAuthProvider", "name": "talker"},
-        "grantTypes": ["authorization_code"]}),
-    )
-    .await;
-    w.wait(&t, "talker", "failing at the provider", |o| {
-        condition(o, "Reconciling").is_some_and(|c| c.status == "True" && c.message.contains("502"))
-            || condition(o, "Stalled")
-                .is_some_and(|c| c.status == "True" && c.message.contains("502"))
-    })
-    .await;
-    assert!(hits.load(Ordering::SeqCst) > 0, "the server was asked");
-    let readable = tenant_readable(&w.client, &t).await;
-    assert!(readable.contains("502"), "the status code is shown");
+    let mut leaks = vec![];
+    for kind in KINDS {
+        let t = kind.provider_type();
+        let block = t.block_name().to_lowercase();
+        let ns = w.tenant(&format!("tenant-body-{block}"), json!({})).await;
+        let (port, hits) = talker(BODY).await;
+        let name = format!("talker-{block}");
+        tenant_provider(&w, &ns, t, &name, &format!("http://127.0.0.1:{port}")).await;
+        w.apply_client(&ns, &name, any_kind_client(&name)).await;
+        w.wait(&ns, &name, "failing at the provider", |o| {
+            hits.load(Ordering::SeqCst) > 0
+                && ["Reconciling", "Stalled"].iter().any(|c| {
+                    condition(o, c).is_some_and(|c| c.status == "True" && !c.message.is_empty())
+                })
+        })
+        .await;
+        // Let the retries and their events accumulate.
+        tokio::time::sleep(QUIET).await;
+        let readable = tenant_readable(&w.client, &ns).await;
+        let leaked = readable.contains("internal-admin-page") || readable.contains("leaky-value");
+        if t == ProviderType::Hydra {
+            assert!(
+                readable.contains("502"),
+                "the status code is shown: {readable}"
+            );
+        }
+        match KNOWN_LEAKS.iter().find(|(k, _)| *k == t) {
+            Some((_, why)) => assert!(
+                leaked,
+                "{}: listed in KNOWN_LEAKS ({why}) but no longer leaks: remove it",
+                kind.title()
+            ),
+            None if leaked => leaks.push(format!("{}: {readable}", kind.title())),
+            None => {}
+        }
+    }
     assert!(
-        !readable.contains("internal-admin-page") && !readable.contains("leaky-value"),
-        "{readable}"
+        leaks.is_empty(),
+        "far-end text reached the tenant: {leaks:#?}"
     );
 }
 

@@ -12,44 +12,43 @@ use std::sync::atomic::Ordering;
 
 use serde_json::json;
 
+use clientops::provider::registry::KINDS;
 use support::scenario::condition;
-use support::tenancy::{QUIET, World, hydra_provider, trap};
+use support::tenancy::{QUIET, World, any_kind_client, hydra_provider, tenant_provider, trap};
 
 #[tokio::test]
 async fn a_namespaced_provider_cannot_reach_what_the_url_policy_refuses() {
-    // The shipped policy, plus the host name `localhost` and plain http: so that
-    // the second row is refused by the resolved address alone.
+    // The shipped policy, plus the host name `localhost` at the trap's port and
+    // plain http: so that the second row is refused by the resolved address alone.
+    let (port, hits) = trap().await;
+    let (other_port, other_hits) = trap().await;
+    let hosts = format!("api.cloudflare.com,localhost:{port}");
     let w = World::new(
         "tenancy-url",
         None,
         &[
             "--namespaced-provider-hosts",
-            "api.cloudflare.com,localhost",
+            &hosts,
             "--namespaced-provider-allow-http",
         ],
     )
     .await;
     let t = w.tenant("tenant-url", json!({})).await;
-    let (port, hits) = trap().await;
 
-    // An address literal that is not on the host list.
-    w.apply(
-        &t,
-        hydra_provider(&t, "by-ip", &format!("http://127.0.0.1:{port}")),
-    )
-    .await;
-    w.apply_client(
-        &t,
-        "by-ip",
-        json!({"providerRef": {"kind": "OAuthProvider", "name": "by-ip"},
-        "grantTypes": ["authorization_code"]}),
-    )
-    .await;
-    let msg = w.wait_stalled(&t, "by-ip", "ProviderURLNotAllowed").await;
-    assert!(
-        msg.contains("spec.hydra.adminUrl"),
-        "the field is named: {msg}"
-    );
+    // An address literal that is not on the host list, as every URL of a provider
+    // of every kind in the registry (a new kind is covered without a line here).
+    for kind in KINDS {
+        let name = format!("by-ip-{}", kind.provider_type().block_name().to_lowercase());
+        let url = format!("http://127.0.0.1:{port}");
+        tenant_provider(&w, &t, kind.provider_type(), &name, &url).await;
+        w.apply_client(&t, &name, any_kind_client(&name)).await;
+        let msg = w.wait_stalled(&t, &name, "ProviderURLNotAllowed").await;
+        assert!(
+            msg.contains(&format!("{}.", kind.block())),
+            "{}: the field is named: {msg}",
+            kind.title()
+        );
+    }
 
     // An allowed host name that resolves to loopback.
     w.apply(
@@ -91,35 +90,33 @@ async fn a_namespaced_provider_cannot_reach_what_the_url_policy_refuses() {
         msg.contains("spec.hydra.publicUrl"),
         "the field is named: {msg}"
     );
-    // spec.keycloak.url (issue 18) goes through the same policy, before any
-    // credential is read.
+    // Issue 24: another port of the allowed host (Hydra's admin port beside its
+    // public one, in production) is refused before any connection, naming the
+    // field and the entry that would allow it.
     w.apply(
         &t,
-        json!({
-            "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthProvider",
-            "metadata": {"name": "keycloak-by-ip", "namespace": t},
-            "spec": {"keycloak": {
-                "url": format!("http://127.0.0.1:{port}"), "realm": "team",
-                "auth": {"clientCredentials": {"clientId": "clientops",
-                    "secretRef": {"name": "no-such-secret", "key": "secret"}}},
-            }},
-        }),
+        hydra_provider(&t, "by-port", &format!("http://localhost:{other_port}")),
     )
     .await;
     w.apply_client(
         &t,
-        "keycloak-by-ip",
-        json!({"providerRef": {"kind": "OAuthProvider", "name": "keycloak-by-ip"},
+        "by-port",
+        json!({"providerRef": {"kind": "OAuthProvider", "name": "by-port"},
         "grantTypes": ["authorization_code"]}),
     )
     .await;
-    let msg = w
-        .wait_stalled(&t, "keycloak-by-ip", "ProviderURLNotAllowed")
-        .await;
+    let msg = w.wait_stalled(&t, "by-port", "ProviderURLNotAllowed").await;
     assert!(
-        msg.contains("spec.keycloak.url"),
-        "the field is named: {msg}"
+        msg.contains("spec.hydra.adminUrl")
+            && msg.contains(&format!("localhost:{other_port}"))
+            && msg.contains("--namespaced-provider-hosts"),
+        "the field and the fix are named: {msg}"
     );
     tokio::time::sleep(QUIET).await;
     assert_eq!(hits.load(Ordering::SeqCst), 0, "the trap was never dialled");
+    assert_eq!(
+        other_hits.load(Ordering::SeqCst),
+        0,
+        "the other port was never dialled"
+    );
 }

@@ -37,6 +37,39 @@ pub const MANAGED_ATTRIBUTES: &[(&str, &str)] = &[
     ("tosUri", "spec.tosUri"),
 ];
 
+/// Client attributes that switch a grant on when their value is `true` (as
+/// Keycloak reads a boolean: case-insensitive), with the grant type each enables.
+/// Under a ClusterOAuthProvider's policy they are bounded by its `grantTypes`.
+pub const GRANT_ATTRIBUTES: &[(&str, &str)] = &[
+    (
+        "oidc.ciba.grant.enabled",
+        "urn:openid:params:grant-type:ciba",
+    ),
+    (
+        "standard.token.exchange.enabled",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ),
+    ("client_credentials.use_refresh_token", "refresh_token"),
+];
+
+/// Client attributes that change only what users are shown, never what the client
+/// may do or reach: allowed under every policy.
+pub const DISPLAY_ATTRIBUTES: &[&str] = &[
+    "display.on.consent.screen",
+    "consent.screen.text",
+    "login_theme",
+];
+
+/// The optional client scopes a new realm gives a client whose create does not
+/// name its own (`optionalClientScopes` absent).
+pub const REALM_DEFAULT_OPTIONAL_SCOPES: [&str; 5] = [
+    "offline_access",
+    "address",
+    "phone",
+    "microprofile-jwt",
+    "organization",
+];
+
 /// A Keycloak server and the realm whose clients clientops manages.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -38,6 +38,48 @@ pub struct ClientPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
     pub max_rotation_every: Option<String>,
+    /// Hosts that the pages a client shows users may point at: `clientUri`,
+    /// `logoUri`, `policyUri`, `tosUri`. Same patterns as `redirectUriHosts`.
+    /// Absent: `redirectUriHosts` bounds them too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 253)))]
+    pub display_uri_hosts: Option<Vec<String>>,
+    /// Whether `allowedCorsOrigins` may hold a wildcard (an entry with `*`), which
+    /// lets any web site call the provider with the client. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_wildcard_cors_origins: Option<bool>,
+    /// Whether a Cloudflare client may be made public (`cloudflare.visibility:
+    /// public`: usable by any Cloudflare user, and never private again). Default:
+    /// false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_public_visibility: Option<bool>,
+    /// Whether a VMware CSP client may have `allOrganizationRoles: true` (every
+    /// role of the organisation). Default: allowed only when `scopes` is absent
+    /// (every scope and role allowed); listed roles are bounded by `scopes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_all_organization_roles: Option<bool>,
+    /// Audiences an Ory Hydra client may ask tokens for (`hydra.audience`).
+    /// Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 2048)))]
+    pub audiences: Option<Vec<String>>,
+    /// Whether an Ory Hydra client may skip the consent screen
+    /// (`hydra.skipConsent: true`). Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_skip_consent: Option<bool>,
+    /// Whether a Keycloak client may put every realm role in its tokens
+    /// (`keycloak.fullScopeAllowed: true`, Keycloak's default when the field is
+    /// not set). Default: false, so Keycloak clients must set
+    /// `fullScopeAllowed: false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_full_scope: Option<bool>,
+    /// Keys of `keycloak.attributes` a client may set beyond those clientops knows:
+    /// attributes that switch on a grant are bounded by `grantTypes`, display-only
+    /// ones are always allowed, and any other key is refused unless listed here.
+    /// Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 255)))]
+    pub keycloak_attributes: Option<Vec<String>>,
     /// Namespaces whose OAuthClients may import a client (`spec.import`) without
     /// proving that they own it. Absent: none. Every other import must prove
     /// ownership: `spec.import.secretRef` holding a secret the provider accepts, or

@@ -363,11 +363,12 @@ pub struct CspAuth {
 #[serde(rename_all = "camelCase")]
 pub struct HydraServer {
     /// URL of Hydra's admin API (the listener that serves `/admin/clients`), e.g.
-    /// `http://hydra-admin.auth.svc:4445`. Plain `http://` is accepted because the
-    /// admin port usually sits inside the cluster network.
+    /// `http://hydra-admin.auth.svc.cluster.local:4445` (names are looked up fully
+    /// qualified: the pod's DNS search list is not tried). Plain `http://` is
+    /// accepted because the admin port usually sits inside the cluster network.
     #[schemars(extend("x-kubernetes-validations" = [{
         "rule": "isURL(self) && url(self).getScheme() in ['http', 'https']",
-        "message": "spec.hydra.adminUrl must be an http:// or https:// URL of Hydra's admin API, e.g. http://hydra-admin:4445"
+        "message": "spec.hydra.adminUrl must be an http:// or https:// URL of Hydra's admin API, e.g. http://hydra-admin.auth.svc.cluster.local:4445"
     }]))]
     #[schemars(length(min = 1, max = 2048))]
     pub admin_url: String,

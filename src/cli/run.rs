@@ -63,6 +63,12 @@ pub struct RunArgs {
     /// picks a free port).
     #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_metrics_addr)]
     pub metrics_addr: MetricsAddr,
+    /// Who may read /metrics: `kubernetes` (a bearer token the apiserver
+    /// authenticates, allowed to `get` the non-resource URL /metrics), `none`, or
+    /// `auto`: `kubernetes` unless --metrics-addr is a loopback address.
+    /// /healthz and /readyz are always open.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub metrics_auth: crate::telemetry::auth::MetricsAuthMode,
     /// Where namespaced OAuthProviders (a tenant's) may point.
     #[command(flatten)]
     pub url_policy: UrlPolicyArgs,
@@ -126,6 +132,7 @@ impl RunArgs {
         let ops = Operations {
             leader_election,
             metrics_addr: self.metrics_addr.0,
+            metrics_auth: self.metrics_auth,
         };
         let url_policy = self.url_policy.policy();
         let settings = Settings {

@@ -111,6 +111,9 @@ pub struct Context {
     pub secret_memo: Arc<SecretMemo>,
     /// Every OAuthClient the controller watches: which remote ids are claimed.
     pub clients: Store<OAuthClient>,
+    /// The keys that prove an intent annotation is clientops' own (read once per
+    /// process: `intent_key`).
+    pub intent_keys: Arc<super::intent_proof::IntentKeys>,
     /// Prometheus metrics; `metrics.request_hook(provider)` instruments a provider client.
     pub metrics: Arc<Metrics>,
 }

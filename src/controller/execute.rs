@@ -348,7 +348,8 @@ impl<'a> PlanRunner<'a> {
                 marker: Some(marker.into()),
                 recovering: false,
             };
-            let value = serde_json::to_string(&op).unwrap_or_default();
+            // With its proof: only an intent clientops signed for this object counts.
+            let value = markers::signed_intent(cur, &self.ctx.intent_keys, &op);
             patch["metadata"]["annotations"] = json!({ markers::PENDING_CREATE: value });
             recorded = Some(op);
         } else if !present && has_intent_annotation(cur) {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
+use super::claims::Claims;
 use super::context::Context;
 use super::desired::{Desired, SpecError, desired_for};
 use super::fairness::Slot;
@@ -354,23 +355,23 @@ async fn observe_remote(
         .as_ref()
         .and_then(|p| p.marker.as_deref())
         .and_then(CreateMarker::parse);
-    if let Some(CreateMarker::ChosenId(id)) = pending_marker {
-        // A create with a caller-chosen id: look for exactly that client.
-        let found = ctx.accounts.get(p, id, Duration::ZERO, true).await?;
-        return Ok(RemoteObs::Candidates(found.into_iter().collect()));
+    if let Some(CreateMarker::ChosenId(_)) = pending_marker {
+        // A create with a caller-chosen id: look for exactly that client. The id
+        // is the one this UID gives, never the one the marker names, and a
+        // client another object holds is never ours.
+        let id = super::markers::chosen_client_id(obj.metadata.uid.as_deref().unwrap_or_default());
+        let found = ctx.accounts.get(p, &id, Duration::ZERO, true).await?;
+        let claims = Claims::of_others(&ctx.clients, obj);
+        return Ok(RemoteObs::Candidates(
+            found.into_iter().filter(|c| !claims.held(&c.id)).collect(),
+        ));
     }
     if let Some(pending) = &status.pending_create {
         let Some(d) = desired else {
             return Ok(RemoteObs::Candidates(vec![]));
         };
         let since = super::plan::parse_time(&pending.started_at).map(|t| t - CREATE_MATCH_SKEW);
-        let claimed: std::collections::HashSet<String> = ctx
-            .clients
-            .state()
-            .iter()
-            .filter(|o| o.metadata.uid != obj.metadata.uid)
-            .filter_map(|o| o.status.as_ref()?.client_id.clone())
-            .collect();
+        let claimed = Claims::of_others(&ctx.clients, obj);
         let sent = match pending_marker {
             Some(CreateMarker::Sent(fp)) => Some(fp),
             _ => None,
@@ -415,11 +416,7 @@ fn import_refusal(reason: &str, message: String) -> Unavailable {
 /// `deletionPolicy` would let one delete the other's). Which object holds it is
 /// not said: it may be another tenant's.
 fn import_claimed(ctx: &Context, obj: &OAuthClient, id: &str) -> Option<Unavailable> {
-    let held = ctx.clients.state().iter().any(|o| {
-        o.metadata.uid != obj.metadata.uid
-            && o.status.as_ref().and_then(|s| s.client_id.as_deref()) == Some(id)
-    });
-    held.then(|| {
+    Claims::of_others(&ctx.clients, obj).held(id).then(|| {
         import_refusal(
             "ImportNotAuthorized",
             format!(
@@ -502,7 +499,7 @@ pub fn is_candidate(
     c: &RemoteClient,
     d: &Desired,
     since: Option<chrono::DateTime<chrono::Utc>>,
-    claimed: &std::collections::HashSet<String>,
+    claimed: &Claims,
     marker: Option<&str>,
     sent: Option<&str>,
 ) -> bool {
@@ -510,7 +507,7 @@ pub fn is_candidate(
         (Some(since), Some(at)) => at >= since,
         _ => true,
     };
-    if claimed.contains(&c.id) {
+    if claimed.held(&c.id) {
         return false;
     }
     // A provider that stores our marker tells exactly; otherwise match what we sent.

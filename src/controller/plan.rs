@@ -710,8 +710,11 @@ fn create(input: &Input<'_>, desired: &Desired, actions: &mut Vec<Action>) {
         .as_ref()
         .and_then(|p| p.marker.as_deref());
     let how = match recorded.and_then(CreateMarker::parse) {
-        // An intent recorded with a chosen id keeps it: a repeat must find that client.
-        Some(CreateMarker::ChosenId(id)) => CreatePath::ChosenId { id: id.into() },
+        // An intent recorded with a chosen id keeps that path: a repeat must find
+        // that client. The id is the one the UID gives, never read from the marker.
+        Some(CreateMarker::ChosenId(_)) => CreatePath::ChosenId {
+            id: chosen_client_id(input.uid),
+        },
         _ if input.capabilities.chooses_client_id => CreatePath::ChosenId {
             id: chosen_client_id(input.uid),
         },

@@ -1122,9 +1122,10 @@ mod properties {
             if let Some(i) = pos(&|x| matches!(x, Action::Create { .. })) {
                 let recorded = c.status.pending_create.is_some() || a[..i].iter().any(|x| matches!(x, Action::RecordPendingCreate { .. } | Action::AddFinalizerWithIntent { .. }));
                 prop_assert!(recorded, "create without intent: {:?}", a);
-                // An id chosen for an earlier attempt is the id tried again.
+                // An earlier attempt with a chosen id is tried again with a chosen id.
                 if c.status.pending_create.as_ref().is_some_and(|p| p.marker.as_deref() == Some("id:clientops-earlier")) {
-                    let again = Action::Create { how: CreatePath::ChosenId { id: "clientops-earlier".into() } };
+                    // (The id the UID gives: the one in the marker is never read.)
+                    let again = Action::Create { how: CreatePath::ChosenId { id: format!("clientops-{UID}") } };
                     prop_assert_eq!(&a[i], &again);
                 }
             }
@@ -1182,7 +1183,7 @@ mod properties {
 }
 
 #[test]
-fn csp_creates_with_an_id_chosen_from_the_uid_and_repeats_with_the_recorded_one() {
+fn csp_creates_with_an_id_chosen_from_the_uid_and_repeats_with_it_whatever_the_marker_names() {
     let mut c = Case::steady();
     c.capabilities = csp();
     c.has_finalizer = false;
@@ -1202,22 +1203,27 @@ fn csp_creates_with_an_id_chosen_from_the_uid_and_repeats_with_the_recorded_one(
         ]
     );
     // After a crash the client was not found by that id: the same create again,
-    // with the recorded id, and no second intent.
+    // no second intent; the id is recomputed from the UID, never read (a marker
+    // naming another client, say the operator's own, changes nothing).
     c.has_finalizer = true;
+    for marker in [format!("id:{id}"), "id:clientops".to_string()] {
+        c.status.pending_create = Some(PendingOperation {
+            started_at: NOW.into(),
+            marker: Some(marker.clone()),
+            recovering: false,
+        });
+        c.remote_kind = "candidates";
+        let again = Action::Create {
+            how: CreatePath::ChosenId { id: id.clone() },
+        };
+        let plan = c.plan().actions;
+        assert_eq!(plan.last(), Some(&again), "{marker}");
+    }
     c.status.pending_create = Some(PendingOperation {
         started_at: NOW.into(),
-        marker: Some("id:clientops-recorded".into()),
+        marker: Some(format!("id:{id}")),
         recovering: false,
     });
-    c.remote_kind = "candidates";
-    assert_eq!(
-        c.plan().actions,
-        vec![Action::Create {
-            how: CreatePath::ChosenId {
-                id: "clientops-recorded".into()
-            }
-        }]
-    );
     // Found by that id: adopted.
     c.candidates = vec![remote(&c.desired)];
     assert!(matches!(

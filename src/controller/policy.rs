@@ -18,6 +18,8 @@ use crate::api::policy::ClientPolicy;
 use crate::api::provider::ProviderType;
 use crate::provider::registry;
 
+mod privilege;
+
 /// The grant types a client has when `spec.grantTypes` is absent (see `desired`).
 pub const DEFAULT_GRANT_TYPES: [&str; 1] = ["authorization_code"];
 
@@ -150,21 +152,7 @@ fn check_rules(
         ));
     }
 
-    if let Some(allowed) = &policy.scopes
-        && let Some(asked) = spec
-            .vmware_csp
-            .as_ref()
-            .and_then(|c| c.general_scopes.as_ref())
-    {
-        check_list(
-            "spec.vmwareCsp.generalScopes",
-            "scope",
-            "scopes",
-            asked,
-            allowed,
-            owner,
-        )?;
-    }
+    privilege::check(policy, spec, provider, owner)?;
 
     if let Some(max) = &policy.max_rotation_every {
         check_rotation(spec, max, owner)?;
@@ -199,41 +187,46 @@ fn check_uris(
     patterns: &[String],
     owner: &str,
 ) -> Result<(), Violation> {
+    let rule = format!("{owner} policy redirectUriHosts {}", show_list(patterns));
     for (i, uri) in uris.iter().enumerate() {
-        let field = format!("{field}[{i}]");
-        let rule = format!("{owner} policy redirectUriHosts {}", show_list(patterns));
-        let host = match url::Url::parse(uri) {
-            Err(_) => {
-                return Err(violation(
-                    field,
-                    format!(
-                        "{uri:?} is not a URL whose host can be checked against {rule}; use an absolute URL such as https://app.example.com/callback"
-                    ),
-                ));
-            }
-            Ok(u) => match u.host() {
-                None => {
-                    return Err(violation(
-                        field,
-                        format!(
-                            "{uri:?} has no host, and {rule} allows only the hosts it lists; use a URL with a host the policy allows, or ask the provider's admin"
-                        ),
-                    ));
-                }
-                Some(url::Host::Domain(d)) => HostName::parse(d),
-                Some(url::Host::Ipv4(a)) => HostName::Ip(IpAddr::V4(a)),
-                Some(url::Host::Ipv6(a)) => HostName::Ip(IpAddr::V6(a)),
-            },
-        };
-        if !patterns.iter().any(|p| Pattern::parse(p).matches(&host)) {
+        check_uri(format!("{field}[{i}]"), uri, patterns, &rule)?;
+    }
+    Ok(())
+}
+
+/// The host of `uri` must match one of `patterns`; `rule` names them in a message.
+fn check_uri(field: String, uri: &str, patterns: &[String], rule: &str) -> Result<(), Violation> {
+    let host = match url::Url::parse(uri) {
+        Err(_) => {
             return Err(violation(
                 field,
                 format!(
-                    "host {:?} is not allowed by {rule}; use a host the policy allows, or ask the provider's admin",
-                    host.to_string()
+                    "{uri:?} is not a URL whose host can be checked against {rule}; use an absolute URL such as https://app.example.com/callback"
                 ),
             ));
         }
+        Ok(u) => match u.host() {
+            None => {
+                return Err(violation(
+                    field,
+                    format!(
+                        "{uri:?} has no host, and {rule} allows only the hosts it lists; use a URL with a host the policy allows, or ask the provider's admin"
+                    ),
+                ));
+            }
+            Some(url::Host::Domain(d)) => HostName::parse(d),
+            Some(url::Host::Ipv4(a)) => HostName::Ip(IpAddr::V4(a)),
+            Some(url::Host::Ipv6(a)) => HostName::Ip(IpAddr::V6(a)),
+        },
+    };
+    if !patterns.iter().any(|p| Pattern::parse(p).matches(&host)) {
+        return Err(violation(
+            field,
+            format!(
+                "host {:?} is not allowed by {rule}; use a host the policy allows, or ask the provider's admin",
+                host.to_string()
+            ),
+        ));
     }
     Ok(())
 }

@@ -96,7 +96,7 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
     // first create (a reconcile the provider's update started before the watch
     // delivered it) looks never reconciled, and its Secret, ours by then, would be
     // taken for absent, lost, and replaced by a rotation.
-    let mut assumed_absent = never_reconciled(&obj);
+    let mut assumed_absent = never_reconciled(&obj, &ctx);
     let mut source = if assumed_absent {
         // Its Secret is almost surely absent: the first create writes it without
         // reading it first, and a Secret found there (AlreadyExists) is read then.
@@ -107,9 +107,15 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
     } else {
         SecretSource::Recall
     };
+    let mut warned = false;
     for round in 0..MAX_ROUNDS {
-        // The intent of the first create may be an annotation (markers.rs).
-        markers::absorb_create_intent(&mut obj);
+        // The intent of the first create may be an annotation (markers.rs); one
+        // clientops cannot prove it wrote for this object is ignored, said once.
+        if let Some(refused) = markers::absorb_create_intent(&mut obj, &ctx.intent_keys)
+            && !std::mem::replace(&mut warned, true)
+        {
+            warn_intent_refused(&ctx, &obj, &refused);
+        }
         let status = obj.status.clone().unwrap_or_default();
         let deleting = obj.metadata.deletion_timestamp.is_some();
         let source_now = std::mem::replace(&mut source, SecretSource::Recall);
@@ -374,9 +380,26 @@ fn requeue_for(ctx: &Context, verdict: &Verdict, due: Option<Duration>) -> Reque
     Requeue::requeue(due.map_or(wait, |d| d.min(wait)))
 }
 
-/// An object clientops has never written to: no conditions, no client, no intent,
-/// no import, not deleting.
-fn never_reconciled(obj: &OAuthClient) -> bool {
+/// A Warning that the intent annotation on `obj` was ignored (it names the
+/// annotation, never its value).
+fn warn_intent_refused(ctx: &Context, obj: &OAuthClient, refused: &markers::IntentRefused) {
+    tracing::warn!(
+        annotation = markers::PENDING_CREATE,
+        "ignored an intent annotation clientops did not write for this object"
+    );
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: "IntentRefused".into(),
+        note: Some(refused.to_string()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    ctx.publish(ev, obj.object_ref(&()));
+}
+
+/// An object clientops has never written to: no conditions, no client, no intent
+/// of ours, no import, not deleting.
+fn never_reconciled(obj: &OAuthClient, ctx: &Context) -> bool {
     let untouched = obj.status.as_ref().is_none_or(|s| {
         s.conditions.is_empty()
             && s.client_id.is_none()
@@ -386,7 +409,7 @@ fn never_reconciled(obj: &OAuthClient) -> bool {
     untouched
         && obj.metadata.deletion_timestamp.is_none()
         && obj.spec.import.is_none()
-        && markers::create_intent(obj).is_none()
+        && !matches!(markers::create_intent(obj, &ctx.intent_keys), Ok(Some(_)))
 }
 
 /// The Secret's name unless `spec.secret.name` says otherwise (as `desired`

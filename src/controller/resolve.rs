@@ -376,6 +376,7 @@ fn connect_error(u: Unavailable) -> ConnectError {
         reason: u.reason,
         message: u.message,
         transient: u.transient,
+        far_end: None,
     }
 }
 
@@ -399,7 +400,9 @@ pub async fn build(
     } = kind
         .connect(blocks, &Env { ctx, origin })
         .await
-        .map_err(|e| unavailable(&e.reason, e.message, e.transient))?;
+        // The far end's words never reach a tenant's conditions and events, for
+        // every kind: the kinds keep them apart, and they are redacted here.
+        .map_err(|e| unavailable(&e.reason, e.shown(origin.is_tenant()), e.transient))?;
     let provider_type = kind.provider_type();
     let provider = ScopedProvider::new(inner, &origin.limiter_scope(), &creds, origin.is_tenant());
     Ok(Resolved {

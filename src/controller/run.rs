@@ -30,6 +30,7 @@ use crate::provider::http::{HttpOptions, build_client};
 use crate::provider::ratelimit::RateLimiterRegistry;
 use crate::provider::url_policy::build_guarded_client;
 use crate::telemetry::Metrics;
+use crate::telemetry::auth::{MetricsAuth, MetricsAuthMode};
 use crate::telemetry::server::{ReadyCheck, Refresh, router, serve};
 
 /// What `clientops run` watches.
@@ -54,6 +55,8 @@ pub struct Operations {
     pub leader_election: Option<LeaseConfig>,
     /// Serve `/metrics`, `/healthz` and `/readyz` here.
     pub metrics_addr: Option<SocketAddr>,
+    /// Who may read `/metrics` (`--metrics-auth`).
+    pub metrics_auth: MetricsAuthMode,
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -171,7 +174,14 @@ pub async fn run(
                 }
             })
         };
-        serve(addr, router(metrics.clone(), refresh, ready)).await?;
+        let auth = ops
+            .metrics_auth
+            .required(addr)
+            .then(|| Arc::new(MetricsAuth::new(client.clone())));
+        if auth.is_none() {
+            tracing::info!(%addr, "/metrics is served without authentication (--metrics-auth)");
+        }
+        serve(addr, router(metrics.clone(), refresh, ready, auth)).await?;
     }
     if let Some(e) = elector.as_mut() {
         tokio::select! {
@@ -206,6 +216,13 @@ pub async fn run(
         });
     }
 
+    let intent_keys = tokio::select! {
+        keys = intent_keys(&client, &settings.operator_namespace) => Arc::new(keys?),
+        _ = shutdown_signal() => {
+            tracing::info!("stopped before the intent key was read");
+            return Ok(());
+        }
+    };
     let reporter = Reporter {
         controller: "clientops".into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -226,6 +243,7 @@ pub async fn run(
         own_writes,
         secret_memo: Arc::default(),
         clients: store.clone(),
+        intent_keys,
         metrics: metrics.clone(),
     });
 
@@ -416,6 +434,27 @@ pub async fn run(
 /// Log what a controller's stream reports: watch failures (typically RBAC: the
 /// apiserver's message names the verb and resource) as warnings; reconcile
 /// failures are logged by the error policies already.
+/// The intent key (`intent_key`), once for this process: read, or created at the
+/// operator's first start. Retried while the apiserver cannot be asked; a Secret
+/// holding no usable key stops the operator with the fix.
+async fn intent_keys(
+    client: &Client,
+    namespace: &str,
+) -> anyhow::Result<super::intent_proof::IntentKeys> {
+    let mut wait = std::time::Duration::from_millis(200);
+    loop {
+        match super::intent_key::load_or_create(client, namespace).await {
+            Ok(keys) => return Ok(keys),
+            Err(e) if e.transient() => {
+                tracing::warn!(error = %e, hint = %rbac_hint(&e.to_string()), "could not read the intent key; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn log_controller_error<K, E, Q>(
     controller: &str,
     r: Result<(ObjectRef<K>, Requeue), kube::runtime::controller::Error<E, Q>>,

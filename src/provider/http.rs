@@ -106,6 +106,10 @@ pub fn client_builder(options: &HttpOptions) -> reqwest::ClientBuilder {
         .timeout(options.timeout)
         .connect_timeout(options.connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // Provider names are looked up fully qualified, never with the pod's
+        // search list (super::dns); a tenant's client replaces this resolver
+        // with the URL policy's, which does the same.
+        .dns_resolver(super::dns::FullyQualifiedResolver::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .tls_backend_rustls();
     if options.insecure_skip_tls_verify {

@@ -7,6 +7,7 @@ pub mod arbitrary;
 pub mod budget;
 pub mod cloudflare;
 pub mod csp;
+pub mod dns;
 pub mod endpoints;
 pub mod error;
 pub mod http;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::error::ProviderError;
 use super::list_budget::ListBudget;
 use super::model::{ClientFields, Provider};
 use super::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
@@ -46,7 +47,11 @@ pub trait Kind: Send + Sync + 'static {
     /// the block, so rules on shared fields are checked here.
     fn desire(&self, spec: &OAuthClientSpec, fields: &mut ClientFields) -> Result<(), SpecError>;
     /// A provider client for the provider object's block, with credentials and URLs
-    /// obtained through `env` (which applies who may read and reach what).
+    /// obtained through `env` (which applies who may read and reach what). A call
+    /// made here that fails returns [`ConnectError::far_end`] with the error as it
+    /// came: never formatted into a message, so that the controller can withhold
+    /// the far end's words from a tenant (`tests/tenant_far_end.rs` checks every
+    /// kind).
     async fn connect(
         &self,
         blocks: &ProviderBlocks,
@@ -107,12 +112,21 @@ pub struct Connected {
 }
 
 /// Why a provider object gives no client: a condition reason and message.
+///
+/// `message` is clientops' own words (the field, what to fix). What the far end
+/// answered, when a call made while connecting failed, is kept apart in
+/// `far_end` and never formatted into `message` by a kind: the controller shows
+/// it through [`ConnectError::shown`], which withholds the far end's words for a
+/// provider object a tenant wrote, whatever the kind (the same redaction as
+/// [`super::scoped::ScopedProvider`] applies to its later calls).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectError {
     pub reason: String,
     pub message: String,
     /// Worth retrying (a Secret not there yet), not a configuration to fix.
     pub transient: bool,
+    /// The failed call's error, if the far end was asked.
+    pub far_end: Option<ProviderError>,
 }
 
 impl ConnectError {
@@ -122,6 +136,38 @@ impl ConnectError {
             reason: "InvalidProvider".into(),
             message: message.into(),
             transient: false,
+            far_end: None,
+        }
+    }
+
+    /// A call to the provider made while connecting failed: `context` says, in
+    /// our words, what was being done (`spec.keycloak: reading the realm's client
+    /// policies`); `error` is kept apart (see the type's docs).
+    pub fn far_end(
+        reason: &str,
+        context: impl Into<String>,
+        transient: bool,
+        error: ProviderError,
+    ) -> Self {
+        Self {
+            reason: reason.into(),
+            message: context.into(),
+            transient,
+            far_end: Some(error),
+        }
+    }
+
+    /// The condition message: `message`, then the far end's error, without the
+    /// far end's words when `tenant_facing` (status codes and classes only; the
+    /// full error is logged at debug level for the admin).
+    pub fn shown(&self, tenant_facing: bool) -> String {
+        match &self.far_end {
+            None => self.message.clone(),
+            Some(e) if tenant_facing => {
+                tracing::debug!(error = %e, context = %self.message, "connecting to a provider failed (redacted for the tenant)");
+                format!("{}: {}", self.message, super::scoped::redact(e.clone()))
+            }
+            Some(e) => format!("{}: {e}", self.message),
         }
     }
 }
@@ -158,5 +204,39 @@ mod tests {
             assert_eq!(kind(t).block(), format!("spec.{}", t.block_name()));
         }
         assert_eq!(KINDS.len(), ProviderType::ALL.len());
+    }
+
+    #[test]
+    fn a_connect_error_shows_a_tenant_no_word_of_the_far_end() {
+        use crate::provider::error::ProviderMessage;
+        let body = "internal-admin-page says leaky-value-7731";
+        let cases = [
+            ProviderError::Server {
+                status: 502,
+                messages: vec![ProviderMessage::new(None, body, None)],
+            },
+            ProviderError::Unauthorized {
+                messages: vec![ProviderMessage::new(Some(body.into()), body, None)],
+            },
+            ProviderError::UnexpectedStatus {
+                status: 307,
+                message: format!("redirected to http://leaky-value-7731.internal/{body}"),
+            },
+            ProviderError::decode(format!("invalid type: string {body:?}")),
+        ];
+        for e in cases {
+            let c = ConnectError::far_end("ProviderUnavailable", "spec.x: connecting", true, e);
+            let tenant = c.shown(true);
+            assert!(tenant.starts_with("spec.x: connecting: "), "{tenant}");
+            assert!(
+                !tenant.contains("leaky-value") && !tenant.contains("admin-page"),
+                "{tenant}"
+            );
+            assert!(
+                c.shown(false).contains("leaky-value"),
+                "the admin's providers show it"
+            );
+        }
+        assert_eq!(ConnectError::invalid("ours").shown(true), "ours");
     }
 }

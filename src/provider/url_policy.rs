@@ -9,7 +9,8 @@
 //! ranges. ClusterOAuthProviders are admin objects and are not checked.
 //!
 //! Two checks, both before any connection is made:
-//! - [`UrlPolicy::check_url`] on each URL (scheme, no userinfo, host allow-list,
+//! - [`UrlPolicy::check_url`] on each URL (scheme, no userinfo, host and port
+//!   allow-list (port 443 unless an entry names another),
 //!   and the address rule for IP-literal hosts: reqwest never calls a resolver for
 //!   those, so this is the only place they are checked);
 //! - the [`GuardedResolver`] of [`build_guarded_client`] on every name the client
@@ -30,6 +31,7 @@ use std::sync::{Arc, LazyLock};
 use ipnet::IpNet;
 use url::{Host, Url};
 
+use super::dns::FullyQualifiedResolver;
 use super::error::ProviderError;
 use super::http::{HttpOptions, client_builder};
 
@@ -110,7 +112,7 @@ impl FromStr for HostPattern {
             return Ok(HostPattern::Ip(ip));
         }
         if text.contains(':') {
-            return bad("write the host only, without a port");
+            return bad("a host pattern has no port (an allow-list entry does: host:port)");
         }
         if text.starts_with('[') {
             return bad("the brackets hold no IPv6 address");
@@ -176,11 +178,103 @@ impl fmt::Display for HostPattern {
     }
 }
 
+/// Which ports of a host an allow-list entry admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PortRule {
+    /// No port written: the scheme's default port only (443 for https; 80 for
+    /// http, which only `--namespaced-provider-allow-http` admits).
+    Default,
+    /// `host:8443`: this port only.
+    Port(u16),
+    /// `host:*`: any port (a host whose every port the admin trusts).
+    Any,
+}
+
+impl PortRule {
+    fn admits(self, port: u16, scheme_default: u16) -> bool {
+        match self {
+            PortRule::Default => port == scheme_default,
+            PortRule::Port(p) => port == p,
+            PortRule::Any => true,
+        }
+    }
+}
+
+/// One entry of `--namespaced-provider-hosts`: a [`HostPattern`] and the ports it
+/// admits. `api.example.com` admits port 443 only (https's default);
+/// `hydra.example.com:8443` port 8443 only; `dev.example.com:*` any port. An IPv6
+/// literal with a port is bracketed: `[fd00::5]:8443`. List a host twice for two
+/// ports.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HostEntry {
+    /// The host (exact, `*.domain` or an IP literal).
+    pub pattern: HostPattern,
+    /// The ports it admits.
+    pub port: PortRule,
+}
+
+impl FromStr for HostEntry {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let text = s.trim();
+        let bad = |why: &str| Err(format!("{text:?} is not a host entry: {why}"));
+        // A bare address (IPv6 ones have colons of their own) has no port.
+        if text.parse::<IpAddr>().is_ok() {
+            return Ok(HostEntry {
+                pattern: text.parse()?,
+                port: PortRule::Default,
+            });
+        }
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            match rest.split_once(']') {
+                Some((_, "")) => (text, None),
+                Some((ip, tail)) => match tail.strip_prefix(':') {
+                    Some(port) => (&text[..ip.len() + 2], Some(port)),
+                    None => return bad("write a port after the brackets as [fd00::5]:8443"),
+                },
+                None => return bad("an opening bracket without a closing one"),
+            }
+        } else if text.contains("://") || text.contains('/') {
+            return bad("write the host only (with an optional :port), without scheme or path");
+        } else {
+            match text.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            }
+        };
+        let port = match port {
+            None => PortRule::Default,
+            Some("*") => PortRule::Any,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => PortRule::Port(n),
+                _ => {
+                    return bad("the port must be a number from 1 to 65535, or * for any port");
+                }
+            },
+        };
+        Ok(HostEntry {
+            pattern: host.parse()?,
+            port,
+        })
+    }
+}
+
+impl fmt::Display for HostEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            PortRule::Default => write!(f, "{}", self.pattern),
+            PortRule::Port(p) => write!(f, "{}:{p}", self.pattern),
+            PortRule::Any => write!(f, "{}:*", self.pattern),
+        }
+    }
+}
+
 /// What a namespaced provider's URLs may point at. See the module docs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UrlPolicy {
-    /// Hosts a URL may name (`--namespaced-provider-hosts`).
-    pub allowed_hosts: Vec<HostPattern>,
+    /// Hosts (and their ports) a URL may name (`--namespaced-provider-hosts`).
+    pub allowed_hosts: Vec<HostEntry>,
     /// Ranges that may be reached although a built-in rule or `denied_cidrs`
     /// refuses them (`--namespaced-provider-cidrs`). An IP-literal host inside one
     /// needs no entry in `allowed_hosts`.
@@ -207,34 +301,55 @@ impl Default for UrlPolicy {
 }
 
 impl UrlPolicy {
-    /// Check a URL before any request to it: scheme, userinfo, host allow-list,
-    /// and for an IP-literal host the address rule ([`Self::check_addr`]). An IP
-    /// literal is admitted by an exact `allowed_hosts` entry or by lying inside
-    /// `allowed_cidrs`.
+    /// Check a URL before any request to it: scheme, userinfo, host and port
+    /// allow-list, and for an IP-literal host the address rule
+    /// ([`Self::check_addr`]). An IP literal is admitted by an `allowed_hosts`
+    /// entry or by lying inside `allowed_cidrs` (then on the scheme's default port
+    /// only).
     pub fn check_url(&self, url: &Url) -> Result<(), Refusal> {
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_http => {}
+        let scheme_default = match url.scheme() {
+            "https" => 443,
+            "http" if self.allow_http => 80,
             other => {
                 return Err(Refusal::Scheme {
                     scheme: truncate(other),
                 });
             }
-        }
+        };
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Refusal::Userinfo);
         }
+        let port = url.port_or_known_default().unwrap_or(scheme_default);
         match url.host() {
             None => Err(Refusal::NoHost),
-            Some(Host::Domain(name)) => self.check_name(name),
-            Some(Host::Ipv4(ip)) => self.check_ip_literal(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => self.check_ip_literal(IpAddr::V6(ip)),
+            Some(Host::Domain(name)) => {
+                self.check_name(name)?;
+                let admitted = self
+                    .allowed_hosts
+                    .iter()
+                    .any(|e| e.pattern.matches_name(name) && e.port.admits(port, scheme_default));
+                if admitted {
+                    Ok(())
+                } else {
+                    Err(Refusal::Port {
+                        host: truncate(&normalize_name(name)),
+                        port,
+                    })
+                }
+            }
+            Some(Host::Ipv4(ip)) => self.check_ip_literal(IpAddr::V4(ip), port, scheme_default),
+            Some(Host::Ipv6(ip)) => self.check_ip_literal(IpAddr::V6(ip), port, scheme_default),
         }
     }
 
-    /// Whether a host name is on the allow-list (no DNS involved).
+    /// Whether a host name is on the allow-list at some port (no DNS involved;
+    /// the port is [`Self::check_url`]'s to check, the resolver never sees it).
     pub fn check_name(&self, name: &str) -> Result<(), Refusal> {
-        if self.allowed_hosts.iter().any(|p| p.matches_name(name)) {
+        if self
+            .allowed_hosts
+            .iter()
+            .any(|e| e.pattern.matches_name(name))
+        {
             Ok(())
         } else {
             Err(Refusal::Host {
@@ -243,11 +358,24 @@ impl UrlPolicy {
         }
     }
 
-    fn check_ip_literal(&self, ip: IpAddr) -> Result<(), Refusal> {
-        let listed = self.allowed_hosts.iter().any(|p| p.matches_ip(ip))
-            || self.allowed_cidrs.iter().any(|n| n.contains(&ip));
-        if !listed {
+    fn check_ip_literal(&self, ip: IpAddr, port: u16, scheme_default: u16) -> Result<(), Refusal> {
+        let entries = || {
+            self.allowed_hosts
+                .iter()
+                .filter(|e| e.pattern.matches_ip(ip))
+        };
+        let in_range = self.allowed_cidrs.iter().any(|n| n.contains(&ip));
+        if entries().next().is_none() && !in_range {
             return Err(Refusal::IpLiteral { addr: ip });
+        }
+        let port_ok = entries().any(|e| e.port.admits(port, scheme_default))
+            || (in_range && port == scheme_default);
+        if !port_ok {
+            let host = match ip {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            return Err(Refusal::Port { host, port });
         }
         self.check_addr(ip)
     }
@@ -463,6 +591,19 @@ pub enum Refusal {
         /// The host as the URL names it (cut to 100 characters).
         host: String,
     },
+    /// The host is on the allow-list, but not at this port.
+    #[error(
+        "port {port} of host {host} is not on the namespaced-provider host allow-list (an entry \
+         without a port allows only the scheme's default port, 443 for https); an \
+         administrator can allow it with the {FLAG_HOSTS} entry {host}:{port}"
+    )]
+    Port {
+        /// The host as the URL names it (cut to 100 characters; an IPv6 literal
+        /// in brackets).
+        host: String,
+        /// The URL's port (or its scheme's default).
+        port: u16,
+    },
     /// An IP-literal host neither on the host allow-list nor in an allowed range.
     #[error(
         "address {addr} is not on the namespaced-provider host allow-list; an administrator \
@@ -536,25 +677,33 @@ fn truncate(text: &str) -> String {
 /// those [`UrlPolicy::check_addr`] allows, and fails with the [`Refusal`] when none
 /// remain. reqwest connects only to the addresses it returns, so the check holds
 /// at connect time (a DNS rebinding between check and connect cannot slip by).
+/// Names are looked up fully qualified ([`super::dns`]).
 #[derive(Clone, Debug)]
 pub struct GuardedResolver {
     policy: Arc<UrlPolicy>,
+    names: FullyQualifiedResolver,
 }
 
 impl GuardedResolver {
     /// A resolver enforcing `policy`.
     pub fn new(policy: Arc<UrlPolicy>) -> Self {
-        Self { policy }
+        Self::with_names(policy, FullyQualifiedResolver::new())
+    }
+
+    /// A resolver enforcing `policy` over the lookup of `names`.
+    pub fn with_names(policy: Arc<UrlPolicy>, names: FullyQualifiedResolver) -> Self {
+        Self { policy, names }
     }
 
     /// Resolve `host` and keep the allowed addresses (port 0: reqwest puts the
     /// URL's port in).
     pub async fn resolve_allowed(&self, host: &str) -> Result<Vec<SocketAddr>, ResolveError> {
         self.policy.check_name(host)?;
-        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+        let resolved: Vec<SocketAddr> = self
+            .names
+            .resolve(host)
             .await
-            .map_err(ResolveError::Lookup)?
-            .collect();
+            .map_err(ResolveError::Lookup)?;
         let mut first_reason = None;
         let mut allowed = Vec::with_capacity(resolved.len());
         for addr in resolved {
@@ -628,14 +777,15 @@ pub fn build_guarded_client(
         .map_err(|e| ProviderError::config(format!("building the HTTP client: {e}")))
 }
 
-/// Parse a comma-separated host allow-list (`api.example.com,*.corp.example`).
+/// Parse a comma-separated host allow-list
+/// (`api.example.com,*.corp.example,hydra.example.com:8443`; see [`HostEntry`]).
 /// Blanks around entries and empty entries are ignored; an empty string is an
 /// empty list.
-pub fn parse_host_patterns(s: &str) -> Result<Vec<HostPattern>, String> {
+pub fn parse_host_patterns(s: &str) -> Result<Vec<HostEntry>, String> {
     s.split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(HostPattern::from_str)
+        .map(HostEntry::from_str)
         .collect()
 }
 
@@ -666,7 +816,7 @@ pub fn parse_cidrs(s: &str) -> Result<Vec<IpNet>, String> {
 
 /// A parsed `--namespaced-provider-hosts` value.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostList(pub Vec<HostPattern>);
+pub struct HostList(pub Vec<HostEntry>);
 
 /// A parsed `--namespaced-provider-cidrs` or `--cluster-cidrs` value.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -684,8 +834,9 @@ fn cidr_list(s: &str) -> Result<CidrList, String> {
 #[derive(clap::Args, Clone, Debug)]
 pub struct UrlPolicyArgs {
     /// Hosts a namespaced OAuthProvider's URLs may name, comma-separated: exact
-    /// hosts or `*.domain` (any host below domain). ClusterOAuthProviders are not
-    /// restricted.
+    /// hosts or `*.domain` (any host below domain), each on port 443 only unless
+    /// the entry names its port (`host:8443`, or `host:*` for any port).
+    /// ClusterOAuthProviders are not restricted.
     #[arg(
         long = "namespaced-provider-hosts",
         value_name = "HOSTS",
@@ -794,7 +945,7 @@ mod tests {
             ("*.com", "top-level"),
             ("https://api.example.com", "without scheme"),
             ("api.example.com/path", "without scheme or path"),
-            ("api.example.com:443", "without a port"),
+            ("api.example.com:443", "has no port"),
             ("a.*.example.com", "only stand first"),
             ("**.example.com", "only stand first"),
             ("a..example.com", "empty label"),
@@ -812,11 +963,15 @@ mod tests {
         assert!(long.parse::<HostPattern>().unwrap_err().contains("63"));
     }
 
+    fn entry(s: &str) -> HostEntry {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn host_lists_split_on_commas() {
         assert_eq!(
             parse_host_patterns(" a.example.com, *.b.example ,,").unwrap(),
-            vec![pattern("a.example.com"), pattern("*.b.example")]
+            vec![entry("a.example.com"), entry("*.b.example")]
         );
         assert_eq!(parse_host_patterns("").unwrap(), vec![]);
         let err = parse_host_patterns("a.example.com,*.com").unwrap_err();
@@ -846,9 +1001,9 @@ mod tests {
         assert_eq!(
             policy.allowed_hosts,
             vec![
-                pattern("api.cloudflare.com"),
-                pattern("dash.cloudflare.com"),
-                pattern("console.cloud.vmware.com"),
+                entry("api.cloudflare.com"),
+                entry("dash.cloudflare.com"),
+                entry("console.cloud.vmware.com"),
             ]
         );
         assert!(policy.allowed_cidrs.is_empty() && policy.denied_cidrs.is_empty());
@@ -858,7 +1013,7 @@ mod tests {
             "https://API.cloudflare.com./client/v4",
             "https://dash.cloudflare.com/oauth2/token",
             "https://console.cloud.vmware.com/csp/gateway",
-            "https://api.cloudflare.com:8443/",
+            "https://api.cloudflare.com:443/",
         ] {
             assert_eq!(policy.check_url(&url(ok)), Ok(()), "{ok}");
         }
@@ -867,6 +1022,7 @@ mod tests {
             "https://evil.example/",
             "https://api.cloudflare.com.evil.example/",
             "https://x.api.cloudflare.com/",
+            "https://api.cloudflare.com:8443/",
             "https://8.8.8.8/",
             "https://127.0.0.1/",
             "https://[::1]/",
@@ -929,17 +1085,22 @@ mod tests {
     fn an_ip_literal_needs_an_allowance_and_a_permitted_address() {
         let mut policy = UrlPolicy::default();
         // Listed as a host, but the address rule still refuses loopback.
-        policy.allowed_hosts.push(pattern("127.0.0.1"));
+        policy.allowed_hosts.push(entry("127.0.0.1:8443"));
         assert!(matches!(
             policy.check_url(&url("https://127.0.0.1:8443/")),
             Err(Refusal::Address { .. })
         ));
         // A public literal listed as a host passes.
-        policy.allowed_hosts.push(pattern("[2606:4700::1]"));
+        policy.allowed_hosts.push(entry("[2606:4700::1]"));
         assert_eq!(policy.check_url(&url("https://[2606:4700::1]/")), Ok(()));
         // Inside an allowed range, no host entry is needed.
         policy.allowed_cidrs = parse_cidrs("10.20.0.0/16").unwrap();
         assert_eq!(policy.check_url(&url("https://10.20.3.4/")), Ok(()));
+        // ... on the scheme's default port only.
+        assert!(matches!(
+            policy.check_url(&url("https://10.20.3.4:4445/")),
+            Err(Refusal::Port { port: 4445, .. })
+        ));
         assert!(matches!(
             policy.check_url(&url("https://10.21.3.4/")),
             Err(Refusal::IpLiteral { .. })
@@ -950,6 +1111,93 @@ mod tests {
         assert!(
             policy
                 .check_url(&url("https://[::ffff:127.0.0.1]/"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn host_entries_carry_their_ports() {
+        assert_eq!(entry("hydra.example.com").port, PortRule::Default);
+        assert_eq!(entry("hydra.example.com:8443").port, PortRule::Port(8443));
+        assert_eq!(entry("*.corp.example:*").port, PortRule::Any);
+        assert_eq!(
+            entry("[fd00::5]:8443"),
+            HostEntry {
+                pattern: pattern("[fd00::5]"),
+                port: PortRule::Port(8443)
+            }
+        );
+        assert_eq!(
+            entry("fd00::5").port,
+            PortRule::Default,
+            "a bare IPv6 address"
+        );
+        assert_eq!(entry("127.0.0.1:*").pattern, pattern("127.0.0.1"));
+        for e in [
+            "hydra.example.com:8443",
+            "*.corp.example:*",
+            "[fd00::5]:1",
+            "a.example",
+        ] {
+            assert_eq!(entry(e).to_string(), e, "it prints as written");
+        }
+        for (junk, why) in [
+            ("hydra.example.com:0", "1 to 65535"),
+            ("hydra.example.com:65536", "1 to 65535"),
+            ("hydra.example.com:+443", "1 to 65535"),
+            ("hydra.example.com:", "1 to 65535"),
+            ("[fd00::5]8443", "after the brackets"),
+            ("[fd00::5", "closing"),
+            ("https://hydra.example.com:4445", "without scheme"),
+            ("a:b:c", "1 to 65535"),
+            ("a:b:443", "has no port"),
+        ] {
+            let err = junk.parse::<HostEntry>().unwrap_err();
+            assert!(err.contains(why), "{junk:?}: {err}");
+        }
+    }
+
+    /// Issue 24: allowing `hydra.example.com` allowed its unauthenticated admin
+    /// port 4445 too.
+    #[test]
+    fn a_host_is_allowed_on_443_only_unless_its_entry_names_the_port() {
+        let policy = UrlPolicy {
+            allowed_hosts: parse_host_patterns(
+                "hydra.example.com,auth.example.com:8443,dev.example.com:*",
+            )
+            .unwrap(),
+            ..UrlPolicy::default()
+        };
+        let check = |u: &str| policy.check_url(&url(u));
+        assert_eq!(check("https://hydra.example.com/"), Ok(()));
+        assert_eq!(check("https://hydra.example.com:443/"), Ok(()));
+        let refused = check("https://hydra.example.com:4445/admin").unwrap_err();
+        assert_eq!(
+            refused,
+            Refusal::Port {
+                host: "hydra.example.com".into(),
+                port: 4445
+            }
+        );
+        let text = refused.to_string();
+        assert!(
+            text.contains(FLAG_HOSTS) && text.contains("hydra.example.com:4445"),
+            "the fix is named: {text}"
+        );
+        assert_eq!(check("https://auth.example.com:8443/"), Ok(()));
+        assert!(check("https://auth.example.com/").is_err(), "8443 only");
+        assert_eq!(check("https://dev.example.com:9999/"), Ok(()));
+        // An unlisted host is still refused as a host, whatever its port.
+        assert!(matches!(
+            check("https://other.example.com:8443/"),
+            Err(Refusal::Host { .. })
+        ));
+        // http's default is 80: a bare entry admits it only when http is allowed.
+        let mut http = policy.clone();
+        http.allow_http = true;
+        assert_eq!(http.check_url(&url("http://hydra.example.com/")), Ok(()));
+        assert!(
+            http.check_url(&url("http://hydra.example.com:443/"))
                 .is_err()
         );
     }
@@ -1221,7 +1469,7 @@ mod tests {
     #[tokio::test]
     async fn the_resolver_drops_refused_addresses() {
         let mut policy = UrlPolicy::default();
-        policy.allowed_hosts.push(pattern("localhost"));
+        policy.allowed_hosts.push(entry("localhost"));
         let resolver = GuardedResolver::new(Arc::new(policy.clone()));
         match resolver.resolve_allowed("localhost").await {
             Err(ResolveError::Refused(Refusal::Resolved { host, reason })) => {
@@ -1268,7 +1516,7 @@ mod tests {
         assert_eq!(
             set,
             UrlPolicy {
-                allowed_hosts: vec![pattern("*.corp.example"), pattern("hydra.example.com")],
+                allowed_hosts: vec![entry("*.corp.example"), entry("hydra.example.com")],
                 allowed_cidrs: parse_cidrs("10.20.0.0/16").unwrap(),
                 denied_cidrs: parse_cidrs("10.96.0.0/12,10.244.0.0/16").unwrap(),
                 allow_http: true,

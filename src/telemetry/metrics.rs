@@ -63,6 +63,15 @@ fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 15))
 }
 
+/// The most distinct `account` label values (the admin's accounts); later ones
+/// are counted under [`OTHER_ACCOUNTS`].
+pub const MAX_ACCOUNT_LABELS: usize = 64;
+/// The `account` label of every namespaced (tenant-written) provider's limiter:
+/// a tenant chooses its account id, so it never becomes a label value.
+pub const NAMESPACED_ACCOUNTS: &str = "_namespaced";
+/// The `account` label past [`MAX_ACCOUNT_LABELS`].
+pub const OTHER_ACCOUNTS: &str = "_other";
+
 /// The conditions counted by `clientops_clients`.
 pub const CONDITIONS: [&str; 3] = ["Ready", "Stalled", "Reconciling"];
 
@@ -74,6 +83,8 @@ pub struct Metrics {
     provider_requests: Family<RequestLabels, Counter>,
     provider_request_duration: HistogramFamily<OperationLabels>,
     ratelimit_wait: HistogramFamily<AccountLabels>,
+    /// The `account` values in use (at most [`MAX_ACCOUNT_LABELS`]).
+    accounts: std::sync::Mutex<std::collections::HashSet<String>>,
     rotations_started: Counter,
     rotations_completed: Counter,
     rotations_failed: Counter,
@@ -107,6 +118,7 @@ impl Metrics {
                 // 10 ms .. ~5.5 min
                 Histogram::new(exponential_buckets(0.01, 2.0, 16))
             }),
+            accounts: Default::default(),
             rotations_started: Counter::default(),
             rotations_completed: Counter::default(),
             rotations_failed: Counter::default(),
@@ -230,10 +242,28 @@ impl Metrics {
         Arc::new(move |key: &LimiterKey, waited: Duration| {
             m.ratelimit_wait
                 .get_or_create(&AccountLabels {
-                    account: key.account.clone(),
+                    account: m.account_label(key),
                 })
                 .observe(waited.as_secs_f64());
         })
+    }
+
+    /// The `account` label of a limiter: the account id for the admin's
+    /// providers (the cluster scope), up to [`MAX_ACCOUNT_LABELS`] of them;
+    /// never a tenant's (see [`NAMESPACED_ACCOUNTS`]).
+    fn account_label(&self, key: &LimiterKey) -> String {
+        if !key.scope.is_empty() {
+            return NAMESPACED_ACCOUNTS.into();
+        }
+        let mut seen = self.accounts.lock().unwrap();
+        if seen.contains(&key.account) {
+            return key.account.clone();
+        }
+        if seen.len() < MAX_ACCOUNT_LABELS {
+            seen.insert(key.account.clone());
+            return key.account.clone();
+        }
+        OTHER_ACCOUNTS.into()
     }
 
     pub fn rotation_started(&self) {
@@ -373,5 +403,39 @@ mod tests {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
         assert!(!text.contains(r#"name="b""#), "no rotation time, no series");
+    }
+
+    /// Issue 24: a tenant's account id (any string it likes, one per
+    /// OAuthProvider) became a label value without bound.
+    #[test]
+    fn account_labels_are_bounded_and_never_a_tenants() {
+        let m = Arc::new(Metrics::new());
+        let hook = m.wait_hook();
+        for i in 0..1000 {
+            let tenant =
+                LimiterKey::scoped(&format!("team/p{i}/uid"), "http://x", &format!("t{i}"));
+            hook(&tenant, Duration::from_millis(10));
+        }
+        for i in 0..(MAX_ACCOUNT_LABELS + 10) {
+            hook(
+                &LimiterKey::new("http://x", &format!("admin{i}")),
+                Duration::from_millis(10),
+            );
+        }
+        let text = m.encode();
+        let series: std::collections::HashSet<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("clientops_ratelimit_wait_seconds_count{"))
+            .collect();
+        assert_eq!(series.len(), MAX_ACCOUNT_LABELS + 2, "{series:#?}");
+        assert!(!text.contains(r#"account="t1""#), "no tenant's account id");
+        assert!(
+            text.contains(r#"clientops_ratelimit_wait_seconds_count{account="_namespaced"} 1000"#)
+        );
+        assert!(text.contains(r#"clientops_ratelimit_wait_seconds_count{account="_other"} 10"#));
+        assert!(
+            text.contains(r#"account="admin0""#),
+            "the admin's first accounts keep their names"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The telemetry HTTP server of `clientops run` (`--metrics-addr`):
 //!
-//! - `/metrics`: Prometheus metrics (OpenMetrics text);
+//! - `/metrics`: Prometheus metrics (OpenMetrics text), for a scraper the
+//!   apiserver authenticates and authorises when `--metrics-auth` asks for it
+//!   ([`super::auth`]);
 //! - `/healthz`: 200 while the process serves HTTP (liveness);
 //! - `/readyz`: 200 when this instance is doing what it should: as the leader (or
 //!   without leader election), once the OAuthClient watch has listed everything;
@@ -12,11 +14,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::Metrics;
+use super::auth::{MetricsAuth, Verdict};
 
 /// Says whether the instance is ready, and why not.
 pub type ReadyCheck = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
@@ -28,10 +31,17 @@ struct AppState {
     metrics: Arc<Metrics>,
     refresh: Refresh,
     ready: ReadyCheck,
+    auth: Option<Arc<MetricsAuth>>,
 }
 
-/// The router, for tests and for [`serve`].
-pub fn router(metrics: Arc<Metrics>, refresh: Refresh, ready: ReadyCheck) -> Router {
+/// The router, for tests and for [`serve`]; `auth`: who may read `/metrics`
+/// (`None`: anyone who reaches the port).
+pub fn router(
+    metrics: Arc<Metrics>,
+    refresh: Refresh,
+    ready: ReadyCheck,
+    auth: Option<Arc<MetricsAuth>>,
+) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -40,10 +50,44 @@ pub fn router(metrics: Arc<Metrics>, refresh: Refresh, ready: ReadyCheck) -> Rou
             metrics,
             refresh,
             ready,
+            auth,
         })
 }
 
-async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
+async fn metrics_handler(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    if let Some(auth) = &s.auth {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match auth.check(authorization).await {
+            Verdict::Allowed => {}
+            Verdict::Unauthenticated => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "a bearer token the Kubernetes API authenticates is required\n",
+                )
+                    .into_response();
+            }
+            Verdict::Forbidden => {
+                return (
+                    StatusCode::FORBIDDEN,
+                    "not allowed to get /metrics (bind ClusterRole clientops-metrics-reader)\n",
+                )
+                    .into_response();
+            }
+            Verdict::Unavailable => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the Kubernetes API could not check the token\n",
+                )
+                    .into_response();
+            }
+        }
+    }
     (s.refresh)();
     (
         [(
@@ -52,6 +96,7 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
         )],
         s.metrics.encode(),
     )
+        .into_response()
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {

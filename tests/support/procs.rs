@@ -285,7 +285,7 @@ impl Controller {
         } else {
             &[
                 "--namespaced-provider-hosts",
-                "127.0.0.1,localhost",
+                "127.0.0.1:*,localhost:*",
                 "--namespaced-provider-cidrs",
                 "127.0.0.0/8",
                 "--namespaced-provider-allow-http",

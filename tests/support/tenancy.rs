@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::procs::{Controller, Emulator};
 use super::scenario::{ACCOUNT, condition, is_ready};
 use super::{apply, client, namespace, wait_for};
+use clientops::api::provider::ProviderType;
 use clientops::api::{OAuthClient, OAuthProvider};
 
 /// The label that selects this file's OAuthClients for its controllers.
@@ -284,6 +285,56 @@ pub async fn talker(body: &'static str) -> (u16, Arc<AtomicUsize>) {
         }
     });
     (port, hits)
+}
+
+/// A namespaced OAuthProvider `name` of provider type `t` with every URL it has at
+/// `url`, and its credentials in Secret `name`-creds (created too, so that only the
+/// URL policy or the far end can stop it). One arm per provider type: a new type
+/// does not compile until it has one, and the tests that iterate
+/// `provider::registry::KINDS` then run it.
+pub async fn tenant_provider(w: &World, ns: &str, t: ProviderType, name: &str, url: &str) {
+    let creds = format!("{name}-creds");
+    let token = json!({"name": creds, "key": "token"});
+    let block = match t {
+        ProviderType::Cloudflare => json!({
+            "accountId": ACCOUNT, "baseUrl": url, "auth": {"apiTokenSecretRef": token},
+        }),
+        ProviderType::VmwareCsp => json!({
+            "orgId": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "baseUrl": url, "auth": {"apiTokenSecretRef": token},
+        }),
+        ProviderType::Hydra => json!({"adminUrl": url, "publicUrl": url}),
+        ProviderType::Keycloak => json!({
+            "url": url, "realm": "team",
+            "auth": {"clientCredentials": {"clientId": "clientops", "secretRef": token}},
+        }),
+    };
+    w.apply(
+        ns,
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": creds, "namespace": ns},
+            "stringData": {"token": "tenant-credential"},
+        }),
+    )
+    .await;
+    let mut spec = json!({});
+    spec[t.block_name()] = block;
+    w.apply(
+        ns,
+        json!({
+            "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthProvider",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+        }),
+    )
+    .await;
+}
+
+/// The spec of a client of namespaced provider `name` that every provider type
+/// accepts (merged into [`World::apply_client`]'s).
+pub fn any_kind_client(name: &str) -> Value {
+    json!({"providerRef": {"kind": "OAuthProvider", "name": name},
+        "grantTypes": ["authorization_code"], "scopes": null})
 }
 
 pub fn hydra_provider(ns: &str, name: &str, url: &str) -> Value {

@@ -13,9 +13,10 @@ import (
 )
 
 // controllers are the kube-controller-manager controllers tests rely on:
-// ownerReference garbage collection and namespace deletion (without it a
-// deleted namespace stays Terminating).
-const controllers = "garbage-collector-controller,namespace-controller"
+// ownerReference garbage collection, namespace deletion (without it a
+// deleted namespace stays Terminating) and ClusterRole aggregation (the
+// built-in view/edit/admin roles gain clientops' tenant roles by label).
+const controllers = "garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller"
 
 // controllerManagerMain is the `testenv controller-manager` subcommand: plain
 // kube-controller-manager with the given flags. It runs as a separate process

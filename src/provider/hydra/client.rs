@@ -59,7 +59,8 @@ const CONCURRENT_UPDATE: &str = "concurrent update";
 /// How to reach one Hydra admin API.
 #[derive(Clone, Debug)]
 pub struct HydraConfig {
-    /// The admin API's base URL, e.g. `http://hydra-admin:4445` (the client adds
+    /// The admin API's base URL, e.g.
+    /// `http://hydra-admin.auth.svc.cluster.local:4445` (the client adds
     /// `/admin/clients`). A path prefix (a proxy) is kept.
     pub admin_url: String,
     /// A bearer token for an authenticating proxy in front of the admin API.
@@ -534,7 +535,7 @@ fn parse_admin_url(admin_url: &str) -> Result<Url, ProviderError> {
     // `.../admin` given by mistake: the client adds `/admin/clients` itself.
     if url.path().trim_end_matches('/').ends_with("/admin") {
         return Err(ProviderError::config(
-            "spec.hydra.adminUrl must be the admin API's base URL without /admin (e.g. http://hydra-admin:4445)",
+            "spec.hydra.adminUrl must be the admin API's base URL without /admin (e.g. http://hydra-admin.auth.svc.cluster.local:4445)",
         ));
     }
     Ok(url)

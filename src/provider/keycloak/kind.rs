@@ -140,19 +140,19 @@ impl Kind for KeycloakKind {
     }
 }
 
-/// Why reading the realm's rotation policy failed, as a provider condition: a
-/// setting to fix, or Keycloak not answering (retried).
+/// Why reading the realm's rotation policy (or the admin token before it) failed,
+/// as a provider condition: a setting to fix, or Keycloak not answering
+/// (retried). Keycloak's answer stays apart from our words
+/// ([`ConnectError::far_end`]), so that a tenant's provider never shows it.
 fn connect_error(e: ProviderError) -> ConnectError {
-    let message = format!("spec.keycloak: reading the realm's client policies: {e}");
+    let context = "spec.keycloak: reading the realm's client policies";
     match e {
         ProviderError::Unauthorized { .. }
         | ProviderError::NotFound { .. }
-        | ProviderError::Config { .. } => ConnectError::invalid(message),
-        _ => ConnectError {
-            reason: "ProviderUnavailable".into(),
-            message,
-            transient: true,
-        },
+        | ProviderError::Config { .. } => {
+            ConnectError::far_end("InvalidProvider", context, false, e)
+        }
+        _ => ConnectError::far_end("ProviderUnavailable", context, true, e),
     }
 }
 
