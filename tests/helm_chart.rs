@@ -1,5 +1,6 @@
-//! The Helm chart (deploy/helm/clientops): `helm lint`, `helm template`, the same
-//! objects as the kustomize base (and, with `namespaced=true`, the same Role and
+//! The Helm chart (deploy/helm/clientops, staged as it is packaged: with the CRDs
+//! of crds/ and, when released, the image digest; scripts/release.d/stage-chart):
+//! `helm lint`, `helm template`, the same objects as the kustomize base (and, with `namespaced=true`, the same Role and
 //! flags as the namespaced overlay), the URL-policy values as `clientops run`
 //! flags only when set, the egress NetworkPolicy only when enabled and equal to the
 //! kustomize component, and a server-side dry-run apply of the rendered chart on
@@ -49,7 +50,22 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-const CHART: &str = "deploy/helm/clientops";
+/// The chart as scripts/release packages it, staged once per test binary.
+fn chart() -> &'static str {
+    static CHART: OnceLock<String> = OnceLock::new();
+    CHART.get_or_init(|| stage_chart("plain", None))
+}
+
+/// scripts/release.d/stage-chart into a fresh directory; the staged chart's path.
+fn stage_chart(name: &str, digest: Option<&str>) -> String {
+    let out = std::env::temp_dir().join(format!(
+        "clientops-helm-chart-{}-{name}",
+        std::process::id()
+    ));
+    let mut cmd = Command::new(repo_root().join("scripts/release.d/stage-chart"));
+    cmd.arg(&out).args(digest);
+    run(&mut cmd).trim().to_string()
+}
 
 fn template(namespace: &str, set: &[&str]) -> Vec<Value> {
     to_values(&run(&mut template_command(namespace, set)))
@@ -60,7 +76,7 @@ fn template_command(namespace: &str, set: &[&str]) -> Command {
     cmd.current_dir(repo_root()).args([
         "template",
         "clientops",
-        CHART,
+        chart(),
         "--namespace",
         namespace,
         "--include-crds",
@@ -109,7 +125,7 @@ fn helm_lint_passes_for_both_modes() {
     for set in [&[][..], &["namespaced=true"][..], EGRESS_AND_POLICY_VALUES] {
         let mut cmd = Command::new(helm());
         cmd.current_dir(repo_root())
-            .args(["lint", "--strict", CHART]);
+            .args(["lint", "--strict", chart()]);
         for s in set {
             match s.strip_prefix("json:") {
                 Some(json) => cmd.args(["--set-json", json]),
@@ -208,12 +224,56 @@ fn the_chart_renders_the_objects_of_the_kustomize_base() {
             "{kind} {name} {path} differs between the chart and deploy/base"
         );
     }
-    // The chart's CRDs are crds/clientops.yaml.
+    // The chart's CRDs are those of crds/clientops.yaml, taken when it is staged.
+    let crds = |objs: &[Value]| -> Vec<Value> {
+        objs.iter()
+            .filter(|o| o["kind"] == "CustomResourceDefinition")
+            .cloned()
+            .collect()
+    };
+    let want =
+        to_values(&std::fs::read_to_string(repo_root().join("crds/clientops.yaml")).unwrap());
+    assert_eq!(want.len(), 3);
+    assert_eq!(crds(&chart), want);
+}
+
+#[test]
+fn a_released_chart_pulls_its_image_by_digest() {
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let image = |objs: &[Value]| {
+        get(objs, "Deployment", "clientops")
+            .pointer("/spec/template/spec/containers/0/image")
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_string()
+    };
+    // Unreleased: by tag only.
     assert_eq!(
-        std::fs::read_to_string(repo_root().join(CHART).join("crds/clientops.yaml")).unwrap(),
-        std::fs::read_to_string(repo_root().join("crds/clientops.yaml")).unwrap(),
-        "copy crds/clientops.yaml to {CHART}/crds/"
+        image(&template("clientops-system", &[])),
+        "ghcr.io/clientops/clientops:v0.1.0"
     );
+    // Staged with the digest (what scripts/release packages), and a repository of
+    // one's own: the digest stays, since it names the content in any registry.
+    let released = stage_chart("released", Some(&digest));
+    let rendered = run(Command::new(helm()).args([
+        "template",
+        "clientops",
+        &released,
+        "--set",
+        "image.repository=registry.example.com/clientops",
+    ]));
+    assert_eq!(
+        image(&to_values(&rendered)),
+        format!("registry.example.com/clientops:v0.1.0@{digest}")
+    );
+    // A value that is not a digest is refused when staging.
+    let out = Command::new(repo_root().join("scripts/release.d/stage-chart"))
+        .arg(std::env::temp_dir().join(format!("clientops-helm-chart-{}-bad", std::process::id())))
+        .arg("v0.1.0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a digest"));
 }
 
 #[test]

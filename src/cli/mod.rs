@@ -4,12 +4,13 @@ pub mod crd;
 pub mod emulate;
 pub mod rotate;
 pub mod run;
+pub mod version;
 
 use clap::{Parser, Subcommand};
 
 /// clientops manages OAuth clients declaratively on Kubernetes.
 #[derive(Parser, Debug)]
-#[command(name = "clientops", version, about)]
+#[command(name = "clientops", version = version::long_version(), about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

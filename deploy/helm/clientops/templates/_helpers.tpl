@@ -13,4 +13,5 @@ app.kubernetes.io/component: controller
 
 {{- define "clientops.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default (printf "v%s" .Chart.AppVersion) }}
+{{- with .Values.image.digest }}@{{ . }}{{ end }}
 {{- end }}
