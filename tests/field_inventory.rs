@@ -54,7 +54,6 @@ const RULE_GAPS: &[&str] = &[
     "OAuthClient spec.keycloak.accessTokenLifespan",
     "OAuthClient spec.vmwareCsp.accessTokenTtl",
     "OAuthClient spec.vmwareCsp.refreshTokenTtl",
-    "key clientops.dev/pending-create",
 ];
 
 /// Where the tables are, between these two lines.
