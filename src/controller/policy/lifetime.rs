@@ -474,7 +474,10 @@ mod tests {
         let s = json!({"scopes": ["openid"],
             "hydra": {"tokenLifespans": {"authorizationCodeGrantAccessToken": "2h"}}});
         let (f, _) = verdict(&p, s, ProviderType::Hydra).unwrap();
-        assert_eq!(f, "spec.hydra.tokenLifespans.authorizationCodeGrantAccessToken");
+        assert_eq!(
+            f,
+            "spec.hydra.tokenLifespans.authorizationCodeGrantAccessToken"
+        );
     }
 
     #[test]
@@ -484,7 +487,8 @@ mod tests {
                 .join("deploy/admission/validatingadmissionpolicy.yaml"),
         )
         .unwrap();
-        let defaults = format!("['{CSP_DEFAULT_ACCESS_TOKEN_TTL}', '{CSP_DEFAULT_REFRESH_TOKEN_TTL}'");
+        let defaults =
+            format!("['{CSP_DEFAULT_ACCESS_TOKEN_TTL}', '{CSP_DEFAULT_REFRESH_TOKEN_TTL}'");
         assert!(vap.contains(&defaults), "{defaults} missing");
     }
 }
