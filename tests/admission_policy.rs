@@ -835,6 +835,30 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             )),
         },
         Case {
+            name: "hydra-lifetimes-order",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": ["openid"],
+            "hydra": {"skipConsent": false, "tokenLifespans": {
+                "refreshTokenGrantRefreshToken": "2h",
+                "authorizationCodeGrantIdToken": "3h",
+            }}}),
+            refused: Some((
+                "spec.hydra.tokenLifespans.authorizationCodeGrantIdToken",
+                vec!["\"3h\" is longer than"],
+            )),
+        },
+        Case {
+            name: "keycloak-lifetime-before-attributes",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": ["openid"], "keycloak": {"optionalClientScopes": [],
+                "fullScopeAllowed": false, "accessTokenLifespan": "1h",
+                "attributes": {"zz.custom": "1"}}}),
+            refused: Some((
+                "spec.keycloak.accessTokenLifespan",
+                vec!["\"1h\" is longer than", "policy maxTokenLifetime 5m;"],
+            )),
+        },
+        Case {
             name: "keycloak-lifetime-compliant",
             provider: ("ClusterOAuthProvider", keycloak_name.clone()),
             patch: j!({"scopes": ["openid"], "keycloak": {"optionalClientScopes": [],
