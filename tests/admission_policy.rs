@@ -1081,3 +1081,35 @@ fn the_policy_example_client_keeps_to_the_policy() {
     let v = check_for(&policy, &spec, ProviderType::Cloudflare, name).unwrap_err();
     assert_eq!(v.field, "spec.redirectUris[0]");
 }
+
+/// The VMware CSP example's client keeps to its provider's token lifetime bounds,
+/// and a longer refresh token, or none (CSP's 90 days), would not.
+#[test]
+fn the_csp_example_client_keeps_to_the_lifetime_bounds() {
+    let text = std::fs::read_to_string(repo_root().join("examples/50-csp.yaml")).unwrap();
+    let objs = parse_yaml(&text);
+    let find = |kind: &str| {
+        objs.iter()
+            .find(|o| o.types.as_ref().unwrap().kind == kind)
+            .unwrap()
+    };
+    let provider = find("ClusterOAuthProvider");
+    let name = provider.metadata.name.as_deref().unwrap();
+    let policy: ClientPolicy =
+        serde_json::from_value(provider.data["spec"]["policy"].clone()).unwrap();
+    assert!(policy.max_token_lifetime.is_some() && policy.max_refresh_token_lifetime.is_some());
+    let mut spec: OAuthClientSpec =
+        serde_json::from_value(find("OAuthClient").data["spec"].clone()).unwrap();
+    assert_eq!(spec.provider_ref.name, name);
+    assert_eq!(
+        check_for(&policy, &spec, ProviderType::VmwareCsp, name),
+        Ok(())
+    );
+    let csp = spec.vmware_csp.as_mut().unwrap();
+    csp.refresh_token_ttl = Some("721h".into());
+    let v = check_for(&policy, &spec, ProviderType::VmwareCsp, name).unwrap_err();
+    assert_eq!(v.field, "spec.vmwareCsp.refreshTokenTtl");
+    spec.vmware_csp.as_mut().unwrap().refresh_token_ttl = None;
+    let v = check_for(&policy, &spec, ProviderType::VmwareCsp, name).unwrap_err();
+    assert!(v.message.contains("VMware CSP's default 2160h"), "{v}");
+}
