@@ -37,7 +37,8 @@ struct Lifetime<'a> {
     token: Token,
     value: Option<&'a str>,
     /// The provider's own fixed default, when the field is unset and that default
-    /// is not the admin's to configure.
+    /// is not the admin's to configure (only VMware CSP's are; the message names
+    /// it).
     default: Option<&'static str>,
 }
 
