@@ -142,6 +142,22 @@ fn guarded_policy() -> Value {
     })
 }
 
+/// A Hydra client of the hydra provider (`maxTokenLifetime: 1h`) whose token
+/// lifespan `key` is a minute too long, and every other one inside the bound.
+fn hydra_lifespan(key: &str) -> Value {
+    let mut lifespans = j!({
+        "authorizationCodeGrantAccessToken": "1h",
+        "authorizationCodeGrantIdToken": "1h",
+        "authorizationCodeGrantRefreshToken": "1h",
+        "clientCredentialsGrantAccessToken": "1h",
+        "refreshTokenGrantAccessToken": "1h",
+        "refreshTokenGrantRefreshToken": "1h",
+    });
+    lifespans[key] = "61m".into();
+    j!({"grantTypes": ["client_credentials"], "scopes": ["openid"],
+        "hydra": {"tokenLifespans": lifespans}})
+}
+
 /// Apply a client; `Ok` when accepted, the rejection message otherwise.
 async fn try_apply(
     client: &kube::Client,
@@ -210,18 +226,24 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
     let mut guarded_spec = cloudflare();
     guarded_spec["policy"] = guarded_policy();
     let mut hydra_spec = hydra();
-    hydra_spec["policy"] = j!({"grantTypes": ["client_credentials"], "scopes": ["openid"]});
+    hydra_spec["policy"] = j!({"grantTypes": ["client_credentials"], "scopes": ["openid"],
+        "maxTokenLifetime": "1h"});
     // Keycloak: a client without scopes gets the realm's default client scopes.
     let keycloak_name = format!("keycloak-{ns}");
     let mut keycloak_spec = keycloak();
     keycloak_spec["policy"] = j!({
         "scopes": ["openid", "profile", "email"],
         "keycloakAttributes": ["exclude.session.state.from.auth.response"],
+        "maxTokenLifetime": "5m",
     });
     // VMware CSP with the policy of issue 24: roles are scopes.
     let csp_name = format!("csp-{ns}");
     let mut csp_spec = csp();
     csp_spec["policy"] = j!({"grantTypes": ["client_credentials"], "scopes": ["org_member"]});
+    // VMware CSP with token lifetime bounds below CSP's own defaults.
+    let csp_short = format!("csp-short-{ns}");
+    let mut csp_short_spec = csp();
+    csp_short_spec["policy"] = j!({"maxTokenLifetime": "5m", "maxRefreshTokenLifetime": "720h"});
     // Every rule that allows a widening field, set.
     let permissive = format!("permissive-{ns}");
     let mut permissive_spec = cloudflare();
@@ -254,6 +276,7 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
         object("ClusterOAuthProvider", &wide, wide_spec.clone()),
         object("ClusterOAuthProvider", &csp_name, csp_spec.clone()),
         object("ClusterOAuthProvider", &permissive, permissive_spec.clone()),
+        object("ClusterOAuthProvider", &csp_short, csp_short_spec.clone()),
     ];
     for p in &providers {
         apply(&client, p, &ns).await.expect("apply provider");
@@ -285,7 +308,7 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
         "evil.example.net",
     )
     .await;
-    for name in [&hydra_name, &wide, &csp_name, &permissive] {
+    for name in [&hydra_name, &wide, &csp_name, &permissive, &csp_short] {
         let bad = client_spec(
             "ClusterOAuthProvider",
             name,
@@ -655,6 +678,207 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
                 "frontChannelLogoutUrl": "https://app.apps.example.com/logout"}}),
             refused: None,
         },
+        // Token lifetimes: each of the nine fields inside and outside its bound,
+        // and unset (the provider's default: VMware CSP's own is checked).
+        Case {
+            name: "lifetimes-no-rule",
+            provider: cop(),
+            patch: j!({"hydra": {"tokenLifespans": {"authorizationCodeGrantAccessToken": "87600h",
+                    "authorizationCodeGrantRefreshToken": "87600h"}}}),
+            refused: None,
+        },
+        Case {
+            name: "lifetimes-no-rule-keycloak",
+            provider: cop(),
+            patch: j!({"keycloak": {"accessTokenLifespan": "87600h"}}),
+            refused: None,
+        },
+        Case {
+            name: "csp-lifetimes-compliant",
+            provider: ("ClusterOAuthProvider", csp_short.clone()),
+            patch: j!({"vmwareCsp": {"accessTokenTtl": "300s", "refreshTokenTtl": "720h"}}),
+            refused: None,
+        },
+        Case {
+            name: "csp-access-ttl",
+            provider: ("ClusterOAuthProvider", csp_short.clone()),
+            patch: j!({"vmwareCsp": {"accessTokenTtl": "5m1s", "refreshTokenTtl": "720h"}}),
+            refused: Some((
+                "spec.vmwareCsp.accessTokenTtl",
+                vec![
+                    "\"5m1s\" is longer than",
+                    "policy maxTokenLifetime 5m;",
+                    "set spec.vmwareCsp.accessTokenTtl to 5m or less",
+                ],
+            )),
+        },
+        Case {
+            name: "csp-refresh-ttl",
+            provider: ("ClusterOAuthProvider", csp_short.clone()),
+            patch: j!({"vmwareCsp": {"accessTokenTtl": "5m", "refreshTokenTtl": "721h"}}),
+            refused: Some((
+                "spec.vmwareCsp.refreshTokenTtl",
+                vec![
+                    "\"721h\" is longer than",
+                    "policy maxRefreshTokenLifetime 720h;",
+                ],
+            )),
+        },
+        Case {
+            name: "csp-access-ttl-default",
+            provider: ("ClusterOAuthProvider", csp_short.clone()),
+            patch: j!({"vmwareCsp": {"refreshTokenTtl": "720h"}}),
+            refused: Some((
+                "spec.vmwareCsp.accessTokenTtl",
+                vec!["not set, so VMware CSP's default 10m applies, which is longer than"],
+            )),
+        },
+        Case {
+            name: "csp-refresh-ttl-default",
+            provider: ("ClusterOAuthProvider", csp_short.clone()),
+            patch: j!({"vmwareCsp": {"accessTokenTtl": "5m"}}),
+            refused: Some((
+                "spec.vmwareCsp.refreshTokenTtl",
+                vec![
+                    "not set, so VMware CSP's default 2160h applies",
+                    "policy maxRefreshTokenLifetime 720h;",
+                ],
+            )),
+        },
+        Case {
+            name: "csp-lifetimes-defaults",
+            provider: ("ClusterOAuthProvider", csp_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": null, "redirectUris": [],
+                "vmwareCsp": {"description": "no lifetime rule: CSP's defaults pass"}}),
+            refused: None,
+        },
+        Case {
+            name: "csp-lifetimes-no-rule",
+            provider: ("ClusterOAuthProvider", csp_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": null, "redirectUris": [],
+                "vmwareCsp": {"accessTokenTtl": "8760h", "refreshTokenTtl": "87600h"}}),
+            refused: None,
+        },
+        Case {
+            name: "hydra-lifetimes-compliant",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": ["openid"],
+            "hydra": {"tokenLifespans": {
+                "authorizationCodeGrantAccessToken": "1h",
+                "authorizationCodeGrantIdToken": "60m",
+                "authorizationCodeGrantRefreshToken": "3600s",
+                "clientCredentialsGrantAccessToken": "30m",
+                "refreshTokenGrantAccessToken": "0.5h",
+                "refreshTokenGrantRefreshToken": "1h",
+            }}}),
+            refused: None,
+        },
+        Case {
+            name: "hydra-lifetimes-unset",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": ["openid"],
+                "hydra": {"accessTokenStrategy": "jwt", "tokenLifespans": {}}}),
+            refused: None,
+        },
+        Case {
+            name: "hydra-code-access-lifetime",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: hydra_lifespan("authorizationCodeGrantAccessToken"),
+            refused: Some((
+                "spec.hydra.tokenLifespans.authorizationCodeGrantAccessToken",
+                vec!["\"61m\" is longer than", "policy maxTokenLifetime 1h;"],
+            )),
+        },
+        Case {
+            name: "hydra-code-id-lifetime",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: hydra_lifespan("authorizationCodeGrantIdToken"),
+            refused: Some((
+                "spec.hydra.tokenLifespans.authorizationCodeGrantIdToken",
+                vec!["policy maxTokenLifetime 1h;"],
+            )),
+        },
+        Case {
+            name: "hydra-code-refresh-lifetime",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: hydra_lifespan("authorizationCodeGrantRefreshToken"),
+            refused: Some((
+                "spec.hydra.tokenLifespans.authorizationCodeGrantRefreshToken",
+                vec!["policy maxTokenLifetime 1h (maxRefreshTokenLifetime is not set);"],
+            )),
+        },
+        Case {
+            name: "hydra-client-credentials-lifetime",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: hydra_lifespan("clientCredentialsGrantAccessToken"),
+            refused: Some((
+                "spec.hydra.tokenLifespans.clientCredentialsGrantAccessToken",
+                vec!["policy maxTokenLifetime 1h;"],
+            )),
+        },
+        Case {
+            name: "hydra-refresh-access-lifetime",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: hydra_lifespan("refreshTokenGrantAccessToken"),
+            refused: Some((
+                "spec.hydra.tokenLifespans.refreshTokenGrantAccessToken",
+                vec!["policy maxTokenLifetime 1h;"],
+            )),
+        },
+        Case {
+            name: "hydra-refresh-refresh-lifetime",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: hydra_lifespan("refreshTokenGrantRefreshToken"),
+            refused: Some((
+                "spec.hydra.tokenLifespans.refreshTokenGrantRefreshToken",
+                vec!["policy maxTokenLifetime 1h (maxRefreshTokenLifetime is not set);"],
+            )),
+        },
+        Case {
+            name: "hydra-lifetimes-order",
+            provider: ("ClusterOAuthProvider", hydra_name.clone()),
+            patch: j!({"grantTypes": ["client_credentials"], "scopes": ["openid"],
+            "hydra": {"skipConsent": false, "tokenLifespans": {
+                "refreshTokenGrantRefreshToken": "2h",
+                "authorizationCodeGrantIdToken": "3h",
+            }}}),
+            refused: Some((
+                "spec.hydra.tokenLifespans.authorizationCodeGrantIdToken",
+                vec!["\"3h\" is longer than"],
+            )),
+        },
+        Case {
+            name: "keycloak-lifetime-before-attributes",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": ["openid"], "keycloak": {"optionalClientScopes": [],
+                "fullScopeAllowed": false, "accessTokenLifespan": "1h",
+                "attributes": {"zz.custom": "1"}}}),
+            refused: Some((
+                "spec.keycloak.accessTokenLifespan",
+                vec!["\"1h\" is longer than", "policy maxTokenLifetime 5m;"],
+            )),
+        },
+        Case {
+            name: "keycloak-lifetime-compliant",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": ["openid"], "keycloak": {"optionalClientScopes": [],
+                "fullScopeAllowed": false, "accessTokenLifespan": "300s"}}),
+            refused: None,
+        },
+        Case {
+            name: "keycloak-lifetime",
+            provider: ("ClusterOAuthProvider", keycloak_name.clone()),
+            patch: j!({"scopes": ["openid"], "keycloak": {"optionalClientScopes": [],
+                "fullScopeAllowed": false, "accessTokenLifespan": "5m1s"}}),
+            refused: Some((
+                "spec.keycloak.accessTokenLifespan",
+                vec![
+                    "\"5m1s\" is longer than",
+                    "policy maxTokenLifetime 5m;",
+                    "set spec.keycloak.accessTokenLifespan to 5m or less",
+                ],
+            )),
+        },
         Case {
             name: "hydra-compliant",
             provider: ("ClusterOAuthProvider", hydra_name.clone()),
@@ -703,6 +927,8 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             &csp_spec
         } else if name == permissive {
             &permissive_spec
+        } else if name == csp_short {
+            &csp_short_spec
         } else {
             return None;
         };
@@ -854,4 +1080,36 @@ fn the_policy_example_client_keeps_to_the_policy() {
     spec.redirect_uris[0] = "https://wiki.example.org/oauth/callback".into();
     let v = check_for(&policy, &spec, ProviderType::Cloudflare, name).unwrap_err();
     assert_eq!(v.field, "spec.redirectUris[0]");
+}
+
+/// The VMware CSP example's client keeps to its provider's token lifetime bounds,
+/// and a longer refresh token, or none (CSP's 90 days), would not.
+#[test]
+fn the_csp_example_client_keeps_to_the_lifetime_bounds() {
+    let text = std::fs::read_to_string(repo_root().join("examples/50-csp.yaml")).unwrap();
+    let objs = parse_yaml(&text);
+    let find = |kind: &str| {
+        objs.iter()
+            .find(|o| o.types.as_ref().unwrap().kind == kind)
+            .unwrap()
+    };
+    let provider = find("ClusterOAuthProvider");
+    let name = provider.metadata.name.as_deref().unwrap();
+    let policy: ClientPolicy =
+        serde_json::from_value(provider.data["spec"]["policy"].clone()).unwrap();
+    assert!(policy.max_token_lifetime.is_some() && policy.max_refresh_token_lifetime.is_some());
+    let mut spec: OAuthClientSpec =
+        serde_json::from_value(find("OAuthClient").data["spec"].clone()).unwrap();
+    assert_eq!(spec.provider_ref.name, name);
+    assert_eq!(
+        check_for(&policy, &spec, ProviderType::VmwareCsp, name),
+        Ok(())
+    );
+    let csp = spec.vmware_csp.as_mut().unwrap();
+    csp.refresh_token_ttl = Some("721h".into());
+    let v = check_for(&policy, &spec, ProviderType::VmwareCsp, name).unwrap_err();
+    assert_eq!(v.field, "spec.vmwareCsp.refreshTokenTtl");
+    spec.vmware_csp.as_mut().unwrap().refresh_token_ttl = None;
+    let v = check_for(&policy, &spec, ProviderType::VmwareCsp, name).unwrap_err();
+    assert!(v.message.contains("VMware CSP's default 2160h"), "{v}");
 }

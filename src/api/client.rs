@@ -308,6 +308,13 @@ pub enum Visibility {
     Public,
 }
 
+/// The access token lifetime VMware CSP gives an app created without
+/// `accessTokenTtl` (CSP's own, not configurable by the org's admin).
+pub const CSP_DEFAULT_ACCESS_TOKEN_TTL: &str = "10m";
+/// The refresh token lifetime VMware CSP gives an app created without
+/// `refreshTokenTtl` (90 days; CSP's own, not configurable by the org's admin).
+pub const CSP_DEFAULT_REFRESH_TOKEN_TTL: &str = "2160h";
+
 /// VMware CSP-only client fields.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -38,6 +38,22 @@ pub struct ClientPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
     pub max_rotation_every: Option<String>,
+    /// The longest lifetime a client may give its tokens: every token lifetime
+    /// field of the client (`vmwareCsp.accessTokenTtl`, `hydra.tokenLifespans.*`,
+    /// `keycloak.accessTokenLifespan`), and its refresh tokens too unless
+    /// `maxRefreshTokenLifetime` is set. A field the client leaves unset takes the
+    /// provider's default, which passes, except VMware CSP's fixed defaults (10m,
+    /// 2160h), which are checked. Absent: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub max_token_lifetime: Option<String>,
+    /// The longest lifetime a client may give its refresh tokens
+    /// (`vmwareCsp.refreshTokenTtl`, `hydra.tokenLifespans.*RefreshToken`), in
+    /// place of `maxTokenLifetime`: refresh tokens usually live far longer than
+    /// access tokens. Absent: `maxTokenLifetime` bounds them too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub max_refresh_token_lifetime: Option<String>,
     /// Hosts that the pages a client shows users may point at: `clientUri`,
     /// `logoUri`, `policyUri`, `tosUri`. Same patterns as `redirectUriHosts`.
     /// Absent: `redirectUriHosts` bounds them too.

@@ -81,8 +81,9 @@ pub struct ClusterOAuthProviderSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
     /// What OAuthClients of admitted namespaces may ask for (redirect URI hosts,
-    /// grant types, scopes, public clients, the longest rotation period, unproven
-    /// imports). Absent: no limits beyond the provider's own, and no unproven import.
+    /// grant types, scopes, public clients, the longest rotation period and token
+    /// lifetimes, unproven imports, ...). Absent: no limits beyond the provider's
+    /// own, and no unproven import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<super::policy::ClientPolicy>,
 }

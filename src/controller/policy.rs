@@ -18,6 +18,7 @@ use crate::api::policy::ClientPolicy;
 use crate::api::provider::ProviderType;
 use crate::provider::registry;
 
+mod lifetime;
 mod privilege;
 
 /// The grant types a client has when `spec.grantTypes` is absent (see `desired`).
@@ -59,11 +60,11 @@ pub fn check(policy: &ClientPolicy, spec: &OAuthClientSpec) -> Result<(), Violat
 
 /// Check `spec` against `policy` for a client of the ClusterOAuthProvider `name`, a
 /// `provider` provider, with the defaults the client really gets (grant types;
-/// Ory Hydra's default scope). Reports the first violation in the order of the
-/// spec's fields (redirectUris, postLogoutRedirectUris, grantTypes, scopes,
-/// tokenEndpointAuthMethod, vmwareCsp.generalScopes, rotation.every), so the message
-/// is the same on every reconcile, and word for word what the admission policy in
-/// `deploy/admission/` says.
+/// Ory Hydra's default scope; VMware CSP's default token lifetimes). Reports the
+/// first violation in the order of the spec's fields (redirectUris, ...,
+/// tokenEndpointAuthMethod, the provider blocks, rotation.every; docs/policy.md
+/// lists them), so the message is the same on every reconcile, and word for word
+/// what the admission policy in `deploy/admission/` says.
 pub fn check_for(
     policy: &ClientPolicy,
     spec: &OAuthClientSpec,

@@ -1,7 +1,8 @@
 //! The policy rules on the fields that widen what a client may do or reach beyond
 //! its redirect URIs, grant types and scopes: CORS wildcards, the pages shown to
 //! users, public visibility, CSP roles, Hydra audiences and consent, Keycloak's
-//! optional scopes, logout URLs, full scope and free-form attributes.
+//! optional scopes, logout URLs, full scope and free-form attributes; the token
+//! lifetimes (`lifetime`) in their places among them.
 //!
 //! Each new rule is safe when a policy says nothing about it: a policy that is
 //! present refuses the widening unless a rule allows it. Checked in the order of
@@ -12,7 +13,7 @@ use crate::api::keycloak::{DISPLAY_ATTRIBUTES, GRANT_ATTRIBUTES, REALM_DEFAULT_O
 use crate::api::policy::ClientPolicy;
 use crate::api::provider::ProviderType;
 
-use super::{Violation, check_list, check_uri, show_list, violation};
+use super::{Violation, check_list, check_uri, lifetime, show_list, violation};
 
 /// The fields between `tokenEndpointAuthMethod` and `rotation`, in spec order.
 pub(super) fn check(
@@ -24,8 +25,10 @@ pub(super) fn check(
     check_cors(policy, spec, owner)?;
     check_display_uris(policy, spec, owner)?;
     check_visibility(policy, spec, owner)?;
+    lifetime::check_csp(policy, spec, provider, owner)?;
     check_csp(policy, spec, owner)?;
     check_hydra(policy, spec, owner)?;
+    lifetime::check_hydra(policy, spec, owner)?;
     check_keycloak(policy, spec, provider, owner)
 }
 
@@ -249,6 +252,7 @@ fn check_keycloak(
             _ => {}
         }
     }
+    lifetime::check_keycloak(policy, &kc, owner)?;
     for (key, value) in kc.attributes.iter().flatten() {
         check_attribute(policy, key, value, owner)?;
     }
