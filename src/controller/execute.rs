@@ -1258,3 +1258,7 @@ fn rotated(reason: &RotationReason, mac: String, at: String, retires_at: String)
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+#[path = "execute_tests.rs"]
+mod tests;

@@ -526,3 +526,36 @@ pub fn is_candidate(
         }
     }
 }
+
+#[cfg(test)]
+impl Observation {
+    /// An observation made by hand, as `observe` would make it from these parts
+    /// (the executor's tests): the Secret `raw` is observed for `obj`.
+    pub fn by_hand(
+        obj: &OAuthClient,
+        desired: Desired,
+        resolved: Option<Resolved>,
+        remote: RemoteObs,
+        raw: Option<Secret>,
+    ) -> Self {
+        let status_mac = obj.status.as_ref().and_then(|s| s.secret_mac.as_deref());
+        let secret = observe_secret(obj, &desired.secret, raw.as_ref(), status_mac);
+        Observation {
+            triggers: Triggers {
+                rotate: annotation(obj, ROTATE),
+                retire_previous: annotation(obj, RETIRE_PREVIOUS),
+                reconcile: annotation(obj, RECONCILE),
+            },
+            desired: Ok(desired),
+            resolved,
+            remote,
+            secret,
+            raw_secret: raw,
+            secret_recalled: false,
+            secret_epoch: 0,
+            import_secret: None,
+            reconcile_deferred: None,
+            _slot: None,
+        }
+    }
+}
