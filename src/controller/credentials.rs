@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::plan::{Action, Input, RetireReason, RotationReason, parse_time};
+use super::plan::{Action, ChosenSecret, Input, RetireReason, RotationReason, parse_time};
 use crate::api::client::CredentialsResult;
 use crate::provider::model::{RemoteClient, SecretIssuance};
 
@@ -231,6 +231,7 @@ pub fn assess(input: &Input<'_>, remote: &RemoteClient, needs_secret: bool) -> A
                     reason: RotationReason::CredentialsRejected,
                     retire_at: now,
                     issuance: SecretIssuance::ProviderGenerated,
+                    secret: ChosenSecret::New,
                 },
             ],
         });

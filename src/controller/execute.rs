@@ -19,7 +19,7 @@ use super::error::Error;
 use super::markers;
 use super::observe::Observation;
 use super::observe::RemoteObs;
-use super::plan::{Action, AdoptReason, CreatePath, RetireReason, RotationReason};
+use super::plan::{Action, AdoptReason, ChosenSecret, CreatePath, RetireReason, RotationReason};
 use super::status::{PendingPatch, RotationPatch, StatusPatch, StatusWriter};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
@@ -237,7 +237,7 @@ impl<'a> PlanRunner<'a> {
             }
             Action::Create { how } => match how {
                 CreatePath::Generated => self.create().await,
-                CreatePath::ChosenId { id } => self.create_chosen(id).await,
+                CreatePath::ChosenId { id, secret } => self.create_chosen(id, *secret).await,
             },
             Action::Adopt { id, reason } => self.adopt(id, reason).await,
             Action::ForgetMissing { id } => {
@@ -280,7 +280,10 @@ impl<'a> PlanRunner<'a> {
                 reason,
                 retire_at,
                 issuance,
-            } => (self.rotate(id, reason, *retire_at, *issuance).await)
+                secret,
+            } => (self
+                .rotate(id, reason, *retire_at, *issuance, *secret)
+                .await)
                 .inspect(|_| self.ctx.metrics.rotation_completed())
                 .inspect_err(|_| self.ctx.metrics.rotation_failed()),
             Action::FinishRotation { reason } => (self.finish_rotation(reason).await)
@@ -490,14 +493,12 @@ impl<'a> PlanRunner<'a> {
     /// Create with a caller-chosen id and secret: the secret is written to the Secret
     /// before the call, so a crash at any point loses nothing, and the id is recorded
     /// in `status.pendingCreate.marker`, so the client is found again by id.
-    async fn create_chosen(&mut self, id: &str) -> Result<(), Error> {
+    async fn create_chosen(&mut self, id: &str, chosen: ChosenSecret) -> Result<(), Error> {
         let d = self.desired()?;
         let p = self.provider()?;
-        let secret = match self.obs.secret.credentials.as_ref() {
-            Some(c) if c.client_id == *id && c.secret.is_some() => {
-                c.secret.clone().expect("checked")
-            }
-            _ => p.generate_secret().ok_or_else(|| {
+        let secret = match chosen {
+            ChosenSecret::Kept => self.kept_secret(|c| c.secret.clone())?,
+            ChosenSecret::New => p.generate_secret().ok_or_else(|| {
                 Error::provider(
                     "generate a secret",
                     ProviderError::config("the provider cannot generate secrets"),
@@ -788,6 +789,7 @@ impl<'a> PlanRunner<'a> {
         reason: &RotationReason,
         retire_at: chrono::DateTime<chrono::Utc>,
         issuance: SecretIssuance,
+        chosen: ChosenSecret,
     ) -> Result<(), Error> {
         let p = self.provider()?;
         let rotation_id = self.pending_rotation_id();
@@ -805,15 +807,9 @@ impl<'a> PlanRunner<'a> {
             SecretIssuance::CallerChosen => {
                 // Choose the new secret and persist it (as pending) before the call;
                 // a retry after a crash reuses it, and the call is idempotent.
-                let pending = match self
-                    .obs
-                    .secret
-                    .credentials
-                    .as_ref()
-                    .and_then(|c| c.pending.clone())
-                {
-                    Some(p) => p,
-                    None => {
+                let pending = match chosen {
+                    ChosenSecret::Kept => self.kept_secret(|c| c.pending.clone())?,
+                    ChosenSecret::New => {
                         let new = p.generate_secret().ok_or_else(|| {
                             Error::provider(
                                 "generate a secret",
@@ -907,6 +903,23 @@ impl<'a> PlanRunner<'a> {
             .ok_or_else(|| Error::Stalled {
                 reason: "SecretNotFound".into(),
                 message: "the Secret holds no client secret to check".into(),
+            })
+    }
+
+    /// A secret clientops chose that the planner found in the Secret
+    /// ([`ChosenSecret::Kept`]), picked from its credentials.
+    fn kept_secret(
+        &self,
+        pick: impl FnOnce(&Credentials) -> Option<ClientSecret>,
+    ) -> Result<ClientSecret, Error> {
+        self.obs
+            .secret
+            .credentials
+            .as_ref()
+            .and_then(pick)
+            .ok_or_else(|| Error::Stalled {
+                reason: "SecretNotFound".into(),
+                message: "the Secret no longer holds the secret clientops chose".into(),
             })
     }
 
@@ -1245,3 +1258,7 @@ fn rotated(reason: &RotationReason, mac: String, at: String, retires_at: String)
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+#[path = "execute_tests.rs"]
+mod tests;

@@ -67,9 +67,10 @@ pub struct Observation {
     /// The value under `spec.import.secretRef`, read while the import is not yet
     /// adopted: the proof of ownership, and what the adoption writes.
     pub import_secret: Option<ClientSecret>,
-    /// Look again after this long at the latest (a `clientops.dev/reconcile` value
-    /// that arrived within the forced-resync interval is honoured then).
-    pub look_again: Option<Duration>,
+    /// A new `clientops.dev/reconcile` value arrived within the forced-resync
+    /// interval: the provider was read as usual, and the value is honoured after
+    /// this long (the planner decides what that means: [`super::plan::Input`]).
+    pub reconcile_deferred: Option<Duration>,
     /// This reconcile's place among its namespace's reconciles on the provider.
     _slot: Option<Slot>,
 }
@@ -123,7 +124,7 @@ pub async fn observe(
     source: SecretSource,
 ) -> Result<Observed, kube::Error> {
     let status = obj.status.clone().unwrap_or_default();
-    let mut triggers = Triggers {
+    let triggers = Triggers {
         rotate: annotation(obj, ROTATE),
         retire_previous: annotation(obj, RETIRE_PREVIOUS),
         reconcile: annotation(obj, RECONCILE),
@@ -159,7 +160,7 @@ pub async fn observe(
         Some(import) if status.client_id.is_none() => read_import_secret(ctx, obj, import).await?,
         _ => None,
     };
-    let mut look_again = None;
+    let mut reconcile_deferred = None;
     let remote = match &resolved {
         Err(u) => RemoteObs::Unavailable(u.clone()),
         Ok(r) => match policy_violation(obj, r) {
@@ -177,8 +178,7 @@ pub async fn observe(
                     {
                         Ok(()) => true,
                         Err(wait) => {
-                            triggers.reconcile = status.last_reconcile_request.clone();
-                            look_again = Some(wait);
+                            reconcile_deferred = Some(wait);
                             false
                         }
                     };
@@ -200,7 +200,7 @@ pub async fn observe(
         secret_epoch: learned.epoch,
         triggers,
         import_secret,
-        look_again,
+        reconcile_deferred,
         _slot: slot,
     })))
 }
@@ -523,6 +523,39 @@ pub fn is_candidate(
                 }
             };
             recent && same
+        }
+    }
+}
+
+#[cfg(test)]
+impl Observation {
+    /// An observation made by hand, as `observe` would make it from these parts
+    /// (the executor's tests): the Secret `raw` is observed for `obj`.
+    pub fn by_hand(
+        obj: &OAuthClient,
+        desired: Desired,
+        resolved: Option<Resolved>,
+        remote: RemoteObs,
+        raw: Option<Secret>,
+    ) -> Self {
+        let status_mac = obj.status.as_ref().and_then(|s| s.secret_mac.as_deref());
+        let secret = observe_secret(obj, &desired.secret, raw.as_ref(), status_mac);
+        Observation {
+            triggers: Triggers {
+                rotate: annotation(obj, ROTATE),
+                retire_previous: annotation(obj, RETIRE_PREVIOUS),
+                reconcile: annotation(obj, RECONCILE),
+            },
+            desired: Ok(desired),
+            resolved,
+            remote,
+            secret,
+            raw_secret: raw,
+            secret_recalled: false,
+            secret_epoch: 0,
+            import_secret: None,
+            reconcile_deferred: None,
+            _slot: None,
         }
     }
 }

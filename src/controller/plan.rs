@@ -55,6 +55,10 @@ pub struct Input<'a> {
     /// When the Secret's credentials are proven at the provider
     /// (`credentials.rs`); `None`: never.
     pub credentials: Option<CredentialChecks>,
+    /// A new `clientops.dev/reconcile` value whose forced provider read the
+    /// per-object limit put off (`observe.rs`; the provider was read as usual):
+    /// the value counts as not seen yet, and is honoured after this long.
+    pub reconcile_deferred: Option<Duration>,
 }
 
 /// What the provider can do, as far as the plan depends on it.
@@ -159,6 +163,9 @@ pub enum Action {
         reason: RotationReason,
         retire_at: DateTime<Utc>,
         issuance: SecretIssuance,
+        /// The secret sent where clientops chooses it (`issuance` CallerChosen;
+        /// `New` otherwise).
+        secret: ChosenSecret,
     },
     /// The Secret holds the pending rotation's secret: only status is behind.
     FinishRotation {
@@ -217,7 +224,19 @@ pub enum CreatePath {
     Generated,
     /// clientops chooses the id and the secret: the secret is written to the
     /// Secret before the call, and a repeat finds the client by its id.
-    ChosenId { id: String },
+    ChosenId { id: String, secret: ChosenSecret },
+}
+
+/// The secret a call that sets a secret clientops chooses sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChosenSecret {
+    /// A new one: generated, and written to the Secret before the call.
+    New,
+    /// The one the Secret already holds for this call (a create: the client's
+    /// secret; a rotation: the pending one). A repeat after a crash or a lost
+    /// response sends the same secret again (the call is idempotent), so nothing
+    /// the Secret holds is lost.
+    Kept,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,6 +279,21 @@ pub struct Plan {
     pub verdict: Verdict,
     /// When to look again at the latest, besides the periodic resync.
     pub requeue_after: Option<Duration>,
+    /// What is written before the first action (`reconcile.rs` carries it out).
+    pub before: Before,
+}
+
+/// The status writes that go out before a plan's first action. A status write
+/// the previous round held back (`StatusWriter::hold`) goes out before anything
+/// is touched, on its own or with the first action's write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Before {
+    /// Work on a Ready object: the verdict's conditions are written first, so
+    /// Ready=True never stands beside a half-done change (kstatus, `kubectl wait`).
+    pub conditions: bool,
+    /// The first action is a status write (an intent): what goes out first goes
+    /// out with it, in one write, still before anything else is touched.
+    pub with_first_action: bool,
 }
 
 impl Plan {
@@ -271,6 +305,7 @@ impl Plan {
                 message: message.into(),
             },
             requeue_after: None,
+            before: Before::default(),
         }
     }
 
@@ -294,6 +329,54 @@ impl Plan {
 
 /// Decide what to do next.
 pub fn plan(input: &Input<'_>) -> Plan {
+    // A reconcile request whose forced read is put off is not seen yet: neither
+    // recorded nor a reason to check the credentials; it is looked at again then.
+    let deferred;
+    let input = match input.reconcile_deferred {
+        Some(_) => {
+            deferred = Input {
+                triggers: Triggers {
+                    reconcile: input.status.last_reconcile_request.clone(),
+                    ..input.triggers.clone()
+                },
+                ..input.clone()
+            };
+            &deferred
+        }
+        None => input,
+    };
+    let mut p = decide(input);
+    if let Some(wait) = input.reconcile_deferred {
+        p.requeue_after = Some(p.requeue_after.map_or(wait, |d| d.min(wait)));
+    }
+    p.before = before(input, &p);
+    p
+}
+
+/// What goes out before the first action of `p` (see [`Before`]).
+fn before(input: &Input<'_>, p: &Plan) -> Before {
+    let ready = input
+        .status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    Before {
+        conditions: !p.actions.is_empty()
+            && ready
+            && !input.deleting
+            && p.verdict != Verdict::Ready,
+        with_first_action: matches!(
+            p.actions.first(),
+            Some(
+                Action::RecordPendingRotation { .. }
+                    | Action::RecordPendingCreate { .. }
+                    | Action::ForgetMissing { .. }
+            )
+        ),
+    }
+}
+
+fn decide(input: &Input<'_>) -> Plan {
     if input.deleting {
         return plan_deletion(input);
     }
@@ -360,6 +443,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 actions,
                 verdict,
                 requeue_after: None,
+                before: Before::default(),
             };
         }
         Remote::NotCreated => {
@@ -378,6 +462,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 actions,
                 verdict: progressing("Creating", "creating the client at the provider"),
                 requeue_after: None,
+                before: Before::default(),
             };
         }
         Remote::Candidates(found) => {
@@ -394,6 +479,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 actions,
                 verdict: progressing("Creating", "resolving a create whose outcome was unknown"),
                 requeue_after: None,
+                before: Before::default(),
             };
         }
         Remote::Missing => {
@@ -418,6 +504,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                     "the client was deleted at the provider; creating it anew",
                 ),
                 requeue_after: None,
+                before: Before::default(),
             };
         }
         Remote::Found(r) => *r,
@@ -433,6 +520,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
             actions,
             verdict: progressing("Importing", "adopting the existing client"),
             requeue_after: None,
+            before: Before::default(),
         };
     }
     let id = remote.id.clone();
@@ -465,12 +553,14 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 reason,
                 retire_at,
                 issuance: caps.secret_issuance,
+                secret: rotation_secret(input),
             });
         }
         return Plan {
             actions,
             verdict: progressing("Rotating", "finishing a rotation"),
             requeue_after: None,
+            before: Before::default(),
         };
     }
 
@@ -509,6 +599,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 reason,
                 retire_at,
                 issuance: caps.secret_issuance,
+                secret: rotation_secret(input),
             });
         }
         return Plan {
@@ -518,6 +609,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 "issuing a new secret: the Secret does not hold a working one",
             ),
             requeue_after: None,
+            before: Before::default(),
         };
     }
 
@@ -532,6 +624,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 "the provider refuses the credentials in the Secret; repairing them",
             ),
             requeue_after: None,
+            before: Before::default(),
         };
     }
 
@@ -606,6 +699,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 reason,
                 retire_at: input.now + chrono_dur(grace),
                 issuance: caps.secret_issuance,
+                secret: rotation_secret(input),
             });
         }
     }
@@ -714,6 +808,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         actions,
         verdict,
         requeue_after,
+        before: Before::default(),
     }
 }
 
@@ -722,6 +817,7 @@ fn plan_deletion(input: &Input<'_>) -> Plan {
         actions,
         verdict: Verdict::Deleting,
         requeue_after: None,
+        before: Before::default(),
     };
     if !input.has_finalizer {
         return deleting(vec![]);
@@ -751,6 +847,7 @@ fn plan_deletion(input: &Input<'_>) -> Plan {
                 ),
             },
             requeue_after: None,
+            before: Before::default(),
         },
         // A create may have taken effect: adopt what it made, then delete it.
         Remote::Candidates(found) => match found.first() {
@@ -776,19 +873,28 @@ fn create(input: &Input<'_>, desired: &Desired, actions: &mut Vec<Action>) {
         .pending_create
         .as_ref()
         .and_then(|p| p.marker.as_deref());
-    let how = match recorded.and_then(CreateMarker::parse) {
-        // An intent recorded with a chosen id keeps that path: a repeat must find
-        // that client. The id is the one the UID gives, never read from the marker.
-        Some(CreateMarker::ChosenId(_)) => CreatePath::ChosenId {
-            id: chosen_client_id(input.uid),
-        },
-        _ if input.capabilities.chooses_client_id => CreatePath::ChosenId {
-            id: chosen_client_id(input.uid),
-        },
-        _ => CreatePath::Generated,
+    // An intent recorded with a chosen id keeps that path: a repeat must find
+    // that client. The id is the one the UID gives, never read from the marker.
+    let chosen = matches!(
+        recorded.and_then(CreateMarker::parse),
+        Some(CreateMarker::ChosenId(_))
+    ) || input.capabilities.chooses_client_id;
+    let how = if chosen {
+        let id = chosen_client_id(input.uid);
+        // A repeat (the first attempt wrote the Secret, then stopped) sends the
+        // secret the Secret holds for that id: a client it made has that secret.
+        let secret =
+            if input.secret.client_id.as_deref() == Some(id.as_str()) && input.secret.has_secret {
+                ChosenSecret::Kept
+            } else {
+                ChosenSecret::New
+            };
+        CreatePath::ChosenId { id, secret }
+    } else {
+        CreatePath::Generated
     };
     let marker = match &how {
-        CreatePath::ChosenId { id } => CreateMarker::ChosenId(id).to_string(),
+        CreatePath::ChosenId { id, .. } => CreateMarker::ChosenId(id).to_string(),
         CreatePath::Generated => {
             let fp = sent_fingerprint(&desired.fields.name, &desired.fields.redirect_uris);
             CreateMarker::Sent(&fp).to_string()
@@ -804,6 +910,19 @@ fn create(input: &Input<'_>, desired: &Desired, actions: &mut Vec<Action>) {
         }
     }
     actions.push(Action::Create { how });
+}
+
+/// The secret a rotation sends where clientops chooses it: the one an earlier
+/// attempt wrote to the Secret as pending (it may be in use at the provider
+/// already), else a new one.
+fn rotation_secret(input: &Input<'_>) -> ChosenSecret {
+    if input.capabilities.secret_issuance == SecretIssuance::CallerChosen
+        && input.secret.has_pending
+    {
+        ChosenSecret::Kept
+    } else {
+        ChosenSecret::New
+    }
 }
 
 /// Parse an RFC 3339 timestamp from status.

@@ -91,6 +91,7 @@ fn good_secret() -> SecretState {
         mac_matches: true,
         shape_matches: true,
         rotation_id: None,
+        has_pending: false,
     }
 }
 
@@ -123,6 +124,7 @@ struct Case {
     unavailable: Option<Unavailable>,
     capabilities: Capabilities,
     checks: Option<CredentialChecks>,
+    reconcile_deferred: Option<Duration>,
 }
 
 impl Case {
@@ -142,6 +144,7 @@ impl Case {
             unavailable: None,
             capabilities: cloudflare(),
             checks: None,
+            reconcile_deferred: None,
         }
     }
 
@@ -171,6 +174,7 @@ impl Case {
             uid: UID,
             capabilities: self.capabilities,
             credentials: self.checks,
+            reconcile_deferred: self.reconcile_deferred,
         })
     }
 }
@@ -422,6 +426,7 @@ fn after_adopting_a_lost_create_a_fresh_secret_is_issued_and_the_unseen_one_reti
                 reason: RotationReason::SecretLost,
                 retire_at: t(NOW),
                 issuance: GENERATED,
+                secret: ChosenSecret::New,
             },
         ]
     );
@@ -481,6 +486,7 @@ fn a_deleted_secret_is_repaired_by_rotating_with_grace() {
                 reason: RotationReason::SecretLost,
                 retire_at: t("2026-11-24T13:00:00Z"),
                 issuance: GENERATED,
+                secret: ChosenSecret::New,
             },
         ]
     );
@@ -531,6 +537,7 @@ fn a_new_rotate_annotation_rotates_once() {
                 reason,
                 retire_at: t("2026-11-24T13:00:00Z"),
                 issuance: GENERATED,
+                secret: ChosenSecret::New,
             },
         ]
     );
@@ -590,6 +597,7 @@ fn a_rotation_requested_after_an_out_of_band_rotation_recovers_instead_of_rotati
                 reason: RotationReason::Requested("r".into()),
                 retire_at: t("2026-11-24T13:00:00Z"),
                 issuance: SecretIssuance::CallerChosen,
+                secret: ChosenSecret::New,
             },
         ]
     );
@@ -747,6 +755,7 @@ fn a_pending_rotation_that_never_happened_rotates_again() {
             reason: RotationReason::Requested("x".into()),
             retire_at: t("2026-11-24T13:00:00Z"),
             issuance: GENERATED,
+            secret: ChosenSecret::New,
         }]
     );
 }
@@ -768,6 +777,7 @@ fn a_recovery_interrupted_after_retiring_the_held_secret_rotates_without_grace()
             reason: RotationReason::Requested("x".into()),
             retire_at: t("2026-11-24T12:00:00Z"),
             issuance: GENERATED,
+            secret: ChosenSecret::New,
         }]
     );
     // Interrupted before its retire (or its rotate's response lost): recover again.
@@ -894,6 +904,7 @@ fn an_import_is_adopted_then_rotated_with_grace_to_obtain_a_secret() {
                 reason: RotationReason::Import,
                 retire_at: t("2026-11-24T13:00:00Z"),
                 issuance: GENERATED,
+                secret: ChosenSecret::New,
             },
         ]
     );
@@ -997,6 +1008,7 @@ fn without_grace_support_the_previous_secret_retires_at_once() {
         uid: UID,
         capabilities: hydra(),
         credentials: None,
+        reconcile_deferred: None,
     });
     assert!(
         p.actions.contains(&Action::Rotate {
@@ -1004,6 +1016,7 @@ fn without_grace_support_the_previous_secret_retires_at_once() {
             reason: RotationReason::Requested("r".into()),
             retire_at: t(NOW),
             issuance: SecretIssuance::CallerChosen,
+            secret: ChosenSecret::New,
         }),
         "{p:?}"
     );
@@ -1168,8 +1181,8 @@ mod properties {
                 // An earlier attempt with a chosen id is tried again with a chosen id.
                 if c.status.pending_create.as_ref().is_some_and(|p| p.marker.as_deref() == Some("id:clientops-earlier")) {
                     // (The id the UID gives: the one in the marker is never read.)
-                    let again = Action::Create { how: CreatePath::ChosenId { id: format!("clientops-{UID}") } };
-                    prop_assert_eq!(&a[i], &again);
+                    let again = matches!(&a[i], Action::Create { how: CreatePath::ChosenId { id, .. } } if *id == format!("clientops-{UID}"));
+                    prop_assert!(again, "{:?}", a[i]);
                 }
             }
             // Every rotation uses the provider's way of issuing secrets, and a lost
@@ -1272,7 +1285,10 @@ fn csp_creates_with_an_id_chosen_from_the_uid_and_repeats_with_it_whatever_the_m
                 marker: format!("id:{id}")
             },
             Action::Create {
-                how: CreatePath::ChosenId { id: id.clone() }
+                how: CreatePath::ChosenId {
+                    id: id.clone(),
+                    secret: ChosenSecret::New
+                }
             }
         ]
     );
@@ -1288,7 +1304,10 @@ fn csp_creates_with_an_id_chosen_from_the_uid_and_repeats_with_it_whatever_the_m
         });
         c.remote_kind = "candidates";
         let again = Action::Create {
-            how: CreatePath::ChosenId { id: id.clone() },
+            how: CreatePath::ChosenId {
+                id: id.clone(),
+                secret: ChosenSecret::New,
+            },
         };
         let plan = c.plan().actions;
         assert_eq!(plan.last(), Some(&again), "{marker}");
@@ -1341,6 +1360,7 @@ fn hydra_creates_with_its_generated_id_and_rotates_to_a_chosen_secret_without_gr
                 reason: RotationReason::Requested("r".into()),
                 retire_at: t(NOW),
                 issuance: SecretIssuance::CallerChosen,
+                secret: ChosenSecret::New,
             },
         ]
     );
@@ -1370,6 +1390,7 @@ fn a_lost_rotation_to_a_chosen_secret_is_repeated_not_recovered() {
                 reason: RotationReason::Requested("x".into()),
                 retire_at,
                 issuance: SecretIssuance::CallerChosen,
+                secret: ChosenSecret::New,
             }],
             "{caps:?}"
         );
@@ -1591,6 +1612,7 @@ fn refused_credentials_are_replaced_where_the_provider_generates_the_secret() {
                 reason: RotationReason::CredentialsRejected,
                 retire_at: t(NOW),
                 issuance: GENERATED,
+                secret: ChosenSecret::New,
             }
         ]
     );
@@ -1677,4 +1699,206 @@ fn a_repair_is_checked_then_retried_with_backoff_never_in_a_loop() {
     let p = c.plan();
     assert_eq!(p.actions, vec![]);
     assert_eq!(p.verdict, Verdict::Ready);
+}
+
+// ---------------------------------------------------------------------------
+// Decisions that moved into the planner (issue 26): a reconcile request the
+// forced-read limit puts off, what goes out before the first action, and which
+// secret a call that sets a chosen secret sends.
+
+#[test]
+fn a_reconcile_request_put_off_by_the_forced_read_limit_waits_for_its_turn() {
+    const WAIT: Duration = Duration::from_secs(4);
+    let checks = Some(CredentialChecks::for_object(None, UID, None, false));
+    // (put off, the plan's actions, when to look again)
+    let table: [(Option<Duration>, Vec<Action>, Option<Duration>); 2] = [
+        (
+            None,
+            vec![
+                verify(CheckReason::Requested),
+                Action::RecordReconcileRequest { value: "r2".into() },
+            ],
+            None,
+        ),
+        // Neither checked nor recorded: recorded, it would never be honoured.
+        (Some(WAIT), vec![], Some(WAIT)),
+    ];
+    for (deferred, actions, requeue) in table {
+        let mut c = Case::steady();
+        c.checks = checks;
+        c.status.last_reconcile_request = Some("r1".into());
+        c.triggers.reconcile = Some("r2".into());
+        c.reconcile_deferred = deferred;
+        let p = c.plan();
+        assert_eq!(p.actions, actions, "{deferred:?}");
+        assert_eq!(p.verdict, Verdict::Ready, "{deferred:?}");
+        assert_eq!(p.requeue_after, requeue, "{deferred:?}");
+    }
+    // Other work goes on meanwhile, and the sooner wake-up wins.
+    let mut c = Case::steady();
+    c.triggers.reconcile = Some("r2".into());
+    c.reconcile_deferred = Some(WAIT);
+    c.secret.shape_matches = false;
+    c.desired.rotation_every = Some(Duration::from_secs(3600));
+    c.status.rotation.as_mut().unwrap().last_rotated_at = Some("2026-11-24T11:00:02Z".into());
+    let p = c.plan();
+    assert_eq!(p.actions, vec![Action::WriteSecret]);
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(2)));
+    // Whatever the plan, even one that stalls, it is looked at again then.
+    let mut c = Case::steady();
+    c.triggers.reconcile = Some("r2".into());
+    c.reconcile_deferred = Some(WAIT);
+    c.spec_error = Some(SpecError::new("spec.scopes", "x"));
+    let p = c.plan();
+    assert!(is_stalled(&p, "InvalidSpec"), "{p:?}");
+    assert_eq!(p.requeue_after, Some(WAIT));
+}
+
+#[test]
+fn what_goes_out_before_the_first_action() {
+    let ready = crate::controller::conditions::conditions(&Verdict::Ready, 1, &[], t(NOW));
+    let before = |conditions, with_first_action| Before {
+        conditions,
+        with_first_action,
+    };
+    type Setup = fn(&mut Case);
+    // (what, Ready=True before, the change, what goes out first)
+    let table: [(&str, bool, Setup, Before); 9] = [
+        ("in sync", true, |_| {}, before(false, false)),
+        (
+            "drift on a Ready object: Ready=False first, on its own",
+            true,
+            |c| c.remote.as_mut().unwrap().fields.name = "old".into(),
+            before(true, false),
+        ),
+        (
+            "drift on an object not Ready: nothing to take back",
+            false,
+            |c| c.remote.as_mut().unwrap().fields.name = "old".into(),
+            before(false, false),
+        ),
+        (
+            "a rotation on a Ready object: the conditions go with its intent",
+            true,
+            |c| c.triggers.rotate = Some("r".into()),
+            before(true, true),
+        ),
+        (
+            "a rotation on an object not Ready: a held write goes with its intent",
+            false,
+            |c| c.triggers.rotate = Some("r".into()),
+            before(false, true),
+        ),
+        (
+            "a client deleted at the provider: the conditions go with forgetting it",
+            true,
+            |c| c.remote_kind = "missing",
+            before(true, true),
+        ),
+        (
+            "a forced resync leaves Ready as it is",
+            true,
+            |c| c.triggers.reconcile = Some("r".into()),
+            before(false, false),
+        ),
+        (
+            "deleting says nothing first",
+            true,
+            |c| c.deleting = true,
+            before(false, false),
+        ),
+        (
+            "a create after a lost one: its intent (marker updated) goes first",
+            false,
+            |c| {
+                c.status = OAuthClientStatus {
+                    pending_create: Some(PendingOperation {
+                        started_at: NOW.into(),
+                        marker: Some("sent:stale".into()),
+                        recovering: false,
+                    }),
+                    ..Default::default()
+                };
+                c.remote_kind = "candidates";
+                c.secret = SecretState::default();
+            },
+            before(false, true),
+        ),
+    ];
+    for (what, was_ready, setup, want) in table {
+        let mut c = Case::steady();
+        if was_ready {
+            c.status.conditions = ready.clone();
+        }
+        setup(&mut c);
+        let p = c.plan();
+        assert_eq!(p.before, want, "{what}: {p:?}");
+    }
+}
+
+#[test]
+fn a_repeated_call_sends_the_chosen_secret_the_secret_already_holds() {
+    let id = format!("clientops-{UID}");
+    // A create with a chosen id: (the Secret's client id, it holds a secret, sent)
+    let table = [
+        (None, false, ChosenSecret::New),
+        (Some(id.as_str()), true, ChosenSecret::Kept),
+        (Some(id.as_str()), false, ChosenSecret::New),
+        (Some("another"), true, ChosenSecret::New),
+    ];
+    for (held_id, has_secret, want) in table {
+        let mut c = Case::steady();
+        c.capabilities = csp();
+        c.status = OAuthClientStatus {
+            pending_create: Some(PendingOperation {
+                started_at: NOW.into(),
+                marker: Some(format!("id:{id}")),
+                recovering: false,
+            }),
+            ..Default::default()
+        };
+        c.remote_kind = "candidates";
+        c.secret = SecretState {
+            exists: held_id.is_some(),
+            client_id: held_id.map(String::from),
+            has_secret,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.plan().actions,
+            vec![Action::Create {
+                how: CreatePath::ChosenId {
+                    id: id.clone(),
+                    secret: want
+                }
+            }],
+            "{held_id:?} {has_secret}"
+        );
+    }
+    // A rotation whose pending secret reached the Secret: (provider, pending, sent)
+    let table = [
+        (csp(), false, ChosenSecret::New),
+        (csp(), true, ChosenSecret::Kept),
+        (hydra(), true, ChosenSecret::Kept),
+        // The provider generates the secret: nothing chosen to keep.
+        (cloudflare(), true, ChosenSecret::New),
+    ];
+    for (caps, has_pending, want) in table {
+        let mut c = Case::steady();
+        c.capabilities = caps;
+        c.status.pending_rotation = Some(PendingOperation {
+            started_at: "2026-11-24T11:59:00Z".into(),
+            marker: Some("requested:x".into()),
+            recovering: false,
+        });
+        c.secret.has_pending = has_pending;
+        let p = c.plan();
+        assert!(
+            matches!(
+                p.actions.as_slice(),
+                [Action::Rotate { secret, .. }] if *secret == want
+            ),
+            "{caps:?} {has_pending}: {p:?}"
+        );
+    }
 }

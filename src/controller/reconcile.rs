@@ -17,7 +17,7 @@ use super::error::Error;
 use super::execute::{Executed, PlanRunner, SECRET_WRITE_PATIENCE};
 use super::markers;
 use super::observe::{Observation, Observed, SecretSource, observe, secret_basis};
-use super::plan::{Action, Capabilities, CredentialChecks, Input, Plan, Verdict, plan};
+use super::plan::{Capabilities, CredentialChecks, Input, Plan, Verdict, plan};
 use super::status::{StatusPatch, StatusWriter};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
@@ -146,31 +146,11 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
                 return Ok(Requeue::await_change());
             }
             write_conditions(&ctx, &mut writer, &obj, &p.verdict).await?;
-            let due = match (p.requeue_after, obs.look_again) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            return Ok(requeue_for(&ctx, &p.verdict, due));
+            return Ok(requeue_for(&ctx, &p.verdict, p.requeue_after));
         }
-        // Work on a Ready object: say so before touching anything, so Ready=True
-        // never stands beside a half-done change (kstatus, `kubectl wait`).
-        let was_ready = obj.status.as_ref().is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        });
-        // When the plan starts with a status write (an intent), the conditions go
-        // out with it: still before anything else is touched.
-        let status_first = matches!(
-            p.actions.first(),
-            Some(
-                Action::RecordPendingRotation { .. }
-                    | Action::RecordPendingCreate { .. }
-                    | Action::ForgetMissing { .. }
-            )
-        );
-        if was_ready && !deleting && !matches!(p.verdict, Verdict::Ready) {
-            if status_first {
+        // What goes out before the first action, as the planner says (`Before`).
+        if p.before.conditions {
+            if p.before.with_first_action {
                 if let Some(patch) = conditions_patch(&ctx, &obj, &p.verdict) {
                     patch.apply(obj.status.get_or_insert_with(Default::default));
                     writer.hold(patch);
@@ -181,9 +161,7 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
                 obj = latest;
             }
         }
-        // Nothing more happens before a status write held back goes out (the
-        // plan's first action sends it, if that is a status write).
-        if !status_first {
+        if !p.before.with_first_action {
             flush(&ctx, &mut writer, &mut obj).await?;
         }
         // Whatever the actions write to the Secret, the memo must not outlive it.
@@ -307,6 +285,7 @@ fn input<'a>(
                     secret_issuance: p.secret_issuance(),
                 }
             }),
+        reconcile_deferred: obs.reconcile_deferred,
         credentials: Some(CredentialChecks::for_object(
             ctx.settings.credential_check_every,
             obj.metadata.uid.as_deref().unwrap_or_default(),

@@ -25,6 +25,9 @@ pub struct SecretState {
     /// A non-empty client secret is stored in it.
     pub has_secret: bool,
     pub has_previous: bool,
+    /// A secret clientops chose for a rotation is stored in it, not yet in use
+    /// (written before the call that sets it at the provider).
+    pub has_pending: bool,
     /// The HMAC of its credential values equals `status.secretMAC`.
     pub mac_matches: bool,
     /// Labels, annotations, key names, extra data and owner reference are as desired.
@@ -169,6 +172,7 @@ pub fn observe(
             client_id,
             has_secret: current.is_some(),
             has_previous: previous.is_some(),
+            has_pending: creds.as_ref().is_some_and(|c| c.pending.is_some()),
             mac_matches,
             shape_matches,
             rotation_id: stamps.rotation_id.clone(),
