@@ -29,6 +29,7 @@ use super::desired::{Desired, SpecError};
 pub use super::markers::RotationReason;
 use super::markers::{CreateMarker, chosen_client_id, sent_fingerprint};
 use crate::api::client::{DeletionPolicy, OAuthClientStatus, RotationPhase};
+pub use crate::provider::model::Capabilities;
 use crate::provider::model::{Field, RemoteClient, SecretIssuance};
 pub use crate::secret::observe::SecretState;
 
@@ -55,28 +56,6 @@ pub struct Input<'a> {
     /// When the Secret's credentials are proven at the provider
     /// (`credentials.rs`); `None`: never.
     pub credentials: Option<CredentialChecks>,
-}
-
-/// What the provider can do, as far as the plan depends on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Capabilities {
-    /// A previous secret stays valid after a rotation (Cloudflare, CSP); false for
-    /// Hydra, which replaces the secret in one step.
-    pub grace: bool,
-    /// Clients are created with an id clientops chooses (CSP).
-    pub chooses_client_id: bool,
-    /// Who chooses a new secret: the provider (Cloudflare) or clientops (CSP, Hydra).
-    pub secret_issuance: SecretIssuance,
-}
-
-impl Default for Capabilities {
-    fn default() -> Self {
-        Capabilities {
-            grace: true,
-            chooses_client_id: false,
-            secret_issuance: SecretIssuance::ProviderGenerated,
-        }
-    }
 }
 
 /// The clientops annotations as they are now.
@@ -158,7 +137,6 @@ pub enum Action {
         id: String,
         reason: RotationReason,
         retire_at: DateTime<Utc>,
-        issuance: SecretIssuance,
     },
     /// The Secret holds the pending rotation's secret: only status is behind.
     FinishRotation {
@@ -464,7 +442,6 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 id,
                 reason,
                 retire_at,
-                issuance: caps.secret_issuance,
             });
         }
         return Plan {
@@ -508,7 +485,6 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 id,
                 reason,
                 retire_at,
-                issuance: caps.secret_issuance,
             });
         }
         return Plan {
@@ -605,7 +581,6 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 id: id.clone(),
                 reason,
                 retire_at: input.now + chrono_dur(grace),
-                issuance: caps.secret_issuance,
             });
         }
     }

@@ -8,7 +8,8 @@ use super::kind::{CloudflareFields, OPTIONAL_SCOPES, VISIBILITY};
 use super::wire::{self, CreateOAuthClient, PROTOCOL_SCOPES, UpdateOAuthClient};
 use crate::provider::error::ProviderError;
 use crate::provider::model::{
-    ClientFields, CreatedClient, Field, OwnFields, Provider, RemoteClient, SecretCheck,
+    AssignedIds, ClientFields, CreatedClient, Creation, Field, GeneratedSecrets, OwnFields,
+    Provider, RemoteClient, SecretCheck, Secrets,
 };
 use crate::secret::ClientSecret;
 
@@ -148,7 +149,7 @@ impl Provider for CloudflareProvider {
         "cloudflare"
     }
 
-    fn account_key(&self) -> &str {
+    fn account(&self) -> &str {
         &self.account_key
     }
 
@@ -168,20 +169,6 @@ impl Provider for CloudflareProvider {
         }
     }
 
-    /// Cloudflare has no metadata field: the marker cannot be stored, and a lost
-    /// create is matched by name, redirect URIs and creation time instead.
-    async fn create(
-        &self,
-        fields: &ClientFields,
-        _marker: &str,
-    ) -> Result<CreatedClient, ProviderError> {
-        let created = self.client.create(&create_body(fields)).await?;
-        Ok(CreatedClient {
-            client: to_remote(&created.client),
-            secret: created.client_secret,
-        })
-    }
-
     async fn update(
         &self,
         id: &str,
@@ -194,14 +181,6 @@ impl Provider for CloudflareProvider {
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
         self.client.delete(id).await.map(|_| ())
-    }
-
-    async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError> {
-        self.client.rotate_secret(id).await
-    }
-
-    async fn retire(&self, id: &str) -> Result<(), ProviderError> {
-        self.client.delete_rotated_secret(id).await.map(|_| ())
     }
 
     /// At Cloudflare's OAuth token endpoint: see [`CloudflareClient::verify_secret`].
@@ -236,6 +215,44 @@ impl Provider for CloudflareProvider {
             introspection: None,
             userinfo: at("/oauth2/userinfo"),
         }
+    }
+
+    /// Cloudflare assigns the id.
+    fn creation(&self) -> Creation<'_> {
+        Creation::Assigned(self)
+    }
+
+    /// Cloudflare generates secrets and keeps the previous one until retired.
+    fn secrets(&self) -> Secrets<'_> {
+        Secrets::Generated(self)
+    }
+}
+
+#[async_trait]
+impl AssignedIds for CloudflareProvider {
+    /// Cloudflare has no metadata field: the marker cannot be stored, and a lost
+    /// create is matched by name, redirect URIs and creation time instead.
+    async fn create(
+        &self,
+        fields: &ClientFields,
+        _marker: &str,
+    ) -> Result<CreatedClient, ProviderError> {
+        let created = self.client.create(&create_body(fields)).await?;
+        Ok(CreatedClient {
+            client: to_remote(&created.client),
+            secret: created.client_secret,
+        })
+    }
+}
+
+#[async_trait]
+impl GeneratedSecrets for CloudflareProvider {
+    async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError> {
+        self.client.rotate_secret(id).await
+    }
+
+    async fn retire(&self, id: &str) -> Result<(), ProviderError> {
+        self.client.delete_rotated_secret(id).await.map(|_| ())
     }
 }
 

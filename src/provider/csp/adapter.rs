@@ -1,12 +1,13 @@
 //! [`Provider`] for VMware CSP: maps the provider-neutral model onto the typed
 //! client.
 //!
-//! **Secrets are chosen by clientops** ([`SecretIssuance::CallerChosen`]): CSP
+//! **Secrets are chosen by clientops** ([`Secrets::Chosen`]): CSP
 //! takes the new secret in `POST .../secret`, so the controller generates it
-//! ([`Provider::generate_secret`]), stores it, and only then calls
-//! [`Provider::rotate_to`]; and it creates apps with an id and secret of its own
-//! choosing ([`Provider::create_with`]), so a create whose answer was lost is
-//! found again by that id.
+//! ([`ChosenSecrets::generate_secret`]), stores it, and only then calls
+//! [`ChosenSecrets::rotate_to`]; and it creates apps with an id and secret of its
+//! own choosing ([`Creation::Chosen`], [`ChosenIds::create_with`]), so a create
+//! whose answer was lost is found again by that id. (CSP can also generate both;
+//! clientops never asks it to.)
 //!
 //! **Field mapping.** `clientName` → `displayName`; `redirectUris`,
 //! `postLogoutRedirectUris`, `grantTypes` as they are; `tokenEndpointAuthMethod:
@@ -48,8 +49,8 @@ use super::wire::{
 use crate::api::client::CspClientFields;
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{
-    ClientFields, CreatedClient, Field, OwnFields, Provider, RemoteClient, SecretCheck,
-    SecretIssuance,
+    ChosenIds, ChosenSecrets, ClientFields, Creation, Field, OwnFields, Provider, RemoteClient,
+    SecretCheck, Secrets,
 };
 use crate::secret::ClientSecret;
 
@@ -471,7 +472,7 @@ impl Provider for CspProvider {
         "vmwareCsp"
     }
 
-    fn account_key(&self) -> &str {
+    fn account(&self) -> &str {
         &self.account_key
     }
 
@@ -489,32 +490,6 @@ impl Provider for CspProvider {
             Err(ProviderError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    /// Create with a CSP-generated id and a clientops-generated secret. Prefer
-    /// [`create_with`](Provider::create_with): a lost answer here leaves an app
-    /// nobody can find by id.
-    async fn create(
-        &self,
-        fields: &ClientFields,
-        marker: &str,
-    ) -> Result<CreatedClient, ProviderError> {
-        // CSP stores no metadata with an app: the marker cannot be kept.
-        let _ = marker;
-        let public = fields.token_endpoint_auth_method == "none";
-        let secret = (!public).then(wire::generate_secret);
-        let body = create_body(fields, None, secret.as_ref())?;
-        let answer = self.client.create(&body).await?;
-        let id = answer.client_id.clone().ok_or_else(|| {
-            ProviderError::outcome_unknown(
-                crate::provider::Operation::Create,
-                "CSP answered success without a clientId",
-            )
-        })?;
-        Ok(CreatedClient {
-            client: created_remote(&id, fields),
-            secret: answer.client_secret.or(secret).filter(|_| !public),
-        })
     }
 
     async fn update(
@@ -536,20 +511,6 @@ impl Provider for CspProvider {
         self.client.delete(id).await.map(|_| ())
     }
 
-    /// A new secret with CSP's default overlap (48 h). The controller uses
-    /// [`rotate_to`](Provider::rotate_to) instead, which survives a lost answer.
-    async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError> {
-        let secret = wire::generate_secret();
-        self.client.rotate_secret(id, &secret, None).await?;
-        Ok(secret)
-    }
-
-    async fn retire(&self, id: &str) -> Result<(), ProviderError> {
-        match self.client.delete_old_secret(id).await? {
-            Deleted::Deleted | Deleted::AlreadyAbsent => Ok(()),
-        }
-    }
-
     /// At the apps' token endpoint: see [`CspClient::verify_secret`].
     async fn verify_secret(
         &self,
@@ -559,16 +520,49 @@ impl Provider for CspProvider {
         self.client.verify_secret(id, secret).await
     }
 
-    fn secret_issuance(&self) -> SecretIssuance {
-        SecretIssuance::CallerChosen
+    /// CSP's endpoints at the base URL, as VMware's and third-party tools use them
+    /// (Kubeapps' CSP guide, VMware's Go clients; not in the IAM API reference):
+    /// login at `/csp/gateway/discovery`, token, discovery document, JWKS and
+    /// userinfo under `/csp/gateway/am/api`. The issuer is left unknown: the
+    /// discovery document names a parent issuer (`gaz.csp-vidm-prod.com` in
+    /// production) that depends on the environment, and an app's
+    /// `useCspIssuerUrl` changes it; read it from `discoveryUrl`. Revocation and
+    /// introspection are not known.
+    fn endpoints(&self) -> crate::provider::endpoints::Endpoints {
+        let base = self.client.base_url().as_str().to_string();
+        let at = |path: &str| Some(crate::provider::endpoints::join(&base, path));
+        crate::provider::endpoints::Endpoints {
+            issuer: None,
+            authorization: at("/csp/gateway/discovery"),
+            token: at("/csp/gateway/am/api/auth/token"),
+            discovery: at("/csp/gateway/am/api/.well-known/openid-configuration"),
+            jwks: at("/csp/gateway/am/api/auth/token-public-key?format=jwks"),
+            revocation: None,
+            introspection: None,
+            userinfo: at("/csp/gateway/am/api/userinfo"),
+        }
     }
 
-    fn chooses_client_id(&self) -> bool {
+    /// clientops chooses the id (and the first secret).
+    fn creation(&self) -> Creation<'_> {
+        Creation::Chosen(self)
+    }
+
+    /// clientops chooses each new secret; CSP keeps the previous one for the
+    /// grace period it is told.
+    fn secrets(&self) -> Secrets<'_> {
+        Secrets::Chosen(self)
+    }
+}
+
+#[async_trait]
+impl ChosenSecrets for CspProvider {
+    fn generate_secret(&self) -> ClientSecret {
+        wire::generate_secret()
+    }
+
+    fn keeps_previous(&self) -> bool {
         true
-    }
-
-    fn generate_secret(&self) -> Option<ClientSecret> {
-        Some(wire::generate_secret())
     }
 
     /// `POST .../secret` with `new` and the grace period as
@@ -617,6 +611,15 @@ impl Provider for CspProvider {
         Ok(())
     }
 
+    async fn retire(&self, id: &str) -> Result<(), ProviderError> {
+        match self.client.delete_old_secret(id).await? {
+            Deleted::Deleted | Deleted::AlreadyAbsent => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl ChosenIds for CspProvider {
     /// Create the app with id `id` and secret `secret` (none for a public app).
     /// Idempotent: when CSP answers 409 and the app exists and takes `secret`, it
     /// is the app an earlier attempt created. A 409 for an id that does not exist
@@ -627,31 +630,8 @@ impl Provider for CspProvider {
         fields: &ClientFields,
         id: &str,
         secret: &ClientSecret,
-    ) -> Option<Result<RemoteClient, ProviderError>> {
-        Some(self.create_with_id(fields, id, secret).await)
-    }
-
-    /// CSP's endpoints at the base URL, as VMware's and third-party tools use them
-    /// (Kubeapps' CSP guide, VMware's Go clients; not in the IAM API reference):
-    /// login at `/csp/gateway/discovery`, token, discovery document, JWKS and
-    /// userinfo under `/csp/gateway/am/api`. The issuer is left unknown: the
-    /// discovery document names a parent issuer (`gaz.csp-vidm-prod.com` in
-    /// production) that depends on the environment, and an app's
-    /// `useCspIssuerUrl` changes it; read it from `discoveryUrl`. Revocation and
-    /// introspection are not known.
-    fn endpoints(&self) -> crate::provider::endpoints::Endpoints {
-        let base = self.client.base_url().as_str().to_string();
-        let at = |path: &str| Some(crate::provider::endpoints::join(&base, path));
-        crate::provider::endpoints::Endpoints {
-            issuer: None,
-            authorization: at("/csp/gateway/discovery"),
-            token: at("/csp/gateway/am/api/auth/token"),
-            discovery: at("/csp/gateway/am/api/.well-known/openid-configuration"),
-            jwks: at("/csp/gateway/am/api/auth/token-public-key?format=jwks"),
-            revocation: None,
-            introspection: None,
-            userinfo: at("/csp/gateway/am/api/userinfo"),
-        }
+    ) -> Result<RemoteClient, ProviderError> {
+        self.create_with_id(fields, id, secret).await
     }
 }
 

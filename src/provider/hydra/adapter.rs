@@ -1,20 +1,20 @@
 //! [`Provider`] for Ory Hydra: maps the provider-neutral model onto the typed
 //! admin API client.
 //!
-//! **Ids** are assigned by Hydra (v2 ignores nothing but also needs nothing from
-//! us: [`Provider::chooses_client_id`] stays false). The creating OAuthClient's UID
+//! **Ids** are assigned by Hydra ([`Creation::Assigned`]: v2 needs nothing from
+//! us). The creating OAuthClient's UID
 //! (the create marker) is stored in the client's `metadata` under
 //! [`MARKER_KEY`](super::wire::MARKER_KEY) and reported back in
 //! [`RemoteClient::marker`], so a create whose answer was lost is found again
 //! exactly.
 //!
-//! **Secrets** are chosen by clientops on rotation ([`SecretIssuance::CallerChosen`]):
+//! **Secrets** are chosen by clientops on rotation ([`Secrets::Chosen`]):
 //! Hydra accepts a `client_secret` in a PATCH, so the controller generates the new
-//! secret, persists it, and only then calls [`Provider::rotate_to`], which is
+//! secret, persists it, and only then calls [`ChosenSecrets::rotate_to`], which is
 //! idempotent (setting the same secret again is harmless). **There is no grace
-//! period** ([`Provider::supports_grace`] is false): Hydra v2 stores one secret
+//! period** ([`ChosenSecrets::keeps_previous`] is false): Hydra v2 stores one secret
 //! hash per client, so the previous secret stops working the moment the new one is
-//! set; [`Provider::retire`] has nothing to do. A spec that asks for a
+//! set; [`ChosenSecrets::retire`] has nothing to do. A spec that asks for a
 //! `rotation.gracePeriod` is refused with that explanation
 //! ([`check_grace`]).
 //!
@@ -58,8 +58,8 @@ use super::wire::{
 use crate::api::client::{HydraAccessTokenStrategy, HydraClientFields, HydraTokenLifespans};
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{
-    ClientFields, CreatedClient, Field, OwnFields, Provider, RemoteClient, SecretCheck,
-    SecretIssuance,
+    AssignedIds, ChosenSecrets, ClientFields, CreatedClient, Creation, Field, OwnFields, Provider,
+    RemoteClient, SecretCheck, Secrets,
 };
 use crate::secret::ClientSecret;
 
@@ -508,7 +508,7 @@ impl Provider for HydraProvider {
         "hydra"
     }
 
-    fn account_key(&self) -> &str {
+    fn account(&self) -> &str {
         &self.account_key
     }
 
@@ -526,29 +526,6 @@ impl Provider for HydraProvider {
             Err(ProviderError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    /// Create with a Hydra-assigned id and a Hydra-generated secret (returned only
-    /// in this answer), `marker` in `metadata`.
-    async fn create(
-        &self,
-        fields: &ClientFields,
-        marker: &str,
-    ) -> Result<CreatedClient, ProviderError> {
-        check_supported(fields)?;
-        let mut created = self.client.create(&create_body(fields, marker)).await?;
-        let secret = created.client_secret.take();
-        let public = fields.token_endpoint_auth_method == "none";
-        if secret.is_none() && !public {
-            return Err(ProviderError::outcome_unknown(
-                crate::provider::Operation::Create,
-                "Hydra answered success without a client_secret",
-            ));
-        }
-        Ok(CreatedClient {
-            client: to_remote(&created),
-            secret: secret.filter(|_| !public),
-        })
     }
 
     /// PATCH exactly the changed fields. A metadata change reads the client first
@@ -575,20 +552,6 @@ impl Provider for HydraProvider {
         self.client.delete(id).await.map(|_| ())
     }
 
-    /// A new secret, set at once (the previous one stops working immediately). The
-    /// controller uses [`rotate_to`](Provider::rotate_to), which survives a lost
-    /// answer.
-    async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError> {
-        let secret = generate_secret();
-        self.client.set_secret(id, &secret).await?;
-        Ok(secret)
-    }
-
-    /// Nothing to retire: Hydra never keeps a previous secret.
-    async fn retire(&self, _id: &str) -> Result<(), ProviderError> {
-        Ok(())
-    }
-
     /// At Hydra's public token endpoint: see [`HydraClient::verify_secret`].
     async fn verify_secret(
         &self,
@@ -596,35 +559,6 @@ impl Provider for HydraProvider {
         secret: &ClientSecret,
     ) -> Result<SecretCheck, ProviderError> {
         self.client.verify_secret(id, secret).await
-    }
-
-    fn supports_grace(&self) -> bool {
-        false
-    }
-
-    fn secret_issuance(&self) -> SecretIssuance {
-        SecretIssuance::CallerChosen
-    }
-
-    fn generate_secret(&self) -> Option<ClientSecret> {
-        Some(generate_secret())
-    }
-
-    /// Make `new` the only secret (`PATCH /client_secret`). `grace` is ignored:
-    /// Hydra cannot keep the previous secret. Idempotent: setting the secret the
-    /// client already has succeeds.
-    async fn rotate_to(
-        &self,
-        id: &str,
-        new: &ClientSecret,
-        _grace: Duration,
-    ) -> Result<(), ProviderError> {
-        if new.expose().len() < MIN_SECRET_LEN {
-            return Err(ProviderError::config(format!(
-                "the new secret is refused: Hydra needs at least {MIN_SECRET_LEN} characters"
-            )));
-        }
-        self.client.set_secret(id, new).await
     }
 
     /// Hydra's public endpoints under `spec.hydra.publicUrl` (none without it).
@@ -651,6 +585,76 @@ impl Provider for HydraProvider {
             introspection: None,
             userinfo: at("/userinfo"),
         }
+    }
+
+    /// Hydra assigns the id; the marker is kept in the client's metadata.
+    fn creation(&self) -> Creation<'_> {
+        Creation::Assigned(self)
+    }
+
+    /// clientops chooses each new secret (Hydra generates only the first).
+    fn secrets(&self) -> Secrets<'_> {
+        Secrets::Chosen(self)
+    }
+}
+
+#[async_trait]
+impl AssignedIds for HydraProvider {
+    /// Create with a Hydra-assigned id and a Hydra-generated secret (returned only
+    /// in this answer), `marker` in `metadata`.
+    async fn create(
+        &self,
+        fields: &ClientFields,
+        marker: &str,
+    ) -> Result<CreatedClient, ProviderError> {
+        check_supported(fields)?;
+        let mut created = self.client.create(&create_body(fields, marker)).await?;
+        let secret = created.client_secret.take();
+        let public = fields.token_endpoint_auth_method == "none";
+        if secret.is_none() && !public {
+            return Err(ProviderError::outcome_unknown(
+                crate::provider::Operation::Create,
+                "Hydra answered success without a client_secret",
+            ));
+        }
+        Ok(CreatedClient {
+            client: to_remote(&created),
+            secret: secret.filter(|_| !public),
+        })
+    }
+}
+
+#[async_trait]
+impl ChosenSecrets for HydraProvider {
+    fn generate_secret(&self) -> ClientSecret {
+        generate_secret()
+    }
+
+    /// Hydra v2 stores one secret hash per client: no grace period.
+    fn keeps_previous(&self) -> bool {
+        false
+    }
+
+    /// Make `new` the only secret (`PATCH /client_secret`). `grace` is ignored:
+    /// Hydra cannot keep the previous secret. Idempotent: setting the secret the
+    /// client already has succeeds.
+    async fn rotate_to(
+        &self,
+        id: &str,
+        new: &ClientSecret,
+        _grace: Duration,
+    ) -> Result<(), ProviderError> {
+        if new.expose().len() < MIN_SECRET_LEN {
+            return Err(ProviderError::config(format!(
+                "the new secret is refused: Hydra needs at least {MIN_SECRET_LEN} characters"
+            )));
+        }
+        self.client.set_secret(id, new).await
+    }
+
+    /// Nothing to retire: Hydra never keeps a previous secret.
+    async fn retire(&self, _id: &str) -> Result<(), ProviderError> {
+        Ok(())
     }
 }
 

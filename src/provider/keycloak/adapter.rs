@@ -2,8 +2,8 @@
 //! `spec.keycloak` onto Keycloak's client representation and back.
 //!
 //! **Ids and crash safety.** clientops chooses the OAuth `clientId`
-//! (`clientops-<OAuthClient UID>`, [`Provider::chooses_client_id`]) and the
-//! secret ([`SecretIssuance::CallerChosen`]), writes both to the Secret, and only
+//! (`clientops-<OAuthClient UID>`, [`Creation::Chosen`]) and the
+//! secret ([`Secrets::Chosen`]), writes both to the Secret, and only
 //! then creates the client; the creating OAuthClient's UID is kept in the client
 //! attribute [`MARKER_KEY`]. A create whose answer was lost is found again by its
 //! id (a repeat gets 409 and reads the client).
@@ -15,16 +15,16 @@
 //! and its `expiration-period` makes Keycloak refuse secrets older than that, a
 //! decision for the realm's administrator. The provider reads the policy when it
 //! is built ([`KeycloakProvider::connect`], remembered for a minute):
-//! - with it, [`Provider::rotate_to`] makes the chosen secret current and keeps
+//! - with it, [`ChosenSecrets::rotate_to`] makes the chosen secret current and keeps
 //!   the previous one: it records a fingerprint of the new secret in the client
 //!   ([`ROTATING_TO_KEY`]), asks Keycloak to rotate (`POST .../client-secret`:
 //!   the current secret becomes the rotated one), then sets the chosen secret
 //!   (`PUT`). Each step is safe to repeat: a repeat after a lost answer sees the
 //!   secret already current, or the fingerprint with a rotated secret present
 //!   (Keycloak's half done), and finishes without rotating twice.
-//!   [`Provider::retire`] deletes the rotated secret.
+//!   [`ChosenSecrets::retire`] deletes the rotated secret.
 //! - without it, rotation is one step, as at Ory Hydra: the chosen secret
-//!   replaces the current one at once ([`Provider::supports_grace`] is false).
+//!   replaces the current one at once ([`ChosenSecrets::keeps_previous`] is false).
 //!
 //! An explicit `spec.rotation.gracePeriod` the realm cannot keep (no policy, or
 //! longer than its `rotated-expiration-period`) is refused at create, naming the
@@ -80,8 +80,8 @@ use crate::api::keycloak::{KeycloakClientFields, MANAGED_ATTRIBUTES, PkceMethod}
 use crate::provider::endpoints::{Endpoints, join};
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{
-    ClientFields, CreatedClient, Field, OwnFields, Provider, RemoteClient, SecretCheck,
-    SecretIssuance,
+    ChosenIds, ChosenSecrets, ClientFields, Creation, Field, OwnFields, Provider, RemoteClient,
+    SecretCheck, Secrets,
 };
 use crate::secret::ClientSecret;
 
@@ -999,7 +999,7 @@ impl Provider for KeycloakProvider {
         "keycloak"
     }
 
-    fn account_key(&self) -> &str {
+    fn account(&self) -> &str {
         &self.account_key
     }
 
@@ -1022,31 +1022,6 @@ impl Provider for KeycloakProvider {
         Ok(self.client.find(id).await?.as_ref().map(to_remote))
     }
 
-    /// Create with the id `clientops-<marker>` and a generated secret.
-    async fn create(
-        &self,
-        fields: &ClientFields,
-        marker: &str,
-    ) -> Result<CreatedClient, ProviderError> {
-        let id = format!("clientops-{marker}");
-        let secret = generate_secret();
-        let client = self
-            .create_client(fields, &id, &secret, marker)
-            .await
-            .map_err(|e| match e {
-                ProviderError::Conflict { .. } => ProviderError::outcome_unknown(
-                    crate::provider::Operation::Create,
-                    format!("client {id} exists already (an earlier create of this object?)"),
-                ),
-                e => e,
-            })?;
-        let public = fields.token_endpoint_auth_method == "none";
-        Ok(CreatedClient {
-            client,
-            secret: (!public).then_some(secret),
-        })
-    }
-
     async fn update(
         &self,
         id: &str,
@@ -1060,25 +1035,6 @@ impl Provider for KeycloakProvider {
         self.client.delete(id).await
     }
 
-    /// A generated secret, with the longest grace the realm's policy allows.
-    async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError> {
-        let secret = generate_secret();
-        let grace = self
-            .rotation
-            .map(|p| Duration::from_secs(p.rotated_expiration_secs.max(0) as u64))
-            .unwrap_or_default();
-        self.set_secret(id, &secret, grace).await?;
-        Ok(secret)
-    }
-
-    /// Delete the rotated secret (nothing to do without the rotation policy).
-    async fn retire(&self, id: &str) -> Result<(), ProviderError> {
-        if self.rotation.is_none() {
-            return Ok(());
-        }
-        self.client.delete_rotated_secret(id).await
-    }
-
     async fn verify_secret(
         &self,
         id: &str,
@@ -1087,25 +1043,32 @@ impl Provider for KeycloakProvider {
         self.client.verify_secret(id, secret).await
     }
 
-    fn supports_grace(&self) -> bool {
-        self.rotation.is_some()
-    }
-
     /// The realm's OpenID Connect endpoints, under `{url}/realms/{realm}`.
     fn endpoints(&self) -> Endpoints {
         realm_endpoints(self.client.base_url().as_str(), self.client.realm())
     }
 
-    fn chooses_client_id(&self) -> bool {
-        true
+    /// clientops chooses the id (`clientops-<OAuthClient UID>`) and the first
+    /// secret.
+    fn creation(&self) -> Creation<'_> {
+        Creation::Chosen(self)
     }
 
-    fn secret_issuance(&self) -> SecretIssuance {
-        SecretIssuance::CallerChosen
+    /// clientops chooses each new secret; the previous one is kept only under the
+    /// realm's rotation policy.
+    fn secrets(&self) -> Secrets<'_> {
+        Secrets::Chosen(self)
+    }
+}
+
+#[async_trait]
+impl ChosenSecrets for KeycloakProvider {
+    fn generate_secret(&self) -> ClientSecret {
+        generate_secret()
     }
 
-    fn generate_secret(&self) -> Option<ClientSecret> {
-        Some(generate_secret())
+    fn keeps_previous(&self) -> bool {
+        self.rotation.is_some()
     }
 
     async fn rotate_to(
@@ -1117,14 +1080,25 @@ impl Provider for KeycloakProvider {
         self.set_secret(id, new, grace).await
     }
 
+    /// Delete the rotated secret (nothing to do without the rotation policy).
+    async fn retire(&self, id: &str) -> Result<(), ProviderError> {
+        if self.rotation.is_none() {
+            return Ok(());
+        }
+        self.client.delete_rotated_secret(id).await
+    }
+}
+
+#[async_trait]
+impl ChosenIds for KeycloakProvider {
     async fn create_with(
         &self,
         fields: &ClientFields,
         id: &str,
         secret: &ClientSecret,
-    ) -> Option<Result<RemoteClient, ProviderError>> {
+    ) -> Result<RemoteClient, ProviderError> {
         let marker = id.strip_prefix("clientops-").unwrap_or(id);
-        Some(self.create_client(fields, id, secret, marker).await)
+        self.create_client(fields, id, secret, marker).await
     }
 }
 
