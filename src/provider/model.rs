@@ -397,7 +397,7 @@ pub enum SecretIssuance {
 }
 
 /// What the provider can do, as far as the plan depends on it: the plain facts of
-/// its modes ([`Provider::capabilities`](trait.Provider.html#method.capabilities)).
+/// its modes (`<dyn Provider>::capabilities`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities {
     /// A previous secret stays valid after a rotation (Cloudflare, CSP); false for
