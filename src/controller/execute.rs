@@ -241,13 +241,18 @@ impl<'a> PlanRunner<'a> {
                 (CreatePath::ChosenId { id }, Creation::Chosen(c)) => {
                     self.create_chosen(c, id).await
                 }
-                // A create recorded at a provider of the other kind (the provider
-                // object was changed under a pending create).
-                (how, _) => Err(Error::provider(
+                // The intent recorded a chosen id, and the provider object now
+                // names a provider that assigns ids (the planner keeps a recorded
+                // path, so that a repeat finds the client an earlier attempt made).
+                (_, creation) => Err(Error::provider(
                     "create the client",
                     ProviderError::config(format!(
-                        "the pending create ({how:?}) was begun with a provider that creates clients otherwise than {} does",
-                        self.provider()?.kind()
+                        "the pending create was begun otherwise than {} creates clients ({}): was the provider object changed?",
+                        self.provider()?.kind(),
+                        match creation {
+                            Creation::Assigned(_) => "it assigns their ids",
+                            Creation::Chosen(_) => "it takes a chosen id",
+                        },
                     )),
                 )),
             },
