@@ -14,9 +14,8 @@ use clientops::api::OAuthClient;
 use clientops::api::provider::ProviderType;
 use clientops::controller::desired::desired_for;
 use clientops::provider::ProviderError;
-use clientops::provider::keycloak::adapter::{
-    self, DEFAULT_SCOPES, KEYCLOAK_BLOCK, KeycloakProvider,
-};
+use clientops::provider::keycloak::KeycloakProvider;
+use clientops::provider::keycloak::fields::{self, DEFAULT_SCOPES, KEYCLOAK_BLOCK};
 use clientops::provider::keycloak::{KeycloakClient, KeycloakConfig, KeycloakCredentials};
 use clientops::provider::model::{
     ChosenIds, ChosenSecrets, ClientFields, Creation, Field, Provider, SecretCheck,
@@ -105,7 +104,7 @@ async fn a_created_client_gets_tokens_and_is_found_by_id_and_in_the_list() {
     let got = p.get("clientops-uid-1").await.unwrap().expect("found");
     assert_eq!(got.marker.as_deref(), Some("uid-1"));
     let rep = p.client().find("clientops-uid-1").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&machine("Billing"), &rep), []);
+    assert_eq!(fields::diff(&machine("Billing"), &rep), []);
     assert!(p.get("clientops-none").await.unwrap().is_none());
 
     // One LIST finds it with its marker, among Keycloak's own clients.
@@ -161,7 +160,7 @@ async fn an_admin_console_edit_is_seen_as_drift_and_reverted() {
         .await
         .unwrap();
     let rep = p.client().find("clientops-drift").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, &rep), []);
+    assert_eq!(fields::diff(&f, &rep), []);
 
     // Someone edits the client in the admin console.
     kc.edit(
@@ -177,7 +176,7 @@ async fn an_admin_console_edit_is_seen_as_drift_and_reverted() {
     )
     .await;
     let rep = p.client().find("clientops-drift").await.unwrap().unwrap();
-    let changed = adapter::diff(&f, &rep);
+    let changed = fields::diff(&f, &rep);
     assert_eq!(
         changed,
         [
@@ -192,7 +191,7 @@ async fn an_admin_console_edit_is_seen_as_drift_and_reverted() {
     let after = p.update("clientops-drift", &f, &changed).await.unwrap();
     assert!(f.diff(&after.fields).is_empty(), "{:?}", after.fields);
     let rep = p.client().find("clientops-drift").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, &rep), []);
+    assert_eq!(fields::diff(&f, &rep), []);
     let raw = kc.client(&realm.name, "clientops-drift").await.unwrap();
     assert_eq!(raw["directAccessGrantsEnabled"], false);
     assert_eq!(raw["consentRequired"], false);
@@ -216,7 +215,7 @@ async fn default_and_optional_scopes_are_managed_and_unknown_ones_named() {
     let s = p.generate_secret();
     p.create_with(&f, "clientops-scoped", &s).await.unwrap();
     let rep = p.client().find("clientops-scoped").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, &rep), [], "{rep:?}");
+    assert_eq!(fields::diff(&f, &rep), [], "{rep:?}");
     assert!(
         rep.default_client_scopes
             .as_ref()
@@ -227,11 +226,11 @@ async fn default_and_optional_scopes_are_managed_and_unknown_ones_named() {
 
     // An edit: one scope dropped, one added.
     let f = scoped(json!(["basic", "profile", "acr"]));
-    let changed = adapter::diff(&f, &rep);
+    let changed = fields::diff(&f, &rep);
     assert_eq!(changed, [DEFAULT_SCOPES]);
     p.update("clientops-scoped", &f, &changed).await.unwrap();
     let rep = p.client().find("clientops-scoped").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, &rep), []);
+    assert_eq!(fields::diff(&f, &rep), []);
     assert!(
         kc.accepts(&realm.name, "clientops-scoped", s.expose())
             .await
@@ -365,7 +364,7 @@ async fn without_the_rotation_policy_a_rotation_replaces_the_secret_at_once() {
     let p = provider(kc, &realm).await;
     assert!(!p.keeps_previous());
     let (field, message) =
-        adapter::check_grace(Duration::from_secs(60), p.rotation_policy()).unwrap_err();
+        fields::check_grace(Duration::from_secs(60), p.rotation_policy()).unwrap_err();
     assert_eq!(field, "spec.rotation.gracePeriod");
     assert!(message.contains("secret-rotation"), "{message}");
     let old = p.generate_secret();
