@@ -52,8 +52,8 @@ use super::wire::{
 use crate::provider::endpoints::Endpoints;
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{
-    ChosenIds, ChosenSecrets, ClientFields, Creation, Field, Provider, RemoteClient,
-    SecretCheck, Secrets,
+    ChosenIds, ChosenSecrets, ClientFields, Creation, Field, Provider, RemoteClient, SecretCheck,
+    Secrets,
 };
 use crate::secret::ClientSecret;
 

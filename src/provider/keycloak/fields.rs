@@ -40,7 +40,9 @@ use std::time::Duration;
 
 use chrono::DateTime;
 
-use super::wire::{Attributes, ClientRepresentation, ROTATED_SECRET_KEY, RotationPolicy, split_list};
+use super::wire::{
+    Attributes, ClientRepresentation, ROTATED_SECRET_KEY, RotationPolicy, split_list,
+};
 use crate::api::keycloak::{KeycloakClientFields, MANAGED_ATTRIBUTES, PkceMethod};
 use crate::provider::endpoints::{Endpoints, join};
 use crate::provider::error::{ProviderError, ProviderMessage};

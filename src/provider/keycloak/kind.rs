@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 use super::adapter::KeycloakProvider;
-use super::fields::{KeycloakFields, apply_defaults, unsupported};
 use super::client::DEFAULT_RATE_LIMIT;
+use super::fields::{KeycloakFields, apply_defaults, unsupported};
 use super::{KeycloakClient, KeycloakConfig, KeycloakCredentials};
 use crate::api::client::OAuthClientSpec;
 use crate::api::common::{SpecError, parse_duration};
