@@ -317,7 +317,7 @@ async fn server_generated_ids_and_regenerate() {
     let p = emu.provider();
     let chosen = p.generate_secret();
     let body =
-        clientops::provider::csp::adapter::create_body(&fields("Generated"), None, Some(&chosen))
+        clientops::provider::csp::fields::create_body(&fields("Generated"), None, Some(&chosen))
             .unwrap();
     let answer = p.client().create(&body).await.unwrap();
     let id = answer.client_id.expect("CSP assigns an id");
