@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clientops::emulator::cloudflare::validation::MAX_URI_LEN;
-use clientops::provider::cloudflare::adapter::{to_remote, update_body};
+use clientops::provider::cloudflare::fields::{to_remote, update_body};
 use clientops::provider::cloudflare::kind::CloudflareFields;
 use clientops::provider::cloudflare::wire::{CreateOAuthClient, UpdateOAuthClient};
 use clientops::provider::cloudflare::{

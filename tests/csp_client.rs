@@ -8,7 +8,9 @@ use clientops::api::client::CspClientFields;
 use clientops::provider::csp::wire::check_secret;
 use clientops::provider::csp::{CspClient, CspConfig, CspCredentials, CspProvider, Deleted};
 use clientops::provider::http::{HttpOptions, build_client};
-use clientops::provider::model::{ClientFields, OwnFields, Provider};
+use clientops::provider::model::{
+    ChosenIds, ChosenSecrets, ClientFields, Creation, OwnFields, Provider,
+};
 use clientops::provider::{Operation, ProviderError, RetryPolicy};
 use clientops::secret::ClientSecret;
 use serde_json::{Value, json};
@@ -176,11 +178,8 @@ fn fields(name: &str) -> ClientFields {
 }
 
 async fn create(p: &CspProvider, id: &str) -> ClientSecret {
-    let secret = p.generate_secret().unwrap();
-    p.create_with(&fields(id), id, &secret)
-        .await
-        .expect("CSP takes chosen ids")
-        .unwrap();
+    let secret = p.generate_secret();
+    p.create_with(&fields(id), id, &secret).await.unwrap();
     secret
 }
 
@@ -189,17 +188,16 @@ async fn every_operation_through_the_provider() {
     let emu = Emu::start(&[]).await;
     let p = CspProvider::new(CspClient::standalone(emu.config().with_page_limit(2)).unwrap());
     assert_eq!(p.kind(), "vmwareCsp");
-    assert!(p.chooses_client_id());
+    assert!(matches!(p.creation(), Creation::Chosen(_)));
     p.check_credentials().await.unwrap();
 
     // Create with a chosen id and secret: no drift on read-back.
     let f = fields("Billing exporter");
-    let secret = p.generate_secret().unwrap();
+    let secret = p.generate_secret();
     check_secret(secret.expose()).unwrap();
     let created = p
         .create_with(&f, "billing-exporter", &secret)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(created.id, "billing-exporter");
     assert_eq!(f.diff(&created.fields), vec![]);
@@ -250,7 +248,7 @@ async fn every_operation_through_the_provider() {
     assert_eq!(f2.diff(&updated.fields), vec![]);
 
     // Rotation: both secrets work during the grace period, then only the new one.
-    let new = p.generate_secret().unwrap();
+    let new = p.generate_secret();
     p.rotate_to("billing-exporter", &new, Duration::from_secs(3600))
         .await
         .unwrap();
@@ -265,7 +263,7 @@ async fn every_operation_through_the_provider() {
     assert!(emu.valid("billing-exporter", &new).await);
 
     // Early retirement, idempotent.
-    let newer = p.generate_secret().unwrap();
+    let newer = p.generate_secret();
     p.rotate_to("billing-exporter", &newer, Duration::from_secs(3600))
         .await
         .unwrap();
@@ -282,7 +280,7 @@ async fn every_operation_through_the_provider() {
     );
 
     // A grace period of zero retires the old secret at once.
-    let instant = p.generate_secret().unwrap();
+    let instant = p.generate_secret();
     p.rotate_to("billing-exporter", &instant, Duration::ZERO)
         .await
         .unwrap();
@@ -314,22 +312,25 @@ async fn every_operation_through_the_provider() {
 
 #[tokio::test]
 async fn server_generated_ids_and_regenerate() {
+    // clientops always chooses the id; CSP also assigns one when none is sent.
     let emu = Emu::start(&[]).await;
     let p = emu.provider();
-    let created = p.create(&fields("Generated"), "uid-1").await.unwrap();
-    let secret = created.secret.unwrap();
-    assert!(emu.valid(&created.client.id, &secret).await);
-    assert_eq!(created.client.marker, None);
-    let regenerated = p
-        .client()
-        .regenerate_secret(&created.client.id)
-        .await
-        .unwrap();
-    assert!(!emu.valid(&created.client.id, &secret).await, "no overlap");
-    assert!(emu.valid(&created.client.id, &regenerated).await);
-    let rotated = p.rotate(&created.client.id).await.unwrap();
-    assert!(emu.valid(&created.client.id, &regenerated).await);
-    assert!(emu.valid(&created.client.id, &rotated).await);
+    let chosen = p.generate_secret();
+    let body =
+        clientops::provider::csp::fields::create_body(&fields("Generated"), None, Some(&chosen))
+            .unwrap();
+    let answer = p.client().create(&body).await.unwrap();
+    let id = answer.client_id.expect("CSP assigns an id");
+    let secret = answer.client_secret.unwrap_or(chosen);
+    assert!(emu.valid(&id, &secret).await);
+    assert_eq!(p.get(&id).await.unwrap().unwrap().marker, None);
+    let regenerated = p.client().regenerate_secret(&id).await.unwrap();
+    assert!(!emu.valid(&id, &secret).await, "no overlap");
+    assert!(emu.valid(&id, &regenerated).await);
+    let rotated = p.generate_secret();
+    p.client().rotate_secret(&id, &rotated, None).await.unwrap();
+    assert!(emu.valid(&id, &regenerated).await);
+    assert!(emu.valid(&id, &rotated).await);
 }
 
 #[tokio::test]
@@ -429,7 +430,7 @@ async fn the_old_secret_expires_after_48_hours_by_default() {
     let emu = Emu::start(&[]).await;
     let p = emu.provider();
     let old = create(&p, "default-expiry").await;
-    let new = p.generate_secret().unwrap();
+    let new = p.generate_secret();
     p.client()
         .rotate_secret("default-expiry", &new, None)
         .await
@@ -447,12 +448,12 @@ async fn a_rotation_still_in_progress_is_finished_first() {
     let p = emu.provider();
     let original = create(&p, "busy-app").await;
     // Rotated out of band: CSP holds `original` as the old secret.
-    let out_of_band = p.generate_secret().unwrap();
+    let out_of_band = p.generate_secret();
     p.client()
         .rotate_secret("busy-app", &out_of_band, None)
         .await
         .unwrap();
-    let ours = p.generate_secret().unwrap();
+    let ours = p.generate_secret();
     p.rotate_to("busy-app", &ours, Duration::from_secs(600))
         .await
         .unwrap();
@@ -472,11 +473,7 @@ async fn create_gets_409_while_a_deletion_is_in_progress() {
     let secret = create(&p, "reborn-app").await;
     p.delete("reborn-app").await.unwrap();
     assert_eq!(p.get("reborn-app").await.unwrap(), None);
-    match p
-        .create_with(&fields("x"), "reborn-app", &secret)
-        .await
-        .unwrap()
-    {
+    match p.create_with(&fields("x"), "reborn-app", &secret).await {
         Err(ProviderError::Conflict { messages }) => assert!(
             messages
                 .iter()
@@ -489,7 +486,6 @@ async fn create_gets_409_while_a_deletion_is_in_progress() {
     let again = p
         .create_with(&fields("x"), "reborn-app", &secret)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(again.id, "reborn-app");
 }
@@ -505,10 +501,10 @@ async fn statuses_map_to_typed_errors() {
     ));
 
     // CSP's own validation: 400 with its message.
-    let secret = p.generate_secret().unwrap();
+    let secret = p.generate_secret();
     let mut bad = fields("Bad/Name");
     bad.name = "Bad/Name".into();
-    match p.create_with(&bad, "bad-name", &secret).await.unwrap() {
+    match p.create_with(&bad, "bad-name", &secret).await {
         Err(ProviderError::Invalid {
             status: 400,
             messages,
@@ -523,18 +519,13 @@ async fn statuses_map_to_typed_errors() {
     let e = p
         .create_with(&fields("x"), "weak-secret", &ClientSecret::new("weak"))
         .await
-        .unwrap()
         .unwrap_err();
     assert!(matches!(e, ProviderError::Config { .. }), "{e:?}");
     // Fields CSP does not have are refused by name, before any request.
     let mut f = fields("x");
     f.scopes = ["openid".to_string()].into();
     f.client_uri = Some("https://example.com".into());
-    let e = p
-        .create_with(&f, "unsupported", &secret)
-        .await
-        .unwrap()
-        .unwrap_err();
+    let e = p.create_with(&f, "unsupported", &secret).await.unwrap_err();
     let text = e.to_string();
     assert!(
         text.contains("spec.scopes") && text.contains("spec.clientUri"),
@@ -548,7 +539,6 @@ async fn statuses_map_to_typed_errors() {
     let e = p
         .create_with(&fields("x"), "taken-app", &secret)
         .await
-        .unwrap()
         .unwrap_err();
     assert!(matches!(e, ProviderError::Conflict { .. }), "{e:?}");
 
@@ -572,7 +562,7 @@ async fn statuses_map_to_typed_errors() {
 async fn create_and_rotate_are_never_retried_blindly() {
     let emu = Emu::start(&[]).await;
     let p = emu.provider();
-    let secret = p.generate_secret().unwrap();
+    let secret = p.generate_secret();
 
     // A 503 on create: outcome unknown, one attempt, nothing created.
     emu.faults(json!({"p_503": 1.0, "times": 1, "path": "oauth-apps", "methods": ["POST"]}))
@@ -580,7 +570,6 @@ async fn create_and_rotate_are_never_retried_blindly() {
     let e = p
         .create_with(&fields("x"), "lost-create", &secret)
         .await
-        .unwrap()
         .unwrap_err();
     assert!(
         matches!(
@@ -602,7 +591,6 @@ async fn create_and_rotate_are_never_retried_blindly() {
     let e = p
         .create_with(&fields("x"), "lost-create", &secret)
         .await
-        .unwrap()
         .unwrap_err();
     assert!(matches!(e, ProviderError::OutcomeUnknown { .. }), "{e:?}");
     assert_eq!(emu.count("create", None).await, 2);
@@ -610,14 +598,13 @@ async fn create_and_rotate_are_never_retried_blindly() {
     let found = p
         .create_with(&fields("x"), "lost-create", &secret)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(found.id, "lost-create");
     assert_eq!(emu.count("create", Some("409")).await, 1);
 
     // Rotation committed, answer lost: one attempt; the repeat succeeds and the
     // old secret still works (one rotation, not two).
-    let new = p.generate_secret().unwrap();
+    let new = p.generate_secret();
     emu.faults(
         json!({"p_drop_after_commit": 1.0, "times": 1, "path": "/secret", "methods": ["POST"]}),
     )
@@ -664,16 +651,12 @@ async fn verify_secret_asks_the_token_endpoint_without_getting_a_token() {
     let mut web = fields("Web app");
     web.grant_types = ["authorization_code".to_string()].into();
     web.redirect_uris = vec!["https://web.example.com/callback".into()];
-    let web_secret = p.generate_secret().unwrap();
-    p.create_with(&web, "web-app", &web_secret)
-        .await
-        .unwrap()
-        .unwrap();
+    let web_secret = p.generate_secret();
+    p.create_with(&web, "web-app", &web_secret).await.unwrap();
     let mut public = web.clone();
     public.token_endpoint_auth_method = "none".into();
     p.create_with(&public, "public-app", &ClientSecret::new(""))
         .await
-        .unwrap()
         .unwrap();
     let wrong = ClientSecret::new("Wr0ng-Secret:+/%");
 
@@ -701,7 +684,7 @@ async fn verify_secret_asks_the_token_endpoint_without_getting_a_token() {
     );
 
     // During a rotation's grace period both secrets prove ownership.
-    let new = p.generate_secret().unwrap();
+    let new = p.generate_secret();
     p.rotate_to("web-app", &new, Duration::from_secs(3600))
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use clientops::api::OAuthClient;
 use clientops::api::provider::ProviderType;
 use clientops::controller::desired::desired;
-use clientops::provider::keycloak::adapter::{KEYCLOAK_BLOCK, diff, to_wire};
+use clientops::provider::keycloak::fields::{KEYCLOAK_BLOCK, diff, to_wire};
 use clientops::provider::keycloak::wire::{Attributes, ClientRepresentation};
 use clientops::provider::model::{ClientFields, Field};
 use clientops::provider::registry::kind;

@@ -14,11 +14,12 @@ use clientops::api::OAuthClient;
 use clientops::api::provider::ProviderType;
 use clientops::controller::desired::desired_for;
 use clientops::provider::ProviderError;
-use clientops::provider::keycloak::adapter::{
-    self, DEFAULT_SCOPES, KEYCLOAK_BLOCK, KeycloakProvider,
-};
+use clientops::provider::keycloak::KeycloakProvider;
+use clientops::provider::keycloak::fields::{self, DEFAULT_SCOPES, KEYCLOAK_BLOCK};
 use clientops::provider::keycloak::{KeycloakClient, KeycloakConfig, KeycloakCredentials};
-use clientops::provider::model::{ClientFields, Field, Provider, SecretCheck};
+use clientops::provider::model::{
+    ChosenIds, ChosenSecrets, ClientFields, Creation, Field, Provider, SecretCheck,
+};
 use clientops::provider::registry::kind;
 use clientops::secret::ClientSecret;
 use kube::ResourceExt;
@@ -78,15 +79,14 @@ async fn a_created_client_gets_tokens_and_is_found_by_id_and_in_the_list() {
     let kc = Keycloak::shared();
     let realm = kc.realm("kc-create", RealmSetup::default()).await;
     let p = provider(kc, &realm).await;
-    assert!(!p.supports_grace(), "no rotation policy in this realm");
-    assert!(p.chooses_client_id());
+    assert!(!p.keeps_previous(), "no rotation policy in this realm");
+    assert!(matches!(p.creation(), Creation::Chosen(_)));
     p.check_credentials().await.expect("credentials work");
 
-    let s = p.generate_secret().unwrap();
+    let s = p.generate_secret();
     let created = p
         .create_with(&machine("Billing"), "clientops-uid-1", &s)
         .await
-        .expect("creates with a chosen id")
         .expect("created");
     assert_eq!(created.id, "clientops-uid-1");
     assert!(kc.accepts(&realm.name, "clientops-uid-1", s.expose()).await);
@@ -95,8 +95,7 @@ async fn a_created_client_gets_tokens_and_is_found_by_id_and_in_the_list() {
     // A repeat (the answer of the first was lost): 409, the client is read back.
     let again = p
         .create_with(&machine("Billing"), "clientops-uid-1", &s)
-        .await
-        .unwrap();
+        .await;
     assert!(
         matches!(again, Err(ProviderError::Conflict { .. })),
         "{again:?}"
@@ -105,7 +104,7 @@ async fn a_created_client_gets_tokens_and_is_found_by_id_and_in_the_list() {
     let got = p.get("clientops-uid-1").await.unwrap().expect("found");
     assert_eq!(got.marker.as_deref(), Some("uid-1"));
     let rep = p.client().find("clientops-uid-1").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&machine("Billing"), &rep), []);
+    assert_eq!(fields::diff(&machine("Billing"), &rep), []);
     assert!(p.get("clientops-none").await.unwrap().is_none());
 
     // One LIST finds it with its marker, among Keycloak's own clients.
@@ -156,12 +155,12 @@ async fn an_admin_console_edit_is_seen_as_drift_and_reverted() {
             "keycloak": {"consentRequired": false, "attributes": {"display.on.consent.screen": "false"}},
         }),
     );
-    let s = p.generate_secret().unwrap();
+    let s = p.generate_secret();
     p.create_client(&f, "clientops-drift", &s, "drift")
         .await
         .unwrap();
     let rep = p.client().find("clientops-drift").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, &rep), []);
+    assert_eq!(fields::diff(&f, &rep), []);
 
     // Someone edits the client in the admin console.
     kc.edit(
@@ -177,7 +176,7 @@ async fn an_admin_console_edit_is_seen_as_drift_and_reverted() {
     )
     .await;
     let rep = p.client().find("clientops-drift").await.unwrap().unwrap();
-    let changed = adapter::diff(&f, &rep);
+    let changed = fields::diff(&f, &rep);
     assert_eq!(
         changed,
         [
@@ -192,7 +191,7 @@ async fn an_admin_console_edit_is_seen_as_drift_and_reverted() {
     let after = p.update("clientops-drift", &f, &changed).await.unwrap();
     assert!(f.diff(&after.fields).is_empty(), "{:?}", after.fields);
     let rep = p.client().find("clientops-drift").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, &rep), []);
+    assert_eq!(fields::diff(&f, &rep), []);
     let raw = kc.client(&realm.name, "clientops-drift").await.unwrap();
     assert_eq!(raw["directAccessGrantsEnabled"], false);
     assert_eq!(raw["consentRequired"], false);
@@ -213,13 +212,10 @@ async fn default_and_optional_scopes_are_managed_and_unknown_ones_named() {
         )
     };
     let f = scoped(json!(["basic", "profile", "roles"]));
-    let s = p.generate_secret().unwrap();
-    p.create_with(&f, "clientops-scoped", &s)
-        .await
-        .unwrap()
-        .unwrap();
+    let s = p.generate_secret();
+    p.create_with(&f, "clientops-scoped", &s).await.unwrap();
     let rep = p.client().find("clientops-scoped").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, &rep), [], "{rep:?}");
+    assert_eq!(fields::diff(&f, &rep), [], "{rep:?}");
     assert!(
         rep.default_client_scopes
             .as_ref()
@@ -230,11 +226,11 @@ async fn default_and_optional_scopes_are_managed_and_unknown_ones_named() {
 
     // An edit: one scope dropped, one added.
     let f = scoped(json!(["basic", "profile", "acr"]));
-    let changed = adapter::diff(&f, &rep);
+    let changed = fields::diff(&f, &rep);
     assert_eq!(changed, [DEFAULT_SCOPES]);
     p.update("clientops-scoped", &f, &changed).await.unwrap();
     let rep = p.client().find("clientops-scoped").await.unwrap().unwrap();
-    assert_eq!(adapter::diff(&f, &rep), []);
+    assert_eq!(fields::diff(&f, &rep), []);
     assert!(
         kc.accepts(&realm.name, "clientops-scoped", s.expose())
             .await
@@ -252,7 +248,6 @@ async fn default_and_optional_scopes_are_managed_and_unknown_ones_named() {
     let e = p
         .create_with(&f, "clientops-unscoped", &s)
         .await
-        .unwrap()
         .unwrap_err();
     assert!(e.to_string().contains("no-such-scope"), "{e}");
     assert!(kc.client(&realm.name, "clientops-unscoped").await.is_none());
@@ -270,15 +265,14 @@ async fn rotation_keeps_the_previous_secret_through_the_grace_period_until_retir
         )
         .await;
     let p = provider(kc, &realm).await;
-    assert!(p.supports_grace(), "the realm has the rotation policy");
-    let old = p.generate_secret().unwrap();
+    assert!(p.keeps_previous(), "the realm has the rotation policy");
+    let old = p.generate_secret();
     p.create_with(&machine("Rotating"), "clientops-rot", &old)
         .await
-        .unwrap()
         .unwrap();
     assert!(kc.accepts(&realm.name, "clientops-rot", old.expose()).await);
 
-    let new = p.generate_secret().unwrap();
+    let new = p.generate_secret();
     p.rotate_to("clientops-rot", &new, Duration::from_secs(3600))
         .await
         .expect("rotate");
@@ -335,12 +329,11 @@ async fn a_rotation_cut_after_keycloaks_half_is_finished_without_losing_the_old_
         )
         .await;
     let p = provider(kc, &realm).await;
-    let old = p.generate_secret().unwrap();
+    let old = p.generate_secret();
     p.create_with(&machine("Cut"), "clientops-cut", &old)
         .await
-        .unwrap()
         .unwrap();
-    let new = p.generate_secret().unwrap();
+    let new = p.generate_secret();
     // The first attempt recorded its fingerprint and had Keycloak rotate, then
     // stopped before setting the chosen secret.
     let fingerprint = clientops::provider::keycloak::wire::secret_fingerprint(&new);
@@ -369,17 +362,16 @@ async fn without_the_rotation_policy_a_rotation_replaces_the_secret_at_once() {
     let kc = Keycloak::shared();
     let realm = kc.realm("kc-onestep", RealmSetup::default()).await;
     let p = provider(kc, &realm).await;
-    assert!(!p.supports_grace());
+    assert!(!p.keeps_previous());
     let (field, message) =
-        adapter::check_grace(Duration::from_secs(60), p.rotation_policy()).unwrap_err();
+        fields::check_grace(Duration::from_secs(60), p.rotation_policy()).unwrap_err();
     assert_eq!(field, "spec.rotation.gracePeriod");
     assert!(message.contains("secret-rotation"), "{message}");
-    let old = p.generate_secret().unwrap();
+    let old = p.generate_secret();
     p.create_with(&machine("One step"), "clientops-one", &old)
         .await
-        .unwrap()
         .unwrap();
-    let new = p.generate_secret().unwrap();
+    let new = p.generate_secret();
     p.rotate_to("clientops-one", &new, Duration::ZERO)
         .await
         .unwrap();
@@ -394,16 +386,13 @@ async fn verify_secret_accepts_the_secret_and_rejects_others() {
     let kc = Keycloak::shared();
     let realm = kc.realm("kc-verify", RealmSetup::default()).await;
     let p = provider(kc, &realm).await;
-    let s = p.generate_secret().unwrap();
+    let s = p.generate_secret();
     // A browser client too: the probe must not depend on the grant.
     let f = desired(
         "Verified",
         json!({"grantTypes": ["client_credentials", "authorization_code"]}),
     );
-    p.create_with(&f, "clientops-verify", &s)
-        .await
-        .unwrap()
-        .unwrap();
+    p.create_with(&f, "clientops-verify", &s).await.unwrap();
     assert_eq!(
         p.verify_secret("clientops-verify", &s).await.unwrap(),
         SecretCheck::Accepted
@@ -422,7 +411,6 @@ async fn verify_secret_accepts_the_secret_and_rejects_others() {
     );
     p.create_with(&public, "clientops-public", &s)
         .await
-        .unwrap()
         .unwrap();
     assert!(matches!(
         p.verify_secret("clientops-public", &s).await.unwrap(),
@@ -435,10 +423,9 @@ async fn delete_removes_the_client_and_repeats_succeed() {
     let kc = Keycloak::shared();
     let realm = kc.realm("kc-delete", RealmSetup::default()).await;
     let p = provider(kc, &realm).await;
-    let s = p.generate_secret().unwrap();
+    let s = p.generate_secret();
     p.create_with(&machine("Doomed"), "clientops-doomed", &s)
         .await
-        .unwrap()
         .unwrap();
     p.delete("clientops-doomed").await.unwrap();
     assert!(kc.client(&realm.name, "clientops-doomed").await.is_none());
@@ -450,7 +437,6 @@ async fn delete_removes_the_client_and_repeats_succeed() {
     // Made anew under the same id: the remembered UUID is stale and is looked up again.
     p.create_with(&machine("Reborn"), "clientops-doomed", &s)
         .await
-        .unwrap()
         .unwrap();
     kc.admin(
         reqwest::Method::DELETE,

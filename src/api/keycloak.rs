@@ -3,7 +3,7 @@
 //! settings only Keycloak has).
 //!
 //! How the shared client fields map onto Keycloak's client representation is in
-//! `crate::provider::keycloak::adapter` and `docs/providers/keycloak.md`.
+//! `crate::provider::keycloak::fields` and `docs/providers/keycloak.md`.
 
 use std::collections::BTreeMap;
 

@@ -15,7 +15,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::provider::error::ProviderError;
-use crate::provider::model::{Provider, RemoteClient};
+use crate::provider::model::RemoteClient;
+use crate::provider::scoped::ScopedProvider;
 
 #[derive(Default)]
 struct Snapshot {
@@ -84,7 +85,7 @@ impl AccountCache {
     /// (`Duration::ZERO` forces a LIST).
     pub async fn list(
         &self,
-        provider: &dyn Provider,
+        provider: &ScopedProvider,
         max_age: Duration,
     ) -> Result<Vec<RemoteClient>, ProviderError> {
         let entry = self.entry(provider.account_key()).await;
@@ -96,7 +97,7 @@ impl AccountCache {
     /// LIST the account unless the snapshot is younger than `max_age`.
     async fn refresh(
         snap: &mut Snapshot,
-        provider: &dyn Provider,
+        provider: &ScopedProvider,
         max_age: Duration,
     ) -> Result<(), ProviderError> {
         let fresh = snap.fetched.is_some_and(|t| t.elapsed() < max_age);
@@ -116,7 +117,7 @@ impl AccountCache {
     /// `Ok(None)` means the provider says it does not exist.
     pub async fn get(
         &self,
-        provider: &dyn Provider,
+        provider: &ScopedProvider,
         id: &str,
         max_age: Duration,
         force: bool,
@@ -163,14 +164,22 @@ impl AccountCache {
 mod tests {
     use super::*;
     use crate::provider::budget::{CallScope, scoped};
-    use crate::provider::model::{ClientFields, CreatedClient, Field};
-    use crate::secret::ClientSecret;
+    use crate::provider::model::{ClientFields, Creation, Field, Provider, Secrets};
     use async_trait::async_trait;
 
-    /// An account whose LIST never answers (or answers at once, when `hangs` is false).
+    /// An account whose LIST never answers (or answers at once, when `hangs` is
+    /// false). Only the reads are asked of it.
     struct Account {
         key: String,
         hangs: bool,
+    }
+
+    fn account(key: &str, hangs: bool) -> ScopedProvider {
+        let inner = Account {
+            key: key.into(),
+            hangs,
+        };
+        ScopedProvider::new(Box::new(inner), "", "", false)
     }
 
     #[async_trait]
@@ -178,7 +187,7 @@ mod tests {
         fn kind(&self) -> &'static str {
             "test"
         }
-        fn account_key(&self) -> &str {
+        fn account(&self) -> &str {
             &self.key
         }
         async fn check_credentials(&self) -> Result<(), ProviderError> {
@@ -193,9 +202,6 @@ mod tests {
         async fn get(&self, _: &str) -> Result<Option<RemoteClient>, ProviderError> {
             Ok(None)
         }
-        async fn create(&self, _: &ClientFields, _: &str) -> Result<CreatedClient, ProviderError> {
-            unreachable!()
-        }
         async fn update(
             &self,
             _: &str,
@@ -207,10 +213,10 @@ mod tests {
         async fn delete(&self, _: &str) -> Result<(), ProviderError> {
             unreachable!()
         }
-        async fn rotate(&self, _: &str) -> Result<ClientSecret, ProviderError> {
+        fn creation(&self) -> Creation<'_> {
             unreachable!()
         }
-        async fn retire(&self, _: &str) -> Result<(), ProviderError> {
+        fn secrets(&self) -> Secrets<'_> {
             unreachable!()
         }
     }
@@ -218,10 +224,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hanging_list_holds_its_waiters_no_longer_than_their_deadline() {
         let cache = Arc::new(AccountCache::default());
-        let hung = Arc::new(Account {
-            key: "a".into(),
-            hangs: true,
-        });
+        let hung = Arc::new(account("a", true));
         // The first reconcile's LIST never ends (its own HTTP deadline is the HTTP
         // layer's business); it holds the account's lock.
         let (c, p) = (cache.clone(), hung.clone());
@@ -244,14 +247,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn idle_listings_are_evicted_and_used_ones_kept() {
         let cache = AccountCache::default();
-        let a = Account {
-            key: "a".into(),
-            hangs: false,
-        };
-        let b = Account {
-            key: "b".into(),
-            hangs: false,
-        };
+        let a = account("a", false);
+        let b = account("b", false);
         cache.list(&a, Duration::ZERO).await.unwrap();
         cache.list(&b, Duration::ZERO).await.unwrap();
         assert_eq!(cache.len().await, 2);

@@ -230,7 +230,6 @@ pub fn assess(input: &Input<'_>, remote: &RemoteClient, needs_secret: bool) -> A
                     id,
                     reason: RotationReason::CredentialsRejected,
                     retire_at: now,
-                    issuance: SecretIssuance::ProviderGenerated,
                     secret: ChosenSecret::New,
                 },
             ],

@@ -346,7 +346,7 @@ mod tests {
 
     #[test]
     fn the_csp_example_manifest_maps_without_drift() {
-        use crate::provider::csp::adapter as csp;
+        use crate::provider::csp::fields as csp;
         let text = include_str!("../../examples/50-csp.yaml");
         use serde::Deserialize;
         let doc = serde_yaml_ng::Deserializer::from_str(text)

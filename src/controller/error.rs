@@ -1,6 +1,7 @@
 //! Why a reconcile did not finish.
 
 use crate::provider::error::ProviderError;
+use crate::provider::scoped::ScopedProvider;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -21,6 +22,18 @@ pub enum Error {
 impl Error {
     pub fn provider(action: &'static str, source: ProviderError) -> Self {
         Error::Provider { action, source }
+    }
+
+    /// This error as the owner of `provider`'s object may read it (see
+    /// [`ScopedProvider::shown`]).
+    pub fn shown_through(self, provider: &ScopedProvider) -> Self {
+        match self {
+            Error::Provider { action, source } => Error::Provider {
+                action,
+                source: provider.shown(source),
+            },
+            other => other,
+        }
     }
 
     /// A stable label for metrics and condition reasons.

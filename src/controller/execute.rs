@@ -26,7 +26,8 @@ use crate::api::annotations::FINALIZER;
 use crate::api::client::{CredentialsResult, OAuthClientStatus, PendingOperation, RotationPhase};
 use crate::failpoint;
 use crate::provider::error::ProviderError;
-use crate::provider::model::{Provider, SecretCheck, SecretIssuance};
+use crate::provider::model::{AssignedIds, ChosenIds, Creation, SecretCheck, Secrets};
+use crate::provider::scoped::ScopedProvider;
 use crate::secret::ClientSecret;
 use crate::secret::mac::secret_mac;
 use crate::secret::render::{Credentials, Stamps, owner_reference, render};
@@ -141,7 +142,7 @@ impl<'a> PlanRunner<'a> {
         })
     }
 
-    fn provider(&self) -> Result<&'a dyn Provider, Error> {
+    fn provider(&self) -> Result<&'a ScopedProvider, Error> {
         self.obs
             .resolved
             .as_ref()
@@ -235,9 +236,25 @@ impl<'a> PlanRunner<'a> {
                 failpoint::hit("after-pending-create");
                 Ok(())
             }
-            Action::Create { how } => match how {
-                CreatePath::Generated => self.create().await,
-                CreatePath::ChosenId { id, secret } => self.create_chosen(id, *secret).await,
+            Action::Create { how } => match (how, self.provider()?.creation()) {
+                (CreatePath::Generated, Creation::Assigned(c)) => self.create(c).await,
+                (CreatePath::ChosenId { id, secret }, Creation::Chosen(c)) => {
+                    self.create_chosen(c, id, *secret).await
+                }
+                // The intent recorded a chosen id, and the provider object now
+                // names a provider that assigns ids (the planner keeps a recorded
+                // path, so that a repeat finds the client an earlier attempt made).
+                (_, creation) => Err(Error::provider(
+                    "create the client",
+                    ProviderError::config(format!(
+                        "the pending create was begun otherwise than {} creates clients ({}): was the provider object changed?",
+                        self.provider()?.kind(),
+                        match creation {
+                            Creation::Assigned(_) => "it assigns their ids",
+                            Creation::Chosen(_) => "it takes a chosen id",
+                        },
+                    )),
+                )),
             },
             Action::Adopt { id, reason } => self.adopt(id, reason).await,
             Action::ForgetMissing { id } => {
@@ -279,11 +296,8 @@ impl<'a> PlanRunner<'a> {
                 id,
                 reason,
                 retire_at,
-                issuance,
                 secret,
-            } => (self
-                .rotate(id, reason, *retire_at, *issuance, *secret)
-                .await)
+            } => (self.rotate(id, reason, *retire_at, *secret).await)
                 .inspect(|_| self.ctx.metrics.rotation_completed())
                 .inspect_err(|_| self.ctx.metrics.rotation_failed()),
             Action::FinishRotation { reason } => (self.finish_rotation(reason).await)
@@ -493,17 +507,17 @@ impl<'a> PlanRunner<'a> {
     /// Create with a caller-chosen id and secret: the secret is written to the Secret
     /// before the call, so a crash at any point loses nothing, and the id is recorded
     /// in `status.pendingCreate.marker`, so the client is found again by id.
-    async fn create_chosen(&mut self, id: &str, chosen: ChosenSecret) -> Result<(), Error> {
+    async fn create_chosen(
+        &mut self,
+        ids: &dyn ChosenIds,
+        id: &str,
+        chosen: ChosenSecret,
+    ) -> Result<(), Error> {
         let d = self.desired()?;
         let p = self.provider()?;
         let secret = match chosen {
             ChosenSecret::Kept => self.kept_secret(|c| c.secret.clone())?,
-            ChosenSecret::New => p.generate_secret().ok_or_else(|| {
-                Error::provider(
-                    "generate a secret",
-                    ProviderError::config("the provider cannot generate secrets"),
-                )
-            })?,
+            ChosenSecret::New => ids.generate_secret(),
         };
         let now = now_rfc3339(self.ctx);
         let creds = Credentials {
@@ -523,28 +537,22 @@ impl<'a> PlanRunner<'a> {
             r => r?,
         };
         failpoint::hit("after-create-secret-write");
-        let created = match p.create_with(&d.fields, id, &secret).await {
-            Some(Ok(c)) => c,
+        let created = match ids.create_with(&d.fields, id, &secret).await {
+            Ok(c) => c,
             // Already there: our own earlier attempt (the id is derived from our UID).
             // Already there: our own earlier attempt (the id is derived from our
             // UID). Not readable yet: the provider is still deleting an old client
             // with this id; waiting helps (the conflict is not a Stalled error).
-            Some(Err(conflict @ ProviderError::Conflict { .. })) => match p.get(id).await {
+            Err(conflict @ ProviderError::Conflict { .. }) => match p.get(id).await {
                 Ok(Some(c)) => c,
                 Ok(None) => return Err(Error::provider("create the client", conflict)),
                 Err(e) => return Err(Error::provider("look up the client", e)),
             },
-            Some(Err(e @ ProviderError::Invalid { .. })) => {
+            Err(e @ ProviderError::Invalid { .. }) => {
                 self.void_pending_create().await?;
                 return Err(Error::provider("create the client", e));
             }
-            Some(Err(e)) => return Err(Error::provider("create the client", e)),
-            None => {
-                return Err(Error::provider(
-                    "create the client",
-                    ProviderError::config("the provider does not take a chosen id"),
-                ));
-            }
+            Err(e) => return Err(Error::provider("create the client", e)),
         };
         failpoint::hit("after-create-call");
         self.ctx.accounts.upsert(p.account_key(), created).await;
@@ -623,11 +631,11 @@ impl<'a> PlanRunner<'a> {
 
     /// Create a client whose id the provider chooses (its secret: the provider's or
     /// the adapter's). The intent, with what this create sends, is recorded.
-    async fn create(&mut self) -> Result<(), Error> {
+    async fn create(&mut self, assigned: &dyn AssignedIds) -> Result<(), Error> {
         let d = self.desired()?;
         let p = self.provider()?;
         let marker = self.obj.uid().unwrap_or_default();
-        let created = match p.create(&d.fields, &marker).await {
+        let created = match assigned.create(&d.fields, &marker).await {
             Ok(c) => c,
             Err(e @ ProviderError::Invalid { .. }) => {
                 // Rejected: nothing was created, so the intent is void.
@@ -788,7 +796,6 @@ impl<'a> PlanRunner<'a> {
         id: &str,
         reason: &RotationReason,
         retire_at: chrono::DateTime<chrono::Utc>,
-        issuance: SecretIssuance,
         chosen: ChosenSecret,
     ) -> Result<(), Error> {
         let p = self.provider()?;
@@ -799,23 +806,18 @@ impl<'a> PlanRunner<'a> {
             .credentials
             .as_ref()
             .and_then(|c| c.secret.clone());
-        let new = match issuance {
-            SecretIssuance::ProviderGenerated => p
+        let new = match p.secrets() {
+            Secrets::Generated(g) => g
                 .rotate(id)
                 .await
                 .map_err(|e| Error::provider("rotate the secret", e))?,
-            SecretIssuance::CallerChosen => {
+            Secrets::Chosen(c) => {
                 // Choose the new secret and persist it (as pending) before the call;
                 // a retry after a crash reuses it, and the call is idempotent.
                 let pending = match chosen {
                     ChosenSecret::Kept => self.kept_secret(|c| c.pending.clone())?,
                     ChosenSecret::New => {
-                        let new = p.generate_secret().ok_or_else(|| {
-                            Error::provider(
-                                "generate a secret",
-                                ProviderError::config("the provider cannot generate secrets"),
-                            )
-                        })?;
+                        let new = c.generate_secret();
                         let mut creds = self.obs.secret.credentials.clone().unwrap_or_default();
                         creds.client_id = id.into();
                         creds.pending = Some(new.clone());
@@ -827,7 +829,7 @@ impl<'a> PlanRunner<'a> {
                 let grace = (retire_at - self.ctx.clock.now())
                     .to_std()
                     .unwrap_or_default();
-                p.rotate_to(id, &pending, grace)
+                c.rotate_to(id, &pending, grace)
                     .await
                     .map_err(|e| Error::provider("rotate the secret", e))?;
                 pending
@@ -872,7 +874,7 @@ impl<'a> PlanRunner<'a> {
                 "the provider refused the Secret's secret (changed at the provider)".into()
             }
         };
-        let previous = if p.supports_grace() {
+        let previous = if p.capabilities().grace {
             format!(
                 "the previous secret retires at {}",
                 retire_at.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -995,9 +997,14 @@ impl<'a> PlanRunner<'a> {
     async fn restore_secret(&mut self, id: &str) -> Result<(), Error> {
         let p = self.provider()?;
         let secret = self.secret_in_secret()?;
-        p.rotate_to(id, &secret, Duration::ZERO)
-            .await
-            .map_err(|e| Error::provider("set the secret back to the Secret's", e))?;
+        let set_back = match p.secrets() {
+            Secrets::Chosen(c) => c.rotate_to(id, &secret, Duration::ZERO).await,
+            Secrets::Generated(_) => Err(ProviderError::config(format!(
+                "{} generates its secrets: it cannot take the Secret's back",
+                p.kind()
+            ))),
+        };
+        set_back.map_err(|e| Error::provider("set the secret back to the Secret's", e))?;
         self.event(
             EventType::Normal,
             "CredentialsRestored",
@@ -1048,6 +1055,22 @@ impl<'a> PlanRunner<'a> {
         reason: &RotationReason,
     ) -> Result<(), Error> {
         let p = self.provider()?;
+        let g = match p.secrets() {
+            Secrets::Generated(g) => g,
+            // Where clientops chooses the secret, a rotation to a chosen one
+            // replaces the unknown secret: no gap (the planner plans just that).
+            Secrets::Chosen(_) => {
+                let retire_at = self.ctx.clock.now()
+                    + chrono::Duration::from_std(self.desired()?.grace).unwrap_or_default();
+                // (Never planned: the planner repeats the rotation itself. A
+                // pending secret in the Secret is sent again, as it would plan.)
+                let chosen = match self.obs.secret.credentials.as_ref() {
+                    Some(c) if c.pending.is_some() => ChosenSecret::Kept,
+                    _ => ChosenSecret::New,
+                };
+                return self.rotate(id, reason, retire_at, chosen).await;
+            }
+        };
         // Say so before retiring the Secret's secret: if this stops between the
         // retire and the write, the next attempt must not keep that secret as the
         // "previous" one (it no longer works anywhere).
@@ -1073,7 +1096,7 @@ impl<'a> PlanRunner<'a> {
             format!("a rotation of client {id} took effect but its secret was lost; issuing a new one (the current secret stops working for the moment between retiring it and writing the new one)"),
         )
         .await;
-        p.retire(id)
+        g.retire(id)
             .await
             .map_err(|e| Error::provider("retire the previous secret", e))?;
         failpoint::hit("after-recovery-retire");
@@ -1082,7 +1105,7 @@ impl<'a> PlanRunner<'a> {
             .set_rotated(p.account_key(), id, false)
             .await;
         let rotation_id = self.pending_rotation_id();
-        let new = p
+        let new = g
             .rotate(id)
             .await
             .map_err(|e| Error::provider("rotate the secret", e))?;
@@ -1113,7 +1136,7 @@ impl<'a> PlanRunner<'a> {
 
     async fn retire(&mut self, id: &str, reason: &RetireReason) -> Result<(), Error> {
         let p = self.provider()?;
-        match p.retire(id).await {
+        match p.secrets().retire(id).await {
             // Nothing to retire (already gone): the goal is reached.
             Ok(()) | Err(ProviderError::NotFound { .. }) | Err(ProviderError::Conflict { .. }) => {}
             Err(e) => return Err(Error::provider("retire the previous secret", e)),
@@ -1160,7 +1183,7 @@ impl<'a> PlanRunner<'a> {
         };
         // A provider without grace replaced the secret at rotation (the Rotated
         // event said so): nothing was retired now.
-        if p.supports_grace() {
+        if p.capabilities().grace {
             self.event(
                 EventType::Normal,
                 "Retired",

@@ -26,8 +26,12 @@ use crate::controller::fairness::{ForcedResyncs, InFlight, Workers};
 use crate::controller::intent_proof::IntentKeys;
 use crate::controller::observe::RemoteObs;
 use crate::controller::resolve::{Origin, Resolved};
-use crate::provider::model::{ClientFields, CreatedClient, Field, RemoteClient};
+use crate::provider::model::{
+    AssignedIds, ClientFields, CreatedClient, Creation, Field, GeneratedSecrets, Provider,
+    RemoteClient, Secrets,
+};
 use crate::provider::ratelimit::{LimiterKey, RateLimitConfig, RateLimiter, RateLimiterRegistry};
+use crate::provider::scoped::ScopedProvider;
 use crate::telemetry::Metrics;
 
 const NS: &str = "team-a";
@@ -196,9 +200,10 @@ fn requests(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// An in-memory provider account: client `c1`, made with secret `s1`; a
 /// rotation issues `s2`. Every call is recorded.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct FakeProvider {
-    calls: Mutex<Vec<String>>,
+    /// Shared by the copy the runner calls and the one the test reads.
+    calls: Arc<Mutex<Vec<String>>>,
     /// `create` is refused as invalid.
     rejects_create: bool,
 }
@@ -229,7 +234,7 @@ impl Provider for FakeProvider {
     fn kind(&self) -> &'static str {
         "fake"
     }
-    fn account_key(&self) -> &str {
+    fn account(&self) -> &str {
         "fake"
     }
     async fn check_credentials(&self) -> Result<(), ProviderError> {
@@ -243,6 +248,29 @@ impl Provider for FakeProvider {
         self.record(format!("get {id}"));
         Ok(None)
     }
+    async fn update(
+        &self,
+        id: &str,
+        fields: &ClientFields,
+        _changed: &[Field],
+    ) -> Result<RemoteClient, ProviderError> {
+        self.record(format!("update {id}"));
+        Ok(remote_c1(fields))
+    }
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        self.record(format!("delete {id}"));
+        Ok(())
+    }
+    fn creation(&self) -> Creation<'_> {
+        Creation::Assigned(self)
+    }
+    fn secrets(&self) -> Secrets<'_> {
+        Secrets::Generated(self)
+    }
+}
+
+#[async_trait]
+impl AssignedIds for FakeProvider {
     async fn create(
         &self,
         fields: &ClientFields,
@@ -260,19 +288,10 @@ impl Provider for FakeProvider {
             secret: Some(ClientSecret::new("s1")),
         })
     }
-    async fn update(
-        &self,
-        id: &str,
-        fields: &ClientFields,
-        _changed: &[Field],
-    ) -> Result<RemoteClient, ProviderError> {
-        self.record(format!("update {id}"));
-        Ok(remote_c1(fields))
-    }
-    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        self.record(format!("delete {id}"));
-        Ok(())
-    }
+}
+
+#[async_trait]
+impl GeneratedSecrets for FakeProvider {
     async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError> {
         self.record(format!("rotate {id}"));
         Ok(ClientSecret::new("s2"))
@@ -386,9 +405,10 @@ impl Run {
     ) -> Self {
         let server = ApiServer::new(script);
         let ctx = context(server.client());
+        let scoped = ScopedProvider::new(Box::new(provider.clone()), "", "", false);
         let provider = Arc::new(provider);
         let resolved = Resolved {
-            provider: provider.clone(),
+            provider: Arc::new(scoped),
             kind: crate::provider::registry::kind(ProviderType::Cloudflare),
             provider_type: ProviderType::Cloudflare,
             origin: Origin::Cluster { name: "cf".into() },
@@ -438,7 +458,6 @@ fn rotate_c1() -> Action {
         id: "c1".into(),
         reason: RotationReason::Requested("r".into()),
         retire_at: chrono::Utc::now() + chrono::Duration::hours(1),
-        issuance: SecretIssuance::ProviderGenerated,
         secret: ChosenSecret::New,
     }
 }

@@ -185,7 +185,7 @@ pub async fn observe(
                 let seen = (desired.as_ref().ok(), import_secret.as_ref());
                 match observe_remote(ctx, obj, r, seen, force).await {
                     Ok(obs) => obs,
-                    Err(e) => RemoteObs::Unavailable(provider_unavailable(&e)),
+                    Err(e) => RemoteObs::Unavailable(provider_unavailable(&r.provider.shown(e))),
                 }
             }
         },

@@ -29,6 +29,7 @@ use super::desired::{Desired, SpecError};
 pub use super::markers::RotationReason;
 use super::markers::{CreateMarker, chosen_client_id, sent_fingerprint};
 use crate::api::client::{DeletionPolicy, OAuthClientStatus, RotationPhase};
+pub use crate::provider::model::Capabilities;
 use crate::provider::model::{Field, RemoteClient, SecretIssuance};
 pub use crate::secret::observe::SecretState;
 
@@ -59,28 +60,6 @@ pub struct Input<'a> {
     /// per-object limit put off (`observe.rs`; the provider was read as usual):
     /// the value counts as not seen yet, and is honoured after this long.
     pub reconcile_deferred: Option<Duration>,
-}
-
-/// What the provider can do, as far as the plan depends on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Capabilities {
-    /// A previous secret stays valid after a rotation (Cloudflare, CSP); false for
-    /// Hydra, which replaces the secret in one step.
-    pub grace: bool,
-    /// Clients are created with an id clientops chooses (CSP).
-    pub chooses_client_id: bool,
-    /// Who chooses a new secret: the provider (Cloudflare) or clientops (CSP, Hydra).
-    pub secret_issuance: SecretIssuance,
-}
-
-impl Default for Capabilities {
-    fn default() -> Self {
-        Capabilities {
-            grace: true,
-            chooses_client_id: false,
-            secret_issuance: SecretIssuance::ProviderGenerated,
-        }
-    }
 }
 
 /// The clientops annotations as they are now.
@@ -162,9 +141,8 @@ pub enum Action {
         id: String,
         reason: RotationReason,
         retire_at: DateTime<Utc>,
-        issuance: SecretIssuance,
-        /// The secret sent where clientops chooses it (`issuance` CallerChosen;
-        /// `New` otherwise).
+        /// The secret sent where clientops chooses it (`New` where the provider
+        /// generates it).
         secret: ChosenSecret,
     },
     /// The Secret holds the pending rotation's secret: only status is behind.
@@ -552,7 +530,6 @@ fn decide(input: &Input<'_>) -> Plan {
                 id,
                 reason,
                 retire_at,
-                issuance: caps.secret_issuance,
                 secret: rotation_secret(input),
             });
         }
@@ -598,7 +575,6 @@ fn decide(input: &Input<'_>) -> Plan {
                 id,
                 reason,
                 retire_at,
-                issuance: caps.secret_issuance,
                 secret: rotation_secret(input),
             });
         }
@@ -698,7 +674,6 @@ fn decide(input: &Input<'_>) -> Plan {
                 id: id.clone(),
                 reason,
                 retire_at: input.now + chrono_dur(grace),
-                issuance: caps.secret_issuance,
                 secret: rotation_secret(input),
             });
         }

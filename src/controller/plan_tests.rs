@@ -425,7 +425,6 @@ fn after_adopting_a_lost_create_a_fresh_secret_is_issued_and_the_unseen_one_reti
                 id: "c1".into(),
                 reason: RotationReason::SecretLost,
                 retire_at: t(NOW),
-                issuance: GENERATED,
                 secret: ChosenSecret::New,
             },
         ]
@@ -485,7 +484,6 @@ fn a_deleted_secret_is_repaired_by_rotating_with_grace() {
                 id: "c1".into(),
                 reason: RotationReason::SecretLost,
                 retire_at: t("2026-11-24T13:00:00Z"),
-                issuance: GENERATED,
                 secret: ChosenSecret::New,
             },
         ]
@@ -536,7 +534,6 @@ fn a_new_rotate_annotation_rotates_once() {
                 id: "c1".into(),
                 reason,
                 retire_at: t("2026-11-24T13:00:00Z"),
-                issuance: GENERATED,
                 secret: ChosenSecret::New,
             },
         ]
@@ -596,7 +593,6 @@ fn a_rotation_requested_after_an_out_of_band_rotation_recovers_instead_of_rotati
                 id: "c1".into(),
                 reason: RotationReason::Requested("r".into()),
                 retire_at: t("2026-11-24T13:00:00Z"),
-                issuance: SecretIssuance::CallerChosen,
                 secret: ChosenSecret::New,
             },
         ]
@@ -754,7 +750,6 @@ fn a_pending_rotation_that_never_happened_rotates_again() {
             id: "c1".into(),
             reason: RotationReason::Requested("x".into()),
             retire_at: t("2026-11-24T13:00:00Z"),
-            issuance: GENERATED,
             secret: ChosenSecret::New,
         }]
     );
@@ -776,7 +771,6 @@ fn a_recovery_interrupted_after_retiring_the_held_secret_rotates_without_grace()
             id: "c1".into(),
             reason: RotationReason::Requested("x".into()),
             retire_at: t("2026-11-24T12:00:00Z"),
-            issuance: GENERATED,
             secret: ChosenSecret::New,
         }]
     );
@@ -903,7 +897,6 @@ fn an_import_is_adopted_then_rotated_with_grace_to_obtain_a_secret() {
                 id: "c1".into(),
                 reason: RotationReason::Import,
                 retire_at: t("2026-11-24T13:00:00Z"),
-                issuance: GENERATED,
                 secret: ChosenSecret::New,
             },
         ]
@@ -1015,7 +1008,6 @@ fn without_grace_support_the_previous_secret_retires_at_once() {
             id: "c1".into(),
             reason: RotationReason::Requested("r".into()),
             retire_at: t(NOW),
-            issuance: SecretIssuance::CallerChosen,
             secret: ChosenSecret::New,
         }),
         "{p:?}"
@@ -1185,14 +1177,11 @@ mod properties {
                     prop_assert!(again, "{:?}", a[i]);
                 }
             }
-            // Every rotation uses the provider's way of issuing secrets, and a lost
-            // rotation is recovered (with its gap) only where clientops cannot
-            // repeat it with a secret it chose.
+            // A lost rotation is recovered (with its gap) only where clientops
+            // cannot repeat it with a secret it chose.
             for x in a {
-                match x {
-                    Action::Rotate { issuance, .. } => prop_assert_eq!(*issuance, c.capabilities.secret_issuance),
-                    Action::RecoverLostRotation { .. } => prop_assert_eq!(c.capabilities.secret_issuance, GENERATED),
-                    _ => {}
+                if let Action::RecoverLostRotation { .. } = x {
+                    prop_assert_eq!(c.capabilities.secret_issuance, GENERATED);
                 }
             }
             // A rotation is always preceded by a recorded intent.
@@ -1359,7 +1348,6 @@ fn hydra_creates_with_its_generated_id_and_rotates_to_a_chosen_secret_without_gr
                 id: "c1".into(),
                 reason: RotationReason::Requested("r".into()),
                 retire_at: t(NOW),
-                issuance: SecretIssuance::CallerChosen,
                 secret: ChosenSecret::New,
             },
         ]
@@ -1389,7 +1377,6 @@ fn a_lost_rotation_to_a_chosen_secret_is_repeated_not_recovered() {
                 id: "c1".into(),
                 reason: RotationReason::Requested("x".into()),
                 retire_at,
-                issuance: SecretIssuance::CallerChosen,
                 secret: ChosenSecret::New,
             }],
             "{caps:?}"
@@ -1611,7 +1598,6 @@ fn refused_credentials_are_replaced_where_the_provider_generates_the_secret() {
                 id: "c1".into(),
                 reason: RotationReason::CredentialsRejected,
                 retire_at: t(NOW),
-                issuance: GENERATED,
                 secret: ChosenSecret::New,
             }
         ]

@@ -38,7 +38,7 @@ async fn check_within_budget(ctx: &Context, blocks: &ProviderBlocks, origin: &Or
         Ok(r) => match r.provider.check_credentials().await {
             Ok(()) => Verdict::Ready,
             Err(e) => {
-                let u = super::observe::provider_unavailable(&e);
+                let u = super::observe::provider_unavailable(&r.provider.shown(e));
                 Verdict::Stalled {
                     reason: u.reason,
                     message: format!("a test call to the provider failed: {}", u.message),

@@ -189,6 +189,11 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         // Our copy: the object as last written, with any write held back.
         obj.status = Some(status);
         if let Err(e) = result {
+            // What the provider object's owner may read of a provider's answer.
+            let e = match &obs.resolved {
+                Some(r) => e.shown_through(&r.provider),
+                None => e,
+            };
             tracing::warn!(error = %e, "reconcile step failed");
             let verdict = if e.is_stalled() {
                 Verdict::Stalled {
@@ -277,14 +282,7 @@ fn input<'a>(
         capabilities: obs
             .resolved
             .as_ref()
-            .map_or_else(Capabilities::default, |r| {
-                let p = r.provider.as_ref();
-                Capabilities {
-                    grace: p.supports_grace(),
-                    chooses_client_id: p.chooses_client_id(),
-                    secret_issuance: p.secret_issuance(),
-                }
-            }),
+            .map_or_else(Capabilities::default, |r| r.provider.capabilities()),
         reconcile_deferred: obs.reconcile_deferred,
         credentials: Some(CredentialChecks::for_object(
             ctx.settings.credential_check_every,

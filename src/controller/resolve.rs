@@ -16,7 +16,6 @@ use crate::api::provider::{ProviderBlocks, ProviderType};
 use crate::api::{ClusterOAuthProvider, OAuthClient, OAuthProvider};
 use crate::provider::http::RequestHook;
 use crate::provider::list_budget::ListBudget;
-use crate::provider::model::Provider;
 use crate::provider::ratelimit::{RateLimiter, RateLimiterRegistry};
 use crate::provider::registry::{self, Connect, ConnectError, Connected, Kind};
 use crate::provider::scoped::ScopedProvider;
@@ -24,7 +23,9 @@ use crate::secret::observe::entered_value;
 
 /// A provider ready to be called.
 pub struct Resolved {
-    pub provider: Arc<dyn Provider>,
+    /// The provider client, scoped to the provider object (its account key, how
+    /// its errors are shown).
+    pub provider: Arc<ScopedProvider>,
     /// Its kind (its rules on the desired state).
     pub kind: &'static dyn Kind,
     pub provider_type: ProviderType,

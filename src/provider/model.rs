@@ -200,17 +200,6 @@ pub struct CreatedClient {
     pub secret: Option<ClientSecret>,
 }
 
-/// How a provider issues a new client secret.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SecretIssuance {
-    /// The provider generates it and returns it once; the previous one stays valid
-    /// until retired (Cloudflare).
-    ProviderGenerated,
-    /// The caller chooses it ([`Provider::rotate_to`]): clientops generates it and
-    /// persists it before the call, so no crash can lose it (VMware CSP).
-    CallerChosen,
-}
-
 /// What a provider says about a client secret offered as proof of ownership
 /// ([`Provider::verify_secret`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,30 +213,27 @@ pub enum SecretCheck {
 }
 
 /// What a provider can do to OAuth clients of one account.
+///
+/// The methods every provider has (read, update, delete, prove a secret) are here;
+/// how it creates clients and issues secrets is its *mode*, stated once in
+/// [`Provider::creation`] and [`Provider::secrets`] as the trait objects that mode
+/// needs: a provider implements only the operations of its mode, and the
+/// controller reaches an operation only through the mode that has it.
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// A short name for logs and metrics, e.g. `cloudflare`.
     fn kind(&self) -> &'static str;
-    /// A stable key of the account (base URL + account id), shared by every client of
-    /// that account: the unit of rate limiting and of the drift LIST.
-    fn account_key(&self) -> &str;
+    /// The account as the provider names it (base URL + account id), shared by
+    /// every client of that account. The controller keys rate limits and the drift
+    /// LIST by [`ScopedProvider::account_key`](super::scoped::ScopedProvider::account_key),
+    /// which adds who configured the provider.
+    fn account(&self) -> &str;
     /// A cheap authenticated call that proves the credentials work.
     async fn check_credentials(&self) -> Result<(), ProviderError>;
     /// Every client of the account.
     async fn list(&self) -> Result<Vec<RemoteClient>, ProviderError>;
     /// One client; `Ok(None)` when it does not exist.
     async fn get(&self, id: &str) -> Result<Option<RemoteClient>, ProviderError>;
-    /// Create a client. Never retried blindly: a lost response is
-    /// `ProviderError::OutcomeUnknown`.
-    /// `marker` identifies the OAuthClient that asks (its UID); a provider that can
-    /// store metadata with the client stores it, and reports it back in
-    /// [`RemoteClient::marker`], so a create whose response was lost is found again
-    /// unambiguously.
-    async fn create(
-        &self,
-        fields: &ClientFields,
-        marker: &str,
-    ) -> Result<CreatedClient, ProviderError>;
     /// Change exactly `changed` fields to their values in `fields`.
     async fn update(
         &self,
@@ -257,10 +243,6 @@ pub trait Provider: Send + Sync {
     ) -> Result<RemoteClient, ProviderError>;
     /// Delete a client; deleting a missing client is success.
     async fn delete(&self, id: &str) -> Result<(), ProviderError>;
-    /// Issue a new secret; the previous one stays valid until [`Provider::retire`].
-    async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError>;
-    /// Retire the previous secret after a rotation.
-    async fn retire(&self, id: &str) -> Result<(), ProviderError>;
 
     /// Whether the provider accepts `secret` as client `id`'s secret: proof that
     /// whoever holds it owns the client (an import). Checked the way the provider
@@ -278,59 +260,162 @@ pub trait Provider: Send + Sync {
         )))
     }
 
-    /// Whether a previous secret can stay valid after a rotation (false: rotation
-    /// replaces the secret in one step, as at Ory Hydra).
-    fn supports_grace(&self) -> bool {
-        true
+    /// The account's public OAuth endpoints, as far as this provider knows them
+    /// (`spec.secret.endpoints` and templates publish them). Default: none known.
+    fn endpoints(&self) -> super::endpoints::Endpoints {
+        super::endpoints::Endpoints::default()
     }
 
-    /// Whether clients are created with a caller-chosen id ([`Provider::create_with`]).
-    fn chooses_client_id(&self) -> bool {
-        false
-    }
+    /// How this provider creates clients: who chooses the id.
+    fn creation(&self) -> Creation<'_>;
 
-    /// How this provider issues secrets.
-    fn secret_issuance(&self) -> SecretIssuance {
-        SecretIssuance::ProviderGenerated
-    }
+    /// How this provider issues secrets: who chooses a new one.
+    fn secrets(&self) -> Secrets<'_>;
+}
 
-    /// A new secret that meets the provider's rules, from a CSPRNG (for
-    /// [`SecretIssuance::CallerChosen`] providers).
-    fn generate_secret(&self) -> Option<ClientSecret> {
-        None
+impl dyn Provider + '_ {
+    /// The plain facts of the provider's modes, for the planner (derived here, never
+    /// stated twice).
+    pub fn capabilities(&self) -> Capabilities {
+        let (secret_issuance, grace) = match self.secrets() {
+            Secrets::Generated(_) => (SecretIssuance::ProviderGenerated, true),
+            Secrets::Chosen(c) => (SecretIssuance::CallerChosen, c.keeps_previous()),
+        };
+        Capabilities {
+            grace,
+            chooses_client_id: matches!(self.creation(), Creation::Chosen(_)),
+            secret_issuance,
+        }
     }
+}
 
-    /// Make `new` the client's secret; the previous one stays valid for `grace`
-    /// (for [`SecretIssuance::CallerChosen`] providers). Idempotent: setting the
-    /// secret the client already has succeeds.
-    async fn rotate_to(
+/// How a provider creates clients.
+#[derive(Clone, Copy)]
+pub enum Creation<'a> {
+    /// The provider assigns the id; a create whose answer was lost is found again
+    /// by its marker (Hydra's metadata, Entra ID's `uniqueName`) or by what it sent
+    /// (Cloudflare).
+    Assigned(&'a dyn AssignedIds),
+    /// clientops chooses the id (and the first secret) and persists both before
+    /// the call: a lost answer is found again by that id (VMware CSP, Keycloak).
+    Chosen(&'a dyn ChosenIds),
+}
+
+/// Creating clients whose id the provider assigns.
+#[async_trait]
+pub trait AssignedIds: Send + Sync {
+    /// Create a client. Never retried blindly: a lost response is
+    /// `ProviderError::OutcomeUnknown`.
+    /// `marker` identifies the OAuthClient that asks (its UID); a provider that can
+    /// store metadata with the client stores it, and reports it back in
+    /// [`RemoteClient::marker`], so a create whose response was lost is found again
+    /// unambiguously.
+    async fn create(
         &self,
-        id: &str,
-        new: &ClientSecret,
-        grace: std::time::Duration,
-    ) -> Result<(), ProviderError> {
-        let _ = (id, new, grace);
-        Err(ProviderError::config(format!(
-            "{} does not accept a caller-chosen secret",
-            self.kind()
-        )))
-    }
+        fields: &ClientFields,
+        marker: &str,
+    ) -> Result<CreatedClient, ProviderError>;
+}
 
-    /// Create a client with a caller-chosen id and secret (for providers that allow
-    /// it): after a crash the client is found by that id. `None`: not supported.
+/// Creating clients with an id clientops chooses. The first secret is chosen too,
+/// so such a provider also takes chosen secrets.
+#[async_trait]
+pub trait ChosenIds: ChosenSecrets {
+    /// Create a client with id `id` and secret `secret` (ignored for a public
+    /// client). Idempotent where the provider lets it be: a repeat after a lost
+    /// answer finds the client it made; a `Conflict` means the id is taken (or
+    /// still being deleted).
     async fn create_with(
         &self,
         fields: &ClientFields,
         id: &str,
         secret: &ClientSecret,
-    ) -> Option<Result<RemoteClient, ProviderError>> {
-        let _ = (fields, id, secret);
-        None
-    }
+    ) -> Result<RemoteClient, ProviderError>;
+}
 
-    /// The account's public OAuth endpoints, as far as this provider knows them
-    /// (`spec.secret.endpoints` and templates publish them). Default: none known.
-    fn endpoints(&self) -> super::endpoints::Endpoints {
-        super::endpoints::Endpoints::default()
+/// How a provider issues secrets.
+#[derive(Clone, Copy)]
+pub enum Secrets<'a> {
+    /// The provider generates each new secret and returns it once; the previous
+    /// one stays valid until retired (Cloudflare; Entra ID's `addPassword`).
+    Generated(&'a dyn GeneratedSecrets),
+    /// clientops chooses each new secret and persists it before the call, so no
+    /// crash can lose it (VMware CSP, Ory Hydra, Keycloak).
+    Chosen(&'a dyn ChosenSecrets),
+}
+
+impl Secrets<'_> {
+    /// Retire the previous secret after a rotation, in either mode.
+    pub async fn retire(&self, id: &str) -> Result<(), ProviderError> {
+        match self {
+            Secrets::Generated(g) => g.retire(id).await,
+            Secrets::Chosen(c) => c.retire(id).await,
+        }
+    }
+}
+
+/// Secrets the provider generates.
+#[async_trait]
+pub trait GeneratedSecrets: Send + Sync {
+    /// Issue a new secret; the previous one stays valid until
+    /// [`GeneratedSecrets::retire`].
+    async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError>;
+    /// Retire the previous secret after a rotation.
+    async fn retire(&self, id: &str) -> Result<(), ProviderError>;
+}
+
+/// Secrets clientops chooses.
+#[async_trait]
+pub trait ChosenSecrets: Send + Sync {
+    /// A new secret that meets the provider's rules, from a CSPRNG.
+    fn generate_secret(&self) -> ClientSecret;
+    /// Whether the previous secret stays valid after [`ChosenSecrets::rotate_to`]
+    /// (a grace period). False: the new secret replaces it in one step (Ory Hydra;
+    /// Keycloak without the realm's rotation policy).
+    fn keeps_previous(&self) -> bool;
+    /// Make `new` the client's secret; the previous one stays valid for `grace`
+    /// where the provider keeps one. Idempotent: setting the secret the client
+    /// already has succeeds.
+    async fn rotate_to(
+        &self,
+        id: &str,
+        new: &ClientSecret,
+        grace: std::time::Duration,
+    ) -> Result<(), ProviderError>;
+    /// Retire the previous secret after a rotation (nothing to do where none is
+    /// kept).
+    async fn retire(&self, id: &str) -> Result<(), ProviderError>;
+}
+
+/// Who chooses a new client secret, as the planner sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretIssuance {
+    /// [`Secrets::Generated`].
+    ProviderGenerated,
+    /// [`Secrets::Chosen`].
+    CallerChosen,
+}
+
+/// What the provider can do, as far as the plan depends on it: the plain facts of
+/// its modes (`<dyn Provider>::capabilities`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// A previous secret stays valid after a rotation (Cloudflare, CSP); false for
+    /// Hydra, which replaces the secret in one step.
+    pub grace: bool,
+    /// Clients are created with an id clientops chooses (CSP, Keycloak).
+    pub chooses_client_id: bool,
+    /// Who chooses a new secret: the provider (Cloudflare) or clientops (CSP, Hydra,
+    /// Keycloak).
+    pub secret_issuance: SecretIssuance,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            grace: true,
+            chooses_client_id: false,
+            secret_issuance: SecretIssuance::ProviderGenerated,
+        }
     }
 }

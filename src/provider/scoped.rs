@@ -1,6 +1,6 @@
 //! A provider as one provider object sees it: its own account key, and, for a
-//! provider object a tenant wrote (a namespaced `OAuthProvider`), errors that carry
-//! no byte of what the far end answered.
+//! provider object a tenant wrote (a namespaced `OAuthProvider`), errors shown
+//! with no byte of what the far end answered.
 //!
 //! Why the key: the drift LIST of an account is cached and shared by every client
 //! of that account ([`crate::controller::accounts`]). Keyed by URL and account
@@ -16,16 +16,22 @@
 //! operator would be a proxy and a port scanner for whatever its pod can reach.
 //! The full error is logged for the operator's admin (debug level); the tenant
 //! sees the status code and the class of failure.
+//!
+//! How: [`ScopedProvider`] wraps no method. It dereferences to the provider for
+//! every call (the controller decides on the error's class, which redaction
+//! keeps), and a provider error leaves for what a tenant reads through one door,
+//! [`ScopedProvider::shown`]: the controller passes every provider error through it
+//! where the error becomes a condition (`controller::reconcile` for the actions,
+//! `controller::observe` and `controller::providers` for the observation and the
+//! provider object's test call).
 
-use async_trait::async_trait;
+use std::ops::Deref;
 
 use super::error::{ProviderError, ProviderMessage};
-use super::model::{
-    ClientFields, CreatedClient, Field, Provider, RemoteClient, SecretCheck, SecretIssuance,
-};
-use crate::secret::ClientSecret;
+use super::model::Provider;
 
-/// Wraps a provider client for one provider object.
+/// A provider client for one provider object: the provider itself (by
+/// dereference), the account key of that object, and how its errors are shown.
 pub struct ScopedProvider {
     inner: Box<dyn Provider>,
     account_key: String,
@@ -41,7 +47,7 @@ impl ScopedProvider {
         credentials_digest: &str,
         tenant_facing: bool,
     ) -> Self {
-        let account_key = scoped_key(scope, credentials_digest, inner.account_key());
+        let account_key = scoped_key(scope, credentials_digest, inner.account());
         Self {
             inner,
             account_key,
@@ -49,14 +55,28 @@ impl ScopedProvider {
         }
     }
 
-    fn map<T>(&self, r: Result<T, ProviderError>) -> Result<T, ProviderError> {
-        match r {
-            Err(e) if self.tenant_facing => {
-                tracing::debug!(provider = self.inner.kind(), error = %e, "provider call failed (redacted for the tenant)");
-                Err(redact(e))
-            }
-            other => other,
+    /// The key of the account as this provider object sees it: the unit of rate
+    /// limiting and of the drift LIST.
+    pub fn account_key(&self) -> &str {
+        &self.account_key
+    }
+
+    /// `e` as the provider object's owner may read it: without the far end's words
+    /// when a tenant wrote the object (logged in full at debug level), else as it is.
+    pub fn shown(&self, e: ProviderError) -> ProviderError {
+        if !self.tenant_facing {
+            return e;
         }
+        tracing::debug!(provider = self.inner.kind(), error = %e, "provider call failed (redacted for the tenant)");
+        redact(e)
+    }
+}
+
+impl Deref for ScopedProvider {
+    type Target = dyn Provider;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.inner
     }
 }
 
@@ -185,88 +205,6 @@ fn decode_class(message: &str) -> String {
 const TRANSPORT_CLASS: &str =
     "the provider could not be reached (connection failed, was closed or timed out)";
 
-#[async_trait]
-impl Provider for ScopedProvider {
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-    fn account_key(&self) -> &str {
-        &self.account_key
-    }
-    async fn check_credentials(&self) -> Result<(), ProviderError> {
-        self.map(self.inner.check_credentials().await)
-    }
-    async fn list(&self) -> Result<Vec<RemoteClient>, ProviderError> {
-        self.map(self.inner.list().await)
-    }
-    async fn get(&self, id: &str) -> Result<Option<RemoteClient>, ProviderError> {
-        self.map(self.inner.get(id).await)
-    }
-    async fn create(
-        &self,
-        fields: &ClientFields,
-        marker: &str,
-    ) -> Result<CreatedClient, ProviderError> {
-        self.map(self.inner.create(fields, marker).await)
-    }
-    async fn update(
-        &self,
-        id: &str,
-        fields: &ClientFields,
-        changed: &[Field],
-    ) -> Result<RemoteClient, ProviderError> {
-        self.map(self.inner.update(id, fields, changed).await)
-    }
-    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        self.map(self.inner.delete(id).await)
-    }
-    async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError> {
-        self.map(self.inner.rotate(id).await)
-    }
-    async fn retire(&self, id: &str) -> Result<(), ProviderError> {
-        self.map(self.inner.retire(id).await)
-    }
-    async fn verify_secret(
-        &self,
-        id: &str,
-        secret: &ClientSecret,
-    ) -> Result<SecretCheck, ProviderError> {
-        self.map(self.inner.verify_secret(id, secret).await)
-    }
-    fn supports_grace(&self) -> bool {
-        self.inner.supports_grace()
-    }
-    fn chooses_client_id(&self) -> bool {
-        self.inner.chooses_client_id()
-    }
-    fn secret_issuance(&self) -> SecretIssuance {
-        self.inner.secret_issuance()
-    }
-    fn generate_secret(&self) -> Option<ClientSecret> {
-        self.inner.generate_secret()
-    }
-    async fn rotate_to(
-        &self,
-        id: &str,
-        new: &ClientSecret,
-        grace: std::time::Duration,
-    ) -> Result<(), ProviderError> {
-        self.map(self.inner.rotate_to(id, new, grace).await)
-    }
-    async fn create_with(
-        &self,
-        fields: &ClientFields,
-        id: &str,
-        secret: &ClientSecret,
-    ) -> Option<Result<RemoteClient, ProviderError>> {
-        let r = self.inner.create_with(fields, id, secret).await?;
-        Some(self.map(r))
-    }
-    fn endpoints(&self) -> super::endpoints::Endpoints {
-        self.inner.endpoints()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +229,70 @@ mod tests {
             scoped_key("", "d2", account),
             "other credentials, other listing"
         );
+    }
+
+    /// A provider of which only the name and account are asked.
+    struct Named;
+
+    #[async_trait::async_trait]
+    impl Provider for Named {
+        fn kind(&self) -> &'static str {
+            "named"
+        }
+        fn account(&self) -> &str {
+            "https://idp.example|acct"
+        }
+        async fn check_credentials(&self) -> Result<(), ProviderError> {
+            unreachable!()
+        }
+        async fn list(&self) -> Result<Vec<crate::provider::model::RemoteClient>, ProviderError> {
+            unreachable!()
+        }
+        async fn get(
+            &self,
+            _: &str,
+        ) -> Result<Option<crate::provider::model::RemoteClient>, ProviderError> {
+            unreachable!()
+        }
+        async fn update(
+            &self,
+            _: &str,
+            _: &crate::provider::model::ClientFields,
+            _: &[crate::provider::model::Field],
+        ) -> Result<crate::provider::model::RemoteClient, ProviderError> {
+            unreachable!()
+        }
+        async fn delete(&self, _: &str) -> Result<(), ProviderError> {
+            unreachable!()
+        }
+        fn creation(&self) -> crate::provider::model::Creation<'_> {
+            unreachable!()
+        }
+        fn secrets(&self) -> crate::provider::model::Secrets<'_> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn a_tenants_provider_shows_errors_redacted_and_the_admins_in_full() {
+        let far_end = || ProviderError::Server {
+            status: 502,
+            messages: vec![ProviderMessage::new(None, "admin page at 10.0.0.7", None)],
+        };
+        let tenant = ScopedProvider::new(Box::new(Named), "team/p/uid", "d1", true);
+        let shown = tenant.shown(far_end()).to_string();
+        assert!(
+            shown.contains("502") && !shown.contains("10.0.0.7"),
+            "{shown}"
+        );
+        let admin = ScopedProvider::new(Box::new(Named), "", "d1", false);
+        assert!(admin.shown(far_end()).to_string().contains("10.0.0.7"));
+        // The key is the object's; the calls go to the provider itself.
+        assert_eq!(
+            tenant.account_key(),
+            "team/p/uid|d1|https://idp.example|acct"
+        );
+        assert_eq!(tenant.kind(), "named");
     }
 
     #[test]

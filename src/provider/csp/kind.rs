@@ -1,11 +1,12 @@
 //! VMware CSP as a provider kind: its client block (`spec.vmwareCsp`) and building a
 //! [`CspProvider`] from a provider object. What CSP cannot represent is refused by
-//! the adapter ([`super::adapter::check_supported`]) before any request.
+//! the adapter ([`super::fields::check_supported`]) before any request.
 
 use async_trait::async_trait;
 
-use super::adapter::{CspProvider, csp_differs};
+use super::adapter::CspProvider;
 use super::client::DEFAULT_RATE_LIMIT;
+use super::fields::csp_differs;
 use super::{CspClient, CspConfig, CspCredentials};
 use crate::api::client::{CspClientFields, OAuthClientSpec};
 use crate::api::common::SpecError;

@@ -4,8 +4,9 @@
 
 use async_trait::async_trait;
 
-use super::adapter::{HydraProvider, apply_defaults, check_grace, hydra_differs, unsupported};
+use super::adapter::HydraProvider;
 use super::client::DEFAULT_RATE_LIMIT;
+use super::fields::{apply_defaults, check_grace, hydra_differs, unsupported};
 use super::wire::DEFAULT_SCOPE;
 use super::{HydraClient, HydraConfig};
 use crate::api::client::{HydraClientFields, OAuthClientSpec};

@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
-use super::adapter::{KeycloakFields, KeycloakProvider, apply_defaults, unsupported};
+use super::adapter::KeycloakProvider;
 use super::client::DEFAULT_RATE_LIMIT;
+use super::fields::{KeycloakFields, apply_defaults, unsupported};
 use super::{KeycloakClient, KeycloakConfig, KeycloakCredentials};
 use crate::api::client::OAuthClientSpec;
 use crate::api::common::{SpecError, parse_duration};
@@ -160,7 +161,7 @@ fn connect_error(e: ProviderError) -> ConnectError {
 mod tests {
     use super::*;
     use crate::api::keycloak::KeycloakClientFields;
-    use crate::provider::keycloak::adapter::{DEFAULT_SCOPES, KEYCLOAK_BLOCK};
+    use crate::provider::keycloak::fields::{DEFAULT_SCOPES, KEYCLOAK_BLOCK};
 
     fn spec(extra: serde_json::Value) -> OAuthClientSpec {
         let mut v = serde_json::json!({
