@@ -9,6 +9,7 @@ use clientops::provider::csp::wire::check_secret;
 use clientops::provider::csp::{CspClient, CspConfig, CspCredentials, CspProvider, Deleted};
 use clientops::provider::http::{HttpOptions, build_client};
 use clientops::provider::model::{ClientFields, OwnFields, Provider};
+use clientops::provider::transport::{ClientConfig, ProviderClient};
 use clientops::provider::{Operation, ProviderError, RetryPolicy};
 use clientops::secret::ClientSecret;
 use serde_json::{Value, json};

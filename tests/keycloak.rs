@@ -20,6 +20,7 @@ use clientops::provider::keycloak::adapter::{
 use clientops::provider::keycloak::{KeycloakClient, KeycloakConfig, KeycloakCredentials};
 use clientops::provider::model::{ClientFields, Field, Provider, SecretCheck};
 use clientops::provider::registry::kind;
+use clientops::provider::transport::ProviderClient;
 use clientops::secret::ClientSecret;
 use kube::ResourceExt;
 use serde_json::{Value, json};

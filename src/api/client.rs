@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{DURATION_PATTERN, LocalSecretKeyRef, SECRET_KEY_PATTERN};
-use super::provider::{ProviderType, block_names, blocks_set_cel, prepend_rule};
+use super::provider::{block_names, blocks_set_cel, prepend_rule};
 
 /// The desired state of one OAuth client.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -200,18 +200,6 @@ pub struct OAuthClientSpec {
     /// Adopt an existing remote client instead of creating one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSpec>,
-}
-
-impl OAuthClientSpec {
-    /// Whether the client block of provider `t` is set.
-    pub fn has_block(&self, t: ProviderType) -> bool {
-        match t {
-            ProviderType::Cloudflare => self.cloudflare.is_some(),
-            ProviderType::VmwareCsp => self.vmware_csp.is_some(),
-            ProviderType::Hydra => self.hydra.is_some(),
-            ProviderType::Keycloak => self.keycloak.is_some(),
-        }
-    }
 }
 
 /// The client's rule: at most one provider block, the one of its provider.

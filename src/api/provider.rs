@@ -174,56 +174,63 @@ pub struct ProviderBlocks {
     pub rate_limit: Option<RateLimit>,
 }
 
-/// Which provider a provider object describes.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-pub enum ProviderType {
-    /// Cloudflare account OAuth clients.
-    #[serde(rename = "cloudflare")]
-    Cloudflare,
-    /// VMware Cloud Services Platform OAuth apps.
-    #[serde(rename = "vmwareCsp")]
-    VmwareCsp,
-    /// Ory Hydra.
-    #[serde(rename = "hydra")]
-    Hydra,
-    /// Keycloak.
-    #[serde(rename = "keycloak")]
-    Keycloak,
+/// The provider types, one line each: the variant, its block's name (in both CRDs
+/// and in `status.providerType`, the one place a provider's name is written), and
+/// the Rust field of that block on [`ProviderBlocks`] and `OAuthClientSpec`.
+/// Everything that goes by provider type is generated from this list: the enum,
+/// [`ProviderType::ALL`], the names and spec paths, [`ProviderBlocks::has`] and
+/// `OAuthClientSpec::has_block`, and the CEL rules of both CRDs.
+macro_rules! provider_types {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $field:ident; )+) => {
+        /// Which provider a provider object describes.
+        #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+        pub enum ProviderType {
+            $( $(#[$doc])* #[serde(rename = $name)] $variant, )+
+        }
+
+        impl ProviderType {
+            /// Every provider type.
+            pub const ALL: [ProviderType; [$($name),+].len()] = [$(ProviderType::$variant),+];
+
+            /// Its block's name in both CRDs, as in `status.providerType`.
+            pub const fn block_name(self) -> &'static str {
+                match self { $(ProviderType::$variant => $name,)+ }
+            }
+
+            /// The spec path of its block, e.g. `spec.hydra`.
+            pub const fn spec_path(self) -> &'static str {
+                match self { $(ProviderType::$variant => concat!("spec.", $name),)+ }
+            }
+        }
+
+        impl ProviderBlocks {
+            /// Whether the block of provider `t` is set.
+            pub fn has(&self, t: ProviderType) -> bool {
+                match t { $(ProviderType::$variant => self.$field.is_some(),)+ }
+            }
+        }
+
+        impl super::client::OAuthClientSpec {
+            /// Whether the client block of provider `t` is set.
+            pub fn has_block(&self, t: ProviderType) -> bool {
+                match t { $(ProviderType::$variant => self.$field.is_some(),)+ }
+            }
+        }
+    };
 }
 
-impl ProviderType {
-    /// Every provider type. A new provider adds its variant here, its block to
-    /// [`ProviderBlocks`] and [`ProviderBlocks::has`], and its client block to
-    /// `OAuthClientSpec` and `OAuthClientSpec::has_block` (docs/architecture.md).
-    pub const ALL: [ProviderType; 4] = [
-        ProviderType::Cloudflare,
-        ProviderType::VmwareCsp,
-        ProviderType::Hydra,
-        ProviderType::Keycloak,
-    ];
-
-    /// Its block's name in both CRDs, as in `status.providerType`.
-    pub fn block_name(self) -> &'static str {
-        match self {
-            ProviderType::Cloudflare => "cloudflare",
-            ProviderType::VmwareCsp => "vmwareCsp",
-            ProviderType::Hydra => "hydra",
-            ProviderType::Keycloak => "keycloak",
-        }
-    }
+provider_types! {
+    /// Cloudflare account OAuth clients.
+    Cloudflare = "cloudflare", cloudflare;
+    /// VMware Cloud Services Platform OAuth apps.
+    VmwareCsp = "vmwareCsp", vmware_csp;
+    /// Ory Hydra.
+    Hydra = "hydra", hydra;
+    /// Keycloak.
+    Keycloak = "keycloak", keycloak;
 }
 
 impl ProviderBlocks {
-    /// Whether the block of provider `t` is set.
-    pub fn has(&self, t: ProviderType) -> bool {
-        match t {
-            ProviderType::Cloudflare => self.cloudflare.is_some(),
-            ProviderType::VmwareCsp => self.vmware_csp.is_some(),
-            ProviderType::Hydra => self.hydra.is_some(),
-            ProviderType::Keycloak => self.keycloak.is_some(),
-        }
-    }
-
     /// The one provider block that is set, or `None` when zero or several are (which
     /// admission rejects, but an older apiserver without CEL would let through).
     pub fn provider_type(&self) -> Option<ProviderType> {
