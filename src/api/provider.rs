@@ -48,29 +48,7 @@ pub const CSP_DEFAULT_BASE_URL: &str = "https://console.cloud.vmware.com";
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = exactly_one_block)]
-#[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || has(self.cloudflare.auth.apiTokenSecretRef.__namespace__)) && (!has(self.cloudflare.auth.apiKeySecretRef) || has(self.cloudflare.auth.apiKeySecretRef.__namespace__)))",
-        "message": "spec.cloudflare.auth: a ClusterOAuthProvider must name the namespace of each credentials Secret; add namespace to the secret ref",
-        "fieldPath": ".cloudflare.auth"
-    },
-    {
-        "rule": "!has(self.vmwareCsp) || has(self.vmwareCsp.auth.apiTokenSecretRef.__namespace__)",
-        "message": "spec.vmwareCsp.auth.apiTokenSecretRef.namespace: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace",
-        "fieldPath": ".vmwareCsp.auth.apiTokenSecretRef"
-    },
-    {
-        "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || has(self.hydra.auth.bearerTokenSecretRef.__namespace__)",
-        "message": "spec.hydra.auth.bearerTokenSecretRef.namespace: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace",
-        "fieldPath": ".hydra.auth"
-    },
-    {
-        "rule": "!has(self.keycloak) || ((!has(self.keycloak.auth.clientCredentials) || has(self.keycloak.auth.clientCredentials.secretRef.__namespace__)) && (!has(self.keycloak.auth.password) || has(self.keycloak.auth.password.passwordSecretRef.__namespace__)))",
-        "message": "spec.keycloak.auth: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace to the secret ref",
-        "fieldPath": ".keycloak.auth"
-    }
-]))]
+#[schemars(transform = cluster_provider_rules)]
 pub struct ClusterOAuthProviderSpec {
     #[serde(flatten)]
     pub provider: ProviderBlocks,
@@ -116,29 +94,7 @@ pub struct ClusterOAuthProviderSpec {
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = exactly_one_block)]
-#[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || !has(self.cloudflare.auth.apiTokenSecretRef.__namespace__)) && (!has(self.cloudflare.auth.apiKeySecretRef) || !has(self.cloudflare.auth.apiKeySecretRef.__namespace__)))",
-        "message": "spec.cloudflare.auth: an OAuthProvider reads credentials only from its own namespace; remove namespace from the secret ref, or use a ClusterOAuthProvider",
-        "fieldPath": ".cloudflare.auth"
-    },
-    {
-        "rule": "!has(self.vmwareCsp) || !has(self.vmwareCsp.auth.apiTokenSecretRef.__namespace__)",
-        "message": "spec.vmwareCsp.auth.apiTokenSecretRef.namespace: an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider",
-        "fieldPath": ".vmwareCsp.auth.apiTokenSecretRef"
-    },
-    {
-        "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || !has(self.hydra.auth.bearerTokenSecretRef.__namespace__)",
-        "message": "spec.hydra.auth.bearerTokenSecretRef.namespace: an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider",
-        "fieldPath": ".hydra.auth"
-    },
-    {
-        "rule": "!has(self.keycloak) || ((!has(self.keycloak.auth.clientCredentials) || !has(self.keycloak.auth.clientCredentials.secretRef.__namespace__)) && (!has(self.keycloak.auth.password) || !has(self.keycloak.auth.password.passwordSecretRef.__namespace__)))",
-        "message": "spec.keycloak.auth: an OAuthProvider reads credentials only from its own namespace; remove namespace from the secret ref, or use a ClusterOAuthProvider",
-        "fieldPath": ".keycloak.auth"
-    }
-]))]
+#[schemars(transform = namespaced_provider_rules)]
 pub struct OAuthProviderSpec {
     #[serde(flatten)]
     pub provider: ProviderBlocks,
@@ -276,6 +232,145 @@ fn exactly_one_block(schema: &mut schemars::Schema) {
         format!("{} == 1", blocks_set_cel()),
         format!("spec: set exactly one provider block: {}", block_names()),
     );
+}
+
+/// `ClusterOAuthProvider`'s rules: exactly one block, and every credentials
+/// Secret ref of every block names its namespace.
+fn cluster_provider_rules(schema: &mut schemars::Schema) {
+    exactly_one_block(schema);
+    append_credential_rules(schema, Scope::Cluster);
+}
+
+/// `OAuthProvider`'s rules: exactly one block, and no credentials Secret ref
+/// names a namespace (it reads only its own).
+fn namespaced_provider_rules(schema: &mut schemars::Schema) {
+    exactly_one_block(schema);
+    append_credential_rules(schema, Scope::Namespaced);
+}
+
+/// Which provider object a credentials rule is for.
+#[derive(Clone, Copy)]
+enum Scope {
+    Cluster,
+    Namespaced,
+}
+
+/// One rule per provider block with credentials Secret refs, for every
+/// [`ProviderType`]: the refs are found in the block's schema (every
+/// [`SecretKeyRef`] under it), so a new provider's block gets its rules without
+/// writing them.
+fn append_credential_rules(schema: &mut schemars::Schema, scope: Scope) {
+    let rules: Vec<serde_json::Value> = ProviderType::ALL
+        .iter()
+        .filter_map(|t| {
+            let block = schema.get("properties")?.get(t.block_name())?;
+            let mut refs = vec![];
+            secret_refs(block, &mut vec![], &mut refs);
+            credential_rule(t.block_name(), &refs, scope)
+        })
+        .collect();
+    let list = schema
+        .ensure_object()
+        .entry("x-kubernetes-validations")
+        .or_insert_with(|| serde_json::Value::Array(vec![]));
+    if let Some(list) = list.as_array_mut() {
+        list.extend(rules);
+    }
+}
+
+/// A path below a block: each property's name, and whether it may be absent.
+type RefPath = Vec<(String, bool)>;
+
+/// Every [`SecretKeyRef`] under `schema` (an object with exactly `name`, `key` and
+/// `namespace`), with the path to it from `at`.
+fn secret_refs(schema: &serde_json::Value, at: &mut RefPath, out: &mut Vec<RefPath>) {
+    let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else {
+        return;
+    };
+    let mut keys: Vec<&str> = props.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    if keys == ["key", "name", "namespace"] {
+        out.push(at.clone());
+        return;
+    }
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    for (name, sub) in props {
+        at.push((name.clone(), !required.contains(&name.as_str())));
+        secret_refs(sub, at, out);
+        at.pop();
+    }
+}
+
+/// The rule for the refs of block `block`: with the block set, each ref that is
+/// there names its namespace (`Cluster`) or does not (`Namespaced`).
+fn credential_rule(block: &str, refs: &[RefPath], scope: Scope) -> Option<serde_json::Value> {
+    let path = |p: &[(String, bool)]| {
+        p.iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    let clause = |r: &RefPath| {
+        let mut terms: Vec<String> = (1..=r.len())
+            .filter(|&i| r[i - 1].1)
+            .map(|i| format!("!has(self.{block}.{})", path(&r[..i])))
+            .collect();
+        let named = format!("has(self.{block}.{}.__namespace__)", path(r));
+        terms.push(match scope {
+            Scope::Cluster => named,
+            Scope::Namespaced => format!("!{named}"),
+        });
+        terms.join(" || ")
+    };
+    let (field, rule, message) = match refs {
+        [] => return None,
+        [one] => (
+            path(one),
+            format!("!has(self.{block}) || {}", clause(one)),
+            match scope {
+                Scope::Cluster => {
+                    "a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace"
+                }
+                Scope::Namespaced => {
+                    "an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider"
+                }
+            },
+        ),
+        several => {
+            let common = several[0]
+                .iter()
+                .enumerate()
+                .take_while(|(i, seg)| several.iter().all(|r| r.len() > *i + 1 && r[*i] == **seg))
+                .count();
+            let clauses: Vec<String> = several.iter().map(|r| format!("({})", clause(r))).collect();
+            (
+                path(&several[0][..common]),
+                format!("!has(self.{block}) || ({})", clauses.join(" && ")),
+                match scope {
+                    Scope::Cluster => {
+                        "a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace to the secret ref"
+                    }
+                    Scope::Namespaced => {
+                        "an OAuthProvider reads credentials only from its own namespace; remove namespace from the secret ref, or use a ClusterOAuthProvider"
+                    }
+                },
+            )
+        }
+    };
+    let shown = if refs.len() == 1 {
+        format!("spec.{block}.{field}.namespace")
+    } else {
+        format!("spec.{block}.{field}")
+    };
+    Some(serde_json::json!({
+        "rule": rule,
+        "message": format!("{shown}: {message}"),
+        "fieldPath": format!(".{block}.{field}"),
+    }))
 }
 
 /// A Cloudflare account.
