@@ -13,12 +13,12 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{DURATION_PATTERN, SecretKeyRef};
-
-/// Default base URL of the Cloudflare API.
-pub const CLOUDFLARE_DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
-/// Default base URL of VMware Cloud Services Platform.
-pub const CSP_DEFAULT_BASE_URL: &str = "https://console.cloud.vmware.com";
+use super::common::DURATION_PATTERN;
+// Each provider's blocks live in its own module (`api/<name>.rs`).
+use super::cloudflare::CloudflareAccount;
+use super::csp::CspOrganization;
+use super::hydra::HydraServer;
+use super::keycloak::KeycloakServer;
 
 /// A cluster-wide provider account that OAuthClients in admitted namespaces may use.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -123,7 +123,7 @@ pub struct ProviderBlocks {
     pub hydra: Option<HydraServer>,
     /// A Keycloak realm's clients (`/admin/realms/{realm}/clients`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keycloak: Option<super::keycloak::KeycloakServer>,
+    pub keycloak: Option<KeycloakServer>,
     /// Client-side rate limit shared by every OAuthClient of this provider account.
     /// Absent: the provider's documented default (Cloudflare: 1200 requests per 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -371,131 +371,6 @@ fn credential_rule(block: &str, refs: &[RefPath], scope: Scope) -> Option<serde_
         "message": format!("{shown}: {message}"),
         "fieldPath": format!(".{block}.{field}"),
     }))
-}
-
-/// A Cloudflare account.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CloudflareAccount {
-    /// The account id: 32 lower-case hexadecimal characters, as shown in the
-    /// dashboard URL (`dash.cloudflare.com/<accountId>`).
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "self.matches('^[0-9a-f]{32}$')",
-        "message": "spec.cloudflare.accountId must be 32 lower-case hexadecimal characters (the id in dash.cloudflare.com/<accountId>)"
-    }]))]
-    #[schemars(length(max = 64))]
-    pub account_id: String,
-    /// Base URL of the Cloudflare API. Default `https://api.cloudflare.com/client/v4`;
-    /// point it at `clientops emulate cloudflare` in development. `http://` is accepted
-    /// only for loopback hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",
-        "message": "spec.cloudflare.baseUrl must be an https:// URL (http:// only for localhost, 127.0.0.1 or [::1])"
-    }]))]
-    #[schemars(length(max = 2048))]
-    pub base_url: Option<String>,
-    /// How clientops authenticates to the Cloudflare API.
-    pub auth: CloudflareAuth,
-}
-
-/// Cloudflare credentials: an API token (preferred) or the legacy global API key with
-/// its e-mail address. Set exactly one of `apiTokenSecretRef` and `apiKeySecretRef`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "has(self.apiTokenSecretRef) != has(self.apiKeySecretRef)",
-        "message": "spec.cloudflare.auth: set exactly one of apiTokenSecretRef (an API token with OAuth Client Read and Write) or apiKeySecretRef with email"
-    },
-    {
-        "rule": "has(self.apiKeySecretRef) == has(self.email)",
-        "message": "spec.cloudflare.auth.email: the legacy API key scheme needs both apiKeySecretRef and email (X-Auth-Email); set both, or use apiTokenSecretRef alone"
-    }
-]))]
-pub struct CloudflareAuth {
-    /// The Secret key holding an API token, sent as `Authorization: Bearer`. The token
-    /// needs the permissions "OAuth Client Read" and "OAuth Client Write".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_token_secret_ref: Option<SecretKeyRef>,
-    /// The Secret key holding a legacy global API key, sent as `X-Auth-Key`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_secret_ref: Option<SecretKeyRef>,
-    /// The account e-mail sent as `X-Auth-Email` with `apiKeySecretRef`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 3, max = 254))]
-    pub email: Option<String>,
-}
-
-/// A VMware Cloud Services Platform organisation.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CspOrganization {
-    /// The organisation id (a GUID).
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",
-        "message": "spec.vmwareCsp.orgId must be the organisation's GUID, e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6"
-    }]))]
-    #[schemars(length(max = 64))]
-    pub org_id: String,
-    /// Base URL of CSP. Default `https://console.cloud.vmware.com`; point it at
-    /// `clientops emulate csp` in development. `http://` only for loopback hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",
-        "message": "spec.vmwareCsp.baseUrl must be an https:// URL (http:// only for localhost, 127.0.0.1 or [::1])"
-    }]))]
-    #[schemars(length(max = 2048))]
-    pub base_url: Option<String>,
-    /// How clientops authenticates to CSP.
-    pub auth: CspAuth,
-}
-
-/// CSP credentials.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CspAuth {
-    /// The Secret key holding a CSP API token; clientops exchanges it for an access
-    /// token and refreshes that before it expires.
-    pub api_token_secret_ref: SecretKeyRef,
-}
-
-/// An Ory Hydra server.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HydraServer {
-    /// URL of Hydra's admin API (the listener that serves `/admin/clients`), e.g.
-    /// `http://hydra-admin.auth.svc.cluster.local:4445` (names are looked up fully
-    /// qualified: the pod's DNS search list is not tried). Plain `http://` is
-    /// accepted because the admin port usually sits inside the cluster network.
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "isURL(self) && url(self).getScheme() in ['http', 'https']",
-        "message": "spec.hydra.adminUrl must be an http:// or https:// URL of Hydra's admin API, e.g. http://hydra-admin.auth.svc.cluster.local:4445"
-    }]))]
-    #[schemars(length(min = 1, max = 2048))]
-    pub admin_url: String,
-    /// URL of Hydra's public API (the listener that serves `/oauth2/token`), e.g.
-    /// `https://auth.example.com`. Needed to prove ownership of an imported client by
-    /// its secret (`spec.import.secretRef` on the OAuthClient).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "isURL(self) && url(self).getScheme() in ['http', 'https']",
-        "message": "spec.hydra.publicUrl must be an http:// or https:// URL of Hydra's public API, e.g. https://auth.example.com"
-    }]))]
-    #[schemars(length(min = 1, max = 2048))]
-    pub public_url: Option<String>,
-    /// Credentials for the admin API when it sits behind an authenticating proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth: Option<HydraAuth>,
-}
-
-/// Credentials for Hydra's admin API.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HydraAuth {
-    /// The Secret key holding a bearer token sent as `Authorization: Bearer`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_secret_ref: Option<SecretKeyRef>,
 }
 
 /// A client-side token bucket: at most `requests` per `period`.

@@ -36,7 +36,7 @@ use crate::secret::ClientSecret;
 pub use crate::provider::http::Deleted;
 
 /// The default base URL, `https://api.cloudflare.com/client/v4`.
-pub const DEFAULT_BASE_URL: &str = crate::api::provider::CLOUDFLARE_DEFAULT_BASE_URL;
+pub const DEFAULT_BASE_URL: &str = crate::api::cloudflare::CLOUDFLARE_DEFAULT_BASE_URL;
 
 /// Cloudflare's OAuth token endpoint, documented in "Integrate your OAuth client
 /// with Cloudflare" (developers.cloudflare.com/fundamentals/oauth/).

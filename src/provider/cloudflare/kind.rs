@@ -7,9 +7,10 @@ use async_trait::async_trait;
 
 use super::adapter::CloudflareProvider;
 use super::{CloudflareClient, CloudflareConfig, CloudflareCredentials};
-use crate::api::client::{OAuthClientSpec, Visibility};
+use crate::api::client::OAuthClientSpec;
+use crate::api::cloudflare::{CLOUDFLARE_DEFAULT_BASE_URL, Visibility};
 use crate::api::common::SpecError;
-use crate::api::provider::{CLOUDFLARE_DEFAULT_BASE_URL, ProviderBlocks, ProviderType};
+use crate::api::provider::{ProviderBlocks, ProviderType};
 use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields, fields_as};
 use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, open_client};
 use crate::provider::transport::ProviderClient;

@@ -39,7 +39,7 @@ use crate::secret::ClientSecret;
 pub use crate::provider::http::Deleted;
 
 /// The default base URL, `https://console.cloud.vmware.com`.
-pub const DEFAULT_BASE_URL: &str = crate::api::provider::CSP_DEFAULT_BASE_URL;
+pub const DEFAULT_BASE_URL: &str = crate::api::csp::CSP_DEFAULT_BASE_URL;
 
 /// CSP documents no rate limit (B.6); clientops stays at Cloudflare's documented
 /// 1,200 requests per 5 minutes per organisation unless told otherwise.

@@ -6,9 +6,10 @@ use async_trait::async_trait;
 
 use super::adapter::{CspProvider, csp_differs};
 use super::{CspClient, CspConfig, CspCredentials};
-use crate::api::client::{CspClientFields, OAuthClientSpec};
+use crate::api::client::OAuthClientSpec;
 use crate::api::common::SpecError;
-use crate::api::provider::{CSP_DEFAULT_BASE_URL, ProviderBlocks, ProviderType};
+use crate::api::csp::{CSP_DEFAULT_BASE_URL, CspClientFields};
+use crate::api::provider::{ProviderBlocks, ProviderType};
 use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields, fields_as};
 use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, open_client};
 use crate::provider::transport::ProviderClient;
