@@ -405,3 +405,96 @@ pub struct OAuthProviderStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_type: Option<ProviderType>,
 }
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt;
+
+    use super::*;
+
+    fn spec_schema(
+        crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    ) -> serde_json::Value {
+        serde_json::to_value(&crd.spec.versions[0].schema).unwrap()["openAPIV3Schema"]["properties"]
+            ["spec"]
+            .clone()
+    }
+
+    #[test]
+    fn each_provider_is_named_once_and_everywhere_alike() {
+        let cluster = spec_schema(&ClusterOAuthProvider::crd());
+        let client = spec_schema(&super::super::OAuthClient::crd());
+        for t in ProviderType::ALL {
+            let name = t.block_name();
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                name,
+                "status.providerType"
+            );
+            assert_eq!(t.spec_path(), format!("spec.{name}"));
+            assert!(
+                cluster["properties"][name].is_object(),
+                "provider block {name}"
+            );
+            assert!(
+                client["properties"][name].is_object(),
+                "client block {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_rules_guard_every_optional_step_to_the_ref() {
+        let hydra = vec![vec![
+            ("auth".to_string(), true),
+            ("bearerTokenSecretRef".to_string(), true),
+        ]];
+        let r = credential_rule("hydra", &hydra, Scope::Cluster).unwrap();
+        assert_eq!(
+            r["rule"],
+            "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || has(self.hydra.auth.bearerTokenSecretRef.__namespace__)"
+        );
+        assert_eq!(r["fieldPath"], ".hydra.auth.bearerTokenSecretRef");
+        let two = vec![
+            vec![
+                ("auth".to_string(), false),
+                ("a".to_string(), true),
+                ("secretRef".to_string(), false),
+            ],
+            vec![("auth".to_string(), false), ("b".to_string(), false)],
+        ];
+        let r = credential_rule("x", &two, Scope::Namespaced).unwrap();
+        assert_eq!(
+            r["rule"],
+            "!has(self.x) || ((!has(self.x.auth.a) || !has(self.x.auth.a.secretRef.__namespace__)) && (!has(self.x.auth.b.__namespace__)))"
+        );
+        assert_eq!(r["fieldPath"], ".x.auth");
+        assert!(r["message"].as_str().unwrap().starts_with("spec.x.auth: "));
+        assert!(credential_rule("x", &[], Scope::Cluster).is_none());
+    }
+
+    #[test]
+    fn every_secret_ref_of_every_block_has_its_rule() {
+        for (crd, scope) in [
+            (ClusterOAuthProvider::crd(), "|| has("),
+            (OAuthProvider::crd(), "|| !has("),
+        ] {
+            let spec = spec_schema(&crd);
+            let rules = spec["x-kubernetes-validations"].to_string();
+            for t in ProviderType::ALL {
+                let mut refs = vec![];
+                secret_refs(&spec["properties"][t.block_name()], &mut vec![], &mut refs);
+                assert!(!refs.is_empty(), "{t:?} has credentials");
+                for r in refs {
+                    let path: Vec<&str> = r.iter().map(|(n, _)| n.as_str()).collect();
+                    let named = format!(
+                        "{scope}self.{}.{}.__namespace__)",
+                        t.block_name(),
+                        path.join(".")
+                    );
+                    assert!(rules.contains(&named), "{named}");
+                }
+            }
+        }
+    }
+}
