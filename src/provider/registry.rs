@@ -175,12 +175,13 @@ impl ConnectError {
     }
 }
 
-/// The provider client of kind `t` for a provider object: `config` with the
+/// The provider client of `kind` for a provider object: `config` with the
 /// object's `spec.rateLimit` (else the config's default), and `env`'s LIST
-/// budget, HTTP client, limiters and request metrics. An invalid config is the
-/// provider object's to fix (`InvalidProvider`, naming the block).
+/// budget, HTTP client, limiters and request metrics (labelled with the kind's
+/// name). An invalid config is the provider object's to fix (`InvalidProvider`,
+/// naming the block). What every [`Kind::connect`] ends with.
 pub fn open_client<C: ProviderClient>(
-    t: ProviderType,
+    kind: &dyn Kind,
     mut config: C::Config,
     blocks: &ProviderBlocks,
     env: &dyn Connect,
@@ -189,8 +190,8 @@ pub fn open_client<C: ProviderClient>(
     transport.rate_limit = rate_limit(blocks, transport.rate_limit);
     transport.list_budget = env.list_budget();
     let client = C::new(config, env.http(), &env.limiters())
-        .map_err(|e| ConnectError::invalid(format!("{}: {e}", t.spec_path())))?;
-    Ok(client.with_request_hook(env.request_hook(t.block_name())))
+        .map_err(|e| ConnectError::invalid(format!("{}: {e}", kind.block())))?;
+    Ok(client.with_request_hook(env.request_hook(kind.provider_type().block_name())))
 }
 
 /// `spec.rateLimit` of a provider object, or the provider's default.

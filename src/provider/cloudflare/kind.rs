@@ -112,7 +112,7 @@ impl Kind for CloudflareKind {
         if let Some(url) = &cf.base_url {
             config = config.with_base_url(url.clone());
         }
-        let client: CloudflareClient = open_client(ProviderType::Cloudflare, config, blocks, env)?;
+        let client: CloudflareClient = open_client(self, config, blocks, env)?;
         let limiter = client.limiter().clone();
         Ok(Connected {
             provider: Box::new(CloudflareProvider::new(client)),

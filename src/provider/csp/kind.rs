@@ -72,7 +72,7 @@ impl Kind for CspKind {
         if let Some(url) = &c.base_url {
             config = config.with_base_url(url.clone());
         }
-        let client: CspClient = open_client(ProviderType::VmwareCsp, config, blocks, env)?;
+        let client: CspClient = open_client(self, config, blocks, env)?;
         let limiter = client.limiter().clone();
         Ok(Connected {
             provider: Box::new(CspProvider::new(client)),

@@ -91,7 +91,7 @@ impl Kind for HydraKind {
             credentials_digest = digest(&["bearer", &token]);
             config = config.with_bearer_token(ClientSecret::new(token));
         }
-        let client: HydraClient = open_client(ProviderType::Hydra, config, blocks, env)?;
+        let client: HydraClient = open_client(self, config, blocks, env)?;
         let limiter = client.limiter().clone();
         Ok(Connected {
             provider: Box::new(HydraProvider::new(client)),

@@ -119,7 +119,7 @@ impl Kind for KeycloakKind {
         };
         let config = KeycloakConfig::new(k.url.clone(), k.realm.clone(), credentials)
             .with_auth_realm(k.auth_realm());
-        let client: KeycloakClient = open_client(ProviderType::Keycloak, config, blocks, env)?;
+        let client: KeycloakClient = open_client(self, config, blocks, env)?;
         let limiter = client.limiter().clone();
         let provider = KeycloakProvider::connect(client)
             .await
