@@ -18,6 +18,7 @@ use clientops::provider::http::{
 };
 use clientops::provider::model::{ClientFields, OwnFields};
 use clientops::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry, WaitHook};
+use clientops::provider::transport::{ClientConfig, ProviderClient};
 use clientops::provider::{Operation, ProviderError, RetryPolicy};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
@@ -593,7 +594,7 @@ async fn oversized_responses_are_refused() {
     let cf = emu.client();
     cf.create(&create_body("Big")).await.unwrap();
     let mut cfg = emu.config(CloudflareCredentials::api_token(TOKEN));
-    cfg.body_limits = BodyLimits {
+    cfg.transport.body_limits = BodyLimits {
         object: 64,
         list: 128,
     };

@@ -281,6 +281,86 @@ async fn invalid_provider_manifests_are_rejected_with_the_field_named() {
     }
 }
 
+/// The credentials-namespace rules are generated from each block's Secret refs:
+/// for every provider, a ClusterOAuthProvider must name each ref's namespace and
+/// an OAuthProvider must not, whichever of its refs it uses.
+#[tokio::test]
+async fn every_providers_credentials_follow_the_namespace_rules() {
+    let client = client().await;
+    let ns = namespace(&client, "cred-namespaces").await;
+    let secret = |namespace: Option<&str>| match namespace {
+        Some(n) => j!({"namespace": n, "name": "creds", "key": "k"}),
+        None => j!({"name": "creds", "key": "k"}),
+    };
+    // Each provider's blocks, one per way of giving credentials, and the field
+    // the refusal names.
+    type Block = fn(serde_json::Value) -> serde_json::Value;
+    let blocks: Vec<(Block, &str)> = vec![
+        (
+            |r| cf_block(j!({"apiTokenSecretRef": r})),
+            "spec.cloudflare.auth",
+        ),
+        (
+            |r| cf_block(j!({"apiKeySecretRef": r, "email": "a@example.com"})),
+            "spec.cloudflare.auth",
+        ),
+        (
+            |r| j!({"vmwareCsp": {"orgId": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "auth": {"apiTokenSecretRef": r}}}),
+            "spec.vmwareCsp.auth.apiTokenSecretRef.namespace",
+        ),
+        (
+            |r| j!({"hydra": {"adminUrl": "http://hydra-admin.auth.svc:4445", "auth": {"bearerTokenSecretRef": r}}}),
+            "spec.hydra.auth.bearerTokenSecretRef.namespace",
+        ),
+        (
+            |r| j!({"keycloak": {"url": "https://sso.example.com", "realm": "apps", "auth": {"clientCredentials": {"clientId": "clientops", "secretRef": r}}}}),
+            "spec.keycloak.auth",
+        ),
+        (
+            |r| j!({"keycloak": {"url": "https://sso.example.com", "realm": "apps", "auth": {"password": {"username": "admin", "passwordSecretRef": r}}}}),
+            "spec.keycloak.auth",
+        ),
+    ];
+    for (i, (block, field)) in blocks.iter().enumerate() {
+        let cluster = provider(
+            "ClusterOAuthProvider",
+            &format!("cred-cluster-{i}"),
+            block(secret(None)),
+        );
+        assert_rejected(&client, &ns, field, &cluster, &[field, "add namespace"]).await;
+        let local = provider(
+            "OAuthProvider",
+            &format!("cred-local-{i}"),
+            block(secret(Some("kube-system"))),
+        );
+        assert_rejected(
+            &client,
+            &ns,
+            field,
+            &local,
+            &[field, "only from its own namespace"],
+        )
+        .await;
+        // And the right way round is accepted.
+        let cluster = provider(
+            "ClusterOAuthProvider",
+            &format!("cred-cluster-ok-{i}"),
+            block(secret(Some("x"))),
+        );
+        apply(&client, &cluster, &ns)
+            .await
+            .unwrap_or_else(|e| panic!("{field}: {e}"));
+        let local = provider(
+            "OAuthProvider",
+            &format!("cred-local-ok-{i}"),
+            block(secret(None)),
+        );
+        apply(&client, &local, &ns)
+            .await
+            .unwrap_or_else(|e| panic!("{field}: {e}"));
+    }
+}
+
 #[tokio::test]
 async fn invalid_oauthclients_are_rejected_with_the_field_named() {
     let client = client().await;

@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use clientops::api::client::CspClientFields;
+use clientops::api::csp::CspClientFields;
 use clientops::provider::csp::wire::check_secret;
 use clientops::provider::csp::{CspClient, CspConfig, CspCredentials, CspProvider, Deleted};
 use clientops::provider::http::{HttpOptions, build_client};
 use clientops::provider::model::{
     ChosenIds, ChosenSecrets, ClientFields, Creation, OwnFields, Provider,
 };
+use clientops::provider::transport::{ClientConfig, ProviderClient};
 use clientops::provider::{Operation, ProviderError, RetryPolicy};
 use clientops::secret::ClientSecret;
 use serde_json::{Value, json};
@@ -827,4 +828,22 @@ async fn a_large_list_within_the_budget_is_read() {
         matches!(e, ProviderError::ListTooLarge { pages: 9, .. }),
         "{e:?}"
     );
+}
+
+/// Request metrics see the token exchange too: the hook reaches the token source
+/// the client shares its executor with, not only the client's own calls.
+#[tokio::test]
+async fn the_request_hook_sees_the_token_exchange() {
+    use clientops::provider::http::{RequestHook, RequestRecord};
+    let emu = Emu::start(&[]).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook: RequestHook = {
+        let seen = seen.clone();
+        std::sync::Arc::new(move |r: &RequestRecord<'_>| seen.lock().unwrap().push(r.operation))
+    };
+    let csp = emu.client().with_request_hook(hook);
+    csp.list().await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.first(), Some(&Operation::Authenticate), "{seen:?}");
+    assert!(seen.contains(&Operation::List), "{seen:?}");
 }

@@ -182,6 +182,7 @@ async fn verify_secret_at_hydras_token_endpoint() {
     use clientops::provider::ProviderError;
     use clientops::provider::hydra::{HydraClient, HydraConfig, HydraProvider};
     use clientops::provider::model::{Provider, SecretCheck};
+    use clientops::provider::transport::{ClientConfig, ProviderClient};
     use clientops::secret::ClientSecret;
 
     let hydra = support::hydra::Hydra::start().await;
@@ -293,6 +294,7 @@ async fn a_large_hydra_list_within_the_budget_is_read() {
     use clientops::provider::ProviderError;
     use clientops::provider::hydra::{HydraClient, HydraConfig};
     use clientops::provider::list_budget::ListBudget;
+    use clientops::provider::transport::{ClientConfig, ProviderClient};
 
     let hydra = support::hydra::Hydra::start().await;
     for i in 0..12 {
@@ -332,6 +334,7 @@ async fn an_endless_hydra_list_stops_at_the_budget() {
     use clientops::provider::ProviderError;
     use clientops::provider::hydra::{HydraClient, HydraConfig};
     use clientops::provider::list_budget::ListBudget;
+    use clientops::provider::transport::{ClientConfig, ProviderClient};
 
     async fn page(
         State(served): State<Arc<AtomicU64>>,

@@ -21,6 +21,7 @@ use clientops::provider::model::{
     ChosenIds, ChosenSecrets, ClientFields, Creation, Field, Provider, SecretCheck,
 };
 use clientops::provider::registry::kind;
+use clientops::provider::transport::ProviderClient;
 use clientops::secret::ClientSecret;
 use kube::ResourceExt;
 use serde_json::{Value, json};

@@ -16,7 +16,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{DURATION_PATTERN, LocalSecretKeyRef, SECRET_KEY_PATTERN};
-use super::provider::{ProviderType, block_names, blocks_set_cel, prepend_rule};
+
+use super::cloudflare::CloudflareClientFields;
+use super::csp::CspClientFields;
+use super::hydra::HydraClientFields;
+use super::provider::{block_names, blocks_set_cel, prepend_rule};
 
 /// The desired state of one OAuth client.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -202,18 +206,6 @@ pub struct OAuthClientSpec {
     pub import: Option<ImportSpec>,
 }
 
-impl OAuthClientSpec {
-    /// Whether the client block of provider `t` is set.
-    pub fn has_block(&self, t: ProviderType) -> bool {
-        match t {
-            ProviderType::Cloudflare => self.cloudflare.is_some(),
-            ProviderType::VmwareCsp => self.vmware_csp.is_some(),
-            ProviderType::Hydra => self.hydra.is_some(),
-            ProviderType::Keycloak => self.keycloak.is_some(),
-        }
-    }
-}
-
 /// The client's rule: at most one provider block, the one of its provider.
 fn at_most_one_block(schema: &mut schemars::Schema) {
     prepend_rule(
@@ -268,157 +260,6 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretBasic,
     /// Client id and secret in the form body.
     ClientSecretPost,
-}
-
-/// Cloudflare-only client fields.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "!has(self.optionalScopes) || self.optionalScopes.all(s, !(s in ['openid', 'offline', 'offline_access']))",
-        "message": "spec.cloudflare.optionalScopes: openid, offline and offline_access can never be optional; remove them from optionalScopes",
-        "fieldPath": ".optionalScopes"
-    },
-    {
-        "rule": "!has(oldSelf.visibility) || oldSelf.visibility != 'public' || (has(self.visibility) && self.visibility == 'public')",
-        "message": "spec.cloudflare.visibility: a public Cloudflare client can never become private again; keep visibility: public",
-        "fieldPath": ".visibility"
-    }
-]))]
-pub struct CloudflareClientFields {
-    /// Scopes users may decline on the consent screen; each must also be in
-    /// `spec.scopes`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 200), inner(length(min = 1, max = 256)))]
-    pub optional_scopes: Option<Vec<String>>,
-    /// `private` (the default) or `public`. Promotion to public needs a client name,
-    /// a logo URI, a verified client URI domain and a non-identity scope, and can
-    /// never be undone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub visibility: Option<Visibility>,
-}
-
-/// Cloudflare client visibility.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Visibility {
-    /// Usable only by members of the account.
-    Private,
-    /// Usable by any Cloudflare user; permanent.
-    Public,
-}
-
-/// The access token lifetime VMware CSP gives an app created without
-/// `accessTokenTtl` (CSP's own, not configurable by the org's admin).
-pub const CSP_DEFAULT_ACCESS_TOKEN_TTL: &str = "10m";
-/// The refresh token lifetime VMware CSP gives an app created without
-/// `refreshTokenTtl` (90 days; CSP's own, not configurable by the org's admin).
-pub const CSP_DEFAULT_REFRESH_TOKEN_TTL: &str = "2160h";
-
-/// VMware CSP-only client fields.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "!has(self.accessTokenTtl) || !has(self.refreshTokenTtl) || !self.accessTokenTtl.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || !self.refreshTokenTtl.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.refreshTokenTtl) > duration(self.accessTokenTtl)",
-    "message": "spec.vmwareCsp.refreshTokenTtl must be longer than accessTokenTtl",
-    "fieldPath": ".refreshTokenTtl"
-}]))]
-pub struct CspClientFields {
-    /// The app's description (CSP requires one). Default: the client name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 1024))]
-    pub description: Option<String>,
-    /// Lifetime of access tokens, e.g. `30m` (CSP default 10 minutes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
-    pub access_token_ttl: Option<String>,
-    /// Lifetime of refresh tokens, e.g. `2160h` (CSP default 90 days).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
-    pub refresh_token_ttl: Option<String>,
-    /// Require PKCE for the authorization code flow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub force_pkce: Option<bool>,
-    /// General scopes the app may request, e.g. `openid`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100), inner(length(min = 1, max = 256)))]
-    pub general_scopes: Option<Vec<String>>,
-    /// Organisation roles the app may act with, e.g. `org_member`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100), inner(length(min = 1, max = 256)))]
-    pub organization_roles: Option<Vec<String>>,
-    /// Whether every organisation role is allowed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub all_organization_roles: Option<bool>,
-    /// Only the app owner may rotate its secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_only_secret_rotation: Option<bool>,
-}
-
-/// Ory Hydra-only client fields.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HydraClientFields {
-    /// Audiences the client may request tokens for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 100), inner(length(min = 1, max = 2048)))]
-    pub audience: Option<Vec<String>>,
-    /// Skip the consent screen (first-party clients).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skip_consent: Option<bool>,
-    /// Skip the logout consent screen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skip_logout_consent: Option<bool>,
-    /// `jwt` or `opaque` access tokens (Hydra's default when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_token_strategy: Option<HydraAccessTokenStrategy>,
-    /// Free-form metadata stored with the client.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 64))]
-    pub metadata: Option<BTreeMap<String, String>>,
-    /// Per-grant token lifespans, as durations such as `1h`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_lifespans: Option<HydraTokenLifespans>,
-}
-
-/// Hydra access token strategy.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HydraAccessTokenStrategy {
-    /// Signed JSON Web Tokens.
-    Jwt,
-    /// Opaque tokens checked by introspection.
-    Opaque,
-}
-
-/// Hydra per-grant token lifespans.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HydraTokenLifespans {
-    /// Access tokens from the authorization code grant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
-    pub authorization_code_grant_access_token: Option<String>,
-    /// ID tokens from the authorization code grant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
-    pub authorization_code_grant_id_token: Option<String>,
-    /// Refresh tokens from the authorization code grant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
-    pub authorization_code_grant_refresh_token: Option<String>,
-    /// Access tokens from the client credentials grant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
-    pub client_credentials_grant_access_token: Option<String>,
-    /// Access tokens from the refresh token grant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
-    pub refresh_token_grant_access_token: Option<String>,
-    /// Refresh tokens from the refresh token grant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
-    pub refresh_token_grant_refresh_token: Option<String>,
 }
 
 /// The Secret that receives the credentials.

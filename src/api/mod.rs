@@ -2,9 +2,12 @@
 
 pub mod annotations;
 pub mod client;
+pub mod cloudflare;
 pub mod common;
 pub mod crds;
+pub mod csp;
 pub mod endpoints;
+pub mod hydra;
 pub mod keycloak;
 pub mod policy;
 pub mod provider;

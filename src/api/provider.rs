@@ -13,12 +13,12 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{DURATION_PATTERN, SecretKeyRef};
-
-/// Default base URL of the Cloudflare API.
-pub const CLOUDFLARE_DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
-/// Default base URL of VMware Cloud Services Platform.
-pub const CSP_DEFAULT_BASE_URL: &str = "https://console.cloud.vmware.com";
+use super::common::DURATION_PATTERN;
+// Each provider's blocks live in its own module (`api/<name>.rs`).
+use super::cloudflare::CloudflareAccount;
+use super::csp::CspOrganization;
+use super::hydra::HydraServer;
+use super::keycloak::KeycloakServer;
 
 /// A cluster-wide provider account that OAuthClients in admitted namespaces may use.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -48,29 +48,7 @@ pub const CSP_DEFAULT_BASE_URL: &str = "https://console.cloud.vmware.com";
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = exactly_one_block)]
-#[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || has(self.cloudflare.auth.apiTokenSecretRef.__namespace__)) && (!has(self.cloudflare.auth.apiKeySecretRef) || has(self.cloudflare.auth.apiKeySecretRef.__namespace__)))",
-        "message": "spec.cloudflare.auth: a ClusterOAuthProvider must name the namespace of each credentials Secret; add namespace to the secret ref",
-        "fieldPath": ".cloudflare.auth"
-    },
-    {
-        "rule": "!has(self.vmwareCsp) || has(self.vmwareCsp.auth.apiTokenSecretRef.__namespace__)",
-        "message": "spec.vmwareCsp.auth.apiTokenSecretRef.namespace: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace",
-        "fieldPath": ".vmwareCsp.auth.apiTokenSecretRef"
-    },
-    {
-        "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || has(self.hydra.auth.bearerTokenSecretRef.__namespace__)",
-        "message": "spec.hydra.auth.bearerTokenSecretRef.namespace: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace",
-        "fieldPath": ".hydra.auth"
-    },
-    {
-        "rule": "!has(self.keycloak) || ((!has(self.keycloak.auth.clientCredentials) || has(self.keycloak.auth.clientCredentials.secretRef.__namespace__)) && (!has(self.keycloak.auth.password) || has(self.keycloak.auth.password.passwordSecretRef.__namespace__)))",
-        "message": "spec.keycloak.auth: a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace to the secret ref",
-        "fieldPath": ".keycloak.auth"
-    }
-]))]
+#[schemars(transform = cluster_provider_rules)]
 pub struct ClusterOAuthProviderSpec {
     #[serde(flatten)]
     pub provider: ProviderBlocks,
@@ -117,29 +95,7 @@ pub struct ClusterOAuthProviderSpec {
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = exactly_one_block)]
-#[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "!has(self.cloudflare) || ((!has(self.cloudflare.auth.apiTokenSecretRef) || !has(self.cloudflare.auth.apiTokenSecretRef.__namespace__)) && (!has(self.cloudflare.auth.apiKeySecretRef) || !has(self.cloudflare.auth.apiKeySecretRef.__namespace__)))",
-        "message": "spec.cloudflare.auth: an OAuthProvider reads credentials only from its own namespace; remove namespace from the secret ref, or use a ClusterOAuthProvider",
-        "fieldPath": ".cloudflare.auth"
-    },
-    {
-        "rule": "!has(self.vmwareCsp) || !has(self.vmwareCsp.auth.apiTokenSecretRef.__namespace__)",
-        "message": "spec.vmwareCsp.auth.apiTokenSecretRef.namespace: an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider",
-        "fieldPath": ".vmwareCsp.auth.apiTokenSecretRef"
-    },
-    {
-        "rule": "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || !has(self.hydra.auth.bearerTokenSecretRef.__namespace__)",
-        "message": "spec.hydra.auth.bearerTokenSecretRef.namespace: an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider",
-        "fieldPath": ".hydra.auth"
-    },
-    {
-        "rule": "!has(self.keycloak) || ((!has(self.keycloak.auth.clientCredentials) || !has(self.keycloak.auth.clientCredentials.secretRef.__namespace__)) && (!has(self.keycloak.auth.password) || !has(self.keycloak.auth.password.passwordSecretRef.__namespace__)))",
-        "message": "spec.keycloak.auth: an OAuthProvider reads credentials only from its own namespace; remove namespace from the secret ref, or use a ClusterOAuthProvider",
-        "fieldPath": ".keycloak.auth"
-    }
-]))]
+#[schemars(transform = namespaced_provider_rules)]
 pub struct OAuthProviderSpec {
     #[serde(flatten)]
     pub provider: ProviderBlocks,
@@ -168,63 +124,70 @@ pub struct ProviderBlocks {
     pub hydra: Option<HydraServer>,
     /// A Keycloak realm's clients (`/admin/realms/{realm}/clients`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keycloak: Option<super::keycloak::KeycloakServer>,
+    pub keycloak: Option<KeycloakServer>,
     /// Client-side rate limit shared by every OAuthClient of this provider account.
     /// Absent: the provider's documented default (Cloudflare: 1200 requests per 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
 }
 
-/// Which provider a provider object describes.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-pub enum ProviderType {
-    /// Cloudflare account OAuth clients.
-    #[serde(rename = "cloudflare")]
-    Cloudflare,
-    /// VMware Cloud Services Platform OAuth apps.
-    #[serde(rename = "vmwareCsp")]
-    VmwareCsp,
-    /// Ory Hydra.
-    #[serde(rename = "hydra")]
-    Hydra,
-    /// Keycloak.
-    #[serde(rename = "keycloak")]
-    Keycloak,
+/// The provider types, one line each: the variant, its block's name (in both CRDs
+/// and in `status.providerType`, the one place a provider's name is written), and
+/// the Rust field of that block on [`ProviderBlocks`] and `OAuthClientSpec`.
+/// Everything that goes by provider type is generated from this list: the enum,
+/// [`ProviderType::ALL`], the names and spec paths, [`ProviderBlocks::has`] and
+/// `OAuthClientSpec::has_block`, and the CEL rules of both CRDs.
+macro_rules! provider_types {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $field:ident; )+) => {
+        /// Which provider a provider object describes.
+        #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+        pub enum ProviderType {
+            $( $(#[$doc])* #[serde(rename = $name)] $variant, )+
+        }
+
+        impl ProviderType {
+            /// Every provider type.
+            pub const ALL: [ProviderType; [$($name),+].len()] = [$(ProviderType::$variant),+];
+
+            /// Its block's name in both CRDs, as in `status.providerType`.
+            pub const fn block_name(self) -> &'static str {
+                match self { $(ProviderType::$variant => $name,)+ }
+            }
+
+            /// The spec path of its block, e.g. `spec.hydra`.
+            pub const fn spec_path(self) -> &'static str {
+                match self { $(ProviderType::$variant => concat!("spec.", $name),)+ }
+            }
+        }
+
+        impl ProviderBlocks {
+            /// Whether the block of provider `t` is set.
+            pub fn has(&self, t: ProviderType) -> bool {
+                match t { $(ProviderType::$variant => self.$field.is_some(),)+ }
+            }
+        }
+
+        impl super::client::OAuthClientSpec {
+            /// Whether the client block of provider `t` is set.
+            pub fn has_block(&self, t: ProviderType) -> bool {
+                match t { $(ProviderType::$variant => self.$field.is_some(),)+ }
+            }
+        }
+    };
 }
 
-impl ProviderType {
-    /// Every provider type. A new provider adds its variant here, its block to
-    /// [`ProviderBlocks`] and [`ProviderBlocks::has`], and its client block to
-    /// `OAuthClientSpec` and `OAuthClientSpec::has_block` (docs/architecture.md).
-    pub const ALL: [ProviderType; 4] = [
-        ProviderType::Cloudflare,
-        ProviderType::VmwareCsp,
-        ProviderType::Hydra,
-        ProviderType::Keycloak,
-    ];
-
-    /// Its block's name in both CRDs, as in `status.providerType`.
-    pub fn block_name(self) -> &'static str {
-        match self {
-            ProviderType::Cloudflare => "cloudflare",
-            ProviderType::VmwareCsp => "vmwareCsp",
-            ProviderType::Hydra => "hydra",
-            ProviderType::Keycloak => "keycloak",
-        }
-    }
+provider_types! {
+    /// Cloudflare account OAuth clients.
+    Cloudflare = "cloudflare", cloudflare;
+    /// VMware Cloud Services Platform OAuth apps.
+    VmwareCsp = "vmwareCsp", vmware_csp;
+    /// Ory Hydra.
+    Hydra = "hydra", hydra;
+    /// Keycloak.
+    Keycloak = "keycloak", keycloak;
 }
 
 impl ProviderBlocks {
-    /// Whether the block of provider `t` is set.
-    pub fn has(&self, t: ProviderType) -> bool {
-        match t {
-            ProviderType::Cloudflare => self.cloudflare.is_some(),
-            ProviderType::VmwareCsp => self.vmware_csp.is_some(),
-            ProviderType::Hydra => self.hydra.is_some(),
-            ProviderType::Keycloak => self.keycloak.is_some(),
-        }
-    }
-
     /// The one provider block that is set, or `None` when zero or several are (which
     /// admission rejects, but an older apiserver without CEL would let through).
     pub fn provider_type(&self) -> Option<ProviderType> {
@@ -272,129 +235,143 @@ fn exactly_one_block(schema: &mut schemars::Schema) {
     );
 }
 
-/// A Cloudflare account.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CloudflareAccount {
-    /// The account id: 32 lower-case hexadecimal characters, as shown in the
-    /// dashboard URL (`dash.cloudflare.com/<accountId>`).
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "self.matches('^[0-9a-f]{32}$')",
-        "message": "spec.cloudflare.accountId must be 32 lower-case hexadecimal characters (the id in dash.cloudflare.com/<accountId>)"
-    }]))]
-    #[schemars(length(max = 64))]
-    pub account_id: String,
-    /// Base URL of the Cloudflare API. Default `https://api.cloudflare.com/client/v4`;
-    /// point it at `clientops emulate cloudflare` in development. `http://` is accepted
-    /// only for loopback hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",
-        "message": "spec.cloudflare.baseUrl must be an https:// URL (http:// only for localhost, 127.0.0.1 or [::1])"
-    }]))]
-    #[schemars(length(max = 2048))]
-    pub base_url: Option<String>,
-    /// How clientops authenticates to the Cloudflare API.
-    pub auth: CloudflareAuth,
+/// `ClusterOAuthProvider`'s rules: exactly one block, and every credentials
+/// Secret ref of every block names its namespace.
+fn cluster_provider_rules(schema: &mut schemars::Schema) {
+    exactly_one_block(schema);
+    append_credential_rules(schema, Scope::Cluster);
 }
 
-/// Cloudflare credentials: an API token (preferred) or the legacy global API key with
-/// its e-mail address. Set exactly one of `apiTokenSecretRef` and `apiKeySecretRef`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "has(self.apiTokenSecretRef) != has(self.apiKeySecretRef)",
-        "message": "spec.cloudflare.auth: set exactly one of apiTokenSecretRef (an API token with OAuth Client Read and Write) or apiKeySecretRef with email"
-    },
-    {
-        "rule": "has(self.apiKeySecretRef) == has(self.email)",
-        "message": "spec.cloudflare.auth.email: the legacy API key scheme needs both apiKeySecretRef and email (X-Auth-Email); set both, or use apiTokenSecretRef alone"
+/// `OAuthProvider`'s rules: exactly one block, and no credentials Secret ref
+/// names a namespace (it reads only its own).
+fn namespaced_provider_rules(schema: &mut schemars::Schema) {
+    exactly_one_block(schema);
+    append_credential_rules(schema, Scope::Namespaced);
+}
+
+/// Which provider object a credentials rule is for.
+#[derive(Clone, Copy)]
+enum Scope {
+    Cluster,
+    Namespaced,
+}
+
+/// One rule per provider block with credentials Secret refs, for every
+/// [`ProviderType`]: the refs are found in the block's schema (every
+/// [`SecretKeyRef`] under it), so a new provider's block gets its rules without
+/// writing them.
+fn append_credential_rules(schema: &mut schemars::Schema, scope: Scope) {
+    let rules: Vec<serde_json::Value> = ProviderType::ALL
+        .iter()
+        .filter_map(|t| {
+            let block = schema.get("properties")?.get(t.block_name())?;
+            let mut refs = vec![];
+            secret_refs(block, &mut vec![], &mut refs);
+            credential_rule(t.block_name(), &refs, scope)
+        })
+        .collect();
+    let list = schema
+        .ensure_object()
+        .entry("x-kubernetes-validations")
+        .or_insert_with(|| serde_json::Value::Array(vec![]));
+    if let Some(list) = list.as_array_mut() {
+        list.extend(rules);
     }
-]))]
-pub struct CloudflareAuth {
-    /// The Secret key holding an API token, sent as `Authorization: Bearer`. The token
-    /// needs the permissions "OAuth Client Read" and "OAuth Client Write".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_token_secret_ref: Option<SecretKeyRef>,
-    /// The Secret key holding a legacy global API key, sent as `X-Auth-Key`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_secret_ref: Option<SecretKeyRef>,
-    /// The account e-mail sent as `X-Auth-Email` with `apiKeySecretRef`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 3, max = 254))]
-    pub email: Option<String>,
 }
 
-/// A VMware Cloud Services Platform organisation.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CspOrganization {
-    /// The organisation id (a GUID).
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",
-        "message": "spec.vmwareCsp.orgId must be the organisation's GUID, e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6"
-    }]))]
-    #[schemars(length(max = 64))]
-    pub org_id: String,
-    /// Base URL of CSP. Default `https://console.cloud.vmware.com`; point it at
-    /// `clientops emulate csp` in development. `http://` only for loopback hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",
-        "message": "spec.vmwareCsp.baseUrl must be an https:// URL (http:// only for localhost, 127.0.0.1 or [::1])"
-    }]))]
-    #[schemars(length(max = 2048))]
-    pub base_url: Option<String>,
-    /// How clientops authenticates to CSP.
-    pub auth: CspAuth,
+/// A path below a block: each property's name, and whether it may be absent.
+type RefPath = Vec<(String, bool)>;
+
+/// Every [`SecretKeyRef`] under `schema` (an object with exactly `name`, `key` and
+/// `namespace`), with the path to it from `at`.
+fn secret_refs(schema: &serde_json::Value, at: &mut RefPath, out: &mut Vec<RefPath>) {
+    let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else {
+        return;
+    };
+    let mut keys: Vec<&str> = props.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    if keys == ["key", "name", "namespace"] {
+        out.push(at.clone());
+        return;
+    }
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    for (name, sub) in props {
+        at.push((name.clone(), !required.contains(&name.as_str())));
+        secret_refs(sub, at, out);
+        at.pop();
+    }
 }
 
-/// CSP credentials.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CspAuth {
-    /// The Secret key holding a CSP API token; clientops exchanges it for an access
-    /// token and refreshes that before it expires.
-    pub api_token_secret_ref: SecretKeyRef,
-}
-
-/// An Ory Hydra server.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HydraServer {
-    /// URL of Hydra's admin API (the listener that serves `/admin/clients`), e.g.
-    /// `http://hydra-admin.auth.svc.cluster.local:4445` (names are looked up fully
-    /// qualified: the pod's DNS search list is not tried). Plain `http://` is
-    /// accepted because the admin port usually sits inside the cluster network.
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "isURL(self) && url(self).getScheme() in ['http', 'https']",
-        "message": "spec.hydra.adminUrl must be an http:// or https:// URL of Hydra's admin API, e.g. http://hydra-admin.auth.svc.cluster.local:4445"
-    }]))]
-    #[schemars(length(min = 1, max = 2048))]
-    pub admin_url: String,
-    /// URL of Hydra's public API (the listener that serves `/oauth2/token`), e.g.
-    /// `https://auth.example.com`. Needed to prove ownership of an imported client by
-    /// its secret (`spec.import.secretRef` on the OAuthClient).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "isURL(self) && url(self).getScheme() in ['http', 'https']",
-        "message": "spec.hydra.publicUrl must be an http:// or https:// URL of Hydra's public API, e.g. https://auth.example.com"
-    }]))]
-    #[schemars(length(min = 1, max = 2048))]
-    pub public_url: Option<String>,
-    /// Credentials for the admin API when it sits behind an authenticating proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth: Option<HydraAuth>,
-}
-
-/// Credentials for Hydra's admin API.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HydraAuth {
-    /// The Secret key holding a bearer token sent as `Authorization: Bearer`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_secret_ref: Option<SecretKeyRef>,
+/// The rule for the refs of block `block`: with the block set, each ref that is
+/// there names its namespace (`Cluster`) or does not (`Namespaced`).
+fn credential_rule(block: &str, refs: &[RefPath], scope: Scope) -> Option<serde_json::Value> {
+    let path = |p: &[(String, bool)]| {
+        p.iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    let clause = |r: &RefPath| {
+        let mut terms: Vec<String> = (1..=r.len())
+            .filter(|&i| r[i - 1].1)
+            .map(|i| format!("!has(self.{block}.{})", path(&r[..i])))
+            .collect();
+        let named = format!("has(self.{block}.{}.__namespace__)", path(r));
+        terms.push(match scope {
+            Scope::Cluster => named,
+            Scope::Namespaced => format!("!{named}"),
+        });
+        terms.join(" || ")
+    };
+    let (field, rule, message) = match refs {
+        [] => return None,
+        [one] => (
+            path(one),
+            format!("!has(self.{block}) || {}", clause(one)),
+            match scope {
+                Scope::Cluster => {
+                    "a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace"
+                }
+                Scope::Namespaced => {
+                    "an OAuthProvider reads credentials only from its own namespace; remove namespace, or use a ClusterOAuthProvider"
+                }
+            },
+        ),
+        several => {
+            let common = several[0]
+                .iter()
+                .enumerate()
+                .take_while(|(i, seg)| several.iter().all(|r| r.len() > *i + 1 && r[*i] == **seg))
+                .count();
+            let clauses: Vec<String> = several.iter().map(|r| format!("({})", clause(r))).collect();
+            (
+                path(&several[0][..common]),
+                format!("!has(self.{block}) || ({})", clauses.join(" && ")),
+                match scope {
+                    Scope::Cluster => {
+                        "a ClusterOAuthProvider must name the namespace of its credentials Secret; add namespace to the secret ref"
+                    }
+                    Scope::Namespaced => {
+                        "an OAuthProvider reads credentials only from its own namespace; remove namespace from the secret ref, or use a ClusterOAuthProvider"
+                    }
+                },
+            )
+        }
+    };
+    let shown = if refs.len() == 1 {
+        format!("spec.{block}.{field}.namespace")
+    } else {
+        format!("spec.{block}.{field}")
+    };
+    Some(serde_json::json!({
+        "rule": rule,
+        "message": format!("{shown}: {message}"),
+        "fieldPath": format!(".{block}.{field}"),
+    }))
 }
 
 /// A client-side token bucket: at most `requests` per `period`.
@@ -428,4 +405,97 @@ pub struct OAuthProviderStatus {
     /// Which provider block is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_type: Option<ProviderType>,
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt;
+
+    use super::*;
+
+    fn spec_schema(
+        crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    ) -> serde_json::Value {
+        serde_json::to_value(&crd.spec.versions[0].schema).unwrap()["openAPIV3Schema"]["properties"]
+            ["spec"]
+            .clone()
+    }
+
+    #[test]
+    fn each_provider_is_named_once_and_everywhere_alike() {
+        let cluster = spec_schema(&ClusterOAuthProvider::crd());
+        let client = spec_schema(&super::super::OAuthClient::crd());
+        for t in ProviderType::ALL {
+            let name = t.block_name();
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                name,
+                "status.providerType"
+            );
+            assert_eq!(t.spec_path(), format!("spec.{name}"));
+            assert!(
+                cluster["properties"][name].is_object(),
+                "provider block {name}"
+            );
+            assert!(
+                client["properties"][name].is_object(),
+                "client block {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_rules_guard_every_optional_step_to_the_ref() {
+        let hydra = vec![vec![
+            ("auth".to_string(), true),
+            ("bearerTokenSecretRef".to_string(), true),
+        ]];
+        let r = credential_rule("hydra", &hydra, Scope::Cluster).unwrap();
+        assert_eq!(
+            r["rule"],
+            "!has(self.hydra) || !has(self.hydra.auth) || !has(self.hydra.auth.bearerTokenSecretRef) || has(self.hydra.auth.bearerTokenSecretRef.__namespace__)"
+        );
+        assert_eq!(r["fieldPath"], ".hydra.auth.bearerTokenSecretRef");
+        let two = vec![
+            vec![
+                ("auth".to_string(), false),
+                ("a".to_string(), true),
+                ("secretRef".to_string(), false),
+            ],
+            vec![("auth".to_string(), false), ("b".to_string(), false)],
+        ];
+        let r = credential_rule("x", &two, Scope::Namespaced).unwrap();
+        assert_eq!(
+            r["rule"],
+            "!has(self.x) || ((!has(self.x.auth.a) || !has(self.x.auth.a.secretRef.__namespace__)) && (!has(self.x.auth.b.__namespace__)))"
+        );
+        assert_eq!(r["fieldPath"], ".x.auth");
+        assert!(r["message"].as_str().unwrap().starts_with("spec.x.auth: "));
+        assert!(credential_rule("x", &[], Scope::Cluster).is_none());
+    }
+
+    #[test]
+    fn every_secret_ref_of_every_block_has_its_rule() {
+        for (crd, scope) in [
+            (ClusterOAuthProvider::crd(), "|| has("),
+            (OAuthProvider::crd(), "|| !has("),
+        ] {
+            let spec = spec_schema(&crd);
+            let rules = spec["x-kubernetes-validations"].to_string();
+            for t in ProviderType::ALL {
+                let mut refs = vec![];
+                secret_refs(&spec["properties"][t.block_name()], &mut vec![], &mut refs);
+                assert!(!refs.is_empty(), "{t:?} has credentials");
+                for r in refs {
+                    let path: Vec<&str> = r.iter().map(|(n, _)| n.as_str()).collect();
+                    let named = format!(
+                        "{scope}self.{}.{}.__namespace__)",
+                        t.block_name(),
+                        path.join(".")
+                    );
+                    assert!(rules.contains(&named), "{named}");
+                }
+            }
+        }
+    }
 }

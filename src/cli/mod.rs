@@ -1,5 +1,6 @@
 //! The `clientops` command line: one binary, one subcommand per job.
 
+pub mod admission;
 pub mod crd;
 pub mod emulate;
 pub mod rotate;
@@ -21,6 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions as YAML (what `crds/` holds).
     Crd(crd::CrdArgs),
+    /// Print the ValidatingAdmissionPolicy of `deploy/admission/` with its
+    /// provider-specific part generated from the provider kinds.
+    AdmissionPolicy(admission::AdmissionPolicyArgs),
     /// Run a provider emulator: `clientops emulate cloudflare --listen 127.0.0.1:8787`.
     Emulate(emulate::EmulateArgs),
     /// Run the controller.
@@ -38,6 +42,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Crd(args) => args.run(),
+            Command::AdmissionPolicy(args) => args.run(),
             Command::Emulate(args) => args.run().await,
             Command::Run(args) => args.run().await,
             Command::Rotate(args) => args.run(rotate::Request::Rotate).await,

@@ -7,6 +7,7 @@ pub use crate::api::endpoints::{Endpoints, join};
 mod tests {
     use super::*;
     use crate::provider::model::Provider;
+    use crate::provider::transport::ProviderClient;
 
     fn cloudflare(base: &str) -> Endpoints {
         use crate::provider::cloudflare::{

@@ -21,6 +21,7 @@ pub mod registry;
 pub mod retry;
 pub mod scoped;
 pub mod token_source;
+pub mod transport;
 pub mod url_policy;
 
 pub use error::{Operation, ProviderError, ProviderMessage};

@@ -17,6 +17,7 @@ use crate::api::client::OAuthClientSpec;
 use crate::api::common::{SecretKeyRef, SpecError, parse_duration};
 use crate::api::provider::{ProviderBlocks, ProviderType, RateLimit};
 use crate::provider::http::RequestHook;
+use crate::provider::transport::{ClientConfig, ProviderClient};
 
 /// Every provider kind, one per [`ProviderType`] (a unit test checks it).
 pub static KINDS: &[&dyn Kind] = &[
@@ -34,7 +35,9 @@ pub trait Kind: Send + Sync + 'static {
     /// Its name for people, e.g. `Ory Hydra`.
     fn title(&self) -> &'static str;
     /// The spec path of its block, e.g. `spec.hydra`.
-    fn block(&self) -> &'static str;
+    fn block(&self) -> &'static str {
+        self.provider_type().spec_path()
+    }
     /// The scopes the provider gives a client whose spec sets none (checked
     /// against an admin's scope policy).
     fn default_scopes(&self) -> &'static [&'static str] {
@@ -172,6 +175,25 @@ impl ConnectError {
     }
 }
 
+/// The provider client of `kind` for a provider object: `config` with the
+/// object's `spec.rateLimit` (else the config's default), and `env`'s LIST
+/// budget, HTTP client, limiters and request metrics (labelled with the kind's
+/// name). An invalid config is the provider object's to fix (`InvalidProvider`,
+/// naming the block). What every [`Kind::connect`] ends with.
+pub fn open_client<C: ProviderClient>(
+    kind: &dyn Kind,
+    mut config: C::Config,
+    blocks: &ProviderBlocks,
+    env: &dyn Connect,
+) -> Result<C, ConnectError> {
+    let transport = config.transport();
+    transport.rate_limit = rate_limit(blocks, transport.rate_limit);
+    transport.list_budget = env.list_budget();
+    let client = C::new(config, env.http(), &env.limiters())
+        .map_err(|e| ConnectError::invalid(format!("{}: {e}", kind.block())))?;
+    Ok(client.with_request_hook(env.request_hook(kind.provider_type().block_name())))
+}
+
 /// `spec.rateLimit` of a provider object, or the provider's default.
 pub fn rate_limit(blocks: &ProviderBlocks, default: RateLimitConfig) -> RateLimitConfig {
     let r: Option<&RateLimit> = blocks.rate_limit.as_ref();
@@ -201,7 +223,6 @@ mod tests {
         for t in ProviderType::ALL {
             let n = KINDS.iter().filter(|k| k.provider_type() == t).count();
             assert_eq!(n, 1, "{t:?}");
-            assert_eq!(kind(t).block(), format!("spec.{}", t.block_name()));
         }
         assert_eq!(KINDS.len(), ProviderType::ALL.len());
     }

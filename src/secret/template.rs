@@ -450,6 +450,7 @@ pub fn render_all(shape: &SecretShape, values: Values<'_>) -> BTreeMap<String, S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::transport::ProviderClient;
 
     const SECRET: &str = "s3cr3t-VALUE-0123456789";
 

@@ -12,10 +12,9 @@
 //! provider's default only narrows, and clientops cannot tell the default, so a
 //! missing rule refuses nothing. `deploy/admission/` says the same words.
 
-use crate::api::client::{
-    CSP_DEFAULT_ACCESS_TOKEN_TTL, CSP_DEFAULT_REFRESH_TOKEN_TTL, OAuthClientSpec,
-};
+use crate::api::client::OAuthClientSpec;
 use crate::api::common::parse_duration;
+use crate::api::csp::{CSP_DEFAULT_ACCESS_TOKEN_TTL, CSP_DEFAULT_REFRESH_TOKEN_TTL};
 use crate::api::keycloak::KeycloakClientFields;
 use crate::api::policy::ClientPolicy;
 use crate::api::provider::ProviderType;

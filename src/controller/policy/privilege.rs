@@ -8,7 +8,8 @@
 //! present refuses the widening unless a rule allows it. Checked in the order of
 //! the spec's fields; `deploy/admission/` says the same words.
 
-use crate::api::client::{OAuthClientSpec, Visibility};
+use crate::api::client::OAuthClientSpec;
+use crate::api::cloudflare::Visibility;
 use crate::api::keycloak::{DISPLAY_ATTRIBUTES, GRANT_ATTRIBUTES, REALM_DEFAULT_OPTIONAL_SCOPES};
 use crate::api::policy::ClientPolicy;
 use crate::api::provider::ProviderType;

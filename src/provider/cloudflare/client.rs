@@ -22,23 +22,21 @@ use super::wire::{
     CreateOAuthClient, CreatedOAuthClient, OAuthClient, RotatedSecret, Scope, UpdateOAuthClient,
 };
 use crate::provider::error::{Operation, ProviderError, ProviderMessage};
-use crate::provider::http::{
-    BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
-};
+use crate::provider::http::{Executor, RawResponse};
 use crate::provider::http::{
     error_for_status, parse_base_url, retry_after, serde_message, to_json,
 };
 use crate::provider::list_budget::{ListBudget, ListMeter};
 use crate::provider::model::SecretCheck;
 use crate::provider::oauth_probe::{self, ClientAuth};
-use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
-use crate::provider::retry::RetryPolicy;
+use crate::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry};
+use crate::provider::transport::{ClientConfig, ProviderClient, Transport, TransportConfig};
 use crate::secret::ClientSecret;
 
 pub use crate::provider::http::Deleted;
 
 /// The default base URL, `https://api.cloudflare.com/client/v4`.
-pub const DEFAULT_BASE_URL: &str = crate::api::provider::CLOUDFLARE_DEFAULT_BASE_URL;
+pub const DEFAULT_BASE_URL: &str = crate::api::cloudflare::CLOUDFLARE_DEFAULT_BASE_URL;
 
 /// Cloudflare's OAuth token endpoint, documented in "Integrate your OAuth client
 /// with Cloudflare" (developers.cloudflare.com/fundamentals/oauth/).
@@ -70,14 +68,8 @@ pub struct CloudflareConfig {
     pub account_id: String,
     /// API token or API key.
     pub credentials: CloudflareCredentials,
-    /// The account's client-side limit (shared through the registry).
-    pub rate_limit: RateLimitConfig,
-    /// Retries.
-    pub retry: RetryPolicy,
-    /// Response bodies longer than these are refused (`Decode`).
-    pub body_limits: BodyLimits,
-    /// What one LIST may read in all (one page at Cloudflare).
-    pub list_budget: ListBudget,
+    /// Rate limit, retries, body caps and LIST budget (one page at Cloudflare).
+    pub transport: TransportConfig,
 }
 
 impl CloudflareConfig {
@@ -87,10 +79,7 @@ impl CloudflareConfig {
             base_url: DEFAULT_BASE_URL.to_string(),
             account_id: account_id.into(),
             credentials,
-            rate_limit: RateLimitConfig::CLOUDFLARE_DEFAULT,
-            retry: RetryPolicy::default(),
-            body_limits: BodyLimits::default(),
-            list_budget: ListBudget::default(),
+            transport: TransportConfig::new(RateLimitConfig::CLOUDFLARE_DEFAULT),
         }
     }
 
@@ -99,23 +88,11 @@ impl CloudflareConfig {
         self.base_url = base_url.into();
         self
     }
+}
 
-    /// Use another client-side rate limit.
-    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
-        self.rate_limit = rate_limit;
-        self
-    }
-
-    /// Use another retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Use another LIST budget.
-    pub fn with_list_budget(mut self, budget: ListBudget) -> Self {
-        self.list_budget = budget;
-        self
+impl ClientConfig for CloudflareConfig {
+    fn transport(&mut self) -> &mut TransportConfig {
+        &mut self.transport
     }
 }
 
@@ -131,10 +108,10 @@ pub struct CloudflareClient {
     list_budget: ListBudget,
 }
 
-impl CloudflareClient {
-    /// A client that shares `http` (one reqwest client for the whole process) and
-    /// the account's limiter from `limiters`.
-    pub fn new(
+impl ProviderClient for CloudflareClient {
+    type Config = CloudflareConfig;
+
+    fn new(
         config: CloudflareConfig,
         http: reqwest::Client,
         limiters: &RateLimiterRegistry,
@@ -143,32 +120,32 @@ impl CloudflareClient {
         let account_id = config.account_id.trim().to_string();
         check_segment("account id", &account_id)?;
         let auth = Arc::new(config.credentials.headers()?);
-        let limiter = limiters.limiter(base.as_str(), &account_id, config.rate_limit);
-        let exec = Executor::new(http, limiter, config.retry).with_body_limits(config.body_limits);
+        let Transport {
+            exec,
+            list_cap,
+            list_budget,
+        } = config.transport.open(http, limiters, &base, &account_id);
         Ok(Self {
             token_url: token_url(&base)?,
             base,
             account_id,
             auth,
             exec,
-            list_cap: config.body_limits.list,
-            list_budget: config.list_budget,
+            list_cap,
+            list_budget,
         })
     }
 
-    /// A client with its own reqwest client and its own limiter registry (for the
-    /// CLI and tests; the controller shares both through [`CloudflareClient::new`]).
-    pub fn standalone(config: CloudflareConfig) -> Result<Self, ProviderError> {
-        let http = build_client(&HttpOptions::default())?;
-        Self::new(config, http, &RateLimiterRegistry::new())
+    fn executor(&self) -> &Executor {
+        &self.exec
     }
 
-    /// Report every attempt to `hook` (request metrics).
-    pub fn with_request_hook(mut self, hook: RequestHook) -> Self {
-        self.exec = self.exec.with_request_hook(hook);
-        self
+    fn set_executor(&mut self, exec: Executor) {
+        self.exec = exec;
     }
+}
 
+impl CloudflareClient {
     /// The account id.
     pub fn account_id(&self) -> &str {
         &self.account_id
@@ -177,11 +154,6 @@ impl CloudflareClient {
     /// The base URL.
     pub fn base_url(&self) -> &Url {
         &self.base
-    }
-
-    /// The account's shared rate limiter.
-    pub fn limiter(&self) -> &Arc<RateLimiter> {
-        self.exec.limiter()
     }
 
     /// The OAuth token endpoint (see [`token_url`]).

@@ -7,12 +7,13 @@ use async_trait::async_trait;
 
 use super::adapter::CloudflareProvider;
 use super::{CloudflareClient, CloudflareConfig, CloudflareCredentials};
-use crate::api::client::{OAuthClientSpec, Visibility};
+use crate::api::client::OAuthClientSpec;
+use crate::api::cloudflare::{CLOUDFLARE_DEFAULT_BASE_URL, Visibility};
 use crate::api::common::SpecError;
-use crate::api::provider::{CLOUDFLARE_DEFAULT_BASE_URL, ProviderBlocks, ProviderType};
+use crate::api::provider::{ProviderBlocks, ProviderType};
 use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields, fields_as};
-use crate::provider::ratelimit::RateLimitConfig;
-use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, rate_limit};
+use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, open_client};
+use crate::provider::transport::ProviderClient;
 
 /// `spec.cloudflare.optionalScopes`.
 pub const OPTIONAL_SCOPES: Field = Field::Own("spec.cloudflare.optionalScopes");
@@ -53,10 +54,6 @@ impl Kind for CloudflareKind {
 
     fn title(&self) -> &'static str {
         "Cloudflare"
-    }
-
-    fn block(&self) -> &'static str {
-        "spec.cloudflare"
     }
 
     fn desire(&self, spec: &OAuthClientSpec, fields: &mut ClientFields) -> Result<(), SpecError> {
@@ -111,15 +108,11 @@ impl Kind for CloudflareKind {
                 ));
             }
         };
-        let mut config = CloudflareConfig::new(cf.account_id.clone(), creds)
-            .with_rate_limit(rate_limit(blocks, RateLimitConfig::CLOUDFLARE_DEFAULT))
-            .with_list_budget(env.list_budget());
+        let mut config = CloudflareConfig::new(cf.account_id.clone(), creds);
         if let Some(url) = &cf.base_url {
             config = config.with_base_url(url.clone());
         }
-        let client = CloudflareClient::new(config, env.http(), &env.limiters())
-            .map_err(|e| ConnectError::invalid(format!("spec.cloudflare: {e}")))?
-            .with_request_hook(env.request_hook("cloudflare"));
+        let client: CloudflareClient = open_client(self, config, blocks, env)?;
         let limiter = client.limiter().clone();
         Ok(Connected {
             provider: Box::new(CloudflareProvider::new(client)),

@@ -27,21 +27,19 @@ use super::wire::{
     OAuthApp, Paged, PartialSuccess, RotateSecretRequest, UpdateOAuthApp,
 };
 use crate::provider::error::{Operation, ProviderError, ProviderMessage};
-use crate::provider::http::{
-    BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
-};
+use crate::provider::http::{Executor, RawResponse};
 use crate::provider::http::{error_for_status, parse_base_url, serde_message, to_json};
 use crate::provider::list_budget::{ListBudget, ListMeter};
 use crate::provider::model::SecretCheck;
 use crate::provider::oauth_probe::{self, ClientAuth};
-use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
-use crate::provider::retry::RetryPolicy;
+use crate::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry};
+use crate::provider::transport::{ClientConfig, ProviderClient, Transport, TransportConfig};
 use crate::secret::ClientSecret;
 
 pub use crate::provider::http::Deleted;
 
 /// The default base URL, `https://console.cloud.vmware.com`.
-pub const DEFAULT_BASE_URL: &str = crate::api::provider::CSP_DEFAULT_BASE_URL;
+pub const DEFAULT_BASE_URL: &str = crate::api::csp::CSP_DEFAULT_BASE_URL;
 
 /// CSP documents no rate limit (B.6); clientops stays at Cloudflare's documented
 /// 1,200 requests per 5 minutes per organisation unless told otherwise.
@@ -59,16 +57,10 @@ pub struct CspConfig {
     pub org_id: String,
     /// The API token.
     pub credentials: CspCredentials,
-    /// The organisation's client-side limit (shared through the registry).
-    pub rate_limit: RateLimitConfig,
-    /// Retries.
-    pub retry: RetryPolicy,
-    /// Response bodies longer than these are refused (`Decode`).
-    pub body_limits: BodyLimits,
+    /// Rate limit, retries, body caps and LIST budget.
+    pub transport: TransportConfig,
     /// Apps asked for per list page.
     pub page_limit: u32,
-    /// What one LIST may read across all its pages.
-    pub list_budget: ListBudget,
 }
 
 impl CspConfig {
@@ -78,11 +70,8 @@ impl CspConfig {
             base_url: DEFAULT_BASE_URL.to_string(),
             org_id: org_id.into(),
             credentials,
-            rate_limit: DEFAULT_RATE_LIMIT,
-            retry: RetryPolicy::default(),
-            body_limits: BodyLimits::default(),
+            transport: TransportConfig::new(DEFAULT_RATE_LIMIT),
             page_limit: DEFAULT_PAGE_LIMIT,
-            list_budget: ListBudget::default(),
         }
     }
 
@@ -92,28 +81,16 @@ impl CspConfig {
         self
     }
 
-    /// Use another client-side rate limit.
-    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
-        self.rate_limit = rate_limit;
-        self
-    }
-
-    /// Use another retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     /// Ask for this many apps per list page (at least 1).
     pub fn with_page_limit(mut self, page_limit: u32) -> Self {
         self.page_limit = page_limit.max(1);
         self
     }
+}
 
-    /// Use another LIST budget.
-    pub fn with_list_budget(mut self, budget: ListBudget) -> Self {
-        self.list_budget = budget;
-        self
+impl ClientConfig for CspConfig {
+    fn transport(&mut self) -> &mut TransportConfig {
+        &mut self.transport
     }
 }
 
@@ -145,10 +122,10 @@ enum Body {
     Json(Vec<u8>),
 }
 
-impl CspClient {
-    /// A client that shares `http` (one reqwest client for the whole process) and
-    /// the organisation's limiter from `limiters`.
-    pub fn new(
+impl ProviderClient for CspClient {
+    type Config = CspConfig;
+
+    fn new(
         config: CspConfig,
         http: reqwest::Client,
         limiters: &RateLimiterRegistry,
@@ -156,8 +133,11 @@ impl CspClient {
         let base = parse_base_url("CSP", &config.base_url)?;
         let org_id = config.org_id.trim().to_string();
         check_segment("organisation id", &org_id)?;
-        let limiter = limiters.limiter(base.as_str(), &org_id, config.rate_limit);
-        let exec = Executor::new(http, limiter, config.retry).with_body_limits(config.body_limits);
+        let Transport {
+            exec,
+            list_cap,
+            list_budget,
+        } = config.transport.open(http, limiters, &base, &org_id);
         let token_url = join(
             &base,
             &[
@@ -177,24 +157,23 @@ impl CspClient {
             tokens,
             exec,
             page_limit: config.page_limit.max(1),
-            list_cap: config.body_limits.list,
-            list_budget: config.list_budget,
+            list_cap,
+            list_budget,
         })
     }
 
-    /// A client with its own reqwest client and limiter registry (CLI and tests).
-    pub fn standalone(config: CspConfig) -> Result<Self, ProviderError> {
-        let http = build_client(&HttpOptions::default())?;
-        Self::new(config, http, &RateLimiterRegistry::new())
+    fn executor(&self) -> &Executor {
+        &self.exec
     }
 
-    /// Report every attempt to `hook` (request metrics), token exchanges included.
-    pub fn with_request_hook(mut self, hook: RequestHook) -> Self {
-        self.exec = self.exec.with_request_hook(hook);
-        self.tokens = self.tokens.with_executor(self.exec.clone());
-        self
+    /// The token exchanges go through it too.
+    fn set_executor(&mut self, exec: Executor) {
+        self.tokens = self.tokens.with_executor(exec.clone());
+        self.exec = exec;
     }
+}
 
+impl CspClient {
     /// The organisation id.
     pub fn org_id(&self) -> &str {
         &self.org_id
@@ -203,11 +182,6 @@ impl CspClient {
     /// The base URL.
     pub fn base_url(&self) -> &Url {
         &self.base
-    }
-
-    /// The organisation's shared rate limiter.
-    pub fn limiter(&self) -> &Arc<RateLimiter> {
-        self.exec.limiter()
     }
 
     /// The access token source (for tests of the refresh logic).

@@ -29,7 +29,7 @@ use super::wire::{
     AllowedScopes, CreateOAuthApp, GRANT_TYPES, OAuthApp, OrganizationScopes, RoleRef,
     SERVICE_ORG_GRANT_TYPES, UpdateOAuthApp,
 };
-use crate::api::client::CspClientFields;
+use crate::api::csp::CspClientFields;
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{ClientFields, Field, OwnFields, RemoteClient};
 use crate::secret::ClientSecret;

@@ -5,17 +5,18 @@
 use async_trait::async_trait;
 
 use super::adapter::CspProvider;
-use super::client::DEFAULT_RATE_LIMIT;
 use super::fields::csp_differs;
 use super::{CspClient, CspConfig, CspCredentials};
-use crate::api::client::{CspClientFields, OAuthClientSpec};
+use crate::api::client::OAuthClientSpec;
 use crate::api::common::SpecError;
-use crate::api::provider::{CSP_DEFAULT_BASE_URL, ProviderBlocks, ProviderType};
+use crate::api::csp::{CSP_DEFAULT_BASE_URL, CspClientFields};
+use crate::api::provider::{ProviderBlocks, ProviderType};
 use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields, fields_as};
-use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, rate_limit};
+use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, open_client};
+use crate::provider::transport::ProviderClient;
 
 /// `spec.vmwareCsp`, compared as a whole.
-pub const CSP_BLOCK: Field = Field::Own("spec.vmwareCsp");
+pub const CSP_BLOCK: Field = Field::Own(ProviderType::VmwareCsp.spec_path());
 
 impl ProviderFields for CspClientFields {
     fn diff(&self, remote: Option<&dyn ProviderFields>) -> Vec<Field> {
@@ -39,10 +40,6 @@ impl Kind for CspKind {
 
     fn title(&self) -> &'static str {
         "VMware CSP"
-    }
-
-    fn block(&self) -> &'static str {
-        "spec.vmwareCsp"
     }
 
     fn desire(&self, spec: &OAuthClientSpec, fields: &mut ClientFields) -> Result<(), SpecError> {
@@ -72,15 +69,11 @@ impl Kind for CspKind {
             )
             .await?;
         let credentials_digest = digest(&["token", &token]);
-        let mut config = CspConfig::new(c.org_id.clone(), CspCredentials::api_token(token))
-            .with_rate_limit(rate_limit(blocks, DEFAULT_RATE_LIMIT))
-            .with_list_budget(env.list_budget());
+        let mut config = CspConfig::new(c.org_id.clone(), CspCredentials::api_token(token));
         if let Some(url) = &c.base_url {
             config = config.with_base_url(url.clone());
         }
-        let client = CspClient::new(config, env.http(), &env.limiters())
-            .map_err(|e| ConnectError::invalid(format!("spec.vmwareCsp: {e}")))?
-            .with_request_hook(env.request_hook("vmwareCsp"));
+        let client: CspClient = open_client(self, config, blocks, env)?;
         let limiter = client.limiter().clone();
         Ok(Connected {
             provider: Box::new(CspProvider::new(client)),

@@ -26,16 +26,15 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::wire::{ErrorBody, OAuth2Client, PatchOp};
+use crate::api::provider::ProviderType;
 use crate::provider::error::{Operation, ProviderError, ProviderMessage};
-use crate::provider::http::{
-    BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client,
-};
+use crate::provider::http::{Executor, RawResponse};
 use crate::provider::http::{error_for_status, to_json};
 use crate::provider::list_budget::{ListBudget, ListMeter};
 use crate::provider::model::SecretCheck;
 use crate::provider::oauth_probe::{self, ClientAuth};
-use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
-use crate::provider::retry::RetryPolicy;
+use crate::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry};
+use crate::provider::transport::{ClientConfig, ProviderClient, Transport, TransportConfig};
 use crate::secret::ClientSecret;
 
 pub use crate::provider::http::Deleted;
@@ -65,19 +64,14 @@ pub struct HydraConfig {
     pub admin_url: String,
     /// A bearer token for an authenticating proxy in front of the admin API.
     pub bearer_token: Option<ClientSecret>,
-    /// The server's client-side limit (shared through the registry).
-    pub rate_limit: RateLimitConfig,
-    /// Retries.
-    pub retry: RetryPolicy,
-    /// Response bodies longer than these are refused (`Decode`).
-    pub body_limits: BodyLimits,
+    /// Rate limit, retries, body caps and LIST budget (across all pages and
+    /// passes).
+    pub transport: TransportConfig,
     /// Clients asked for per LIST page.
     pub page_size: usize,
     /// Hydra's public URL (`spec.hydra.publicUrl`), where its token endpoint
     /// `/oauth2/token` is: needed only to check a client secret.
     pub public_url: Option<String>,
-    /// What one LIST may read across all its pages (and passes).
-    pub list_budget: ListBudget,
 }
 
 impl HydraConfig {
@@ -87,12 +81,9 @@ impl HydraConfig {
         Self {
             admin_url: admin_url.into(),
             bearer_token: None,
-            rate_limit: DEFAULT_RATE_LIMIT,
-            retry: RetryPolicy::default(),
-            body_limits: BodyLimits::default(),
+            transport: TransportConfig::new(DEFAULT_RATE_LIMIT),
             page_size: PAGE_SIZE,
             public_url: None,
-            list_budget: ListBudget::default(),
         }
     }
 
@@ -103,28 +94,16 @@ impl HydraConfig {
         self
     }
 
-    /// Use another LIST budget.
-    pub fn with_list_budget(mut self, budget: ListBudget) -> Self {
-        self.list_budget = budget;
-        self
-    }
-
     /// Send `Authorization: Bearer <token>`.
     pub fn with_bearer_token(mut self, token: ClientSecret) -> Self {
         self.bearer_token = Some(token);
         self
     }
+}
 
-    /// Use another client-side rate limit.
-    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
-        self.rate_limit = rate_limit;
-        self
-    }
-
-    /// Use another retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
+impl ClientConfig for HydraConfig {
+    fn transport(&mut self) -> &mut TransportConfig {
+        &mut self.transport
     }
 }
 
@@ -151,9 +130,10 @@ pub struct HydraClient {
     list_budget: ListBudget,
 }
 
-impl HydraClient {
-    /// A client that shares `http` and the server's limiter from `limiters`.
-    pub fn new(
+impl ProviderClient for HydraClient {
+    type Config = HydraConfig;
+
+    fn new(
         config: HydraConfig,
         http: reqwest::Client,
         limiters: &RateLimiterRegistry,
@@ -173,8 +153,13 @@ impl HydraClient {
             value.set_sensitive(true);
             auth.insert(http::header::AUTHORIZATION, value);
         }
-        let limiter = limiters.limiter(base.as_str(), "hydra", config.rate_limit);
-        let exec = Executor::new(http, limiter, config.retry).with_body_limits(config.body_limits);
+        let Transport {
+            exec,
+            list_cap,
+            list_budget,
+        } = config
+            .transport
+            .open(http, limiters, &base, ProviderType::Hydra.block_name());
         let token_url = match &config.public_url {
             Some(public) => Some(token_url(public)?),
             None => None,
@@ -185,23 +170,21 @@ impl HydraClient {
             exec,
             page_size: config.page_size.max(1),
             token_url,
-            list_cap: config.body_limits.list,
-            list_budget: config.list_budget,
+            list_cap,
+            list_budget,
         })
     }
 
-    /// A client with its own reqwest client and limiter registry (CLI, tests).
-    pub fn standalone(config: HydraConfig) -> Result<Self, ProviderError> {
-        let http = build_client(&HttpOptions::default())?;
-        Self::new(config, http, &RateLimiterRegistry::new())
+    fn executor(&self) -> &Executor {
+        &self.exec
     }
 
-    /// Report every attempt to `hook` (request metrics).
-    pub fn with_request_hook(mut self, hook: RequestHook) -> Self {
-        self.exec = self.exec.with_request_hook(hook);
-        self
+    fn set_executor(&mut self, exec: Executor) {
+        self.exec = exec;
     }
+}
 
+impl HydraClient {
     /// The admin base URL.
     pub fn base_url(&self) -> &Url {
         &self.base
@@ -210,11 +193,6 @@ impl HydraClient {
     /// `{publicUrl}/oauth2/token`, when `spec.hydra.publicUrl` is set.
     pub fn public_token_url(&self) -> Option<&Url> {
         self.token_url.as_ref()
-    }
-
-    /// The server's shared rate limiter.
-    pub fn limiter(&self) -> &Arc<RateLimiter> {
-        self.exec.limiter()
     }
 
     /// `GET /admin/clients?page_size=&page_token=`: one page.

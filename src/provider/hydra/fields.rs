@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 
 use super::kind::HYDRA_BLOCK;
 use super::wire::{self, DEFAULT_SCOPE, LIFESPANS, MARKER_KEY, OAuth2Client, PatchOp};
-use crate::api::client::{HydraAccessTokenStrategy, HydraClientFields, HydraTokenLifespans};
+use crate::api::hydra::{HydraAccessTokenStrategy, HydraClientFields, HydraTokenLifespans};
 use crate::provider::error::{ProviderError, ProviderMessage};
 use crate::provider::model::{ClientFields, Field, OwnFields, RemoteClient};
 use crate::secret::ClientSecret;

@@ -5,19 +5,20 @@
 use async_trait::async_trait;
 
 use super::adapter::HydraProvider;
-use super::client::DEFAULT_RATE_LIMIT;
 use super::fields::{apply_defaults, check_grace, hydra_differs, unsupported};
 use super::wire::DEFAULT_SCOPE;
 use super::{HydraClient, HydraConfig};
-use crate::api::client::{HydraClientFields, OAuthClientSpec};
+use crate::api::client::OAuthClientSpec;
 use crate::api::common::SpecError;
+use crate::api::hydra::HydraClientFields;
 use crate::api::provider::{ProviderBlocks, ProviderType};
 use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields, fields_as};
-use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, rate_limit};
+use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, open_client};
+use crate::provider::transport::ProviderClient;
 use crate::secret::ClientSecret;
 
 /// `spec.hydra`, compared as a whole.
-pub const HYDRA_BLOCK: Field = Field::Own("spec.hydra");
+pub const HYDRA_BLOCK: Field = Field::Own(ProviderType::Hydra.spec_path());
 
 impl ProviderFields for HydraClientFields {
     fn diff(&self, remote: Option<&dyn ProviderFields>) -> Vec<Field> {
@@ -41,10 +42,6 @@ impl Kind for HydraKind {
 
     fn title(&self) -> &'static str {
         "Ory Hydra"
-    }
-
-    fn block(&self) -> &'static str {
-        "spec.hydra"
     }
 
     fn default_scopes(&self) -> &'static [&'static str] {
@@ -78,9 +75,7 @@ impl Kind for HydraKind {
             .as_ref()
             .expect("the registry picked this kind by its block");
         env.check_url("spec.hydra.adminUrl", &h.admin_url)?;
-        let mut config = HydraConfig::new(h.admin_url.clone())
-            .with_rate_limit(rate_limit(blocks, DEFAULT_RATE_LIMIT))
-            .with_list_budget(env.list_budget());
+        let mut config = HydraConfig::new(h.admin_url.clone());
         if let Some(public) = &h.public_url {
             env.check_url("spec.hydra.publicUrl", public)?;
             config = config.with_public_url(public.clone());
@@ -97,9 +92,7 @@ impl Kind for HydraKind {
             credentials_digest = digest(&["bearer", &token]);
             config = config.with_bearer_token(ClientSecret::new(token));
         }
-        let client = HydraClient::new(config, env.http(), &env.limiters())
-            .map_err(|e| ConnectError::invalid(format!("spec.hydra: {e}")))?
-            .with_request_hook(env.request_hook("hydra"));
+        let client: HydraClient = open_client(self, config, blocks, env)?;
         let limiter = client.limiter().clone();
         Ok(Connected {
             provider: Box::new(HydraProvider::new(client)),

@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -29,16 +29,16 @@ use super::wire::{
     ClientPolicies, ClientProfiles, ClientRepresentation, ClientScope, CredentialRepresentation,
     ErrorBody, RotationPolicy, rotation_policy,
 };
+use crate::api::provider::ProviderType;
 use crate::provider::error::{Operation, ProviderError, ProviderMessage};
 use crate::provider::http::{
-    BodyLimits, Executor, HttpOptions, RawResponse, RequestHook, build_client, parse_base_url,
-    serde_message, to_json,
+    Executor, RawResponse, error_for_status, parse_base_url, serde_message, to_json,
 };
 use crate::provider::list_budget::{ListBudget, ListMeter};
 use crate::provider::model::SecretCheck;
 use crate::provider::oauth_probe::{self, ClientAuth};
-use crate::provider::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
-use crate::provider::retry::{RetryPolicy, parse_retry_after};
+use crate::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry};
+use crate::provider::transport::{ClientConfig, ProviderClient, Transport, TransportConfig};
 use crate::secret::ClientSecret;
 
 /// The client-side limit when the provider object sets none: Keycloak is
@@ -67,15 +67,10 @@ pub struct KeycloakConfig {
     pub auth_realm: String,
     /// The admin credentials.
     pub credentials: KeycloakCredentials,
-    /// The server's client-side limit (shared through the registry).
-    pub rate_limit: RateLimitConfig,
-    pub retry: RetryPolicy,
-    /// Response bodies longer than these are refused (`Decode`).
-    pub body_limits: BodyLimits,
+    /// Rate limit, retries, body caps and LIST budget.
+    pub transport: TransportConfig,
     /// Clients asked for per LIST page.
     pub page_size: usize,
-    /// What one LIST may read across all its pages.
-    pub list_budget: ListBudget,
 }
 
 impl KeycloakConfig {
@@ -91,11 +86,8 @@ impl KeycloakConfig {
             auth_realm: realm.clone(),
             realm,
             credentials,
-            rate_limit: DEFAULT_RATE_LIMIT,
-            retry: RetryPolicy::default(),
-            body_limits: BodyLimits::default(),
+            transport: TransportConfig::new(DEFAULT_RATE_LIMIT),
             page_size: PAGE_SIZE,
-            list_budget: ListBudget::default(),
         }
     }
 
@@ -105,28 +97,16 @@ impl KeycloakConfig {
         self
     }
 
-    /// Use another client-side rate limit.
-    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
-        self.rate_limit = rate_limit;
-        self
-    }
-
-    /// Use another retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Use another LIST budget.
-    pub fn with_list_budget(mut self, budget: ListBudget) -> Self {
-        self.list_budget = budget;
-        self
-    }
-
     /// Ask for `n` clients per LIST page.
     pub fn with_page_size(mut self, n: usize) -> Self {
         self.page_size = n;
         self
+    }
+}
+
+impl ClientConfig for KeycloakConfig {
+    fn transport(&mut self) -> &mut TransportConfig {
+        &mut self.transport
     }
 }
 
@@ -170,9 +150,10 @@ pub struct KeycloakClient {
     list_budget: ListBudget,
 }
 
-impl KeycloakClient {
-    /// A client that shares `http` and the server's limiter from `limiters`.
-    pub fn new(
+impl ProviderClient for KeycloakClient {
+    type Config = KeycloakConfig;
+
+    fn new(
         config: KeycloakConfig,
         http: reqwest::Client,
         limiters: &RateLimiterRegistry,
@@ -193,8 +174,13 @@ impl KeycloakClient {
                 )));
             }
         }
-        let limiter = limiters.limiter(base.as_str(), "keycloak", config.rate_limit);
-        let exec = Executor::new(http, limiter, config.retry).with_body_limits(config.body_limits);
+        let Transport {
+            exec,
+            list_cap,
+            list_budget,
+        } = config
+            .transport
+            .open(http, limiters, &base, ProviderType::Keycloak.block_name());
         let token_url = join(
             &base,
             &[
@@ -212,24 +198,23 @@ impl KeycloakClient {
             exec,
             tokens,
             page_size: config.page_size.max(1),
-            list_cap: config.body_limits.list,
-            list_budget: config.list_budget,
+            list_cap,
+            list_budget,
         })
     }
 
-    /// A client with its own reqwest client and limiter registry (CLI, tests).
-    pub fn standalone(config: KeycloakConfig) -> Result<Self, ProviderError> {
-        let http = build_client(&HttpOptions::default())?;
-        Self::new(config, http, &RateLimiterRegistry::new())
+    fn executor(&self) -> &Executor {
+        &self.exec
     }
 
-    /// Report every attempt to `hook` (request metrics), token requests included.
-    pub fn with_request_hook(mut self, hook: RequestHook) -> Self {
-        self.exec = self.exec.with_request_hook(hook);
-        self.tokens = self.tokens.with_executor(self.exec.clone());
-        self
+    /// The admin token requests go through it too.
+    fn set_executor(&mut self, exec: Executor) {
+        self.tokens = self.tokens.with_executor(exec.clone());
+        self.exec = exec;
     }
+}
 
+impl KeycloakClient {
     /// Keycloak's base URL.
     pub fn base_url(&self) -> &Url {
         &self.base
@@ -238,11 +223,6 @@ impl KeycloakClient {
     /// The managed realm.
     pub fn realm(&self) -> &str {
         &self.realm
-    }
-
-    /// The server's shared rate limiter.
-    pub fn limiter(&self) -> &Arc<RateLimiter> {
-        self.exec.limiter()
     }
 
     /// The admin token source (for tests of the refresh logic).
@@ -745,44 +725,18 @@ fn decode<T: DeserializeOwned>(raw: &RawResponse) -> Result<T, ProviderError> {
     })
 }
 
-/// A non-2xx answer as a typed error, with Keycloak's message.
+/// A non-2xx answer as a typed error, with Keycloak's message (and, for a 403,
+/// the roles the admin credentials need).
 pub fn status_error(raw: &RawResponse) -> ProviderError {
-    let code = raw.status.as_u16();
-    let messages = error_messages(raw.status, &raw.body);
-    match code {
-        401 => ProviderError::Unauthorized { messages },
-        403 => {
-            let mut messages = messages;
-            messages.push(ProviderMessage::new(
-                None,
-                "the admin credentials need the realm-management roles manage-clients and view-clients (and view-realm to read the secret rotation policy)",
-                None,
-            ));
-            ProviderError::Forbidden { messages }
-        }
-        404 => ProviderError::NotFound { messages },
-        409 => ProviderError::Conflict { messages },
-        429 => ProviderError::RateLimited {
-            retry_after: raw
-                .headers
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now())),
-            messages,
-        },
-        500..=599 => ProviderError::Server {
-            status: code,
-            messages,
-        },
-        400..=499 => ProviderError::Invalid {
-            status: code,
-            messages,
-        },
-        _ => ProviderError::UnexpectedStatus {
-            status: code,
-            message: messages.first().map(|m| m.to_string()).unwrap_or_default(),
-        },
+    let mut messages = error_messages(raw.status, &raw.body);
+    if raw.status == StatusCode::FORBIDDEN {
+        messages.push(ProviderMessage::new(
+            None,
+            "the admin credentials need the realm-management roles manage-clients and view-clients (and view-realm to read the secret rotation policy)",
+            None,
+        ));
     }
+    error_for_status(raw.status, &raw.headers, messages)
 }
 
 fn error_messages(status: StatusCode, body: &[u8]) -> Vec<ProviderMessage> {

@@ -77,7 +77,8 @@ pub const GRANT_TYPES: [&str; 6] = [
 pub const SERVICE_ACCOUNT_SCOPE: &str = "service_account";
 
 /// `spec.keycloak`, compared field by field where the spec sets it.
-pub const KEYCLOAK_BLOCK: Field = Field::Own("spec.keycloak");
+pub const KEYCLOAK_BLOCK: Field =
+    Field::Own(crate::api::provider::ProviderType::Keycloak.spec_path());
 /// `spec.keycloak.enabled`: always managed (default `true`), so a client disabled
 /// at Keycloak is enabled again by the next resync.
 pub const ENABLED: Field = Field::Own("spec.keycloak.enabled");

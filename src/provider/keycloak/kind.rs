@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 use super::adapter::KeycloakProvider;
-use super::client::DEFAULT_RATE_LIMIT;
 use super::fields::{KeycloakFields, apply_defaults, unsupported};
 use super::{KeycloakClient, KeycloakConfig, KeycloakCredentials};
 use crate::api::client::OAuthClientSpec;
@@ -16,7 +15,8 @@ use crate::api::common::{SpecError, parse_duration};
 use crate::api::provider::{ProviderBlocks, ProviderType};
 use crate::provider::error::ProviderError;
 use crate::provider::model::{ClientFields, Field, OwnFields, ProviderFields, fields_as};
-use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, rate_limit};
+use crate::provider::registry::{Connect, ConnectError, Connected, Kind, digest, open_client};
+use crate::provider::transport::ProviderClient;
 
 /// The default client scopes of a new Keycloak realm: what a client whose spec
 /// sets no `scopes` gets (a realm's administrator may have changed them).
@@ -40,10 +40,6 @@ impl Kind for KeycloakKind {
 
     fn title(&self) -> &'static str {
         "Keycloak"
-    }
-
-    fn block(&self) -> &'static str {
-        "spec.keycloak"
     }
 
     fn default_scopes(&self) -> &'static [&'static str] {
@@ -123,12 +119,8 @@ impl Kind for KeycloakKind {
             }
         };
         let config = KeycloakConfig::new(k.url.clone(), k.realm.clone(), credentials)
-            .with_auth_realm(k.auth_realm())
-            .with_rate_limit(rate_limit(blocks, DEFAULT_RATE_LIMIT))
-            .with_list_budget(env.list_budget());
-        let client = KeycloakClient::new(config, env.http(), &env.limiters())
-            .map_err(|e| ConnectError::invalid(format!("spec.keycloak: {e}")))?
-            .with_request_hook(env.request_hook("keycloak"));
+            .with_auth_realm(k.auth_realm());
+        let client: KeycloakClient = open_client(self, config, blocks, env)?;
         let limiter = client.limiter().clone();
         let provider = KeycloakProvider::connect(client)
             .await
