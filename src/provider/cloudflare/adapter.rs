@@ -33,7 +33,7 @@ impl CloudflareProvider {
 #[async_trait]
 impl Provider for CloudflareProvider {
     fn kind(&self) -> &'static str {
-        "cloudflare"
+        crate::api::provider::ProviderType::Cloudflare.block_name()
     }
 
     fn account(&self) -> &str {

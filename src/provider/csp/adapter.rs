@@ -70,7 +70,7 @@ fn with_note(e: ProviderError, note: &str) -> ProviderError {
 #[async_trait]
 impl Provider for CspProvider {
     fn kind(&self) -> &'static str {
-        "vmwareCsp"
+        crate::api::provider::ProviderType::VmwareCsp.block_name()
     }
 
     fn account(&self) -> &str {

@@ -61,7 +61,7 @@ impl HydraProvider {
 #[async_trait]
 impl Provider for HydraProvider {
     fn kind(&self) -> &'static str {
-        "hydra"
+        crate::api::provider::ProviderType::Hydra.block_name()
     }
 
     fn account(&self) -> &str {

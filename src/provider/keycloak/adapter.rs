@@ -352,7 +352,7 @@ fn not_found(id: &str) -> ProviderError {
 #[async_trait]
 impl Provider for KeycloakProvider {
     fn kind(&self) -> &'static str {
-        "keycloak"
+        crate::api::provider::ProviderType::Keycloak.block_name()
     }
 
     fn account(&self) -> &str {
