@@ -27,8 +27,8 @@ use crate::controller::intent_proof::IntentKeys;
 use crate::controller::observe::RemoteObs;
 use crate::controller::resolve::{Origin, Resolved};
 use crate::provider::model::{
-    AssignedIds, ClientFields, CreatedClient, Creation, Field, GeneratedSecrets, Provider,
-    RemoteClient, Secrets,
+    AssignedIds, ChosenIds, ChosenSecrets, ClientFields, CreatedClient, Creation, Field,
+    GeneratedSecrets, Provider, RemoteClient, Secrets,
 };
 use crate::provider::ratelimit::{LimiterKey, RateLimitConfig, RateLimiter, RateLimiterRegistry};
 use crate::provider::scoped::ScopedProvider;
@@ -206,6 +206,12 @@ struct FakeProvider {
     calls: Arc<Mutex<Vec<String>>>,
     /// `create` is refused as invalid.
     rejects_create: bool,
+    /// clientops chooses the id and the secret (CSP-like modes).
+    chosen: bool,
+    /// `create_with` answers Conflict: the id is taken.
+    create_conflicts: bool,
+    /// `get` finds nothing, even after a Conflict (an old client being deleted).
+    get_finds_nothing: bool,
 }
 
 impl FakeProvider {
@@ -246,7 +252,8 @@ impl Provider for FakeProvider {
     }
     async fn get(&self, id: &str) -> Result<Option<RemoteClient>, ProviderError> {
         self.record(format!("get {id}"));
-        Ok(None)
+        let held = self.create_conflicts && !self.get_finds_nothing;
+        Ok(held.then(|| remote_c1(&ClientFields::default())))
     }
     async fn update(
         &self,
@@ -262,10 +269,56 @@ impl Provider for FakeProvider {
         Ok(())
     }
     fn creation(&self) -> Creation<'_> {
-        Creation::Assigned(self)
+        match self.chosen {
+            true => Creation::Chosen(self),
+            false => Creation::Assigned(self),
+        }
     }
     fn secrets(&self) -> Secrets<'_> {
-        Secrets::Generated(self)
+        match self.chosen {
+            true => Secrets::Chosen(self),
+            false => Secrets::Generated(self),
+        }
+    }
+}
+
+#[async_trait]
+impl ChosenIds for FakeProvider {
+    async fn create_with(
+        &self,
+        fields: &ClientFields,
+        id: &str,
+        secret: &ClientSecret,
+    ) -> Result<RemoteClient, ProviderError> {
+        self.record(format!("create_with {id} {}", secret.expose()));
+        if self.create_conflicts {
+            return Err(ProviderError::Conflict { messages: vec![] });
+        }
+        Ok(remote_c1(fields))
+    }
+}
+
+#[async_trait]
+impl ChosenSecrets for FakeProvider {
+    fn generate_secret(&self) -> ClientSecret {
+        self.record("generate".into());
+        ClientSecret::new("g1")
+    }
+    fn keeps_previous(&self) -> bool {
+        true
+    }
+    async fn rotate_to(
+        &self,
+        id: &str,
+        new: &ClientSecret,
+        _grace: std::time::Duration,
+    ) -> Result<(), ProviderError> {
+        self.record(format!("rotate_to {id} {}", new.expose()));
+        Ok(())
+    }
+    async fn retire(&self, id: &str) -> Result<(), ProviderError> {
+        self.record(format!("retire {id}"));
+        Ok(())
     }
 }
 
@@ -787,5 +840,201 @@ async fn a_status_write_refused_after_the_secret_write_leaves_the_secret_for_the
     assert_eq!(
         done.status.last_reconcile_request, None,
         "the actions after the failure did not run"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Where clientops chooses the secret: which secret a repeated call sends (the
+// planner's `ChosenSecret`), and the GET after a create's Conflict.
+
+/// `obj`'s Secret holding `secret` and, as a rotation's pending one, `pending`.
+fn our_secret_with_pending(obj: &OAuthClient, secret: &str, pending: &str) -> Secret {
+    let creds = Credentials {
+        client_id: "c1".into(),
+        secret: Some(ClientSecret::new(secret)),
+        previous: None,
+        pending: Some(ClientSecret::new(pending)),
+    };
+    let mut s = render(obj, &desired(obj).secret, &creds, &Stamps::default());
+    s.metadata.resource_version = Some("5".into());
+    s
+}
+
+fn chosen() -> FakeProvider {
+    FakeProvider {
+        chosen: true,
+        ..Default::default()
+    }
+}
+
+fn rotate_c1_with(secret: ChosenSecret) -> Action {
+    Action::Rotate {
+        id: "c1".into(),
+        reason: RotationReason::Requested("r".into()),
+        retire_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        secret,
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_rotation_sends_the_pending_secret_in_the_secret_again() {
+    let mut status = created_status();
+    status["pendingRotation"] =
+        json!({"startedAt": "2026-11-24T12:00:00Z", "marker": "requested:r"});
+    let obj = object(status);
+    let raw = our_secret_with_pending(&obj, "s1", "p1");
+    let mut run = Run::new(
+        obj.clone(),
+        Some(raw),
+        chosen(),
+        vec![step("PUT", SECRET, Answer::Echo)],
+    );
+    let done = run.run(&[rotate_c1_with(ChosenSecret::Kept)]).await;
+    assert!(done.result.is_ok(), "{:?}", done.result.err());
+    assert_eq!(
+        run.provider.calls(),
+        ["rotate_to c1 p1"],
+        "the secret an earlier attempt persisted is sent again; none is generated"
+    );
+    assert_eq!(
+        run.server.requests(),
+        requests(&[("PUT", SECRET)]),
+        "the pending secret is already in the Secret: one write, after the call"
+    );
+    let key = desired(&obj).secret;
+    let written = &run.server.seen()[0].body;
+    assert_eq!(
+        secret_value(written, &key.key_client_secret).as_deref(),
+        Some("p1")
+    );
+    assert_eq!(
+        secret_value(written, &key.key_previous).as_deref(),
+        Some("s1")
+    );
+}
+
+#[tokio::test]
+async fn a_new_rotation_persists_the_generated_secret_before_the_call() {
+    let mut status = created_status();
+    status["pendingRotation"] =
+        json!({"startedAt": "2026-11-24T12:00:00Z", "marker": "requested:r"});
+    let obj = object(status);
+    let raw = our_secret(&obj, "s1", "5");
+    let mut run = Run::new(
+        obj.clone(),
+        Some(raw),
+        chosen(),
+        vec![
+            step("PUT", SECRET, Answer::Echo),
+            step("PUT", SECRET, Answer::Echo),
+        ],
+    );
+    let done = run.run(&[rotate_c1_with(ChosenSecret::New)]).await;
+    assert!(done.result.is_ok(), "{:?}", done.result.err());
+    assert_eq!(run.provider.calls(), ["generate", "rotate_to c1 g1"]);
+    let key = desired(&obj).secret;
+    let seen = run.server.seen();
+    assert_eq!(
+        secret_value(&seen[0].body, crate::secret::render::PENDING_KEY).as_deref(),
+        Some("g1"),
+        "the new secret is in the Secret before the provider is asked"
+    );
+    assert_eq!(
+        secret_value(&seen[1].body, &key.key_client_secret).as_deref(),
+        Some("g1")
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_create_with_a_chosen_id_sends_the_secret_in_the_secret_again() {
+    let obj =
+        object(json!({"pendingCreate": {"startedAt": "2026-11-24T12:00:00Z", "marker": "id:c1"}}));
+    let raw = our_secret(&obj, "s1", "5");
+    let mut run = Run::new(
+        obj.clone(),
+        Some(raw),
+        chosen(),
+        vec![step("PUT", SECRET, Answer::Echo)],
+    );
+    let done = run
+        .run(&[Action::Create {
+            how: CreatePath::ChosenId {
+                id: "c1".into(),
+                secret: ChosenSecret::Kept,
+            },
+        }])
+        .await;
+    assert!(done.result.is_ok(), "{:?}", done.result.err());
+    assert_eq!(run.provider.calls(), ["create_with c1 s1"]);
+    assert_eq!(done.status.client_id.as_deref(), Some("c1"));
+    assert_eq!(done.status.pending_create, None);
+}
+
+#[tokio::test]
+async fn a_chosen_id_the_provider_already_holds_is_read_and_taken_as_created() {
+    let obj =
+        object(json!({"pendingCreate": {"startedAt": "2026-11-24T12:00:00Z", "marker": "id:c1"}}));
+    let raw = our_secret(&obj, "s1", "5");
+    let mut run = Run::new(
+        obj.clone(),
+        Some(raw),
+        FakeProvider {
+            chosen: true,
+            create_conflicts: true,
+            ..Default::default()
+        },
+        vec![step("PUT", SECRET, Answer::Echo)],
+    );
+    let done = run
+        .run(&[Action::Create {
+            how: CreatePath::ChosenId {
+                id: "c1".into(),
+                secret: ChosenSecret::Kept,
+            },
+        }])
+        .await;
+    assert!(done.result.is_ok(), "{:?}", done.result.err());
+    assert_eq!(
+        run.provider.calls(),
+        ["create_with c1 s1", "get c1"],
+        "a Conflict on our own id is our earlier attempt: read, not created again"
+    );
+    assert_eq!(done.status.client_id.as_deref(), Some("c1"));
+    assert_eq!(done.status.pending_create, None);
+}
+
+#[tokio::test]
+async fn a_chosen_id_in_conflict_that_cannot_be_read_is_an_error_not_a_client() {
+    let obj =
+        object(json!({"pendingCreate": {"startedAt": "2026-11-24T12:00:00Z", "marker": "id:c1"}}));
+    let raw = our_secret(&obj, "s1", "5");
+    let mut run = Run::new(
+        obj.clone(),
+        Some(raw),
+        FakeProvider {
+            chosen: true,
+            create_conflicts: true,
+            get_finds_nothing: true,
+            ..Default::default()
+        },
+        vec![step("PUT", SECRET, Answer::Echo)],
+    );
+    let done = run
+        .run(&[Action::Create {
+            how: CreatePath::ChosenId {
+                id: "c1".into(),
+                secret: ChosenSecret::Kept,
+            },
+        }])
+        .await;
+    assert!(
+        done.result.is_err(),
+        "the provider is still deleting an old c1"
+    );
+    assert_eq!(run.provider.calls(), ["create_with c1 s1", "get c1"]);
+    assert_eq!(done.status.client_id, None);
+    assert!(
+        done.status.pending_create.is_some(),
+        "the intent stays: a later round finds c1"
     );
 }
