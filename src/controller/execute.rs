@@ -244,7 +244,8 @@ impl<'a> PlanRunner<'a> {
                 // The intent recorded a chosen id, and the provider object now
                 // names a provider that assigns ids (the planner keeps a recorded
                 // path, so that a repeat finds the client an earlier attempt made).
-                (_, creation) => Err(Error::provider(
+                (_, creation) => Err(Error::at(
+                    self.provider()?,
                     "create the client",
                     ProviderError::config(format!(
                         "the pending create was begun otherwise than {} creates clients ({}): was the provider object changed?",
@@ -311,7 +312,7 @@ impl<'a> PlanRunner<'a> {
                 let p = self.provider()?;
                 p.delete(id)
                     .await
-                    .map_err(|e| Error::provider("delete the client", e))?;
+                    .map_err(|e| Error::at(p, "delete the client", e))?;
                 self.ctx.accounts.remove(p.account_key(), id).await;
                 self.event(
                     EventType::Normal,
@@ -545,14 +546,14 @@ impl<'a> PlanRunner<'a> {
             // with this id; waiting helps (the conflict is not a Stalled error).
             Err(conflict @ ProviderError::Conflict { .. }) => match p.get(id).await {
                 Ok(Some(c)) => c,
-                Ok(None) => return Err(Error::provider("create the client", conflict)),
-                Err(e) => return Err(Error::provider("look up the client", e)),
+                Ok(None) => return Err(Error::at(p, "create the client", conflict)),
+                Err(e) => return Err(Error::at(p, "look up the client", e)),
             },
             Err(e @ ProviderError::Invalid { .. }) => {
                 self.void_pending_create().await?;
-                return Err(Error::provider("create the client", e));
+                return Err(Error::at(p, "create the client", e));
             }
-            Err(e) => return Err(Error::provider("create the client", e)),
+            Err(e) => return Err(Error::at(p, "create the client", e)),
         };
         failpoint::hit("after-create-call");
         self.ctx.accounts.upsert(p.account_key(), created).await;
@@ -622,7 +623,7 @@ impl<'a> PlanRunner<'a> {
         if let Some(id) = made {
             let p = self.provider()?;
             p.delete(id).await.map_err(|e| {
-                Error::provider("delete the client whose secret could not be stored", e)
+                Error::at(p, "delete the client whose secret could not be stored", e)
             })?;
             self.ctx.accounts.remove(p.account_key(), id).await;
         }
@@ -640,9 +641,9 @@ impl<'a> PlanRunner<'a> {
             Err(e @ ProviderError::Invalid { .. }) => {
                 // Rejected: nothing was created, so the intent is void.
                 self.void_pending_create().await?;
-                return Err(Error::provider("create the client", e));
+                return Err(Error::at(p, "create the client", e));
             }
-            Err(e) => return Err(Error::provider("create the client", e)),
+            Err(e) => return Err(Error::at(p, "create the client", e)),
         };
         failpoint::hit("after-create-call");
         let id = created.client.id.clone();
@@ -762,7 +763,7 @@ impl<'a> PlanRunner<'a> {
         let updated = p
             .update(id, &d.fields, fields)
             .await
-            .map_err(|e| Error::provider("update the client", e))?;
+            .map_err(|e| Error::at(p, "update the client", e))?;
         self.ctx.accounts.upsert(p.account_key(), updated).await;
         let names: Vec<_> = fields.iter().map(|f| f.spec_path()).collect();
         // Same generation as last time: the spec did not change, the provider did.
@@ -810,7 +811,7 @@ impl<'a> PlanRunner<'a> {
             Secrets::Generated(g) => g
                 .rotate(id)
                 .await
-                .map_err(|e| Error::provider("rotate the secret", e))?,
+                .map_err(|e| Error::at(p, "rotate the secret", e))?,
             Secrets::Chosen(c) => {
                 // Choose the new secret and persist it (as pending) before the call;
                 // a retry after a crash reuses it, and the call is idempotent.
@@ -831,7 +832,7 @@ impl<'a> PlanRunner<'a> {
                     .unwrap_or_default();
                 c.rotate_to(id, &pending, grace)
                     .await
-                    .map_err(|e| Error::provider("rotate the secret", e))?;
+                    .map_err(|e| Error::at(p, "rotate the secret", e))?;
                 pending
             }
         };
@@ -933,7 +934,7 @@ impl<'a> PlanRunner<'a> {
             Ok(check) => check,
             Err(e) => {
                 self.ctx.metrics.credential_check(reason.label(), "error");
-                return Err(Error::provider("check the Secret's credentials", e));
+                return Err(Error::at(p, "check the Secret's credentials", e));
             }
         };
         let now = now_rfc3339(self.ctx);
@@ -1004,7 +1005,7 @@ impl<'a> PlanRunner<'a> {
                 p.kind()
             ))),
         };
-        set_back.map_err(|e| Error::provider("set the secret back to the Secret's", e))?;
+        set_back.map_err(|e| Error::at(p, "set the secret back to the Secret's", e))?;
         self.event(
             EventType::Normal,
             "CredentialsRestored",
@@ -1098,7 +1099,7 @@ impl<'a> PlanRunner<'a> {
         .await;
         g.retire(id)
             .await
-            .map_err(|e| Error::provider("retire the previous secret", e))?;
+            .map_err(|e| Error::at(p, "retire the previous secret", e))?;
         failpoint::hit("after-recovery-retire");
         self.ctx
             .accounts
@@ -1108,7 +1109,7 @@ impl<'a> PlanRunner<'a> {
         let new = g
             .rotate(id)
             .await
-            .map_err(|e| Error::provider("rotate the secret", e))?;
+            .map_err(|e| Error::at(p, "rotate the secret", e))?;
         let at = self
             .ctx
             .clock
@@ -1139,7 +1140,7 @@ impl<'a> PlanRunner<'a> {
         match p.secrets().retire(id).await {
             // Nothing to retire (already gone): the goal is reached.
             Ok(()) | Err(ProviderError::NotFound { .. }) | Err(ProviderError::Conflict { .. }) => {}
-            Err(e) => return Err(Error::provider("retire the previous secret", e)),
+            Err(e) => return Err(Error::at(p, "retire the previous secret", e)),
         }
         failpoint::hit("after-retire-call");
         self.ctx

@@ -26,6 +26,7 @@ use crate::controller::fairness::{ForcedResyncs, InFlight, Workers};
 use crate::controller::intent_proof::IntentKeys;
 use crate::controller::observe::RemoteObs;
 use crate::controller::resolve::{Origin, Resolved};
+use crate::provider::error::ProviderMessage;
 use crate::provider::model::{
     AssignedIds, ChosenIds, ChosenSecrets, ClientFields, CreatedClient, Creation, Field,
     GeneratedSecrets, Provider, RemoteClient, Secrets,
@@ -212,6 +213,9 @@ struct FakeProvider {
     create_conflicts: bool,
     /// `get` finds nothing, even after a Conflict (an old client being deleted).
     get_finds_nothing: bool,
+    /// A tenant wrote the provider object (a namespaced OAuthProvider): its
+    /// errors are shown without the far end's words.
+    tenant: bool,
 }
 
 impl FakeProvider {
@@ -333,7 +337,11 @@ impl AssignedIds for FakeProvider {
         if self.rejects_create {
             return Err(ProviderError::Invalid {
                 status: 400,
-                messages: vec![],
+                messages: vec![ProviderMessage::new(
+                    Some("HostDenied".into()),
+                    FAR_END_WORDS,
+                    None,
+                )],
             });
         }
         Ok(CreatedClient {
@@ -458,7 +466,7 @@ impl Run {
     ) -> Self {
         let server = ApiServer::new(script);
         let ctx = context(server.client());
-        let scoped = ScopedProvider::new(Box::new(provider.clone()), "", "", false);
+        let scoped = ScopedProvider::new(Box::new(provider.clone()), "", "", provider.tenant);
         let provider = Arc::new(provider);
         let resolved = Resolved {
             provider: Arc::new(scoped),
@@ -713,6 +721,62 @@ async fn a_create_the_provider_rejects_voids_its_intent_and_writes_no_secret() {
     assert_eq!(seen[1].body, json!({"status": {"pendingCreate": null}}));
     assert_eq!(done.status.pending_create, None);
     assert_eq!(run.provider.calls(), ["create"]);
+}
+
+/// What a rejecting fake provider's far end says: words a tenant must not read
+/// when it wrote the provider object.
+const FAR_END_WORDS: &str = "db.internal:5432 said: relation admin_users";
+
+/// The failed create of [`a_create_the_provider_rejects_voids_its_intent_and_writes_no_secret`],
+/// at a provider object a tenant wrote (`tenant`) or the admin did.
+async fn rejected_create_error(tenant: bool) -> Error {
+    let mut obj = object(pending_create());
+    obj.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(markers::PENDING_CREATE.into(), "signed intent".into());
+    let answer = serde_json::to_value(&obj).unwrap();
+    let mut run = Run::new(
+        obj,
+        None,
+        FakeProvider {
+            rejects_create: true,
+            tenant,
+            ..Default::default()
+        },
+        vec![
+            step("PATCH", OBJECT, Answer::With(200, answer.clone())),
+            step("PATCH", STATUS, Answer::With(200, answer)),
+        ],
+    );
+    let done = run
+        .run(&[Action::Create {
+            how: CreatePath::Generated,
+        }])
+        .await;
+    done.result.expect_err("the provider refused the create")
+}
+
+#[tokio::test]
+async fn a_provider_error_leaves_the_runner_as_its_provider_objects_owner_may_read_it() {
+    let tenant = rejected_create_error(true).await;
+    let text = tenant.to_string();
+    assert!(
+        !text.contains("db.internal") && !text.contains("HostDenied"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HTTP 400"),
+        "the class of failure still shows: {text}"
+    );
+    assert!(tenant.is_stalled(), "the class decides as before: {tenant}");
+    assert_eq!(tenant.reason(), "ProviderRejected");
+
+    let admin = rejected_create_error(false).await.to_string();
+    assert!(
+        admin.contains(FAR_END_WORDS),
+        "the admin reads it whole: {admin}"
+    );
 }
 
 #[tokio::test]
