@@ -334,6 +334,20 @@ impl<'a> PlanRunner<'a> {
                 })
                 .await
             }
+            Action::RecordRotationTimes {
+                secret_expires_at,
+                next_rotation_at,
+            } => {
+                self.finish_status(StatusPatch {
+                    rotation: Some(RotationPatch {
+                        secret_expires_at: Some(secret_expires_at.clone()),
+                        next_rotation_at: Some(next_rotation_at.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+            }
             Action::VerifyCredentials { id, reason } => self.verify_credentials(id, *reason).await,
             Action::RecordRepairAttempt => {
                 let mut c = self.status.credentials.clone().unwrap_or_default();
@@ -869,6 +883,7 @@ impl<'a> PlanRunner<'a> {
         let why = match reason {
             RotationReason::Requested(v) => format!("requested ({v})"),
             RotationReason::Scheduled => "scheduled".into(),
+            RotationReason::Expiring => "the secret nears the expiry the provider gives it".into(),
             RotationReason::SecretLost => "the Secret had lost its secret".into(),
             RotationReason::Import => "an imported client needs a secret clientops knows".into(),
             RotationReason::CredentialsRejected => {

@@ -236,6 +236,7 @@ fn remote_c1(fields: &ClientFields) -> RemoteClient {
         created_at: None,
         marker: None,
         secret_changed_at: None,
+        secret_expires_at: None,
     }
 }
 
