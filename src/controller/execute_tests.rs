@@ -683,29 +683,7 @@ async fn a_first_create_that_finds_its_own_secret_writes_over_it() {
 
 #[tokio::test]
 async fn a_create_the_provider_rejects_voids_its_intent_and_writes_no_secret() {
-    let mut obj = object(pending_create());
-    obj.metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(markers::PENDING_CREATE.into(), "signed intent".into());
-    let answer = serde_json::to_value(&obj).unwrap();
-    let mut run = Run::new(
-        obj,
-        None,
-        FakeProvider {
-            rejects_create: true,
-            ..Default::default()
-        },
-        vec![
-            step("PATCH", OBJECT, Answer::With(200, answer.clone())),
-            step("PATCH", STATUS, Answer::With(200, answer)),
-        ],
-    );
-    let done = run
-        .run(&[Action::Create {
-            how: CreatePath::Generated,
-        }])
-        .await;
+    let (run, done) = rejected_create(false).await;
     let err = done.result.expect_err("the provider refused the create");
     assert!(err.is_stalled(), "a human must fix the spec: {err}");
     assert!(run.server.finished(), "{:?}", run.server.requests());
@@ -728,9 +706,9 @@ async fn a_create_the_provider_rejects_voids_its_intent_and_writes_no_secret() {
 /// when it wrote the provider object.
 const FAR_END_WORDS: &str = "db.internal:5432 said: relation admin_users";
 
-/// The failed create of [`a_create_the_provider_rejects_voids_its_intent_and_writes_no_secret`],
-/// at a provider object a tenant wrote (`tenant`) or the admin did.
-async fn rejected_create_error(tenant: bool) -> Error {
+/// A create the provider rejects, with a signed intent, at a provider object a
+/// tenant wrote (`tenant`) or the admin did: the run and what it did.
+async fn rejected_create(tenant: bool) -> (Run, Executed) {
     let mut obj = object(pending_create());
     obj.metadata
         .annotations
@@ -755,6 +733,11 @@ async fn rejected_create_error(tenant: bool) -> Error {
             how: CreatePath::Generated,
         }])
         .await;
+    (run, done)
+}
+
+async fn rejected_create_error(tenant: bool) -> Error {
+    let (_, done) = rejected_create(tenant).await;
     done.result.expect_err("the provider refused the create")
 }
 
