@@ -82,6 +82,9 @@ fn variants(t: ProviderType) -> Vec<Value> {
                 "auth": {"password": {"clientId": "admin-cli", "username": "admin",
                     "passwordSecretRef": r}}}),
         ],
+        ProviderType::Entra => vec![json!({"tenantId": "contoso.onmicrosoft.com",
+            "authorityUrl": URL, "graphUrl": URL,
+            "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": r}})],
     }
 }
 

@@ -126,6 +126,10 @@ fn provider_block(t: ProviderType, url: &str) -> Value {
             "url": url, "realm": "team",
             "auth": {"clientCredentials": {"clientId": "clientops", "secretRef": secret}},
         }}),
+        ProviderType::Entra => json!({"entra": {
+            "tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
+            "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": secret},
+        }}),
     }
 }
 
@@ -147,7 +151,7 @@ fn client_spec(t: ProviderType, provider: &str) -> Value {
         ProviderType::VmwareCsp => {
             spec["vmwareCsp"] = json!({"organizationRoles": ["org_member"]});
         }
-        ProviderType::Hydra | ProviderType::Keycloak => {}
+        ProviderType::Hydra | ProviderType::Keycloak | ProviderType::Entra => {}
     }
     spec
 }

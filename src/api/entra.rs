@@ -41,9 +41,8 @@ pub struct EntraTenant {
     pub authority_url: Option<String>,
     /// Microsoft Graph (`{graphUrl}/v1.0/applications`). Default
     /// `https://graph.microsoft.com`; set it for a national cloud (e.g.
-    /// `https://graph.microsoft.us`) or `clientops emulate entra`. The token is
-    /// asked for with scope `{graphUrl}/.default`. `http://` is accepted only for
-    /// loopback hosts.
+    /// `https://graph.microsoft.us`) or `clientops emulate entra`. `http://` is
+    /// accepted only for loopback hosts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     #[schemars(extend("x-kubernetes-validations" = [{

@@ -332,6 +332,10 @@ pub async fn tenant_provider(w: &World, ns: &str, t: ProviderType, name: &str, u
             "url": url, "realm": "team",
             "auth": {"clientCredentials": {"clientId": "clientops", "secretRef": token}},
         }),
+        ProviderType::Entra => json!({
+            "tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
+            "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": token},
+        }),
     };
     w.apply(
         ns,

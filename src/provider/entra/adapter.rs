@@ -19,7 +19,7 @@ use chrono::Utc;
 use super::client::EntraClient;
 use super::fields::{
     HAND_ADDED_PASSWORDS, create_body, hand_added, password_name, to_remote, to_retire,
-    unique_name, update_body,
+    unique_names, update_body,
 };
 use super::wire::{Application, PasswordCredential};
 use crate::provider::error::{ProviderError, ProviderMessage};
@@ -54,24 +54,47 @@ impl EntraProvider {
         self.client.get(id).await?.ok_or_else(|| not_found(id))
     }
 
-    /// The application `uniqueName` names, created or updated to `body`.
-    async fn upsert(&self, name: &str, body: &Application) -> Result<Application, ProviderError> {
-        let created = match self.client.upsert(name, body).await {
-            Err(ProviderError::Conflict { messages }) => {
-                // Held by a deleted application: restore it, then update it.
-                let Some(deleted) = self.client.deleted_by_unique_name(name).await? else {
-                    return Err(ProviderError::Conflict { messages });
-                };
-                let object_id = deleted.id.unwrap_or_default();
-                tracing::info!(
-                    unique_name = name,
-                    "restoring the deleted application that holds the uniqueName"
-                );
-                self.client.restore(&object_id).await?;
-                self.client.upsert(name, body).await?
+    /// The application of `marker`, created or updated to `body`: the first of
+    /// its [`unique_names`] not held by a deleted application. A deleted one
+    /// (deleted in the portal behind clientops' back) is restored where
+    /// clientops may list deleted items (`Application.Read.All`); otherwise
+    /// the next name is used.
+    async fn upsert(&self, marker: &str, body: &Application) -> Result<Application, ProviderError> {
+        let names = unique_names(marker).ok_or_else(|| {
+            ProviderError::config(format!(
+                "the OAuthClient's UID {marker:?} cannot be part of an Entra uniqueName"
+            ))
+        })?;
+        let mut last = None;
+        for name in &names {
+            match self.client.upsert(name, body).await {
+                Err(ProviderError::Conflict { messages }) => {
+                    match self.client.deleted_by_unique_name(name).await {
+                        Ok(Some(deleted)) => {
+                            tracing::info!(unique_name = %name, "restoring the deleted application that holds the uniqueName");
+                            self.client.restore(&deleted.id.unwrap_or_default()).await?;
+                            let updated = self.client.upsert(name, body).await?;
+                            return self.created(name, updated).await;
+                        }
+                        Ok(None) | Err(ProviderError::Forbidden { .. }) => {
+                            last = Some(ProviderError::Conflict { messages });
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                other => return self.created(name, other?).await,
             }
-            other => other?,
-        };
+        }
+        Err(last.unwrap_or_else(|| ProviderError::config("no uniqueName left")))
+    }
+
+    /// The application an upsert of `name` answered (201) or, when it updated
+    /// one (204), read back.
+    async fn created(
+        &self,
+        name: &str,
+        created: Option<Application>,
+    ) -> Result<Application, ProviderError> {
         match created {
             Some(a) if a.app_id.is_some() => Ok(a),
             _ => self
@@ -193,12 +216,7 @@ impl AssignedIds for EntraProvider {
         fields: &ClientFields,
         marker: &str,
     ) -> Result<CreatedClient, ProviderError> {
-        let name = unique_name(marker).ok_or_else(|| {
-            ProviderError::config(format!(
-                "the OAuthClient's UID {marker:?} cannot be part of an Entra uniqueName"
-            ))
-        })?;
-        let mut app = self.upsert(&name, &create_body(fields)).await?;
+        let mut app = self.upsert(marker, &create_body(fields)).await?;
         let id = app.app_id.clone().unwrap_or_default();
         self.client.ensure_service_principal(&id).await?;
         // Passwords of an earlier attempt whose answer was lost, or of a

@@ -1,6 +1,6 @@
 //! clientops' access token for Microsoft Graph: the `client_credentials` grant of
 //! its own app registration at `{authority}/{tenant}/oauth2/v2.0/token`, scope
-//! `{graph}/.default`, sent as `Authorization: Bearer`. Cached and refreshed
+//! `00000003-0000-0000-c000-000000000000/.default` (Graph, in every cloud), sent as `Authorization: Bearer`. Cached and refreshed
 //! before it expires, single-flight, shared process-wide
 //! ([`TokenSource`]); a 401 from Graph invalidates exactly the token it refused.
 //!
@@ -92,21 +92,24 @@ pub fn credentials_form(client_id: &str, secret: &ClientSecret, scope: &str) -> 
     )
 }
 
-/// The scope of a Graph token: `{graph}/.default`.
-pub fn graph_scope(graph: &Url) -> String {
-    format!("{}/.default", graph.as_str().trim_end_matches('/'))
+/// Microsoft Graph's application id, the same in every cloud.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+/// The scope of a Graph token: `{Graph's application id}/.default`, which
+/// names Graph whatever its URL (a national cloud's, the emulator's).
+pub fn graph_scope() -> String {
+    format!("{GRAPH_APP_ID}/.default")
 }
 
 /// The Graph token source for `credentials` at `token_url`, through `exec`.
 pub fn token_source(
     token_url: Url,
-    graph: &Url,
     credentials: &EntraCredentials,
     exec: Executor,
 ) -> Result<Arc<TokenSource>, ProviderError> {
     Ok(TokenSource::new(
         token_url,
-        credentials.form_body(&graph_scope(graph))?,
+        credentials.form_body(&graph_scope())?,
         exec,
         "a Microsoft Graph token",
         ASSUMED_TOKEN_TTL,
@@ -166,11 +169,10 @@ mod tests {
     fn the_form_encodes_and_debug_redacts() {
         let c = EntraCredentials::client_secret("app-1", " s3+cr/et&x~ \n");
         assert!(!format!("{c:?}").contains("s3"));
-        let graph = Url::parse("https://graph.microsoft.us/").unwrap();
-        let f = c.form_body(&graph_scope(&graph)).unwrap();
+        let f = c.form_body(&graph_scope()).unwrap();
         assert_eq!(
             f.expose(),
-            "grant_type=client_credentials&client_id=app-1&client_secret=s3%2Bcr%2Fet%26x%7E&scope=https%3A%2F%2Fgraph.microsoft.us%2F.default"
+            "grant_type=client_credentials&client_id=app-1&client_secret=s3%2Bcr%2Fet%26x%7E&scope=00000003-0000-0000-c000-000000000000%2F.default"
         );
         assert!(!format!("{f:?}").contains("s3"));
         let e = EntraCredentials::client_secret("app-1", "  ")

@@ -154,7 +154,7 @@ impl ProviderClient for EntraClient {
             .transport
             .open(http, limiters, &graph, ProviderType::Entra.block_name());
         let token_url = join(&authority, &[&tenant, "oauth2", "v2.0", "token"])?;
-        let tokens = token_source(token_url, &graph, &config.credentials, exec.clone())?;
+        let tokens = token_source(token_url, &config.credentials, exec.clone())?;
         Ok(Self {
             graph,
             authority,
@@ -556,7 +556,7 @@ impl EntraClient {
         secret: &ClientSecret,
     ) -> Result<SecretCheck, ProviderError> {
         let url = self.token_url()?;
-        let form = credentials_form(app_id, secret, &graph_scope(&self.graph));
+        let form = credentials_form(app_id, secret, &graph_scope());
         self.exec
             .execute(
                 Operation::VerifySecret,

@@ -323,21 +323,38 @@ fn https_or_localhost(u: &str) -> bool {
 }
 
 /// The `uniqueName` of the application of the OAuthClient with `marker` (its
-/// UID): lower case, at most 64 characters of `[a-z0-9._-]`; `None` when the
+/// UID): lower case, at most 62 characters (room for a `.n` suffix) of
+/// `[a-z0-9._-]`; `None` when the
 /// marker cannot be one.
 pub fn unique_name(marker: &str) -> Option<String> {
     let name = format!("{MARKER_PREFIX}{}", marker.to_ascii_lowercase());
-    let ok = name.len() <= 64
+    let ok = name.len() <= 62
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
     ok.then_some(name)
 }
 
-/// The marker in a `uniqueName` clientops chose.
+/// The most names [`unique_names`] tries.
+pub const MAX_NAMES: usize = 9;
+
+/// The `uniqueName`s an OAuthClient's application may have, in the order they
+/// are tried: [`unique_name`], then with `.2` … `.9` appended (a name still
+/// held by a deleted application, which clientops cannot restore, moves on to
+/// the next; the sequence is the same on every attempt, so a repeated create
+/// finds the application an earlier one made).
+pub fn unique_names(marker: &str) -> Option<Vec<String>> {
+    let base = unique_name(marker)?;
+    let mut names = vec![base.clone()];
+    names.extend((2..=MAX_NAMES).map(|n| format!("{base}.{n}")));
+    Some(names)
+}
+
+/// The marker in a `uniqueName` clientops chose (without a `.n` suffix).
 pub fn marker_of(unique_name: &str) -> Option<String> {
     unique_name
         .strip_prefix(MARKER_PREFIX)
+        .map(|m| m.split('.').next().unwrap_or_default())
         .filter(|m| !m.is_empty())
         .map(str::to_string)
 }
@@ -715,6 +732,14 @@ mod tests {
         assert_eq!(n, format!("clientops-{uid}"));
         assert_eq!(marker_of(&n).as_deref(), Some(uid));
         assert_eq!(marker_of("someone-elses-app"), None);
+        let names = unique_names(uid).unwrap();
+        assert_eq!(names.len(), MAX_NAMES);
+        assert_eq!(names[1], format!("clientops-{uid}.2"));
+        assert!(
+            names
+                .iter()
+                .all(|n| marker_of(n).as_deref() == Some(uid) && n.len() <= 64)
+        );
         assert_eq!(unique_name("a b"), None);
         assert_eq!(unique_name(&"x".repeat(60)), None);
     }
