@@ -13,6 +13,7 @@
 
 pub mod cloudflare;
 pub mod csp;
+pub mod entra;
 pub mod hydra;
 pub mod keycloak;
 
