@@ -2,7 +2,7 @@
 //! credentials.
 //!
 //! Fields every provider understands sit at the top of `spec`; fields only one
-//! provider has live under `spec.cloudflare`, `spec.vmwareCsp`, `spec.hydra` or `spec.keycloak`.
+//! provider has live under `spec.cloudflare`, `spec.vmwareCsp`, `spec.hydra`, `spec.keycloak` or `spec.entra`.
 
 // kube's `printcolumn(...)` repeats `type_ = ...`, which clippy mistakes for a
 // duplicated attribute.
@@ -187,6 +187,10 @@ pub struct OAuthClientSpec {
     /// Fields only Keycloak has. Set only with a Keycloak provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keycloak: Option<super::keycloak::KeycloakClientFields>,
+
+    /// Fields only Microsoft Entra ID has. Set only with an Entra provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entra: Option<super::entra::EntraClientFields>,
 
     /// The Secret clientops writes the credentials into.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,6 +7,7 @@ pub mod common;
 pub mod crds;
 pub mod csp;
 pub mod endpoints;
+pub mod entra;
 pub mod hydra;
 pub mod keycloak;
 pub mod policy;

@@ -17,6 +17,7 @@ use super::common::DURATION_PATTERN;
 // Each provider's blocks live in its own module (`api/<name>.rs`).
 use super::cloudflare::CloudflareAccount;
 use super::csp::CspOrganization;
+use super::entra::EntraTenant;
 use super::hydra::HydraServer;
 use super::keycloak::KeycloakServer;
 
@@ -29,7 +30,7 @@ use super::keycloak::KeycloakServer;
     plural = "clusteroauthproviders",
     status = "OAuthProviderStatus",
     category = "clientops",
-    doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP, Ory Hydra or Keycloak), for OAuthClients in the namespaces that namespaceSelector admits.",
+    doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP, Ory Hydra, Keycloak or Microsoft Entra ID), for OAuthClients in the namespaces that namespaceSelector admits.",
     printcolumn(
         name = "Type",
         type_ = "string",
@@ -76,7 +77,7 @@ pub struct ClusterOAuthProviderSpec {
     namespaced,
     status = "OAuthProviderStatus",
     category = "clientops",
-    doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP, Ory Hydra or Keycloak), for OAuthClients in this namespace only.",
+    doc = "How to reach one OAuth provider account (Cloudflare, VMware CSP, Ory Hydra, Keycloak or Microsoft Entra ID), for OAuthClients in this namespace only.",
     printcolumn(
         name = "Type",
         type_ = "string",
@@ -125,6 +126,10 @@ pub struct ProviderBlocks {
     /// A Keycloak realm's clients (`/admin/realms/{realm}/clients`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keycloak: Option<KeycloakServer>,
+    /// A Microsoft Entra ID tenant's app registrations (Microsoft Graph
+    /// `/applications`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entra: Option<EntraTenant>,
     /// Client-side rate limit shared by every OAuthClient of this provider account.
     /// Absent: the provider's documented default (Cloudflare: 1200 requests per 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,6 +190,8 @@ provider_types! {
     Hydra = "hydra", hydra;
     /// Keycloak.
     Keycloak = "keycloak", keycloak;
+    /// Microsoft Entra ID.
+    Entra = "entra", entra;
 }
 
 impl ProviderBlocks {

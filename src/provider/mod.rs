@@ -9,6 +9,7 @@ pub mod cloudflare;
 pub mod csp;
 pub mod dns;
 pub mod endpoints;
+pub mod entra;
 pub mod error;
 pub mod http;
 pub mod hydra;

@@ -25,6 +25,7 @@ pub static KINDS: &[&dyn Kind] = &[
     &super::csp::kind::CspKind,
     &super::hydra::kind::HydraKind,
     &super::keycloak::kind::KeycloakKind,
+    &super::entra::kind::EntraKind,
 ];
 
 /// One kind of provider.

@@ -14,6 +14,7 @@
 
 pub mod cloudflare;
 pub mod csp;
+pub mod entra;
 pub mod hydra;
 pub mod keycloak;
 
@@ -177,6 +178,7 @@ pub fn by_type(t: ProviderType) -> Blocks {
         ProviderType::VmwareCsp => of::<csp::Csp>(),
         ProviderType::Hydra => of::<hydra::Hydra>(),
         ProviderType::Keycloak => of::<keycloak::Keycloak>(),
+        ProviderType::Entra => of::<entra::Entra>(),
     }
 }
 
