@@ -97,7 +97,7 @@ def summary(doc):
         f"### {doc.get('label') or 'run'} — {doc['started_at'][:19]}Z, commit {doc['git']['commit']}"
         + (" (dirty)" if doc["git"]["dirty"] else ""),
         "",
-        f"{doc['machine']['nproc']} CPUs; workers {s['workers']}; resync {s['resync_s']}s; "
+        f"{doc['machine']['nproc']} CPUs; provider {s.get('provider', 'cloudflare')}; workers {s['workers']}; resync {s['resync_s']}s; "
         f"emulator rate limit {s['emulator_rate_limit']}; load at end {doc['machine']['load_at_end']}.",
         "",
         "| N | who | all Ready (s) | clients/s | p50 / p95 / p99 apply→Secret (ms) | time ratio (vs ideal-safe) | p99 ratio (vs ideal-safe) "

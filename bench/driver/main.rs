@@ -20,8 +20,15 @@
 //! id and a secret; "Ready" is the first watch event with `Ready=True` at the
 //! current generation. A sample of the Secrets is checked against the emulator's
 //! `/__emulator/credentials/check`.
+//!
+//! `--provider` chooses the emulator (Cloudflare by default, or Entra); what
+//! differs per provider is in [`provider`] and its modules.
 
 #![forbid(unsafe_code)]
+
+mod cloudflare;
+mod entra;
+mod provider;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -41,8 +48,8 @@ use serde_json::{Value, json};
 
 use clientops::api::{ClusterOAuthProvider, OAuthClient};
 
-const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
-const TOKEN: &str = "bench-token";
+use provider::{IdealRemote, Provider};
+
 const OPERATOR_NS: &str = "clientops-bench";
 const CLIENT_LABEL: &str = "clientops.dev/client";
 
@@ -58,6 +65,9 @@ struct Args {
     /// The clientops binary (release build).
     #[arg(long)]
     bin: PathBuf,
+    /// The provider whose emulator both contenders use.
+    #[arg(long, value_enum, default_value_t = Provider::Cloudflare)]
+    provider: Provider,
     /// Numbers of OAuthClients, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     clients: Vec<usize>,
@@ -122,10 +132,11 @@ struct Emulator {
 }
 
 impl Emulator {
-    fn start(bin: &Path, rate_limit: &str) -> anyhow::Result<Self> {
+    fn start(bin: &Path, provider: Provider, rate_limit: &str) -> anyhow::Result<Self> {
         let mut child = Command::new(bin)
-            .args(["emulate", "cloudflare", "--listen", "127.0.0.1:0"])
-            .args(["--token", TOKEN, "--rate-limit", rate_limit])
+            .arg("emulate")
+            .args(provider.emulator_args(rate_limit))
+            .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -150,10 +161,6 @@ impl Emulator {
             base,
             http: reqwest::Client::new(),
         })
-    }
-
-    fn api_url(&self) -> String {
-        format!("{}/client/v4", self.base)
     }
 
     async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -463,6 +470,7 @@ async fn apply_json(
 /// A namespace and a ClusterOAuthProvider that admits it.
 async fn setup_world(
     client: &Client,
+    args: &Args,
     ns: &str,
     emu: &Emulator,
     rate: (u32, u64),
@@ -476,6 +484,11 @@ async fn setup_world(
     )
     .await?;
     let provider = format!("bench-{ns}");
+    let mut spec = json!({
+        "rateLimit": {"requests": rate.0, "period": format!("{}s", rate.1)},
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+    });
+    spec[args.provider.name()] = args.provider.provider_block(&emu.base, OPERATOR_NS);
     apply_json(
         client,
         &ApiResource::erase::<ClusterOAuthProvider>(&()),
@@ -483,22 +496,14 @@ async fn setup_world(
         json!({
             "apiVersion": "clientops.dev/v1alpha1", "kind": "ClusterOAuthProvider",
             "metadata": {"name": provider},
-            "spec": {
-                "cloudflare": {
-                    "accountId": ACCOUNT,
-                    "baseUrl": emu.api_url(),
-                    "auth": {"apiTokenSecretRef": {"namespace": OPERATOR_NS, "name": "cf-api", "key": "token"}},
-                },
-                "rateLimit": {"requests": rate.0, "period": format!("{}s", rate.1)},
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
-            },
+            "spec": spec,
         }),
     )
     .await?;
     Ok(provider)
 }
 
-fn client_manifest(ns: &str, provider: &str, i: usize, fat_kib: usize) -> Value {
+fn client_manifest(kind: Provider, ns: &str, provider: &str, i: usize, fat_kib: usize) -> Value {
     let mut v = json!({
         "apiVersion": "clientops.dev/v1alpha1", "kind": "OAuthClient",
         "metadata": {"name": format!("c-{i:05}"), "namespace": ns},
@@ -508,10 +513,12 @@ fn client_manifest(ns: &str, provider: &str, i: usize, fat_kib: usize) -> Value 
             "redirectUris": [format!("https://app{i}.example.com/callback")],
             "grantTypes": ["authorization_code", "refresh_token"],
             "responseTypes": ["code"],
-            "scopes": ["account.read"],
             "tokenEndpointAuthMethod": "client_secret_basic",
         },
     });
+    if let Value::Object(fields) = kind.client_fields() {
+        v["spec"].as_object_mut().expect("spec").extend(fields);
+    }
     if fat_kib > 0 {
         v["metadata"]["annotations"] = json!({ FAT_ANNOTATION: "x".repeat(fat_kib * 1024) });
     }
@@ -661,9 +668,14 @@ async fn apply_all(
         .map(|i| {
             let api = api.clone();
             let seen = seen.clone();
-            let obj: DynamicObject =
-                serde_json::from_value(client_manifest(ns, provider, i, args.fat_annotation_kib))
-                    .expect("manifest");
+            let obj: DynamicObject = serde_json::from_value(client_manifest(
+                args.provider,
+                ns,
+                provider,
+                i,
+                args.fat_annotation_kib,
+            ))
+            .expect("manifest");
             async move {
                 let mut tries = 0;
                 loop {
@@ -808,8 +820,9 @@ async fn measure_creation(
 
 // ---------------------------------------------------------------- the ideal
 
-/// The ideal controller: for every new OAuthClient in `ns`, one remote create, one
-/// Secret create, one status write; `workers` at a time. With `safe`, it also makes
+/// The ideal controller: for every new OAuthClient in `ns`, the provider's least
+/// remote calls ([`IdealRemote`]: one create for Cloudflare), one Secret create,
+/// one status write; `workers` at a time. With `safe`, it also makes
 /// the two writes crash safety needs before a create (a finalizer, so a deletion
 /// cannot lose the remote client; a recorded intent, so a lost response cannot
 /// lead to a second client): the least any controller that keeps those promises
@@ -817,10 +830,11 @@ async fn measure_creation(
 fn spawn_ideal(
     client: &Client,
     ns: &str,
-    api_url: String,
+    remote: IdealRemote,
     workers: usize,
     safe: bool,
 ) -> tokio::task::JoinHandle<()> {
+    let remote = Arc::new(remote);
     let clients: Api<OAuthClient> = Api::namespaced(client.clone(), ns);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     tokio::spawn(async move {
@@ -833,14 +847,14 @@ fn spawn_ideal(
             .filter(move |c| futures::future::ready(queued.insert(c.name_any())));
         stream
             .for_each_concurrent(workers, |c| {
-                let (http, clients, secrets, api_url) = (
+                let (http, clients, secrets, remote) = (
                     http.clone(),
                     clients.clone(),
                     secrets.clone(),
-                    api_url.clone(),
+                    remote.clone(),
                 );
                 async move {
-                    if let Err(e) = ideal_one(&http, &clients, &secrets, &api_url, &c, safe).await {
+                    if let Err(e) = ideal_one(&http, &clients, &secrets, &remote, &c, safe).await {
                         eprintln!("bench: ideal {}: {e}", c.name_any());
                     }
                 }
@@ -853,12 +867,11 @@ async fn ideal_one(
     http: &reqwest::Client,
     clients: &Api<OAuthClient>,
     secrets: &Api<Secret>,
-    api_url: &str,
+    remote: &IdealRemote,
     c: &OAuthClient,
     safe: bool,
 ) -> anyhow::Result<()> {
     let name = c.name_any();
-    let s = &c.spec;
     if safe {
         let pp = PatchParams::default();
         clients
@@ -877,30 +890,7 @@ async fn ideal_one(
             )
             .await?;
     }
-    let resp: Value = http
-        .post(format!("{api_url}/accounts/{ACCOUNT}/oauth_clients"))
-        .bearer_auth(TOKEN)
-        .json(&json!({
-            "client_name": s.client_name,
-            "redirect_uris": s.redirect_uris,
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "scopes": ["account.read"],
-            "token_endpoint_auth_method": "client_secret_basic",
-        }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let id = resp["result"]["client_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let secret = resp["result"]["client_secret"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (id, secret) = remote.create(http, c).await?;
     let obj: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {
@@ -1071,7 +1061,7 @@ async fn run_clientops(
     rotation: bool,
 ) -> anyhow::Result<Value> {
     let ns = format!("bench-{tag}-{n}-{}", suffix());
-    let provider = setup_world(client, &ns, emu, rate).await?;
+    let provider = setup_world(client, args, &ns, emu, rate).await?;
     let log = args.log_dir.join(format!("clientops-bench-{ns}.log"));
     let ctl = Controller::start(args, &ns, &log)?;
     ctl.wait_ready().await?;
@@ -1161,9 +1151,10 @@ async fn run_ideal(
 ) -> anyhow::Result<Value> {
     let who = if safe { "ideal-safe" } else { "ideal" };
     let ns = format!("bench-{who}-{n}-{}", suffix());
-    let provider = setup_world(client, &ns, emu, (1_000_000, 1)).await?;
+    let provider = setup_world(client, args, &ns, emu, (1_000_000, 1)).await?;
     eprintln!("bench: {who}, N={n}, namespace {ns}");
-    let worker = spawn_ideal(client, &ns, emu.api_url(), args.workers as usize, safe);
+    let remote = args.provider.ideal(&emu.base);
+    let worker = spawn_ideal(client, &ns, remote, args.workers as usize, safe);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let created = measure_creation(client, args, emu, &ns, &provider, n, None).await?;
     worker.abort();
@@ -1180,11 +1171,11 @@ async fn run_ideal(
 
 /// The apiserver's first OAuthClient writes are slow (CEL and schema set-up): make
 /// one before anything is timed.
-async fn warm_up(client: &Client) -> anyhow::Result<()> {
+async fn warm_up(client: &Client, kind: Provider) -> anyhow::Result<()> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), OPERATOR_NS, &oauthclient_ar());
     let mut obj: DynamicObject =
-        serde_json::from_value(client_manifest(OPERATOR_NS, "warm-up", 0, 0))?;
+        serde_json::from_value(client_manifest(kind, OPERATOR_NS, "warm-up", 0, 0))?;
     obj.metadata.name = Some(format!("warm-up-{}", suffix()));
     api.create(&PostParams::default(), &obj).await?;
     api.patch_status(
@@ -1238,17 +1229,16 @@ async fn main() -> anyhow::Result<()> {
         &client,
         &ApiResource::erase::<Secret>(&()),
         Some(OPERATOR_NS),
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cf-api", "namespace": OPERATOR_NS},
-               "stringData": {"token": TOKEN}}),
+        args.provider.credentials_secret(OPERATOR_NS),
     )
     .await?;
 
-    warm_up(&client).await?;
+    warm_up(&client, args.provider).await?;
 
     let started = chrono::Utc::now();
     let mut runs = vec![];
     for &n in &args.clients {
-        let emu = Emulator::start(&args.bin, "off")?;
+        let emu = Emulator::start(&args.bin, args.provider, "off")?;
         let ideal = if args.skip_ideal {
             Value::Null
         } else {
@@ -1302,7 +1292,7 @@ async fn main() -> anyhow::Result<()> {
         Value::Null
     } else {
         let limit = format!("{}/{}s", args.rl_requests, args.rl_period_secs);
-        let emu = Emulator::start(&args.bin, &limit)?;
+        let emu = Emulator::start(&args.bin, args.provider, &limit)?;
         let n = args.rl_clients;
         eprintln!("bench: rate-limited emulator ({limit}), N={n}");
         let mut r = run_clientops(
@@ -1338,7 +1328,7 @@ async fn main() -> anyhow::Result<()> {
         "started_at": started.to_rfc3339(),
         "git": {"commit": git(&["rev-parse", "--short", "HEAD"]), "dirty": !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty()},
         "machine": {"nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "load_at_end": loadavg()},
-        "settings": {"workers": args.workers, "resync_s": args.resync_secs, "steady_periods": args.steady_periods, "credential_check_s": args.credential_check_secs,
+        "settings": {"provider": args.provider.name(), "workers": args.workers, "resync_s": args.resync_secs, "steady_periods": args.steady_periods, "credential_check_s": args.credential_check_secs,
                       "apply_concurrency": args.apply_concurrency, "emulator_rate_limit": "off",
                       "fat_annotation_kib": args.fat_annotation_kib,
                       "provider_rate_limit": "1000000/1s"},
