@@ -120,6 +120,14 @@ struct Args {
     fat_annotation_kib: usize,
 }
 
+/// The provider `rateLimit` of the unlimited phases (the client-side limiter
+/// never waits).
+const UNLIMITED: (u32, u64) = (1_000_000, 1);
+
+/// The most provider calls a create makes (Entra: upsert, service principal,
+/// password; Cloudflare: one): sizes the time-outs of rate-limited phases.
+const MAX_CALLS_PER_CREATE: u64 = 3;
+
 /// The annotation `--fat-annotation-kib` fills.
 const FAT_ANNOTATION: &str = "bench.clientops.dev/unread-padding";
 
@@ -736,6 +744,7 @@ async fn measure_creation(
     ns: &str,
     provider: &str,
     n: usize,
+    rate: (u32, u64),
     controller: Option<&Controller>,
 ) -> anyhow::Result<CreationResult> {
     let seen: Shared = Arc::default();
@@ -748,7 +757,13 @@ async fn measure_creation(
     let t0 = Instant::now();
     apply_all(client, args, ns, provider, n, &seen).await?;
     let applied_s = t0.elapsed().as_secs_f64();
-    let timeout = Duration::from_secs(120 + n as u64 / 2);
+    // Under a provider rate limit, the least time it allows for up to
+    // `MAX_CALLS_PER_CREATE` calls per client comes on top.
+    let limited = (n as u64 * MAX_CALLS_PER_CREATE)
+        .checked_div(rate.0 as u64)
+        .unwrap_or(0)
+        * rate.1;
+    let timeout = Duration::from_secs(120 + n as u64 / 2 + limited);
     let complete = wait_until("every client Ready with its Secret", timeout, || {
         let g = seen.lock().unwrap();
         g.ready_at.len() >= n && g.secret_at.len() >= n
@@ -1069,7 +1084,7 @@ async fn run_clientops(
         "bench: clientops, N={n} ({tag}), namespace {ns}, log {}",
         log.display()
     );
-    let created = measure_creation(client, args, emu, &ns, &provider, n, Some(&ctl)).await?;
+    let created = measure_creation(client, args, emu, &ns, &provider, n, rate, Some(&ctl)).await?;
     let mut out = created.json;
     eprintln!(
         "bench:   all Ready in {}s, latency {}",
@@ -1151,12 +1166,12 @@ async fn run_ideal(
 ) -> anyhow::Result<Value> {
     let who = if safe { "ideal-safe" } else { "ideal" };
     let ns = format!("bench-{who}-{n}-{}", suffix());
-    let provider = setup_world(client, args, &ns, emu, (1_000_000, 1)).await?;
+    let provider = setup_world(client, args, &ns, emu, UNLIMITED).await?;
     eprintln!("bench: {who}, N={n}, namespace {ns}");
     let remote = args.provider.ideal(&emu.base);
     let worker = spawn_ideal(client, &ns, remote, args.workers as usize, safe);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let created = measure_creation(client, args, emu, &ns, &provider, n, None).await?;
+    let created = measure_creation(client, args, emu, &ns, &provider, n, UNLIMITED, None).await?;
     worker.abort();
     for w in created.watchers {
         w.abort();
@@ -1257,7 +1272,7 @@ async fn main() -> anyhow::Result<()> {
             &emu,
             n,
             "cops",
-            (1_000_000, 1),
+            UNLIMITED,
             !args.skip_rotation,
         )
         .await?;
