@@ -475,6 +475,14 @@ async fn apply_json(
     Ok(())
 }
 
+/// A phase's namespace, and the ClusterOAuthProvider that admits it with its
+/// `rateLimit`.
+struct World {
+    ns: String,
+    provider: String,
+    rate: (u32, u64),
+}
+
 /// A namespace and a ClusterOAuthProvider that admits it.
 async fn setup_world(
     client: &Client,
@@ -482,7 +490,7 @@ async fn setup_world(
     ns: &str,
     emu: &Emulator,
     rate: (u32, u64),
-) -> anyhow::Result<String> {
+) -> anyhow::Result<World> {
     let ns_ar = ApiResource::erase::<Namespace>(&());
     apply_json(
         client,
@@ -508,7 +516,11 @@ async fn setup_world(
         }),
     )
     .await?;
-    Ok(provider)
+    Ok(World {
+        ns: ns.to_string(),
+        provider,
+        rate,
+    })
 }
 
 fn client_manifest(kind: Provider, ns: &str, provider: &str, i: usize, fat_kib: usize) -> Value {
@@ -741,12 +753,11 @@ async fn measure_creation(
     client: &Client,
     args: &Args,
     emu: &Emulator,
-    ns: &str,
-    provider: &str,
+    world: &World,
     n: usize,
-    rate: (u32, u64),
     controller: Option<&Controller>,
 ) -> anyhow::Result<CreationResult> {
+    let (ns, provider, rate) = (world.ns.as_str(), world.provider.as_str(), world.rate);
     let seen: Shared = Arc::default();
     let watchers = observe(client, ns, seen.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1076,7 +1087,7 @@ async fn run_clientops(
     rotation: bool,
 ) -> anyhow::Result<Value> {
     let ns = format!("bench-{tag}-{n}-{}", suffix());
-    let provider = setup_world(client, args, &ns, emu, rate).await?;
+    let world = setup_world(client, args, &ns, emu, rate).await?;
     let log = args.log_dir.join(format!("clientops-bench-{ns}.log"));
     let ctl = Controller::start(args, &ns, &log)?;
     ctl.wait_ready().await?;
@@ -1084,7 +1095,7 @@ async fn run_clientops(
         "bench: clientops, N={n} ({tag}), namespace {ns}, log {}",
         log.display()
     );
-    let created = measure_creation(client, args, emu, &ns, &provider, n, rate, Some(&ctl)).await?;
+    let created = measure_creation(client, args, emu, &world, n, Some(&ctl)).await?;
     let mut out = created.json;
     eprintln!(
         "bench:   all Ready in {}s, latency {}",
@@ -1116,7 +1127,7 @@ async fn run_clientops(
         out["restart"] = restart(args, &ns, n).await?;
         eprintln!("bench:   restarted: {}", out["restart"]);
     }
-    remove_provider(client, &provider).await;
+    remove_provider(client, &world.provider).await;
     Ok(out)
 }
 
@@ -1166,17 +1177,17 @@ async fn run_ideal(
 ) -> anyhow::Result<Value> {
     let who = if safe { "ideal-safe" } else { "ideal" };
     let ns = format!("bench-{who}-{n}-{}", suffix());
-    let provider = setup_world(client, args, &ns, emu, UNLIMITED).await?;
+    let world = setup_world(client, args, &ns, emu, UNLIMITED).await?;
     eprintln!("bench: {who}, N={n}, namespace {ns}");
     let remote = args.provider.ideal(&emu.base);
     let worker = spawn_ideal(client, &ns, remote, args.workers as usize, safe);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let created = measure_creation(client, args, emu, &ns, &provider, n, UNLIMITED, None).await?;
+    let created = measure_creation(client, args, emu, &world, n, None).await?;
     worker.abort();
     for w in created.watchers {
         w.abort();
     }
-    remove_provider(client, &provider).await;
+    remove_provider(client, &world.provider).await;
     eprintln!(
         "bench:   all Ready in {}s, latency {}",
         created.json["all_ready_s"], created.json["latency_ms"]
