@@ -1362,3 +1362,50 @@ async fn certificate_assertions_authenticate_with_a_registered_certificate() {
     );
     assert_eq!(refused(request(good).await), 700027);
 }
+
+#[tokio::test]
+async fn a_dropped_https_answer_still_commits_the_change() {
+    let dir = std::env::temp_dir().join(format!("clientops-entra-drop-{}", std::process::id()));
+    let ca_file = dir.join("ca.pem");
+    let env = start_with(
+        config(),
+        Some(TlsOptions {
+            listen: "127.0.0.1:0".into(),
+            source: CertSource::Generate {
+                ca_file: ca_file.clone(),
+            },
+        }),
+    )
+    .await;
+    let https = env.srv.https_url().unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca_file).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    env.admin(
+        Method::PUT,
+        "/faults",
+        json!({"p_drop_after_commit": 1.0, "methods": ["PATCH"], "times": 1}),
+    )
+    .await;
+    let sent = client
+        .patch(format!("{https}/v1.0/applications(uniqueName='dropped')"))
+        .bearer_auth(&env.op.token)
+        .header("Prefer", "create-if-missing")
+        .json(&json!({"displayName": "dropped"}))
+        .send()
+        .await;
+    assert!(
+        sent.is_err(),
+        "the answer should have been dropped: {sent:?}"
+    );
+    // The create happened: the retried upsert updates (204).
+    let again = env
+        .upsert("dropped", json!({"displayName": "dropped"}))
+        .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT, "{}", again.body);
+    env.srv.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
