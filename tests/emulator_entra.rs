@@ -1409,3 +1409,63 @@ async fn a_dropped_https_answer_still_commits_the_change() {
     env.srv.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn state_survives_a_restart_but_access_tokens_do_not() {
+    let dir = std::env::temp_dir().join(format!("clientops-entra-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let cfg = || Config {
+        state_file: Some(file.clone()),
+        ..config()
+    };
+    let env = start(cfg()).await;
+    let (id, app_id) = env.app_with_sp("kept", json!({})).await;
+    let secret = env.add_password(&id, json!({})).await.ok()["secretText"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (tenant, op, old_token) = (env.tenant.clone(), env.op.clone(), env.op.token.clone());
+    env.srv.shutdown().await.unwrap();
+
+    let srv = EntraServer::start(cfg(), "127.0.0.1:0", None, std::future::pending())
+        .await
+        .unwrap();
+    let env2 = Env {
+        base: srv.http_url(),
+        srv,
+        http: http(),
+        tenant,
+        op: Operator {
+            token: old_token,
+            ..op.clone()
+        },
+    };
+    // The old access token is gone; the operator's and the app's secrets work.
+    env2.call(Method::GET, "/applications", None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
+    let fresh = Operator {
+        token: env2.token_of(&op.app_id, &op.secret).await,
+        ..op
+    };
+    let got = env2
+        .call_as(
+            &fresh,
+            Method::GET,
+            "/applications(uniqueName='kept')",
+            None,
+            false,
+        )
+        .await;
+    assert_eq!(got.ok()["appId"], app_id.as_str());
+    assert!(
+        env2.client_credentials(&app_id, &secret)
+            .await
+            .status
+            .is_success()
+    );
+    env2.srv.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
