@@ -63,7 +63,8 @@ pub fn list_answer(
         "@odata.context".into(),
         Value::String(ctx.context(&context_set(set, q.select.as_deref()))),
     );
-    if q.count {
+    // Graph gives the count on the first page only.
+    if q.count && q.after.is_none() {
         out.insert("@odata.count".into(), json!(total));
     }
     if let Some(after) = next {

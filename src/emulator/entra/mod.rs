@@ -16,13 +16,15 @@
 //! Modules: the Graph endpoints ([`routes`] dispatching to [`applications`], [`services`] for service
 //! principals, [`deleted`] for deleted items, [`passwords`]); OData query
 //! options and paging ([`query`]); body rules ([`validation`]); the state
-//! ([`store`]); the token endpoint ([`token`]) and access tokens ([`auth`]);
+//! ([`store`]); the token endpoint ([`token`]), certificate assertions
+//! ([`assertion`]) and access tokens ([`auth`]);
 //! error bodies ([`errors`]); the replication-lag fault ([`consistency`]);
 //! the admin endpoints ([`admin`]); https on loopback ([`tls`]) and serving
 //! http and https together ([`server`]).
 
 pub mod admin;
 pub mod applications;
+pub mod assertion;
 pub mod auth;
 pub mod consistency;
 pub mod deleted;
