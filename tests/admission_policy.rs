@@ -998,6 +998,8 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             &permissive_spec
         } else if name == csp_short {
             &csp_short_spec
+        } else if name == entra_name {
+            &entra_spec
         } else {
             return None;
         };
@@ -1007,6 +1009,8 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             ProviderType::Keycloak
         } else if spec.get("vmwareCsp").is_some() {
             ProviderType::VmwareCsp
+        } else if spec.get("entra").is_some() {
+            ProviderType::Entra
         } else {
             ProviderType::Cloudflare
         };
