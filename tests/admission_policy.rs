@@ -112,6 +112,13 @@ fn keycloak() -> Value {
     }}}})
 }
 
+fn entra() -> Value {
+    j!({"entra": {"tenantId": "contoso.onmicrosoft.com",
+        "authorityUrl": "http://127.0.0.1:9", "graphUrl": "http://127.0.0.1:9",
+        "auth": {"clientId": "00000000-0000-0000-0000-000000000001",
+            "clientSecretSecretRef": {"namespace": "clientops-system", "name": "entra", "key": "secret"}}}})
+}
+
 /// A client of `provider` (kind, name) that satisfies `guarded_policy`, with `patch`
 /// merged into its spec (null removes a field).
 fn client_spec(kind: &str, provider: &str, patch: Value) -> Value {
@@ -244,6 +251,11 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
     let csp_short = format!("csp-short-{ns}");
     let mut csp_short_spec = csp();
     csp_short_spec["policy"] = j!({"maxTokenLifetime": "5m", "maxRefreshTokenLifetime": "720h"});
+    // Entra: one more audience, Graph's User.Read (upper case: compared without case).
+    let entra_name = format!("entra-{ns}");
+    let mut entra_spec = entra();
+    entra_spec["policy"] = j!({"signInAudiences": ["AzureADMultipleOrgs"],
+        "apiPermissions": ["00000003-0000-0000-C000-000000000000/E1FE6DD8-ba31-4d61-89e7-88639da4683d"]});
     // Every rule that allows a widening field, set.
     let permissive = format!("permissive-{ns}");
     let mut permissive_spec = cloudflare();
@@ -277,6 +289,7 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
         object("ClusterOAuthProvider", &csp_name, csp_spec.clone()),
         object("ClusterOAuthProvider", &permissive, permissive_spec.clone()),
         object("ClusterOAuthProvider", &csp_short, csp_short_spec.clone()),
+        object("ClusterOAuthProvider", &entra_name, entra_spec.clone()),
     ];
     for p in &providers {
         apply(&client, p, &ns).await.expect("apply provider");
@@ -653,6 +666,62 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             )),
         },
         Case {
+            name: "entra-compliant",
+            provider: ("ClusterOAuthProvider", entra_name.clone()),
+            patch: j!({"scopes": null, "entra": {"signInAudience": "AzureADMultipleOrgs",
+                "requiredResourceAccess": [{"resourceAppId": "00000003-0000-0000-c000-000000000000",
+                    "resourceAccess": [{"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"}]}]}}),
+            refused: None,
+        },
+        Case {
+            name: "entra-audience",
+            provider: ("ClusterOAuthProvider", entra_name.clone()),
+            patch: j!({"scopes": null, "entra": {"signInAudience": "AzureADandPersonalMicrosoftAccount"}}),
+            refused: Some((
+                "spec.entra.signInAudience",
+                vec![
+                    "\"AzureADandPersonalMicrosoftAccount\" is not allowed",
+                    "signInAudiences [AzureADMultipleOrgs]",
+                ],
+            )),
+        },
+        Case {
+            name: "entra-permission",
+            provider: ("ClusterOAuthProvider", entra_name.clone()),
+            patch: j!({"scopes": null, "entra": {"requiredResourceAccess": [
+                {"resourceAppId": "00000003-0000-0000-c000-000000000000",
+                    "resourceAccess": [{"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"}]},
+                {"resourceAppId": "00000002-0000-0ff1-ce00-000000000000",
+                    "resourceAccess": [{"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"},
+                        {"id": "DC50A0FB-09A3-484D-BE87-E023B12C6440", "type": "Role"}]}]}}),
+            refused: Some((
+                "spec.entra.requiredResourceAccess[1].resourceAccess[0]",
+                vec![
+                    "permission \"00000002-0000-0ff1-ce00-000000000000/e1fe6dd8-ba31-4d61-89e7-88639da4683d\"",
+                    "apiPermissions [00000003-0000-0000-C000-000000000000/",
+                ],
+            )),
+        },
+        Case {
+            name: "entra-no-rules",
+            provider: cop(),
+            patch: j!({"entra": {"signInAudience": "AzureADMultipleOrgs"}}),
+            refused: Some((
+                "spec.entra.signInAudience",
+                vec!["(signInAudiences is not set, so only AzureADMyOrg is allowed)"],
+            )),
+        },
+        Case {
+            name: "entra-no-permission-rule",
+            provider: cop(),
+            patch: j!({"entra": {"requiredResourceAccess": [{"resourceAppId": "00000003-0000-0000-c000-000000000000",
+                "resourceAccess": [{"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Role"}]}]}}),
+            refused: Some((
+                "spec.entra.requiredResourceAccess[0].resourceAccess[0]",
+                vec!["(apiPermissions is not set, so no API permission is allowed)"],
+            )),
+        },
+        Case {
             name: "permissive-cloudflare",
             provider: ("ClusterOAuthProvider", permissive.clone()),
             patch: j!({"allowedCorsOrigins": ["*"], "logoUri": "https://cdn.example.net/l.png",
@@ -929,6 +998,8 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             &permissive_spec
         } else if name == csp_short {
             &csp_short_spec
+        } else if name == entra_name {
+            &entra_spec
         } else {
             return None;
         };
@@ -938,6 +1009,8 @@ async fn the_admission_policy_refuses_what_the_provider_policy_forbids() {
             ProviderType::Keycloak
         } else if spec.get("vmwareCsp").is_some() {
             ProviderType::VmwareCsp
+        } else if spec.get("entra").is_some() {
+            ProviderType::Entra
         } else {
             ProviderType::Cloudflare
         };

@@ -320,6 +320,10 @@ async fn every_providers_credentials_follow_the_namespace_rules() {
             |r| j!({"keycloak": {"url": "https://sso.example.com", "realm": "apps", "auth": {"password": {"username": "admin", "passwordSecretRef": r}}}}),
             "spec.keycloak.auth",
         ),
+        (
+            |r| j!({"entra": {"tenantId": "contoso.onmicrosoft.com", "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": r}}}),
+            "spec.entra.auth.clientSecretSecretRef.namespace",
+        ),
     ];
     for (i, (block, field)) in blocks.iter().enumerate() {
         let cluster = provider(

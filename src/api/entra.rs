@@ -160,7 +160,7 @@ pub struct ResourceAccessRequest {
     #[schemars(length(min = 1, max = 64))]
     pub resource_app_id: String,
     /// The permissions asked of it.
-    #[schemars(length(min = 1, max = 400))]
+    #[schemars(length(min = 1, max = 64))]
     pub resource_access: Vec<ResourceAccess>,
 }
 

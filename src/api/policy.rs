@@ -96,6 +96,20 @@ pub struct ClientPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64), inner(length(min = 1, max = 255)))]
     pub keycloak_attributes: Option<Vec<String>>,
+    /// Sign-in audiences a Microsoft Entra ID client may have
+    /// (`entra.signInAudience`). Absent: only `AzureADMyOrg` (accounts of the
+    /// tenant itself, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4))]
+    pub sign_in_audiences: Option<Vec<super::entra::SignInAudience>>,
+    /// API permissions a Microsoft Entra ID client may ask for
+    /// (`entra.requiredResourceAccess`), each `<resourceAppId>/<permission id>`,
+    /// e.g. `00000003-0000-0000-c000-000000000000/e1fe6dd8-ba31-4d61-89e7-88639da4683d`
+    /// (Microsoft Graph's `User.Read`); compared without regard to case.
+    /// Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 3, max = 160)))]
+    pub api_permissions: Option<Vec<String>>,
     /// Namespaces whose OAuthClients may import a client (`spec.import`) without
     /// proving that they own it. Absent: none. Every other import must prove
     /// ownership: `spec.import.secretRef` holding a secret the provider accepts, or

@@ -10,6 +10,7 @@
 
 use crate::api::client::OAuthClientSpec;
 use crate::api::cloudflare::Visibility;
+use crate::api::entra::SignInAudience;
 use crate::api::keycloak::{DISPLAY_ATTRIBUTES, GRANT_ATTRIBUTES, REALM_DEFAULT_OPTIONAL_SCOPES};
 use crate::api::policy::ClientPolicy;
 use crate::api::provider::ProviderType;
@@ -30,7 +31,70 @@ pub(super) fn check(
     check_csp(policy, spec, owner)?;
     check_hydra(policy, spec, owner)?;
     lifetime::check_hydra(policy, spec, owner)?;
-    check_keycloak(policy, spec, provider, owner)
+    check_keycloak(policy, spec, provider, owner)?;
+    check_entra(policy, spec, owner)
+}
+
+/// Entra's sign-in audience (beyond the tenant's own accounts) and API
+/// permissions, each allowed only by its rule.
+fn check_entra(
+    policy: &ClientPolicy,
+    spec: &OAuthClientSpec,
+    owner: &str,
+) -> Result<(), Violation> {
+    let Some(entra) = &spec.entra else {
+        return Ok(());
+    };
+    if let Some(a) = entra.sign_in_audience
+        && a != SignInAudience::AzureADMyOrg
+        && !policy
+            .sign_in_audiences
+            .as_ref()
+            .is_some_and(|l| l.contains(&a))
+    {
+        let rule = match &policy.sign_in_audiences {
+            Some(l) => format!(
+                "signInAudiences {}",
+                show_list(&l.iter().map(|a| a.as_str().to_string()).collect::<Vec<_>>())
+            ),
+            None => "(signInAudiences is not set, so only AzureADMyOrg is allowed)".into(),
+        };
+        return Err(violation(
+            "spec.entra.signInAudience".into(),
+            format!(
+                "{:?} is not allowed by {owner} policy {rule}; use AzureADMyOrg or an audience the policy allows, or ask the provider's admin",
+                a.as_str()
+            ),
+        ));
+    }
+    let allowed: Vec<String> = policy
+        .api_permissions
+        .iter()
+        .flatten()
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
+    for (i, r) in entra.required_resource_access.iter().flatten().enumerate() {
+        for (j, a) in r.resource_access.iter().enumerate() {
+            let key = format!(
+                "{}/{}",
+                r.resource_app_id.to_ascii_lowercase(),
+                a.id.to_ascii_lowercase()
+            );
+            if !allowed.contains(&key) {
+                let rule = match &policy.api_permissions {
+                    Some(l) => format!("apiPermissions {}", show_list(l)),
+                    None => "(apiPermissions is not set, so no API permission is allowed)".into(),
+                };
+                return Err(violation(
+                    format!("spec.entra.requiredResourceAccess[{i}].resourceAccess[{j}]"),
+                    format!(
+                        "permission \"{key}\" is not allowed by {owner} policy {rule}; remove it, or ask the provider's admin"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_cors(policy: &ClientPolicy, spec: &OAuthClientSpec, owner: &str) -> Result<(), Violation> {
@@ -330,6 +394,67 @@ mod tests {
         check_for(&policy(p.clone()), &spec(s), t, "p")
             .err()
             .map(|v| (v.field, v.message))
+    }
+
+    #[test]
+    fn entra_audiences_and_api_permissions_need_their_rules() {
+        let graph = "00000003-0000-0000-c000-000000000000";
+        let user_read = "e1fe6dd8-ba31-4d61-89e7-88639da4683d";
+        let entra = |block: Value| json!({"grantTypes": ["authorization_code"], "entra": block});
+        let any = json!({"grantTypes": ["authorization_code"]});
+        // The tenant's own accounts and no permissions: always allowed.
+        assert_eq!(
+            verdict(
+                &any,
+                entra(json!({"signInAudience": "AzureADMyOrg"})),
+                ProviderType::Entra
+            ),
+            None
+        );
+        let (field, msg) = verdict(
+            &any,
+            entra(json!({"signInAudience": "AzureADandPersonalMicrosoftAccount"})),
+            ProviderType::Entra,
+        )
+        .unwrap();
+        assert_eq!(field, "spec.entra.signInAudience");
+        assert_eq!(
+            msg,
+            "spec.entra.signInAudience: \"AzureADandPersonalMicrosoftAccount\" is not allowed by ClusterOAuthProvider p policy (signInAudiences is not set, so only AzureADMyOrg is allowed); use AzureADMyOrg or an audience the policy allows, or ask the provider's admin"
+        );
+        let multi = json!({"signInAudiences": ["AzureADMultipleOrgs"]});
+        assert_eq!(
+            verdict(
+                &multi,
+                entra(json!({"signInAudience": "AzureADMultipleOrgs"})),
+                ProviderType::Entra
+            ),
+            None
+        );
+        let asks = entra(json!({"requiredResourceAccess": [{"resourceAppId": graph,
+            "resourceAccess": [{"id": user_read.to_uppercase(), "type": "Scope"},
+                {"id": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9", "type": "Role"}]}]}));
+        let (field, msg) = verdict(&any, asks.clone(), ProviderType::Entra).unwrap();
+        assert_eq!(
+            field,
+            "spec.entra.requiredResourceAccess[0].resourceAccess[0]"
+        );
+        assert!(
+            msg.contains("(apiPermissions is not set, so no API permission is allowed)"),
+            "{msg}"
+        );
+        let some = json!({"apiPermissions": [format!("{graph}/{user_read}")]});
+        let (field, msg) = verdict(&some, asks, ProviderType::Entra).unwrap();
+        assert_eq!(
+            field,
+            "spec.entra.requiredResourceAccess[0].resourceAccess[1]"
+        );
+        assert_eq!(
+            msg,
+            format!(
+                "spec.entra.requiredResourceAccess[0].resourceAccess[1]: permission \"{graph}/1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9\" is not allowed by ClusterOAuthProvider p policy apiPermissions [{graph}/{user_read}]; remove it, or ask the provider's admin"
+            )
+        );
     }
 
     #[test]

@@ -398,15 +398,16 @@ pub fn to_retire(ps: &[PasswordCredential]) -> Vec<String> {
         .collect()
 }
 
-/// Passwords without clientops' marker added after clientops' newest: added by a
-/// person behind clientops' back. Older ones (an imported client's secret, still
+/// Passwords without clientops' marker added after clientops' newest (or in the
+/// same instant: Graph's times may be whole seconds): added by a person behind
+/// clientops' back. Older ones (an imported client's secret, still
 /// in use until its first rotation is retired) are not.
 pub fn hand_added(ps: &[PasswordCredential]) -> Vec<String> {
     let Some(ours) = newest_ours(ps).and_then(start) else {
         return vec![];
     };
     ps.iter()
-        .filter(|p| !is_ours(p) && start(p).is_some_and(|s| s > ours))
+        .filter(|p| !is_ours(p) && start(p).is_some_and(|s| s >= ours))
         .filter_map(|p| p.key_id.clone())
         .collect()
 }

@@ -31,7 +31,10 @@ impl Entra {
     async fn token_for(&self, client_id: &str, secret: &str) -> Option<String> {
         let r = self
             .http
-            .post(format!("{}/{}/oauth2/v2.0/token", self.emu.base, self.tenant))
+            .post(format!(
+                "{}/{}/oauth2/v2.0/token",
+                self.emu.base, self.tenant
+            ))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(
                 url::form_urlencoded::Serializer::new(String::new())
@@ -117,9 +120,7 @@ impl TestKind for Entra {
     async fn tenant(client: &Client, ns: &str, provider: &str) -> Option<Self> {
         let base = BASE.get_or_init(|| Emulator::shared_base("entra", &[]));
         let emu = Emulator::attach("entra", base);
-        let t = emu
-            .admin(Method::POST, "tenants", Some(json!({})))
-            .await;
+        let t = emu.admin(Method::POST, "tenants", Some(json!({}))).await;
         let field = |v: &Value| {
             v.as_str()
                 .unwrap_or_else(|| panic!("a tenant at the emulator: {t}"))
@@ -188,10 +189,7 @@ impl TestKind for Entra {
     }
 
     async fn remote(&self, id: &str) -> Option<Value> {
-        self.clients()
-            .await
-            .into_iter()
-            .find(|a| a["appId"] == id)
+        self.clients().await.into_iter().find(|a| a["appId"] == id)
     }
 
     async fn remote_ids(&self) -> Vec<String> {
@@ -286,7 +284,10 @@ impl TestKind for Entra {
             )
             .await;
         assert_eq!(s, 200, "addPassword at the emulator: {p}");
-        (id, p["secretText"].as_str().expect("secretText").to_string())
+        (
+            id,
+            p["secretText"].as_str().expect("secretText").to_string(),
+        )
     }
 
     fn every_field(&self, name: &str) -> Value {
