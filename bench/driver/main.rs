@@ -184,6 +184,10 @@ impl Emulator {
         }
     }
 
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     async fn reset_counters(&self) {
         self.admin(reqwest::Method::DELETE, "requests", None).await;
     }
@@ -764,6 +768,7 @@ async fn measure_creation(
     emu.reset_counters().await;
     let api_before = apiserver_counts(client).await;
     let cpu_before = controller.map(|c| proc_stats(c.pid()).2);
+    let emu_cpu_before = proc_stats(emu.pid()).2;
     let load_before = loadavg();
     let t0 = Instant::now();
     apply_all(client, args, ns, provider, n, &seen).await?;
@@ -782,6 +787,7 @@ async fn measure_creation(
     .await;
     let total_s = t0.elapsed().as_secs_f64();
     let load_after = loadavg();
+    let emu_cpu = proc_stats(emu.pid()).2 - emu_cpu_before;
     let api_after = apiserver_counts(client).await;
     let provider_reqs = emu.counters().await;
     let api_delta = delta(&api_after, &api_before);
@@ -831,6 +837,7 @@ async fn measure_creation(
         "apiserver_requests": api_delta,
         "apiserver_requests_per_client": (((api_total - own) / n as f64) * 100.0).round() / 100.0,
         "controller": proc,
+        "emulator_cpu_s": (emu_cpu * 100.0).round() / 100.0,
         "load_before": load_before,
         "load_after": load_after,
         "latencies_ms": latency.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
