@@ -1469,3 +1469,128 @@ async fn state_survives_a_restart_but_access_tokens_do_not() {
     env2.srv.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The fixture key's public half as a JWK (`kid` "k1").
+const ASSERTION_JWK_N: &str = "nSgDrDAKufgwsW2wfIS-yK9lHT3J9ZXnCxxOkoJXVYQ5Ch0hjCqTAHSP8YnWAm-fVak-NJ47tgGSVnmpa622RO07uYtur_PPMxaAlHhLRf5iLozWe10WL5xflke03xH93Z1UKhVa2oX0Y9SWzLQP1TN0dPw6vSqhR2xjeXfxBc5MzA6tTE0Q6MH9SNEgY5R5-dPhMAwCJnS1OS0NGvKjzkqrYCyqWBEk-VaivH5OyYVUa9u4lXxLj7FXb7dL_AVtaucCbZx6a9-qUVl6enzYFBMYN5B-XRdWXlkX6O3wKvq7GvtXCUnDhzLw122RfTEu0HxtcqZ18YcMgvtOgWrUuw";
+
+#[tokio::test]
+async fn federated_credentials_let_an_external_token_authenticate() {
+    let env = start(config()).await;
+    let (id, app_id) = env.app_with_sp("wif", json!({})).await;
+    let issuer = "https://issuer.cluster.example";
+    let subject = "system:serviceaccount:clientops:clientops";
+    let fic = env
+        .call(
+            Method::POST,
+            &format!("/applications/{id}/federatedIdentityCredentials"),
+            Some(json!({"name": "clientops-k8s", "issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]})),
+        )
+        .await;
+    assert_eq!(fic.status, StatusCode::CREATED, "{}", fic.body);
+    // Two audiences, a wildcard, a duplicate issuer+subject: refused.
+    for bad in [
+        json!({"name": "two", "issuer": issuer, "subject": "s", "audiences": ["a", "b"]}),
+        json!({"name": "wild", "issuer": issuer, "subject": "system:serviceaccount:*", "audiences": ["a"]}),
+        json!({"name": "dup", "issuer": issuer, "subject": subject, "audiences": ["a"]}),
+    ] {
+        env.call(
+            Method::POST,
+            &format!("/applications/{id}/federatedIdentityCredentials"),
+            Some(bad),
+        )
+        .await
+        .error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    }
+    // Upsert by name: 204 on the existing one, 201 for a new one.
+    let up = env
+        .call_as(
+            &env.op,
+            Method::PATCH,
+            &format!("/applications/{id}/federatedIdentityCredentials(name='clientops-k8s')"),
+            Some(json!({"description": "the operator's service account"})),
+            true,
+        )
+        .await;
+    assert_eq!(up.status, StatusCode::NO_CONTENT, "{}", up.body);
+    let list = env
+        .call(
+            Method::GET,
+            &format!("/applications(appId='{app_id}')/federatedIdentityCredentials"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        list.ok()["value"][0]["description"],
+        "the operator's service account"
+    );
+
+    let now = chrono::Utc::now().timestamp();
+    let sa_token = |sub: &str, aud: &str, kid: &str| {
+        assertion(
+            json!({"alg": "RS256", "kid": kid}),
+            json!({"iss": issuer, "sub": sub, "aud": [aud], "iat": now - 5, "nbf": now - 5, "exp": now + 600}),
+        )
+    };
+    let request = |jwt: String| {
+        let env = &env;
+        let app_id = app_id.clone();
+        async move {
+            env.token_request(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app_id),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &jwt),
+                ("scope", GRAPH),
+            ])
+            .await
+        }
+    };
+    let refused = |a: Answer| token_error(&a, StatusCode::UNAUTHORIZED, "invalid_client");
+    // The issuer's keys are not known yet.
+    let good = sa_token(subject, "api://AzureADTokenExchange", "k1");
+    assert_eq!(refused(request(good.clone()).await), 90061);
+    env.admin(
+        Method::PUT,
+        "/issuers",
+        json!({"issuer": issuer, "jwks": {"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": ASSERTION_JWK_N, "e": "AQAB"}]}}),
+    )
+    .await;
+    let t = request(good).await;
+    assert_eq!(t.ok()["token_type"], "Bearer");
+    assert_eq!(
+        refused(
+            request(sa_token(
+                "system:serviceaccount:other:sa",
+                "api://AzureADTokenExchange",
+                "k1"
+            ))
+            .await
+        ),
+        700213
+    );
+    assert_eq!(
+        refused(request(sa_token(subject, "api://other", "k1")).await),
+        700212
+    );
+    assert_eq!(
+        refused(request(sa_token(subject, "api://AzureADTokenExchange", "k2")).await),
+        700027
+    );
+    // Removing the credential ends it.
+    let fic_id = fic.body["id"].as_str().unwrap();
+    let del = env
+        .call(
+            Method::DELETE,
+            &format!("/applications/{id}/federatedIdentityCredentials/{fic_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        refused(request(sa_token(subject, "api://AzureADTokenExchange", "k1")).await),
+        700211
+    );
+}

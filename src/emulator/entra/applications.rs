@@ -167,6 +167,7 @@ fn insert_new(
             owners: vec![owner],
             roles: vec![],
             created: now,
+            federated: vec![],
         };
         *seq += 1;
         apply(&mut app, change);

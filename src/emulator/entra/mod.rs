@@ -17,7 +17,8 @@
 //! principals, [`deleted`] for deleted items, [`passwords`]); OData query
 //! options and paging ([`query`]); body rules ([`validation`]); the state
 //! ([`store`]); the token endpoint ([`token`]), certificate assertions
-//! ([`assertion`]) and access tokens ([`auth`]);
+//! ([`assertion`]), federated assertions ([`federation`]) and access tokens
+//! ([`auth`]); federated identity credentials ([`federated`]);
 //! error bodies ([`errors`]); the replication-lag fault ([`consistency`]);
 //! the admin endpoints ([`admin`]); https on loopback ([`tls`]) and serving
 //! http and https together ([`server`]).
@@ -29,6 +30,8 @@ pub mod auth;
 pub mod consistency;
 pub mod deleted;
 pub mod errors;
+pub mod federated;
+pub mod federation;
 pub mod passwords;
 pub mod query;
 pub mod routes;

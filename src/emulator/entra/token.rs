@@ -183,7 +183,10 @@ fn issue(
                 .iter()
                 .flat_map(|o| [&tenant, &domain].map(|t| format!("{o}/{t}/oauth2/v2.0/token")))
                 .collect();
-            if let Err((code, description)) = assertion::verify(&app, assertion, &audiences, now) {
+            let issuers = em.read(|st| st.issuers.clone());
+            if let Err((code, description)) =
+                assertion::verify(&app, assertion, &audiences, &issuers, now)
+            {
                 return Err(TokenError::client(code, description));
             }
             PasswordCheck::Valid
