@@ -1594,3 +1594,97 @@ async fn federated_credentials_let_an_external_token_authenticate() {
         700211
     );
 }
+
+#[tokio::test]
+async fn adding_an_owner_hands_an_application_to_an_owned_by_operator() {
+    let env = start(config()).await;
+    let other = env.operator(&[OWNED_BY]).await;
+    let admin = env.operator(&[READ_WRITE_ALL]).await;
+    let a = env.upsert("handed", json!({"displayName": "handed"})).await;
+    let id = a.body["id"].as_str().unwrap().to_string();
+    env.call_as(
+        &other,
+        Method::GET,
+        &format!("/applications/{id}"),
+        None,
+        false,
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let sp = env
+        .call_as(
+            &admin,
+            Method::GET,
+            &format!("/servicePrincipals(appId='{}')", other.app_id),
+            None,
+            false,
+        )
+        .await;
+    let sp_id = sp.ok()["id"].as_str().unwrap().to_string();
+    let reference =
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{sp_id}")});
+    let add = env
+        .call_as(
+            &admin,
+            Method::POST,
+            &format!("/applications/{id}/owners/$ref"),
+            Some(reference.clone()),
+            false,
+        )
+        .await;
+    assert_eq!(add.status, StatusCode::NO_CONTENT, "{}", add.body);
+    env.call_as(
+        &admin,
+        Method::POST,
+        &format!("/applications/{id}/owners/$ref"),
+        Some(reference),
+        false,
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    let owners = env
+        .call_as(
+            &other,
+            Method::GET,
+            &format!("/applications/{id}/owners"),
+            None,
+            false,
+        )
+        .await;
+    let ids: Vec<&str> = owners.ok()["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["appId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [env.op.app_id.as_str(), other.app_id.as_str()]);
+    let patched = env
+        .call_as(
+            &other,
+            Method::PATCH,
+            &format!("/applications/{id}"),
+            Some(json!({"notes": "mine now"})),
+            false,
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::NO_CONTENT);
+    let rm = env
+        .call_as(
+            &admin,
+            Method::DELETE,
+            &format!("/applications/{id}/owners/{sp_id}/$ref"),
+            None,
+            false,
+        )
+        .await;
+    assert_eq!(rm.status, StatusCode::NO_CONTENT);
+    env.call_as(
+        &other,
+        Method::GET,
+        &format!("/applications/{id}"),
+        None,
+        false,
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+}

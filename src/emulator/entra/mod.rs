@@ -14,7 +14,7 @@
 //! an operator owns the applications it creates and sees only those.
 //!
 //! Modules: the Graph endpoints ([`routes`] dispatching to [`applications`], [`services`] for service
-//! principals, [`deleted`] for deleted items, [`passwords`]); OData query
+//! principals, [`deleted`] for deleted items, [`passwords`], [`owners`]); OData query
 //! options and paging ([`query`]); body rules ([`validation`]); the state
 //! ([`store`]); the token endpoint ([`token`]), certificate assertions
 //! ([`assertion`]), federated assertions ([`federation`]) and access tokens
@@ -32,6 +32,7 @@ pub mod deleted;
 pub mod errors;
 pub mod federated;
 pub mod federation;
+pub mod owners;
 pub mod passwords;
 pub mod query;
 pub mod routes;

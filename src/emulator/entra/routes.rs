@@ -201,6 +201,9 @@ pub fn classify(method: &Method, path: &str) -> &'static str {
         {
             return "federated_credential";
         }
+        if segs.iter().any(|s| *s == "owners") {
+            return "owners";
+        }
         return match (m, segs.len(), last) {
             ("POST", _, "addPassword") => "add_password",
             ("POST", _, "removePassword") => "remove_password",
@@ -443,6 +446,9 @@ fn app_item(ctx: &Ctx, m: &str, key: AppKey, more: &[&str], body: &Bytes) -> Res
         .is_some_and(|s| s.starts_with(super::federated::SEGMENT))
     {
         return super::federated::handle(ctx, m, &key, more, body);
+    }
+    if more.first() == Some(&super::owners::SEGMENT) {
+        return super::owners::handle(ctx, m, &key, more, body);
     }
     match (m, more) {
         ("GET", []) => applications::get(ctx, &key),
