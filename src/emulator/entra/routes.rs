@@ -201,7 +201,7 @@ pub fn classify(method: &Method, path: &str) -> &'static str {
         {
             return "federated_credential";
         }
-        if segs.iter().any(|s| *s == "owners") {
+        if segs.contains(&"owners") {
             return "owners";
         }
         return match (m, segs.len(), last) {
