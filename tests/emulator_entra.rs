@@ -1688,3 +1688,41 @@ async fn adding_an_owner_hands_an_application_to_an_owned_by_operator() {
     .await
     .error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
 }
+
+#[tokio::test]
+async fn basic_credentials_work_form_encoded_or_raw() {
+    let env = start(config()).await;
+    let secret = "s3cret+with%20odd~chars";
+    let v = env
+        .admin(
+            Method::POST,
+            &format!("/tenants/{}/operators", env.tenant),
+            json!({"clientSecret": secret}),
+        )
+        .await;
+    let app_id = v["appId"].as_str().unwrap().to_string();
+    let basic = |user: String, pass: String| {
+        let env = &env;
+        async move {
+            env.http
+                .post(format!("{}/{}/oauth2/v2.0/token", env.base, env.tenant))
+                .basic_auth(user, Some(pass))
+                .form_body(&[("grant_type", "client_credentials"), ("scope", GRAPH)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    assert_ne!(encoded, secret);
+    assert_eq!(basic(app_id.clone(), encoded).await, StatusCode::OK);
+    assert_eq!(
+        basic(app_id.clone(), secret.to_string()).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        basic(app_id, "s3cret with%20odd~chars".into()).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

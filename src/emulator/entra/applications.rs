@@ -150,7 +150,7 @@ fn insert_new(
     let app = ctx.mutate_tenant(|t, seq| {
         t.expire_deleted(now);
         if let Some(n) = &unique_name
-            && t.unique_name_taken(n)
+            && t.unique_name_taken(n, now)
         {
             return Err(name_taken());
         }
@@ -241,11 +241,7 @@ pub fn update(ctx: &Ctx, key: &AppKey, body: &Bytes) -> Res {
     }
     let create = wants_create(ctx);
     let now = ctx.now;
-    let (live, taken) = ctx.tenant(|t| {
-        let mut t = t.clone();
-        t.expire_deleted(now);
-        (key.find(&t).cloned(), t.unique_name_taken(name))
-    });
+    let (live, taken) = ctx.tenant(|t| (key.find(t).cloned(), t.unique_name_taken(name, now)));
     match live {
         Some(app) if visible(&ctx.caller, &app.owners) => {
             if !writable(&ctx.caller, &app.owners) {

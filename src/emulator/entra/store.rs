@@ -328,14 +328,18 @@ impl Tenant {
         })
     }
 
-    /// Whether `name` is taken by a live or a deleted application at `now`.
-    pub fn unique_name_taken(&self, name: &str) -> bool {
+    /// Whether `name` is taken by a live application or one deleted less than
+    /// 30 days before `now`.
+    pub fn unique_name_taken(&self, name: &str, now: DateTime<Utc>) -> bool {
         let same = |a: &StoredApp| {
             a.unique_name
                 .as_deref()
                 .is_some_and(|u| u.eq_ignore_ascii_case(name))
         };
-        self.apps.values().any(same) || self.deleted.values().any(|d| same(&d.app))
+        self.apps.values().any(same)
+            || self.deleted.values().any(|d| {
+                now - d.deleted_at < chrono::Duration::days(DELETED_RETENTION_DAYS) && same(&d.app)
+            })
     }
 
     /// The service principal of `app_id`.
