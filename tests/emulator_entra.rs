@@ -1469,3 +1469,302 @@ async fn state_survives_a_restart_but_access_tokens_do_not() {
     env2.srv.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The fixture key's public half as a JWK (`kid` "k1").
+const ASSERTION_JWK_N: &str = "nSgDrDAKufgwsW2wfIS-yK9lHT3J9ZXnCxxOkoJXVYQ5Ch0hjCqTAHSP8YnWAm-fVak-NJ47tgGSVnmpa622RO07uYtur_PPMxaAlHhLRf5iLozWe10WL5xflke03xH93Z1UKhVa2oX0Y9SWzLQP1TN0dPw6vSqhR2xjeXfxBc5MzA6tTE0Q6MH9SNEgY5R5-dPhMAwCJnS1OS0NGvKjzkqrYCyqWBEk-VaivH5OyYVUa9u4lXxLj7FXb7dL_AVtaucCbZx6a9-qUVl6enzYFBMYN5B-XRdWXlkX6O3wKvq7GvtXCUnDhzLw122RfTEu0HxtcqZ18YcMgvtOgWrUuw";
+
+#[tokio::test]
+async fn federated_credentials_let_an_external_token_authenticate() {
+    let env = start(config()).await;
+    let (id, app_id) = env.app_with_sp("wif", json!({})).await;
+    let issuer = "https://issuer.cluster.example";
+    let subject = "system:serviceaccount:clientops:clientops";
+    let fic = env
+        .call(
+            Method::POST,
+            &format!("/applications/{id}/federatedIdentityCredentials"),
+            Some(json!({"name": "clientops-k8s", "issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]})),
+        )
+        .await;
+    assert_eq!(fic.status, StatusCode::CREATED, "{}", fic.body);
+    // Two audiences, a wildcard, a duplicate issuer+subject: refused.
+    for bad in [
+        json!({"name": "two", "issuer": issuer, "subject": "s", "audiences": ["a", "b"]}),
+        json!({"name": "wild", "issuer": issuer, "subject": "system:serviceaccount:*", "audiences": ["a"]}),
+        json!({"name": "dup", "issuer": issuer, "subject": subject, "audiences": ["a"]}),
+    ] {
+        env.call(
+            Method::POST,
+            &format!("/applications/{id}/federatedIdentityCredentials"),
+            Some(bad),
+        )
+        .await
+        .error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    }
+    // Upsert by name: 204 on the existing one, 201 for a new one.
+    let up = env
+        .call_as(
+            &env.op,
+            Method::PATCH,
+            &format!("/applications/{id}/federatedIdentityCredentials(name='clientops-k8s')"),
+            Some(json!({"description": "the operator's service account"})),
+            true,
+        )
+        .await;
+    assert_eq!(up.status, StatusCode::NO_CONTENT, "{}", up.body);
+    let list = env
+        .call(
+            Method::GET,
+            &format!("/applications(appId='{app_id}')/federatedIdentityCredentials"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        list.ok()["value"][0]["description"],
+        "the operator's service account"
+    );
+
+    let now = chrono::Utc::now().timestamp();
+    let sa_token = |sub: &str, aud: &str, kid: &str| {
+        assertion(
+            json!({"alg": "RS256", "kid": kid}),
+            json!({"iss": issuer, "sub": sub, "aud": [aud], "iat": now - 5, "nbf": now - 5, "exp": now + 600}),
+        )
+    };
+    let request = |jwt: String| {
+        let env = &env;
+        let app_id = app_id.clone();
+        async move {
+            env.token_request(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app_id),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &jwt),
+                ("scope", GRAPH),
+            ])
+            .await
+        }
+    };
+    let refused = |a: Answer| token_error(&a, StatusCode::UNAUTHORIZED, "invalid_client");
+    // The issuer's keys are not known yet.
+    let good = sa_token(subject, "api://AzureADTokenExchange", "k1");
+    assert_eq!(refused(request(good.clone()).await), 90061);
+    env.admin(
+        Method::PUT,
+        "/issuers",
+        json!({"issuer": issuer, "jwks": {"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": ASSERTION_JWK_N, "e": "AQAB"}]}}),
+    )
+    .await;
+    let t = request(good).await;
+    assert_eq!(t.ok()["token_type"], "Bearer");
+    assert_eq!(
+        refused(
+            request(sa_token(
+                "system:serviceaccount:other:sa",
+                "api://AzureADTokenExchange",
+                "k1"
+            ))
+            .await
+        ),
+        700213
+    );
+    assert_eq!(
+        refused(request(sa_token(subject, "api://other", "k1")).await),
+        700212
+    );
+    assert_eq!(
+        refused(request(sa_token(subject, "api://AzureADTokenExchange", "k2")).await),
+        700027
+    );
+    // Removing the credential ends it.
+    let fic_id = fic.body["id"].as_str().unwrap();
+    let del = env
+        .call(
+            Method::DELETE,
+            &format!("/applications/{id}/federatedIdentityCredentials/{fic_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        refused(request(sa_token(subject, "api://AzureADTokenExchange", "k1")).await),
+        700211
+    );
+}
+
+#[tokio::test]
+async fn adding_an_owner_hands_an_application_to_an_owned_by_operator() {
+    let env = start(config()).await;
+    let other = env.operator(&[OWNED_BY]).await;
+    let admin = env.operator(&[READ_WRITE_ALL]).await;
+    let a = env.upsert("handed", json!({"displayName": "handed"})).await;
+    let id = a.body["id"].as_str().unwrap().to_string();
+    env.call_as(
+        &other,
+        Method::GET,
+        &format!("/applications/{id}"),
+        None,
+        false,
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let sp = env
+        .call_as(
+            &admin,
+            Method::GET,
+            &format!("/servicePrincipals(appId='{}')", other.app_id),
+            None,
+            false,
+        )
+        .await;
+    let sp_id = sp.ok()["id"].as_str().unwrap().to_string();
+    let reference =
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{sp_id}")});
+    let add = env
+        .call_as(
+            &admin,
+            Method::POST,
+            &format!("/applications/{id}/owners/$ref"),
+            Some(reference.clone()),
+            false,
+        )
+        .await;
+    assert_eq!(add.status, StatusCode::NO_CONTENT, "{}", add.body);
+    env.call_as(
+        &admin,
+        Method::POST,
+        &format!("/applications/{id}/owners/$ref"),
+        Some(reference),
+        false,
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    let owners = env
+        .call_as(
+            &other,
+            Method::GET,
+            &format!("/applications/{id}/owners"),
+            None,
+            false,
+        )
+        .await;
+    let ids: Vec<&str> = owners.ok()["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["appId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [env.op.app_id.as_str(), other.app_id.as_str()]);
+    let patched = env
+        .call_as(
+            &other,
+            Method::PATCH,
+            &format!("/applications/{id}"),
+            Some(json!({"notes": "mine now"})),
+            false,
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::NO_CONTENT);
+    let rm = env
+        .call_as(
+            &admin,
+            Method::DELETE,
+            &format!("/applications/{id}/owners/{sp_id}/$ref"),
+            None,
+            false,
+        )
+        .await;
+    assert_eq!(rm.status, StatusCode::NO_CONTENT);
+    env.call_as(
+        &other,
+        Method::GET,
+        &format!("/applications/{id}"),
+        None,
+        false,
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+}
+
+#[tokio::test]
+async fn basic_credentials_work_form_encoded_or_raw() {
+    let env = start(config()).await;
+    let secret = "s3cret+with%20odd~chars";
+    let v = env
+        .admin(
+            Method::POST,
+            &format!("/tenants/{}/operators", env.tenant),
+            json!({"clientSecret": secret}),
+        )
+        .await;
+    let app_id = v["appId"].as_str().unwrap().to_string();
+    let basic = |user: String, pass: String| {
+        let env = &env;
+        async move {
+            env.http
+                .post(format!("{}/{}/oauth2/v2.0/token", env.base, env.tenant))
+                .basic_auth(user, Some(pass))
+                .form_body(&[("grant_type", "client_credentials"), ("scope", GRAPH)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    assert_ne!(encoded, secret);
+    assert_eq!(basic(app_id.clone(), encoded).await, StatusCode::OK);
+    assert_eq!(
+        basic(app_id.clone(), secret.to_string()).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        basic(app_id, "s3cret with%20odd~chars".into()).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn writes_to_personal_account_applications_have_their_own_limit() {
+    let env = start(Config {
+        personal_write_limit: Some(RateLimit {
+            requests: 3,
+            period: Duration::from_secs(3600),
+        }),
+        ..config()
+    })
+    .await;
+    let p = env
+        .upsert(
+            "personal-writes",
+            json!({"displayName": "p", "signInAudience": "PersonalMicrosoftAccount"}),
+        )
+        .await;
+    let pid = p.body["id"].as_str().unwrap().to_string();
+    env.add_password(&pid, json!({})).await.ok();
+    env.call(
+        Method::PATCH,
+        &format!("/applications/{pid}"),
+        Some(json!({"notes": "n"})),
+    )
+    .await;
+    let a = env.add_password(&pid, json!({})).await;
+    a.error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Request_ThrottledTemporarily",
+    );
+    assert!(a.headers.contains_key("retry-after"));
+    // Reads and writes to work-or-school applications are not counted.
+    env.call(Method::GET, &format!("/applications/{pid}"), None)
+        .await
+        .ok();
+    for i in 0..5 {
+        let o = env
+            .upsert(&format!("org-{i}"), json!({"displayName": "o"}))
+            .await;
+        assert_eq!(o.status, StatusCode::CREATED);
+    }
+}

@@ -9,7 +9,8 @@
 //! endpoint (`https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`, or
 //! the emulator's own URL of it; tenant id or domain), `iss` = `sub` = the
 //! client id, `exp` after and `nbf` (if present) before now, with five minutes
-//! of leeway. Federated (workload identity) assertions are not emulated.
+//! of leeway. An assertion whose `iss` is a URL is a federated one
+//! ([`super::federation`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -71,21 +72,71 @@ fn time(claims: &serde_json::Map<String, Value>, name: &str) -> Option<i64> {
     claims.get(name).and_then(Value::as_i64)
 }
 
-/// Check `assertion` for `app` (whose appId is the request's client id).
-/// `audiences`: the token endpoint URLs the assertion may name.
+/// A decoded (not yet verified) JWT.
+pub struct Jwt {
+    pub header: serde_json::Map<String, Value>,
+    pub claims: serde_json::Map<String, Value>,
+    /// `base64url(header).base64url(claims)`, what the signature covers.
+    pub signed: String,
+    pub signature: Vec<u8>,
+}
+
+impl Jwt {
+    /// Decode a compact JWT.
+    pub fn parse(s: &str) -> Result<Self, Refusal> {
+        let parts: Vec<&str> = s.split('.').collect();
+        let [h, p, sig] = parts.as_slice() else {
+            return Err(malformed());
+        };
+        Ok(Self {
+            header: json(&part(h)?)?,
+            claims: json(&part(p)?)?,
+            signed: format!("{h}.{p}"),
+            signature: part(sig)?,
+        })
+    }
+
+    /// A string claim.
+    pub fn claim(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+
+    /// Whether `exp` is after and `nbf` (if present) before `now`, with leeway.
+    pub fn current(&self, now: DateTime<Utc>) -> bool {
+        let t = now.timestamp();
+        time(&self.claims, "exp").is_some_and(|e| t < e + LEEWAY_SECS)
+            && time(&self.claims, "nbf").is_none_or(|n| n - LEEWAY_SECS <= t)
+    }
+}
+
+/// Check `assertion` for `app` (whose appId is the request's client id): a
+/// certificate assertion when `iss` is not a URL, else a federated one
+/// ([`super::federation`]). `audiences`: the token endpoint URLs a
+/// certificate assertion may name; `issuers`: the registered JWKS by issuer.
 pub fn verify(
     app: &StoredApp,
     assertion: &str,
     audiences: &[String],
+    issuers: &std::collections::BTreeMap<String, Value>,
     now: DateTime<Utc>,
 ) -> Result<(), Refusal> {
-    let parts: Vec<&str> = assertion.split('.').collect();
-    let [h, p, s] = parts.as_slice() else {
-        return Err(malformed());
-    };
-    let header = json(&part(h)?)?;
-    let claims = json(&part(p)?)?;
-    let signature = part(s)?;
+    let jwt = Jwt::parse(assertion)?;
+    let federated = jwt
+        .claim("iss")
+        .is_some_and(|i| i.starts_with("https://") || i.starts_with("http://"));
+    if federated {
+        return super::federation::verify(app, &jwt, issuers, now);
+    }
+    certificate(app, &jwt, audiences, now)
+}
+
+fn certificate(
+    app: &StoredApp,
+    jwt: &Jwt,
+    audiences: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    let (header, claims, signature) = (&jwt.header, &jwt.claims, &jwt.signature);
     let alg: &'static dyn rustls::pki_types::SignatureVerificationAlgorithm = match header
         .get("alg")
         .and_then(Value::as_str)
@@ -149,11 +200,10 @@ pub fn verify(
         ));
     };
     let cert = CertificateDer::from(der);
-    let signed = format!("{h}.{p}");
     let ok = webpki::EndEntityCert::try_from(&cert)
         .ok()
         .is_some_and(|c| {
-            c.verify_signature(alg, signed.as_bytes(), &signature)
+            c.verify_signature(alg, jwt.signed.as_bytes(), signature)
                 .is_ok()
         });
     if !ok {
@@ -194,10 +244,7 @@ pub fn verify(
             ),
         ));
     }
-    let t = now.timestamp();
-    let exp_ok = time(&claims, "exp").is_some_and(|e| t < e + LEEWAY_SECS);
-    let nbf_ok = time(&claims, "nbf").is_none_or(|n| n - LEEWAY_SECS <= t);
-    if !exp_ok || !nbf_ok {
+    if !jwt.current(now) {
         return Err((
             700024,
             "Client assertion is not within its valid time range.".into(),
@@ -225,18 +272,37 @@ mod tests {
             owners: vec![],
             roles: vec![],
             created: Utc::now(),
+            federated: vec![],
         };
-        assert_eq!(verify(&app, "a.b", &[], Utc::now()).unwrap_err().0, 50027);
+        assert_eq!(
+            verify(&app, "a.b", &[], &Default::default(), Utc::now())
+                .unwrap_err()
+                .0,
+            50027
+        );
         let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#);
         let p = URL_SAFE_NO_PAD.encode("{}");
         assert_eq!(
-            verify(&app, &format!("{h}.{p}.eA"), &[], Utc::now())
-                .unwrap_err()
-                .0,
+            verify(
+                &app,
+                &format!("{h}.{p}.eA"),
+                &[],
+                &Default::default(),
+                Utc::now()
+            )
+            .unwrap_err()
+            .0,
             5002738
         );
         let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","x5t":"abc"}"#);
-        let e = verify(&app, &format!("{h}.{p}.eA"), &[], Utc::now()).unwrap_err();
+        let e = verify(
+            &app,
+            &format!("{h}.{p}.eA"),
+            &[],
+            &Default::default(),
+            Utc::now(),
+        )
+        .unwrap_err();
         assert!(e.1.contains("not found"), "{}", e.1);
         assert!(!is_certificate(b"nope"));
     }

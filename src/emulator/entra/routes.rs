@@ -161,6 +161,20 @@ pub fn writable_app(ctx: &Ctx, key: &AppKey) -> Result<StoredApp, GraphError> {
     Ok(app)
 }
 
+/// Take one write from the caller's personal-account bucket when `audience`
+/// lets personal Microsoft accounts sign in (429 when it is empty).
+pub fn personal_write(ctx: &Ctx, audience: &str) -> Result<(), GraphError> {
+    if !super::validation::allows_personal(audience) {
+        return Ok(());
+    }
+    let limiter = ctx.em.personal_writes();
+    let decision = limiter.check(&format!("{}/{}", ctx.caller.tenant, ctx.caller.app_id));
+    if decision.is_limited() {
+        return Err(GraphError::throttled(limiter.headers(&decision)));
+    }
+    Ok(())
+}
+
 /// The body as a JSON object; empty: `{}`.
 pub fn object(body: &Bytes) -> Result<Map<String, Value>, GraphError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -195,6 +209,15 @@ pub fn classify(method: &Method, path: &str) -> &'static str {
     let last = segs.last().copied().unwrap_or_default();
     let m = method.as_str();
     if first.starts_with("applications") {
+        if segs
+            .iter()
+            .any(|s| s.starts_with("federatedIdentityCredentials"))
+        {
+            return "federated_credential";
+        }
+        if segs.contains(&"owners") {
+            return "owners";
+        }
         return match (m, segs.len(), last) {
             ("POST", _, "addPassword") => "add_password",
             ("POST", _, "removePassword") => "remove_password",
@@ -432,6 +455,15 @@ async fn graph(
 }
 
 fn app_item(ctx: &Ctx, m: &str, key: AppKey, more: &[&str], body: &Bytes) -> Res {
+    if more
+        .first()
+        .is_some_and(|s| s.starts_with(super::federated::SEGMENT))
+    {
+        return super::federated::handle(ctx, m, &key, more, body);
+    }
+    if more.first() == Some(&super::owners::SEGMENT) {
+        return super::owners::handle(ctx, m, &key, more, body);
+    }
     match (m, more) {
         ("GET", []) => applications::get(ctx, &key),
         ("PATCH", []) => applications::update(ctx, &key, body),

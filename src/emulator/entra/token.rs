@@ -113,8 +113,17 @@ fn issue(
     form: &[(String, String)],
     now: DateTime<Utc>,
 ) -> Result<(Subject, String), TokenError> {
+    // HTTP Basic credentials are form-url-encoded before Base64 (RFC 6749
+    // §2.3.1), but many clients skip that: the secret is tried both ways.
+    let mut raw_basic_secret = None;
     let (client_id, secret) = match basic_credentials(headers) {
-        Some(Some((id, secret))) => (percent_decode(&id), Some(percent_decode(&secret))),
+        Some(Some((id, secret))) => {
+            let decoded = percent_decode(&secret);
+            if decoded != secret {
+                raw_basic_secret = Some(secret);
+            }
+            (percent_decode(&id), Some(decoded))
+        }
         Some(None) => {
             return Err(TokenError::bad(
                 "invalid_request",
@@ -162,7 +171,14 @@ fn issue(
     let secret = secret.filter(|s| !s.is_empty());
     let assertion = field(form, "client_assertion").filter(|a| !a.is_empty());
     let check = match (secret, assertion) {
-        (Some(secret), _) => app.password_matches(&secret, now),
+        (Some(secret), _) => match (app.password_matches(&secret, now), raw_basic_secret) {
+            (PasswordCheck::Valid, _) => PasswordCheck::Valid,
+            (first, Some(raw)) => match app.password_matches(&raw, now) {
+                PasswordCheck::Wrong => first,
+                other => other,
+            },
+            (first, None) => first,
+        },
         (None, Some(assertion)) => {
             if field(form, "client_assertion_type") != Some(JWT_BEARER) {
                 return Err(TokenError::bad(
@@ -183,7 +199,10 @@ fn issue(
                 .iter()
                 .flat_map(|o| [&tenant, &domain].map(|t| format!("{o}/{t}/oauth2/v2.0/token")))
                 .collect();
-            if let Err((code, description)) = assertion::verify(&app, assertion, &audiences, now) {
+            let issuers = em.read(|st| st.issuers.clone());
+            if let Err((code, description)) =
+                assertion::verify(&app, assertion, &audiences, &issuers, now)
+            {
                 return Err(TokenError::client(code, description));
             }
             PasswordCheck::Valid
