@@ -7,6 +7,8 @@
 //!
 //! Connections, if a kind makes any while connecting, go to a closed loopback port.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
@@ -58,34 +60,11 @@ impl Connect for Recorder {
 }
 
 /// Every way to write a block of type `t` (one per choice of credentials), with
-/// every optional field set, URLs at [`URL`], Secrets named `creds`. One arm per
-/// provider type: a new type does not compile until it has one.
+/// every optional field set, URLs at [`URL`], Secrets named `creds`: the suite
+/// kind's ([`support::kinds::by_type`]).
 fn variants(t: ProviderType) -> Vec<Value> {
     let r = json!({"namespace": "ops", "name": "creds", "key": "k"});
-    match t {
-        ProviderType::Cloudflare => vec![
-            json!({"accountId": "0123456789abcdef0123456789abcdef", "baseUrl": URL,
-                "auth": {"apiTokenSecretRef": r}}),
-            json!({"accountId": "0123456789abcdef0123456789abcdef", "baseUrl": URL,
-                "auth": {"apiKeySecretRef": r, "email": "ops@example.com"}}),
-        ],
-        ProviderType::VmwareCsp => vec![
-            json!({"orgId": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "baseUrl": URL,
-            "auth": {"apiTokenSecretRef": r}}),
-        ],
-        ProviderType::Hydra => vec![json!({"adminUrl": URL, "publicUrl": URL,
-            "auth": {"bearerTokenSecretRef": r}})],
-        ProviderType::Keycloak => vec![
-            json!({"url": URL, "realm": "apps", "authRealm": "master",
-                "auth": {"clientCredentials": {"clientId": "clientops", "secretRef": r}}}),
-            json!({"url": URL, "realm": "apps", "authRealm": "master",
-                "auth": {"password": {"clientId": "admin-cli", "username": "admin",
-                    "passwordSecretRef": r}}}),
-        ],
-        ProviderType::Entra => vec![json!({"tenantId": "contoso.onmicrosoft.com",
-            "authorityUrl": URL, "graphUrl": URL,
-            "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": r}})],
-    }
+    (support::kinds::by_type(t).provider)(URL, r)
 }
 
 /// The secret references (objects with `name` and `key`) and the URL leaves

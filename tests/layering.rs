@@ -196,3 +196,74 @@ fn the_reader_sees_imports_and_ignores_comments_and_tests() {
         .collect();
     assert_eq!(named, expect);
 }
+
+/// Where `text` names block `block` as a spec path (`spec.hydra.adminUrl`,
+/// `"spec.hydra"`), not a longer name that starts with it (`spec.hydra2`).
+fn names_block(text: &str, block: &str) -> bool {
+    let needle = format!("spec.{block}");
+    text.match_indices(&needle).any(|(i, _)| {
+        !text[i + needle.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
+/// The provider type a provider folder implements, from its `kind.rs`
+/// (`ProviderType::Hydra`): the first variant of the list it names.
+fn folder_type(folder: &Path) -> Option<clientops::api::provider::ProviderType> {
+    let kind = std::fs::read_to_string(folder.join("kind.rs")).ok()?;
+    clientops::api::provider::ProviderType::ALL
+        .iter()
+        .copied()
+        .find(|t| kind.contains(&format!("ProviderType::{t:?}\n")))
+}
+
+/// A provider folder names only its own block in spec paths: what a folder copied
+/// from another provider's keeps by mistake (its error messages would send users
+/// to the other provider's fields).
+#[test]
+fn a_provider_folder_names_only_its_own_block() {
+    use clientops::api::provider::ProviderType;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/provider");
+    let mut folders = 0;
+    let mut wrong = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let folder = entry.unwrap().path();
+        if !folder.is_dir() {
+            continue;
+        }
+        let own = folder_type(&folder)
+            .unwrap_or_else(|| panic!("{}: kind.rs names no provider type", folder.display()));
+        folders += 1;
+        let mut files = Vec::new();
+        rust_files(&folder, &mut files);
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for other in ProviderType::ALL.iter().filter(|t| **t != own) {
+                if names_block(&text, other.block_name()) {
+                    wrong.push(format!(
+                        "{}: names spec.{} (this folder is {})",
+                        file.display(),
+                        other.block_name(),
+                        own.block_name()
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        folders,
+        ProviderType::ALL.len(),
+        "a folder per provider type"
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_block_is_named_only_as_itself() {
+    assert!(names_block("\"spec.hydra.adminUrl must be\"", "hydra"));
+    assert!(names_block("Field::Own(\"spec.hydra\")", "hydra"));
+    assert!(!names_block("\"spec.hydra2.adminUrl\"", "hydra"));
+    assert!(!names_block("\"spec.secret.name\"", "hydra"));
+}

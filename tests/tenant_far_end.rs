@@ -21,7 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use clientops::api::provider::ProviderType;
 use clientops::provider::registry::KINDS;
-use support::scenario::condition;
+use support::kinds;
+use support::scenario::{condition, merge};
 use support::tenancy::{QUIET, World, tenant_readable};
 use support::wait_for;
 
@@ -106,31 +107,10 @@ async fn hostile() -> (u16, Arc<AtomicUsize>) {
 
 /// A namespaced provider of `t` at `url`, with credentials from Secret `creds`.
 fn provider_block(t: ProviderType, url: &str) -> Value {
-    let secret = json!({"name": "creds", "key": "k"});
-    match t {
-        ProviderType::Cloudflare => json!({"cloudflare": {
-            "accountId": "0123456789abcdef0123456789abcdef",
-            "baseUrl": format!("{url}/client/v4"),
-            "auth": {"apiTokenSecretRef": secret},
-        }}),
-        ProviderType::VmwareCsp => json!({"vmwareCsp": {
-            "orgId": "01234567-89ab-cdef-0123-456789abcdef",
-            "baseUrl": url,
-            "auth": {"apiTokenSecretRef": secret},
-        }}),
-        ProviderType::Hydra => json!({"hydra": {
-            "adminUrl": url, "publicUrl": url,
-            "auth": {"bearerTokenSecretRef": secret},
-        }}),
-        ProviderType::Keycloak => json!({"keycloak": {
-            "url": url, "realm": "team",
-            "auth": {"clientCredentials": {"clientId": "clientops", "secretRef": secret}},
-        }}),
-        ProviderType::Entra => json!({"entra": {
-            "tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
-            "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": secret},
-        }}),
-    }
+    let mut spec = json!({});
+    spec[t.block_name()] =
+        (kinds::by_type(t).provider)(url, json!({"name": "creds", "key": "k"})).remove(0);
+    spec
 }
 
 /// A minimal client of kind `t` (valid for its kind, so that it reaches the
@@ -142,17 +122,7 @@ fn client_spec(t: ProviderType, provider: &str) -> Value {
         "redirectUris": null,
         "scopes": null,
     });
-    match t {
-        ProviderType::Cloudflare => {
-            spec["grantTypes"] = json!(["authorization_code", "refresh_token"]);
-            spec["redirectUris"] = json!(["https://app.example.com/callback"]);
-            spec["scopes"] = json!(["user-details.read"]);
-        }
-        ProviderType::VmwareCsp => {
-            spec["vmwareCsp"] = json!({"organizationRoles": ["org_member"]});
-        }
-        ProviderType::Hydra | ProviderType::Keycloak | ProviderType::Entra => {}
-    }
+    merge(&mut spec, (kinds::by_type(t).reaching_client)());
     spec
 }
 

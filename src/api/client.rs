@@ -690,6 +690,15 @@ pub struct RotationStatus {
     /// The last `clientops.dev/retire-previous` annotation value handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_retire_request: Option<String>,
+    /// When the current secret expires, as the provider says (RFC 3339); absent
+    /// where the provider's secrets do not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_expires_at: Option<String>,
+    /// When clientops rotates the secret next, without a request: the earlier of
+    /// `spec.rotation.every` after the last rotation and the time the current
+    /// secret must be replaced before it expires (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_rotation_at: Option<String>,
 }
 
 /// Rotation phase.

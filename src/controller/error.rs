@@ -1,7 +1,7 @@
 //! Why a reconcile did not finish.
 
 use crate::provider::error::ProviderError;
-use crate::provider::scoped::ScopedProvider;
+use crate::provider::scoped::{ScopedProvider, Shown};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -12,7 +12,10 @@ pub enum Error {
     #[error("{action}: {source}{}", credentials_hint(source))]
     Provider {
         action: &'static str,
-        source: ProviderError,
+        /// Shown through the provider object's door
+        /// ([`crate::provider::scoped::ScopedProvider::shown`]), so what the far end
+        /// said never reaches a tenant's condition without it.
+        source: Shown,
     },
     /// A human must act; retrying unchanged will not help.
     #[error("{message}")]
@@ -20,27 +23,21 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn provider(action: &'static str, source: ProviderError) -> Self {
+    pub fn provider(action: &'static str, source: Shown) -> Self {
         Error::Provider { action, source }
     }
 
-    /// This error as the owner of `provider`'s object may read it (see
-    /// [`ScopedProvider::shown`]).
-    pub fn shown_through(self, provider: &ScopedProvider) -> Self {
-        match self {
-            Error::Provider { action, source } => Error::Provider {
-                action,
-                source: provider.shown(source),
-            },
-            other => other,
-        }
+    /// `action` failed at `provider` with `e`, as the provider object's owner may
+    /// read it.
+    pub fn at(provider: &ScopedProvider, action: &'static str, e: ProviderError) -> Self {
+        Error::provider(action, provider.shown(e))
     }
 
     /// A stable label for metrics and condition reasons.
     pub fn reason(&self) -> String {
         match self {
             Error::Kube(_) => "KubernetesError".into(),
-            Error::Provider { source, .. } => match source {
+            Error::Provider { source, .. } => match &**source {
                 e if let Some(reason) = e.misconfiguration() => reason.into(),
                 ProviderError::Invalid { .. } => "ProviderRejected".into(),
                 ProviderError::Unauthorized { .. } => "ProviderUnauthorized".into(),
@@ -61,7 +58,7 @@ impl Error {
             Error::Provider { source, .. } => {
                 source.misconfiguration().is_some()
                     || matches!(
-                        source,
+                        **source,
                         ProviderError::Invalid { .. }
                             | ProviderError::Unauthorized { .. }
                             | ProviderError::Forbidden { .. }

@@ -19,14 +19,19 @@ use super::error::Error;
 use super::markers;
 use super::observe::Observation;
 use super::observe::RemoteObs;
-use super::plan::{Action, AdoptReason, ChosenSecret, CreatePath, RetireReason, RotationReason};
+use super::plan::{
+    Action, AdoptReason, ChosenSecret, CreatePath, RetireReason, RotationReason, RotationTimes,
+    parse_time,
+};
 use super::status::{PendingPatch, RotationPatch, StatusPatch, StatusWriter};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
 use crate::api::client::{CredentialsResult, OAuthClientStatus, PendingOperation, RotationPhase};
 use crate::failpoint;
 use crate::provider::error::ProviderError;
-use crate::provider::model::{AssignedIds, ChosenIds, Creation, SecretCheck, Secrets};
+use crate::provider::model::{
+    AssignedIds, ChosenIds, Creation, RemoteClient, SecretCheck, Secrets,
+};
 use crate::provider::scoped::ScopedProvider;
 use crate::secret::ClientSecret;
 use crate::secret::mac::secret_mac;
@@ -244,7 +249,8 @@ impl<'a> PlanRunner<'a> {
                 // The intent recorded a chosen id, and the provider object now
                 // names a provider that assigns ids (the planner keeps a recorded
                 // path, so that a repeat finds the client an earlier attempt made).
-                (_, creation) => Err(Error::provider(
+                (_, creation) => Err(Error::at(
+                    self.provider()?,
                     "create the client",
                     ProviderError::config(format!(
                         "the pending create was begun otherwise than {} creates clients ({}): was the provider object changed?",
@@ -311,7 +317,7 @@ impl<'a> PlanRunner<'a> {
                 let p = self.provider()?;
                 p.delete(id)
                     .await
-                    .map_err(|e| Error::provider("delete the client", e))?;
+                    .map_err(|e| Error::at(p, "delete the client", e))?;
                 self.ctx.accounts.remove(p.account_key(), id).await;
                 self.event(
                     EventType::Normal,
@@ -327,6 +333,20 @@ impl<'a> PlanRunner<'a> {
                 self.finish_status(StatusPatch {
                     rotation: Some(RotationPatch {
                         last_retire_request: Some(value.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+            }
+            Action::RecordRotationTimes {
+                secret_expires_at,
+                next_rotation_at,
+            } => {
+                self.finish_status(StatusPatch {
+                    rotation: Some(RotationPatch {
+                        secret_expires_at: Some(secret_expires_at.clone()),
+                        next_rotation_at: Some(next_rotation_at.clone()),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -539,24 +559,24 @@ impl<'a> PlanRunner<'a> {
         failpoint::hit("after-create-secret-write");
         let created = match ids.create_with(&d.fields, id, &secret).await {
             Ok(c) => c,
-            // Already there: our own earlier attempt (the id is derived from our UID).
             // Already there: our own earlier attempt (the id is derived from our
             // UID). Not readable yet: the provider is still deleting an old client
             // with this id; waiting helps (the conflict is not a Stalled error).
             Err(conflict @ ProviderError::Conflict { .. }) => match p.get(id).await {
                 Ok(Some(c)) => c,
-                Ok(None) => return Err(Error::provider("create the client", conflict)),
-                Err(e) => return Err(Error::provider("look up the client", e)),
+                Ok(None) => return Err(Error::at(p, "create the client", conflict)),
+                Err(e) => return Err(Error::at(p, "look up the client", e)),
             },
             Err(e @ ProviderError::Invalid { .. }) => {
                 self.void_pending_create().await?;
-                return Err(Error::provider("create the client", e));
+                return Err(Error::at(p, "create the client", e));
             }
-            Err(e) => return Err(Error::provider("create the client", e)),
+            Err(e) => return Err(Error::at(p, "create the client", e)),
         };
         failpoint::hit("after-create-call");
+        let status = self.created(&created, mac, now);
         self.ctx.accounts.upsert(p.account_key(), created).await;
-        self.finish_status(self.created(id, mac, now)).await?;
+        self.finish_status(status).await?;
         self.event(
             EventType::Normal,
             "Created",
@@ -568,9 +588,20 @@ impl<'a> PlanRunner<'a> {
     }
 
     /// The status of a client just created (with its first secret, MAC `mac`).
-    fn created(&self, id: &str, mac: String, now: String) -> StatusPatch {
+    /// The status of client `client` just created, its Secret written with MAC
+    /// `mac` at `now`; with when its secret expires and is next rotated (what the
+    /// next round would otherwise write).
+    fn created(&self, client: &RemoteClient, mac: String, now: String) -> StatusPatch {
+        let times = self.obs.desired.as_ref().ok().map(|d| {
+            let grace = match &self.obs.resolved {
+                Some(r) if r.provider.capabilities().grace => d.grace,
+                _ => Duration::ZERO,
+            };
+            RotationTimes::of(d, client, parse_time(&now), grace).shown()
+        });
+        let (secret_expires_at, next_rotation_at) = times.unwrap_or_default();
         StatusPatch {
-            client_id: Some(Some(id.into())),
+            client_id: Some(Some(client.id.clone())),
             pending_create: Some(None),
             secret_name: self
                 .obs
@@ -584,6 +615,8 @@ impl<'a> PlanRunner<'a> {
                 last_rotated_at: Some(now),
                 // A rotate value present at creation is handled: the secret is fresh.
                 last_request: Some(self.obs.triggers.rotate.clone()),
+                secret_expires_at: secret_expires_at.map(Some),
+                next_rotation_at: next_rotation_at.map(Some),
                 ..Default::default()
             }),
             ..Default::default()
@@ -622,7 +655,7 @@ impl<'a> PlanRunner<'a> {
         if let Some(id) = made {
             let p = self.provider()?;
             p.delete(id).await.map_err(|e| {
-                Error::provider("delete the client whose secret could not be stored", e)
+                Error::at(p, "delete the client whose secret could not be stored", e)
             })?;
             self.ctx.accounts.remove(p.account_key(), id).await;
         }
@@ -640,9 +673,9 @@ impl<'a> PlanRunner<'a> {
             Err(e @ ProviderError::Invalid { .. }) => {
                 // Rejected: nothing was created, so the intent is void.
                 self.void_pending_create().await?;
-                return Err(Error::provider("create the client", e));
+                return Err(Error::at(p, "create the client", e));
             }
-            Err(e) => return Err(Error::provider("create the client", e)),
+            Err(e) => return Err(Error::at(p, "create the client", e)),
         };
         failpoint::hit("after-create-call");
         let id = created.client.id.clone();
@@ -675,7 +708,8 @@ impl<'a> PlanRunner<'a> {
             .accounts
             .upsert(p.account_key(), created.client.clone())
             .await;
-        self.finish_status(self.created(&id, mac, now)).await?;
+        self.finish_status(self.created(&created.client, mac, now))
+            .await?;
         self.event(
             EventType::Normal,
             "Created",
@@ -762,7 +796,7 @@ impl<'a> PlanRunner<'a> {
         let updated = p
             .update(id, &d.fields, fields)
             .await
-            .map_err(|e| Error::provider("update the client", e))?;
+            .map_err(|e| Error::at(p, "update the client", e))?;
         self.ctx.accounts.upsert(p.account_key(), updated).await;
         let names: Vec<_> = fields.iter().map(|f| f.spec_path()).collect();
         // Same generation as last time: the spec did not change, the provider did.
@@ -810,7 +844,7 @@ impl<'a> PlanRunner<'a> {
             Secrets::Generated(g) => g
                 .rotate(id)
                 .await
-                .map_err(|e| Error::provider("rotate the secret", e))?,
+                .map_err(|e| Error::at(p, "rotate the secret", e))?,
             Secrets::Chosen(c) => {
                 // Choose the new secret and persist it (as pending) before the call;
                 // a retry after a crash reuses it, and the call is idempotent.
@@ -831,7 +865,7 @@ impl<'a> PlanRunner<'a> {
                     .unwrap_or_default();
                 c.rotate_to(id, &pending, grace)
                     .await
-                    .map_err(|e| Error::provider("rotate the secret", e))?;
+                    .map_err(|e| Error::at(p, "rotate the secret", e))?;
                 pending
             }
         };
@@ -868,6 +902,7 @@ impl<'a> PlanRunner<'a> {
         let why = match reason {
             RotationReason::Requested(v) => format!("requested ({v})"),
             RotationReason::Scheduled => "scheduled".into(),
+            RotationReason::Expiring => "the secret nears the expiry the provider gives it".into(),
             RotationReason::SecretLost => "the Secret had lost its secret".into(),
             RotationReason::Import => "an imported client needs a secret clientops knows".into(),
             RotationReason::CredentialsRejected => {
@@ -933,7 +968,7 @@ impl<'a> PlanRunner<'a> {
             Ok(check) => check,
             Err(e) => {
                 self.ctx.metrics.credential_check(reason.label(), "error");
-                return Err(Error::provider("check the Secret's credentials", e));
+                return Err(Error::at(p, "check the Secret's credentials", e));
             }
         };
         let now = now_rfc3339(self.ctx);
@@ -1004,7 +1039,7 @@ impl<'a> PlanRunner<'a> {
                 p.kind()
             ))),
         };
-        set_back.map_err(|e| Error::provider("set the secret back to the Secret's", e))?;
+        set_back.map_err(|e| Error::at(p, "set the secret back to the Secret's", e))?;
         self.event(
             EventType::Normal,
             "CredentialsRestored",
@@ -1098,7 +1133,7 @@ impl<'a> PlanRunner<'a> {
         .await;
         g.retire(id)
             .await
-            .map_err(|e| Error::provider("retire the previous secret", e))?;
+            .map_err(|e| Error::at(p, "retire the previous secret", e))?;
         failpoint::hit("after-recovery-retire");
         self.ctx
             .accounts
@@ -1108,7 +1143,7 @@ impl<'a> PlanRunner<'a> {
         let new = g
             .rotate(id)
             .await
-            .map_err(|e| Error::provider("rotate the secret", e))?;
+            .map_err(|e| Error::at(p, "rotate the secret", e))?;
         let at = self
             .ctx
             .clock
@@ -1139,7 +1174,7 @@ impl<'a> PlanRunner<'a> {
         match p.secrets().retire(id).await {
             // Nothing to retire (already gone): the goal is reached.
             Ok(()) | Err(ProviderError::NotFound { .. }) | Err(ProviderError::Conflict { .. }) => {}
-            Err(e) => return Err(Error::provider("retire the previous secret", e)),
+            Err(e) => return Err(Error::at(p, "retire the previous secret", e)),
         }
         failpoint::hit("after-retire-call");
         self.ctx

@@ -26,6 +26,7 @@ use crate::controller::fairness::{ForcedResyncs, InFlight, Workers};
 use crate::controller::intent_proof::IntentKeys;
 use crate::controller::observe::RemoteObs;
 use crate::controller::resolve::{Origin, Resolved};
+use crate::provider::error::ProviderMessage;
 use crate::provider::model::{
     AssignedIds, ChosenIds, ChosenSecrets, ClientFields, CreatedClient, Creation, Field,
     GeneratedSecrets, Provider, RemoteClient, Secrets,
@@ -212,6 +213,11 @@ struct FakeProvider {
     create_conflicts: bool,
     /// `get` finds nothing, even after a Conflict (an old client being deleted).
     get_finds_nothing: bool,
+    /// A tenant wrote the provider object (a namespaced OAuthProvider): its
+    /// errors are shown without the far end's words.
+    tenant: bool,
+    /// When a new client's secret expires, as the provider says.
+    secret_expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl FakeProvider {
@@ -232,6 +238,7 @@ fn remote_c1(fields: &ClientFields) -> RemoteClient {
         created_at: None,
         marker: None,
         secret_changed_at: None,
+        secret_expires_at: None,
     }
 }
 
@@ -333,11 +340,17 @@ impl AssignedIds for FakeProvider {
         if self.rejects_create {
             return Err(ProviderError::Invalid {
                 status: 400,
-                messages: vec![],
+                messages: vec![ProviderMessage::new(
+                    Some("HostDenied".into()),
+                    FAR_END_WORDS,
+                    None,
+                )],
             });
         }
+        let mut client = remote_c1(fields);
+        client.secret_expires_at = self.secret_expires_at;
         Ok(CreatedClient {
-            client: remote_c1(fields),
+            client,
             secret: Some(ClientSecret::new("s1")),
         })
     }
@@ -458,7 +471,7 @@ impl Run {
     ) -> Self {
         let server = ApiServer::new(script);
         let ctx = context(server.client());
-        let scoped = ScopedProvider::new(Box::new(provider.clone()), "", "", false);
+        let scoped = ScopedProvider::new(Box::new(provider.clone()), "", "", provider.tenant);
         let provider = Arc::new(provider);
         let resolved = Resolved {
             provider: Arc::new(scoped),
@@ -673,30 +686,37 @@ async fn a_first_create_that_finds_its_own_secret_writes_over_it() {
 }
 
 #[tokio::test]
-async fn a_create_the_provider_rejects_voids_its_intent_and_writes_no_secret() {
-    let mut obj = object(pending_create());
-    obj.metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(markers::PENDING_CREATE.into(), "signed intent".into());
-    let answer = serde_json::to_value(&obj).unwrap();
+async fn a_create_records_when_its_secret_expires_and_when_it_is_replaced() {
+    // In the create's own status write: not one more write in the next round.
+    let expires = "2028-12-01T00:00:00Z";
     let mut run = Run::new(
-        obj,
+        object(pending_create()),
         None,
         FakeProvider {
-            rejects_create: true,
+            secret_expires_at: Some(expires.parse().unwrap()),
             ..Default::default()
         },
-        vec![
-            step("PATCH", OBJECT, Answer::With(200, answer.clone())),
-            step("PATCH", STATUS, Answer::With(200, answer)),
-        ],
+        vec![step("POST", SECRETS, Answer::Echo)],
     );
     let done = run
         .run(&[Action::Create {
             how: CreatePath::Generated,
         }])
         .await;
+    assert!(done.result.is_ok(), "{:?}", done.result.err());
+    assert!(run.server.finished(), "{:?}", run.server.requests());
+    let rotation = done.status.rotation.expect("rotation status");
+    assert_eq!(rotation.secret_expires_at.as_deref(), Some(expires));
+    assert_eq!(
+        rotation.next_rotation_at.as_deref(),
+        Some("2028-11-24T00:00:00Z"),
+        "a week before it expires"
+    );
+}
+
+#[tokio::test]
+async fn a_create_the_provider_rejects_voids_its_intent_and_writes_no_secret() {
+    let (run, done) = rejected_create(false).await;
     let err = done.result.expect_err("the provider refused the create");
     assert!(err.is_stalled(), "a human must fix the spec: {err}");
     assert!(run.server.finished(), "{:?}", run.server.requests());
@@ -713,6 +733,67 @@ async fn a_create_the_provider_rejects_voids_its_intent_and_writes_no_secret() {
     assert_eq!(seen[1].body, json!({"status": {"pendingCreate": null}}));
     assert_eq!(done.status.pending_create, None);
     assert_eq!(run.provider.calls(), ["create"]);
+}
+
+/// What a rejecting fake provider's far end says: words a tenant must not read
+/// when it wrote the provider object.
+const FAR_END_WORDS: &str = "db.internal:5432 said: relation admin_users";
+
+/// A create the provider rejects, with a signed intent, at a provider object a
+/// tenant wrote (`tenant`) or the admin did: the run and what it did.
+async fn rejected_create(tenant: bool) -> (Run, Executed) {
+    let mut obj = object(pending_create());
+    obj.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(markers::PENDING_CREATE.into(), "signed intent".into());
+    let answer = serde_json::to_value(&obj).unwrap();
+    let mut run = Run::new(
+        obj,
+        None,
+        FakeProvider {
+            rejects_create: true,
+            tenant,
+            ..Default::default()
+        },
+        vec![
+            step("PATCH", OBJECT, Answer::With(200, answer.clone())),
+            step("PATCH", STATUS, Answer::With(200, answer)),
+        ],
+    );
+    let done = run
+        .run(&[Action::Create {
+            how: CreatePath::Generated,
+        }])
+        .await;
+    (run, done)
+}
+
+async fn rejected_create_error(tenant: bool) -> Error {
+    let (_, done) = rejected_create(tenant).await;
+    done.result.expect_err("the provider refused the create")
+}
+
+#[tokio::test]
+async fn a_provider_error_leaves_the_runner_as_its_provider_objects_owner_may_read_it() {
+    let tenant = rejected_create_error(true).await;
+    let text = tenant.to_string();
+    assert!(
+        !text.contains("db.internal") && !text.contains("HostDenied"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HTTP 400"),
+        "the class of failure still shows: {text}"
+    );
+    assert!(tenant.is_stalled(), "the class decides as before: {tenant}");
+    assert_eq!(tenant.reason(), "ProviderRejected");
+
+    let admin = rejected_create_error(false).await.to_string();
+    assert!(
+        admin.contains(FAR_END_WORDS),
+        "the admin reads it whole: {admin}"
+    );
 }
 
 #[tokio::test]

@@ -169,6 +169,8 @@ pub enum RotationReason {
     Requested(String),
     /// `spec.rotation.every` elapsed.
     Scheduled,
+    /// The current secret nears the expiry the provider gives it.
+    Expiring,
     /// The Secret lost (or never had) the secret: a fresh one is needed.
     SecretLost,
     /// An import without `secretRef`: clientops needs a secret it knows.
@@ -184,6 +186,7 @@ impl RotationReason {
         match self {
             RotationReason::Requested(v) => format!("requested:{v}"),
             RotationReason::Scheduled => "scheduled".into(),
+            RotationReason::Expiring => "expiring".into(),
             RotationReason::SecretLost => "secret-lost".into(),
             RotationReason::Import => "import".into(),
             RotationReason::CredentialsRejected => "credentials-rejected".into(),
@@ -195,6 +198,7 @@ impl RotationReason {
     pub fn from_marker(marker: Option<&str>) -> Self {
         match marker {
             Some("scheduled") => RotationReason::Scheduled,
+            Some("expiring") => RotationReason::Expiring,
             Some("import") => RotationReason::Import,
             Some("credentials-rejected") => RotationReason::CredentialsRejected,
             Some(m) => match m.strip_prefix("requested:") {
@@ -364,6 +368,7 @@ mod tests {
         for r in [
             RotationReason::Requested("2026-11-23:x".into()),
             RotationReason::Scheduled,
+            RotationReason::Expiring,
             RotationReason::SecretLost,
             RotationReason::Import,
         ] {

@@ -18,6 +18,7 @@ use crate::api::OAuthClient;
 use crate::api::annotations::{RECONCILE, RETIRE_PREVIOUS, ROTATE};
 use crate::provider::error::ProviderError;
 use crate::provider::model::{RemoteClient, SecretCheck};
+use crate::provider::scoped::Shown;
 use crate::secret::ClientSecret;
 use crate::secret::observe::{ObservedSecret, entered_value, observe as observe_secret};
 
@@ -75,9 +76,10 @@ pub struct Observation {
     _slot: Option<Slot>,
 }
 
-/// Classify a provider error for the planner.
-pub fn provider_unavailable(e: &ProviderError) -> Unavailable {
-    let (reason, transient) = match e {
+/// Classify a provider error for the planner (its message goes into conditions,
+/// hence [`Shown`]).
+pub fn provider_unavailable(e: &Shown) -> Unavailable {
+    let (reason, transient) = match &**e {
         e if let Some(reason) = e.misconfiguration() => (reason, false),
         ProviderError::Unauthorized { .. } => ("ProviderUnauthorized", false),
         ProviderError::Forbidden { .. } => ("ProviderForbidden", false),

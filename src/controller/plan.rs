@@ -22,7 +22,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use super::credentials::{CheckReason, CredentialChecks};
 use super::desired::{Desired, SpecError};
@@ -191,6 +191,12 @@ pub enum Action {
     /// unhandled would otherwise end the *next* rotation's grace period at once.
     RecordRetireRequest {
         value: String,
+    },
+    /// Record when the current secret expires and when clientops rotates next
+    /// (`status.rotation.secretExpiresAt`, `nextRotationAt`; `None` clears).
+    RecordRotationTimes {
+        secret_expires_at: Option<String>,
+        next_rotation_at: Option<String>,
     },
 }
 
@@ -637,14 +643,13 @@ fn decide(input: &Input<'_>) -> Plan {
         .as_ref()
         .filter(|v| rotation.last_request.as_ref() != Some(*v));
     let last_rotated = rotation.last_rotated_at.as_deref().and_then(parse_time);
-    let next_scheduled = desired
-        .rotation_every
-        .zip(last_rotated)
-        .map(|(every, at)| at + chrono_dur(every));
-    let scheduled_due = next_scheduled.is_some_and(|t| t <= input.now);
-    let rotation_reason = match (rotate_requested, scheduled_due) {
-        (Some(v), _) => Some(RotationReason::Requested(v.clone())),
-        (None, true) => Some(RotationReason::Scheduled),
+    let times = RotationTimes::of(desired, remote, last_rotated, grace);
+    let scheduled_due = times.scheduled.is_some_and(|t| t <= input.now);
+    let expiring_due = times.expiry_rotation.is_some_and(|t| t <= input.now);
+    let rotation_reason = match (rotate_requested, scheduled_due, expiring_due) {
+        (Some(v), _, _) => Some(RotationReason::Requested(v.clone())),
+        (None, true, _) => Some(RotationReason::Scheduled),
+        (None, false, true) => Some(RotationReason::Expiring),
         _ => None,
     };
     if let Some(reason) = rotation_reason.clone().filter(|_| needs_secret) {
@@ -675,6 +680,19 @@ fn decide(input: &Input<'_>) -> Plan {
                 reason,
                 retire_at: input.now + chrono_dur(grace),
                 secret: rotation_secret(input),
+            });
+        }
+    }
+
+    // 4b. What the status says of the next rotation, when it changed (after a
+    // rotation, the next round says it: the provider then shows the new secret's
+    // expiry).
+    if rotation_reason.is_none() {
+        let (expires, next) = times.shown();
+        if rotation.secret_expires_at != expires || rotation.next_rotation_at != next {
+            actions.push(Action::RecordRotationTimes {
+                secret_expires_at: expires,
+                next_rotation_at: next,
             });
         }
     }
@@ -730,7 +748,7 @@ fn decide(input: &Input<'_>) -> Plan {
         wake.extend(retire_at);
     }
     if rotation_reason.is_none() {
-        wake.extend(next_scheduled);
+        wake.extend(times.next());
     }
     wake.extend(creds.wake);
     let requeue_after = wake
@@ -746,6 +764,7 @@ fn decide(input: &Input<'_>) -> Plan {
             Action::AddFinalizer
                 | Action::RecordReconcileRequest { .. }
                 | Action::RecordRetireRequest { .. }
+                | Action::RecordRotationTimes { .. }
                 | Action::VerifyCredentials { .. }
         )
     }) {
@@ -905,6 +924,90 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// When a client's secret is next replaced without a request, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RotationTimes {
+    /// `spec.rotation.every` after the last rotation.
+    pub scheduled: Option<DateTime<Utc>>,
+    /// When the current secret expires (an older secret's expiry is not its).
+    pub secret_expires_at: Option<DateTime<Utc>>,
+    /// When it is replaced before that ([`expiry_rotation_at`]).
+    pub expiry_rotation: Option<DateTime<Utc>>,
+}
+
+impl RotationTimes {
+    /// The times of client `remote` of `desired`, last rotated (or created) at
+    /// `last_rotated`, whose rotations keep the previous secret for `grace`. None
+    /// for a public client: it has no secret.
+    pub fn of(
+        desired: &Desired,
+        remote: &RemoteClient,
+        last_rotated: Option<DateTime<Utc>>,
+        grace: Duration,
+    ) -> Self {
+        if desired.public_client {
+            return RotationTimes {
+                scheduled: None,
+                secret_expires_at: None,
+                expiry_rotation: None,
+            };
+        }
+        let scheduled = desired
+            .rotation_every
+            .zip(last_rotated)
+            .map(|(every, at)| at + chrono_dur(every));
+        let issued = [remote.secret_changed_at, last_rotated, remote.created_at]
+            .into_iter()
+            .flatten()
+            .max();
+        let expiry_rotation = remote
+            .secret_expires_at
+            .and_then(|e| expiry_rotation_at(e, issued, grace));
+        RotationTimes {
+            scheduled,
+            secret_expires_at: remote
+                .secret_expires_at
+                .filter(|_| expiry_rotation.is_some()),
+            expiry_rotation,
+        }
+    }
+
+    /// The next rotation without a request: the earlier of the two.
+    pub fn next(&self) -> Option<DateTime<Utc>> {
+        self.scheduled.into_iter().chain(self.expiry_rotation).min()
+    }
+
+    /// `status.rotation.secretExpiresAt` and `nextRotationAt` as they read.
+    pub fn shown(&self) -> (Option<String>, Option<String>) {
+        let shown =
+            |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+        (shown(self.secret_expires_at), shown(self.next()))
+    }
+}
+
+/// The least time before its expiry a secret is replaced: an operator down for a
+/// weekend still rotates in time.
+pub const EXPIRY_LEAD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// When a secret that expires at `expires` (issued at `issued`, where known) is
+/// replaced: the grace period before its expiry (the time workloads get to pick
+/// the new secret up), at least [`EXPIRY_LEAD`], and at most half the secret's
+/// lifetime, so a provider that issues short-lived secrets is not asked for a new
+/// one at every round. `None` for an expiry before the issue: an older secret's,
+/// from a listing read before the last rotation.
+pub fn expiry_rotation_at(
+    expires: DateTime<Utc>,
+    issued: Option<DateTime<Utc>>,
+    grace: Duration,
+) -> Option<DateTime<Utc>> {
+    let lead = chrono_dur(grace.max(EXPIRY_LEAD));
+    match issued {
+        Some(i) if expires <= i => None,
+        Some(i) => Some(expires - lead.min((expires - i) / 2)),
+        None => Some(expires - lead),
+    }
 }
 
 fn chrono_dur(d: Duration) -> chrono::Duration {

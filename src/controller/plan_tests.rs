@@ -77,6 +77,7 @@ fn remote(d: &Desired) -> RemoteClient {
         created_at: None,
         marker: None,
         secret_changed_at: None,
+        secret_expires_at: None,
     }
 }
 
@@ -683,6 +684,16 @@ fn scheduled_rotation_is_due_after_every_and_woken_up_exactly() {
     let mut c = Case::steady();
     c.desired.rotation_every = Some(Duration::from_secs(24 * 3600));
     c.status.rotation.as_mut().unwrap().last_rotated_at = Some("2026-11-24T02:00:00Z".into());
+    let p = c.plan();
+    assert_eq!(
+        p.actions,
+        vec![Action::RecordRotationTimes {
+            secret_expires_at: None,
+            next_rotation_at: Some("2026-11-25T02:00:00Z".into())
+        }],
+        "the status says when"
+    );
+    c.status.rotation.as_mut().unwrap().next_rotation_at = Some("2026-11-25T02:00:00Z".into());
     let p = c.plan();
     assert_eq!(p.actions, vec![]);
     assert_eq!(p.requeue_after, Some(Duration::from_secs(14 * 3600)));
@@ -1727,6 +1738,7 @@ fn a_reconcile_request_put_off_by_the_forced_read_limit_waits_for_its_turn() {
     c.secret.shape_matches = false;
     c.desired.rotation_every = Some(Duration::from_secs(3600));
     c.status.rotation.as_mut().unwrap().last_rotated_at = Some("2026-11-24T11:00:02Z".into());
+    c.status.rotation.as_mut().unwrap().next_rotation_at = Some("2026-11-24T12:00:02Z".into());
     let p = c.plan();
     assert_eq!(p.actions, vec![Action::WriteSecret]);
     assert_eq!(p.requeue_after, Some(Duration::from_secs(2)));
@@ -1887,4 +1899,133 @@ fn a_repeated_call_sends_the_chosen_secret_the_secret_already_holds() {
             "{caps:?} {has_pending}: {p:?}"
         );
     }
+}
+
+/// The plan of [`Case::steady`] (last rotated 2026-11-01, grace 24h, now
+/// 2026-11-24T12:00) where the provider says the secret expires at `expires`.
+fn expiring(expires: &str) -> Case {
+    let mut c = Case::steady();
+    c.desired.grace = Duration::from_secs(24 * 3600);
+    c.remote.as_mut().unwrap().secret_expires_at = Some(t(expires));
+    c
+}
+
+fn rotation_times(c: &mut Case, expires: Option<&str>, next: Option<&str>) {
+    let r = c.status.rotation.as_mut().unwrap();
+    r.secret_expires_at = expires.map(Into::into);
+    r.next_rotation_at = next.map(Into::into);
+}
+
+#[test]
+fn a_secret_far_from_its_expiry_is_kept_and_the_status_says_when_it_is_replaced() {
+    let mut c = expiring("2027-11-01T00:00:00Z");
+    assert_eq!(
+        c.plan().actions,
+        vec![Action::RecordRotationTimes {
+            secret_expires_at: Some("2027-11-01T00:00:00Z".into()),
+            // A week before: more than the grace period, less than half its life.
+            next_rotation_at: Some("2027-10-25T00:00:00Z".into()),
+        }]
+    );
+    rotation_times(
+        &mut c,
+        Some("2027-11-01T00:00:00Z"),
+        Some("2027-10-25T00:00:00Z"),
+    );
+    let p = c.plan();
+    assert_eq!(p.actions, vec![], "recorded once");
+    assert_eq!(
+        p.requeue_after,
+        Some((t("2027-10-25T00:00:00Z") - t(NOW)).to_std().unwrap()),
+        "woken up when it is due"
+    );
+}
+
+#[test]
+fn a_secret_nearing_its_expiry_is_rotated_with_grace_before_it_expires() {
+    for caps in [cloudflare(), csp()] {
+        let mut c = expiring("2026-11-30T12:00:00Z");
+        c.capabilities = caps;
+        rotation_times(
+            &mut c,
+            Some("2026-11-30T12:00:00Z"),
+            Some("2026-11-23T12:00:00Z"),
+        );
+        let p = c.plan();
+        assert!(
+            matches!(
+                &p.actions[..],
+                [
+                    Action::RecordPendingRotation {
+                        reason: RotationReason::Expiring
+                    },
+                    Action::Rotate {
+                        reason: RotationReason::Expiring,
+                        retire_at,
+                        ..
+                    }
+                ] if *retire_at == t("2026-11-25T12:00:00Z")
+            ),
+            "{caps:?}: {:?}",
+            p.actions
+        );
+    }
+}
+
+#[test]
+fn a_long_grace_period_moves_the_rotation_earlier_than_a_week() {
+    let mut c = expiring("2027-11-01T00:00:00Z");
+    c.desired.grace = Duration::from_secs(30 * 24 * 3600);
+    assert_eq!(
+        c.plan().actions,
+        vec![Action::RecordRotationTimes {
+            secret_expires_at: Some("2027-11-01T00:00:00Z".into()),
+            next_rotation_at: Some("2027-10-02T00:00:00Z".into()),
+        }]
+    );
+}
+
+#[test]
+fn a_short_lived_secret_is_replaced_at_half_its_life_not_at_every_round() {
+    // Issued at 00:00 for 28 hours: replaced after 14, not a week before expiry
+    // (which would be at once, and again after every rotation).
+    let mut c = expiring("2026-11-25T04:00:00Z");
+    c.status.rotation.as_mut().unwrap().last_rotated_at = Some("2026-11-24T00:00:00Z".into());
+    assert_eq!(
+        c.plan().actions,
+        vec![Action::RecordRotationTimes {
+            secret_expires_at: Some("2026-11-25T04:00:00Z".into()),
+            next_rotation_at: Some("2026-11-24T14:00:00Z".into()),
+        }]
+    );
+}
+
+#[test]
+fn an_expiry_from_before_the_last_rotation_belongs_to_an_older_secret() {
+    // A listing read before the rotation still shows the replaced secret's expiry.
+    let mut c = expiring("2026-11-24T10:30:00Z");
+    c.status.rotation.as_mut().unwrap().last_rotated_at = Some("2026-11-24T11:00:00Z".into());
+    assert_eq!(c.plan().actions, vec![], "neither rotated nor shown");
+    // Rotated early because the old secret expires in six days, and the listing
+    // still shows that expiry: not rotated again at once.
+    let mut c = expiring("2026-11-30T12:00:00Z");
+    c.status.rotation.as_mut().unwrap().last_rotated_at = Some("2026-11-24T11:00:00Z".into());
+    assert!(
+        matches!(&c.plan().actions[..], [Action::RecordRotationTimes { .. }]),
+        "{:?}",
+        c.plan().actions
+    );
+}
+
+#[test]
+fn the_earlier_of_the_schedule_and_the_expiry_is_the_next_rotation() {
+    let mut c = expiring("2027-11-01T00:00:00Z");
+    c.desired.rotation_every = Some(Duration::from_secs(90 * 24 * 3600));
+    assert_eq!(
+        c.plan().actions,
+        vec![Action::RecordRotationTimes {
+            secret_expires_at: Some("2027-11-01T00:00:00Z".into()),
+            next_rotation_at: Some("2027-01-30T00:00:00Z".into()),
+        }]
+    );
 }

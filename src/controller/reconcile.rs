@@ -189,11 +189,8 @@ async fn reconcile_rounds(mut obj: OAuthClient, ctx: Arc<Context>) -> Result<Req
         // Our copy: the object as last written, with any write held back.
         obj.status = Some(status);
         if let Err(e) = result {
-            // What the provider object's owner may read of a provider's answer.
-            let e = match &obs.resolved {
-                Some(r) => e.shown_through(&r.provider),
-                None => e,
-            };
+            // A provider's answer in `e` was shown through the provider object's
+            // door where the call failed (`Error::at`).
             tracing::warn!(error = %e, "reconcile step failed");
             let verdict = if e.is_stalled() {
                 Verdict::Stalled {

@@ -70,6 +70,10 @@ pub struct RotationPatch {
     pub last_request: Clearable<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_retire_request: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_expires_at: Clearable<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_rotation_at: Clearable<String>,
 }
 
 /// `next` after `base` for a plain field.
@@ -117,6 +121,8 @@ impl RotationPatch {
         then(&mut self.previous_retires_at, &next.previous_retires_at);
         then(&mut self.last_request, &next.last_request);
         then(&mut self.last_retire_request, &next.last_retire_request);
+        then(&mut self.secret_expires_at, &next.secret_expires_at);
+        then(&mut self.next_rotation_at, &next.next_rotation_at);
     }
 
     fn apply(&self, to: &mut RotationStatus) {
@@ -134,6 +140,12 @@ impl RotationPatch {
         }
         if let Some(v) = &self.last_retire_request {
             to.last_retire_request = Some(v.clone());
+        }
+        if let Some(v) = &self.secret_expires_at {
+            to.secret_expires_at.clone_from(v);
+        }
+        if let Some(v) = &self.next_rotation_at {
+            to.next_rotation_at.clone_from(v);
         }
     }
 }

@@ -191,6 +191,10 @@ pub struct RemoteClient {
     /// (Keycloak's `client.secret.creation.time`): a change since the last
     /// credentials check is checked at once, for free from the drift LIST.
     pub secret_changed_at: Option<DateTime<Utc>>,
+    /// When the provider says the client's current secret stops working, where
+    /// secrets expire (Entra ID's `endDateTime`, Keycloak's
+    /// `client.secret.expiration.time`): clientops rotates before then.
+    pub secret_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A client just created, with its secret (absent for public clients).

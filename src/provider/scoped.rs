@@ -19,11 +19,12 @@
 //!
 //! How: [`ScopedProvider`] wraps no method. It dereferences to the provider for
 //! every call (the controller decides on the error's class, which redaction
-//! keeps), and a provider error leaves for what a tenant reads through one door,
-//! [`ScopedProvider::shown`]: the controller passes every provider error through it
-//! where the error becomes a condition (`controller::reconcile` for the actions,
-//! `controller::observe` and `controller::providers` for the observation and the
-//! provider object's test call).
+//! keeps), and a provider error leaves for what anyone reads through one door,
+//! [`ScopedProvider::shown`], which alone makes a [`Shown`]. The controller's
+//! errors and observations carry provider errors only as [`Shown`]
+//! (`controller::Error::Provider`, `observe::provider_unavailable`), so a path that
+//! would put a provider's answer into a condition, an event or a log line without
+//! the door does not compile: redaction by construction, at no cost to the calls.
 
 use std::ops::Deref;
 
@@ -63,12 +64,38 @@ impl ScopedProvider {
 
     /// `e` as the provider object's owner may read it: without the far end's words
     /// when a tenant wrote the object (logged in full at debug level), else as it is.
-    pub fn shown(&self, e: ProviderError) -> ProviderError {
+    pub fn shown(&self, e: ProviderError) -> Shown {
         if !self.tenant_facing {
-            return e;
+            return Shown(e);
         }
         tracing::debug!(provider = self.inner.kind(), error = %e, "provider call failed (redacted for the tenant)");
-        redact(e)
+        Shown(redact(e))
+    }
+}
+
+/// A provider error as the owner of the provider object may read it. Only
+/// [`ScopedProvider::shown`] makes one; it reads as the [`ProviderError`] it holds
+/// (its class, its retry time), which nothing can take out again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shown(ProviderError);
+
+impl Deref for Shown {
+    type Target = ProviderError;
+
+    fn deref(&self) -> &ProviderError {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Shown {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 

@@ -314,29 +314,13 @@ pub async fn talker(body: &'static str) -> (u16, Arc<AtomicUsize>) {
 
 /// A namespaced OAuthProvider `name` of provider type `t` with every URL it has at
 /// `url`, and its credentials in Secret `name`-creds (created too, so that only the
-/// URL policy or the far end can stop it). One arm per provider type: a new type
-/// does not compile until it has one, and the tests that iterate
-/// `provider::registry::KINDS` then run it.
+/// URL policy or the far end can stop it). The block is the suite kind's
+/// ([`super::kinds::by_type`]), so the tests that iterate
+/// `provider::registry::KINDS` run every type.
 pub async fn tenant_provider(w: &World, ns: &str, t: ProviderType, name: &str, url: &str) {
     let creds = format!("{name}-creds");
     let token = json!({"name": creds, "key": "token"});
-    let block = match t {
-        ProviderType::Cloudflare => json!({
-            "accountId": ACCOUNT, "baseUrl": url, "auth": {"apiTokenSecretRef": token},
-        }),
-        ProviderType::VmwareCsp => json!({
-            "orgId": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "baseUrl": url, "auth": {"apiTokenSecretRef": token},
-        }),
-        ProviderType::Hydra => json!({"adminUrl": url, "publicUrl": url}),
-        ProviderType::Keycloak => json!({
-            "url": url, "realm": "team",
-            "auth": {"clientCredentials": {"clientId": "clientops", "secretRef": token}},
-        }),
-        ProviderType::Entra => json!({
-            "tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
-            "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": token},
-        }),
-    };
+    let block = (super::kinds::by_type(t).provider)(url, token).remove(0);
     w.apply(
         ns,
         json!({

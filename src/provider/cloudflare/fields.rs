@@ -46,6 +46,7 @@ pub fn to_remote(c: &wire::OAuthClient) -> RemoteClient {
             .map(|t| t.with_timezone(&Utc)),
         marker: None,
         secret_changed_at: None,
+        secret_expires_at: None,
     }
 }
 

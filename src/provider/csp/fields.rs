@@ -100,6 +100,7 @@ pub fn to_remote(app: &OAuthApp) -> RemoteClient {
         // caller-chosen id instead.
         marker: None,
         secret_changed_at: None,
+        secret_expires_at: None,
     }
 }
 
@@ -405,6 +406,7 @@ pub(super) fn created_remote(id: &str, f: &ClientFields) -> RemoteClient {
         created_at: Some(Utc::now()),
         marker: None,
         secret_changed_at: None,
+        secret_expires_at: None,
     }
 }
 

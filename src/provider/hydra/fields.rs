@@ -176,6 +176,7 @@ pub fn to_remote(c: &OAuth2Client) -> RemoteClient {
             .map(|t| t.with_timezone(&Utc)),
         marker: c.marker(),
         secret_changed_at: None,
+        secret_expires_at: None,
     }
 }
 

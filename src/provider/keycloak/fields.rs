@@ -359,6 +359,13 @@ pub fn to_remote(c: &ClientRepresentation) -> RemoteClient {
             .attribute("client.secret.creation.time")
             .and_then(|t| t.parse::<i64>().ok())
             .and_then(|t| DateTime::from_timestamp(t, 0)),
+        // Epoch seconds, set where the realm's client policy rotates secrets;
+        // `0` (or absent) where secrets do not expire.
+        secret_expires_at: c
+            .attribute("client.secret.expiration.time")
+            .and_then(|t| t.parse::<i64>().ok())
+            .filter(|t| *t > 0)
+            .and_then(|t| DateTime::from_timestamp(t, 0)),
     }
 }
 

@@ -67,6 +67,23 @@ impl TestKind for Cloudflare {
         })
     }
 
+    fn provider_blocks(url: &str, secret: Value) -> Vec<Value> {
+        let account = "0123456789abcdef0123456789abcdef";
+        vec![
+            json!({"accountId": account, "baseUrl": url, "auth": {"apiTokenSecretRef": secret}}),
+            json!({"accountId": account, "baseUrl": url,
+                "auth": {"apiKeySecretRef": secret, "email": "ops@example.com"}}),
+        ]
+    }
+
+    fn reaching_client() -> Value {
+        json!({
+            "grantTypes": ["authorization_code", "refresh_token"],
+            "redirectUris": ["https://app.example.com/callback"],
+            "scopes": ["user-details.read"],
+        })
+    }
+
     fn edit(&self, name: &str) -> Value {
         json!({
             "clientName": format!("App {name} v2"),

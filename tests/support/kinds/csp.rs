@@ -115,6 +115,17 @@ impl TestKind for Csp {
         })
     }
 
+    fn provider_blocks(url: &str, secret: Value) -> Vec<Value> {
+        vec![
+            json!({"orgId": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "baseUrl": url,
+            "auth": {"apiTokenSecretRef": secret}}),
+        ]
+    }
+
+    fn reaching_client() -> Value {
+        json!({"vmwareCsp": {"organizationRoles": ["org_member"]}})
+    }
+
     fn edit(&self, name: &str) -> Value {
         json!({
             "clientName": format!("App {name} v2"),

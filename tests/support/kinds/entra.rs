@@ -155,6 +155,17 @@ impl TestKind for Entra {
         })
     }
 
+    fn provider_blocks(url: &str, secret: Value) -> Vec<Value> {
+        vec![
+            json!({"tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
+            "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": secret}}),
+        ]
+    }
+
+    fn reaching_client() -> Value {
+        json!({})
+    }
+
     fn edit(&self, name: &str) -> Value {
         json!({
             "clientName": format!("App {name} v2"),

@@ -67,6 +67,14 @@ impl TestKind for Hydra {
         })
     }
 
+    fn provider_blocks(url: &str, secret: Value) -> Vec<Value> {
+        vec![json!({"adminUrl": url, "publicUrl": url, "auth": {"bearerTokenSecretRef": secret}})]
+    }
+
+    fn reaching_client() -> Value {
+        json!({})
+    }
+
     fn edit(&self, name: &str) -> Value {
         json!({
             "clientName": format!("App {name} v2"),

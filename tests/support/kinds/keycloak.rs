@@ -114,6 +114,20 @@ impl TestKind for Keycloak {
         })
     }
 
+    fn provider_blocks(url: &str, secret: Value) -> Vec<Value> {
+        vec![
+            json!({"url": url, "realm": "apps", "authRealm": "master",
+                "auth": {"clientCredentials": {"clientId": "clientops", "secretRef": secret}}}),
+            json!({"url": url, "realm": "apps", "authRealm": "master",
+                "auth": {"password": {"clientId": "admin-cli", "username": "admin",
+                    "passwordSecretRef": secret}}}),
+        ]
+    }
+
+    fn reaching_client() -> Value {
+        json!({})
+    }
+
     fn edit(&self, name: &str) -> Value {
         json!({
             "clientName": format!("App {name} v2"),

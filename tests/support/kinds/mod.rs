@@ -9,7 +9,8 @@
 //! controller's back. [`World`] puts a kind, a namespace and a controller together.
 //!
 //! Adding a provider kind: a file beside this one with a `TestKind` impl, a `pub mod`
-//! line below, and one line in the list at the top of `tests/provider_behaviour.rs`.
+//! line below, its arm in [`by_type`], and one line in the list at the top of
+//! `tests/provider_behaviour.rs`.
 
 pub mod cloudflare;
 pub mod csp;
@@ -29,6 +30,7 @@ use super::procs::Controller;
 use super::scenario::{SecretCreds, is_ready, merge};
 use super::{apply, client, namespace, wait_for};
 use clientops::api::OAuthClient;
+use clientops::api::provider::ProviderType;
 
 /// One provider as the behaviour suite drives it.
 ///
@@ -51,6 +53,17 @@ pub trait TestKind: Sized {
 
     /// The spec of a minimal client `name` of this kind, without `providerRef`.
     fn spec(&self, name: &str) -> Value;
+
+    /// Every way to write this kind's provider block (one per choice of
+    /// credentials, every optional field set): every URL at `url`, every
+    /// credential from `secret` (a `SecretKeyRef` object). The tenant tests use the
+    /// first; `tests/connect_fields.rs` all of them.
+    fn provider_blocks(url: &str, secret: Value) -> Vec<Value>;
+
+    /// Spec fields (merged over a spec with `providerRef`, `grantTypes:
+    /// [client_credentials]` and no redirect URIs or scopes) that make a client of
+    /// this kind pass its checks, so that it reaches the provider.
+    fn reaching_client() -> Value;
 
     /// A spec edit of fields the provider updates in place (merged into
     /// [`TestKind::spec`]), and whether a remote client shows it.
@@ -137,6 +150,35 @@ pub trait TestKind: Sized {
     /// The spec edit that disables the client (kinds listed with `enabled`).
     fn disabled_in_spec() -> Value {
         unimplemented!("{}: the provider has no disabled clients", Self::NAME)
+    }
+}
+
+/// What the tests that iterate the registry's `KINDS` need of a kind without its
+/// backend: its provider blocks and a client that reaches it.
+pub struct Blocks {
+    /// [`TestKind::provider_blocks`].
+    pub provider: fn(&str, Value) -> Vec<Value>,
+    /// [`TestKind::reaching_client`].
+    pub reaching_client: fn() -> Value,
+}
+
+/// The suite's kind of provider type `t`. One arm per kind: a new provider type
+/// does not compile until its kind is here, and the tenant tests
+/// (`tenant_isolation`, `tenant_url_policy`, `tenant_far_end`, `connect_fields`)
+/// then run it.
+pub fn by_type(t: ProviderType) -> Blocks {
+    fn of<K: TestKind>() -> Blocks {
+        Blocks {
+            provider: K::provider_blocks,
+            reaching_client: K::reaching_client,
+        }
+    }
+    match t {
+        ProviderType::Cloudflare => of::<cloudflare::Cloudflare>(),
+        ProviderType::VmwareCsp => of::<csp::Csp>(),
+        ProviderType::Hydra => of::<hydra::Hydra>(),
+        ProviderType::Keycloak => of::<keycloak::Keycloak>(),
+        ProviderType::Entra => of::<entra::Entra>(),
     }
 }
 
