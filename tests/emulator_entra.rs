@@ -1144,3 +1144,585 @@ async fn https_next_links_point_back_at_the_https_listener() {
     env.srv.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------
+// Certificate client assertions.
+
+/// A self-signed RSA-2048 certificate and its PKCS#8 key, a test fixture
+/// generated once (openssl req -x509 -newkey rsa:2048, 100 years).
+const ASSERTION_CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIDOzCCAiOgAwIBAgIUdaB4+eR6pKWzyKzT4h/jKzYBGSMwDQYJKoZIhvcNAQEL
+BQAwLDEqMCgGA1UEAwwhY2xpZW50b3BzLWVtdWxhdG9yLWFzc2VydGlvbi10ZXN0
+MCAXDTI2MTIwNzE1Mjk1M1oYDzIxMjYxMTEzMTUyOTUzWjAsMSowKAYDVQQDDCFj
+bGllbnRvcHMtZW11bGF0b3ItYXNzZXJ0aW9uLXRlc3QwggEiMA0GCSqGSIb3DQEB
+AQUAA4IBDwAwggEKAoIBAQCdKAOsMAq5+DCxbbB8hL7Ir2UdPcn1lecLHE6SgldV
+hDkKHSGMKpMAdI/xidYCb59VqT40nju2AZJWealrrbZE7Tu5i26v888zFoCUeEtF
+/mIujNZ7XRYvnF+WR7TfEf3dnVQqFVrahfRj1JbMtA/VM3R0/Dq9KqFHbGN5d/EF
+zkzMDq1MTRDowf1I0SBjlHn50+EwDAImdLU5LQ0a8qPOSqtgLKpYEST5VqK8fk7J
+hVRr27iVfEuPsVdvt0v8BW1q5wJtnHpr36pRWXp6fNgUExg3kH5dF1ZeWRfo7fAq
++rsa+1cJScOHMvDXbZF9MS7QfG1ypnXxhwyC+06BatS7AgMBAAGjUzBRMB0GA1Ud
+DgQWBBS+9zti/gmn0nAs/MmKkZHIirIoRzAfBgNVHSMEGDAWgBS+9zti/gmn0nAs
+/MmKkZHIirIoRzAPBgNVHRMBAf8EBTADAQH/MA0GCSqGSIb3DQEBCwUAA4IBAQCO
+x3x0XUTgH2Rpn0YYaUCWJOpxH/HD6pH6HjqpVQkYsD2rOrp/Udsww4xQW0NwGoQj
+DQRpqpLqR6Ws1ZUA8i1ycgOXd92UqEyqHRyB0PR3mohD6qTXbTBqT4UuqT5ruzoz
+pkcKP3ja5Ox4gUulXB6LqAUMPG69eYj8n344BrhHU+0VEAazmXjfAGN+aU+WYWLM
+mvj8vVcfdKiGYAdqzLQMnqXWmaEIgWECFev8pi4g2GYcliQ1f9AJUyQ4hRBR5cpo
+xNYFEC6kGRzzmFMUhjf0pP1VT1GwgpxZ728fl+x/mEwnLXdttf+Prld1FPsDbZ9B
+KP77DbgVCwM/zBBk5uMf
+-----END CERTIFICATE-----
+";
+const ASSERTION_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQCdKAOsMAq5+DCx
+bbB8hL7Ir2UdPcn1lecLHE6SgldVhDkKHSGMKpMAdI/xidYCb59VqT40nju2AZJW
+ealrrbZE7Tu5i26v888zFoCUeEtF/mIujNZ7XRYvnF+WR7TfEf3dnVQqFVrahfRj
+1JbMtA/VM3R0/Dq9KqFHbGN5d/EFzkzMDq1MTRDowf1I0SBjlHn50+EwDAImdLU5
+LQ0a8qPOSqtgLKpYEST5VqK8fk7JhVRr27iVfEuPsVdvt0v8BW1q5wJtnHpr36pR
+WXp6fNgUExg3kH5dF1ZeWRfo7fAq+rsa+1cJScOHMvDXbZF9MS7QfG1ypnXxhwyC
++06BatS7AgMBAAECggEAFC2DjzOZ5PfDVLyXKN2oWz791gvNZu1IvWn0gqYejXnN
+EwnbeVIsDqZopuQCKMzpIcf5lyrr0roP7m9ve8ZRfTcScIfA/fFpXI9akfWCAKoh
+NAXcMfmpNBK5SSPKystWE4K0QDT+tcj2MG0msYC6+a5CGRUbe5dCHtgBS6LFPO/k
+8z7kCMCeDM79gV1r6leQt9O5EQhdPonai6t/LEXIg/RJjBe2jt3gt0GZVqUxwEjP
+TToK8TWAjNUrIzpX4AjOdC2Nwe+IgLGsQ9knghcN3rxiprQODCSHWKh+z5X+qxxR
+iK7FMBWuknUResD6mseW7y4vRVnnZryq6vu8EDejfQKBgQDMbdFadw+NzpreNN//
+tkxsqwCqwOzZ50Xb0YiJWZXUUi3ERFkQu4DpVIZZ2H08EfaQmnnyXjk0RQb6wuW1
+hQ4LbXXAGzaKc1ihmPn39GUMUVfmbhU/NsJ73QarwuLzhp2DsjC1UbVLk2RENMZJ
+/Qu8KcSyAejJrQl45vq3jHMprwKBgQDEzUpxX71MLKoV9Igcn1z7TOUa4K4f9ZXM
+5mbOFl4cJS7p3Z4QpEsAW/RdRF7EFnJ/qvJEMVDhVx4IogDwZpurxJSRVRy9ajsJ
+dwaGZTfhALYxdwMFGGkKO/X3QiUkvLvgFAG3u6ki/XKF4YpZxv9Cd5Z7CEqG32AX
+York7ypktQKBgBSTKPL18LbRCH08zR6rdl2piFOnPy9fO4S4Pgm03oOUEc8jIeOx
+O3RAcZUxWMlm9W3wXj2qhg9gsych3oS6c4Nq7OL82ixtF4qMHvx5uIHY3gPvKGxI
+UqKsyDMZVkY0Uj4i/QwCwUBuATVsKljgAwJZIdbYollJ9R4aATngBOc5AoGAOCna
+F9bZv/ZzJ8bcXUbBk1oTfAMozigY8xvBtQi/HMsjw0wiwt8QJG8ZotBTNySs0nBn
+qTxlt5lUEeSh3fl6bZ+xQnSGuiup436bVxllxAme9SjgrMCVoX0RKdovnXdbKoyr
+HNMqZrjryPdfs1VOHZrhUAVCt5Dh7GqL9t+mOo0CgYAtxuVR4QkJChikt0497Rin
+ZdBLw8//NExoQ/VY5V2ZsRKcjHW5t08GSdVkdI3LZxhOXEeHQtErV1KH8cg4qmj+
+rpxVqurjL04LlbH7chRfr04wonBP+iBpIv4VWaIts63krsXH1gM7BXLZviBXVqic
+BFU/KbL14asZtIgH+BDsag==
+-----END PRIVATE KEY-----
+";
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A client assertion JWT signed with the fixture key.
+fn assertion(header: Value, claims: Value) -> String {
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let key = PrivatePkcs8KeyDer::from_pem_slice(ASSERTION_KEY_PEM.as_bytes()).unwrap();
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(key.secret_pkcs8_der()).unwrap();
+    let signing = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    let scheme: &dyn ring::signature::RsaEncoding = if header["alg"] == "PS256" {
+        &ring::signature::RSA_PSS_SHA256
+    } else {
+        &ring::signature::RSA_PKCS1_SHA256
+    };
+    let mut sig = vec![0u8; pair.public().modulus_len()];
+    pair.sign(
+        scheme,
+        &ring::rand::SystemRandom::new(),
+        signing.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    format!("{signing}.{}", b64url(&sig))
+}
+
+#[tokio::test]
+async fn certificate_assertions_authenticate_with_a_registered_certificate() {
+    use base64::Engine;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    use sha2::Digest;
+    let env = start(config()).await;
+    let (id, app_id) = env.app_with_sp("cert", json!({})).await;
+    let der = CertificateDer::from_pem_slice(ASSERTION_CERT_PEM.as_bytes()).unwrap();
+    let key_b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der.as_ref());
+    let x5t = b64url(sha1.as_ref());
+    let x5t256 = b64url(&sha2::Sha256::digest(der.as_ref()));
+
+    // Not a certificate: refused.
+    env.call(
+        Method::PATCH,
+        &format!("/applications/{id}"),
+        Some(json!({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": "bm90IGEgY2VydA=="}]})),
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    let ok = env
+        .call(
+            Method::PATCH,
+            &format!("/applications/{id}"),
+            Some(json!({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": key_b64, "displayName": "CN=test"}]})),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT, "{}", ok.body);
+    let got = env
+        .call(Method::GET, &format!("/applications/{id}"), None)
+        .await;
+    let k = &got.ok()["keyCredentials"][0];
+    assert_eq!(k["key"], Value::Null);
+    assert_eq!(
+        k["customKeyIdentifier"],
+        base64::engine::general_purpose::STANDARD.encode(sha1.as_ref())
+    );
+
+    let now = chrono::Utc::now().timestamp();
+    let aud = format!(
+        "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
+        env.tenant
+    );
+    let claims = |aud: &str, iss: &str, exp: i64| json!({"aud": aud, "iss": iss, "sub": iss, "jti": "7f1c0c8e-1111-4222-8333-444444444444", "nbf": now - 10, "iat": now - 10, "exp": exp});
+    let request = |jwt: String| {
+        let env = &env;
+        let app_id = app_id.clone();
+        async move {
+            env.token_request(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app_id),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &jwt),
+                ("scope", GRAPH),
+            ])
+            .await
+        }
+    };
+    // RS256 + x5t (the older form) and PS256 + x5t#S256 (the current one).
+    let rs = assertion(
+        json!({"alg": "RS256", "typ": "JWT", "x5t": x5t}),
+        claims(&aud, &app_id, now + 600),
+    );
+    assert!(request(rs).await.ok()["access_token"].is_string());
+    let ps = assertion(
+        json!({"alg": "PS256", "typ": "JWT", "x5t#S256": x5t256}),
+        claims(&aud, &app_id, now + 600),
+    );
+    assert!(request(ps).await.ok()["access_token"].is_string());
+    // The emulator's own token URL is an accepted audience too.
+    let own = format!("{}/{}/oauth2/v2.0/token", env.base, env.tenant);
+    let jwt = assertion(
+        json!({"alg": "RS256", "x5t": x5t}),
+        claims(&own, &app_id, now + 600),
+    );
+    assert!(request(jwt).await.status.is_success());
+
+    let refused = |a: Answer| token_error(&a, StatusCode::UNAUTHORIZED, "invalid_client");
+    let wrong_aud = assertion(
+        json!({"alg": "RS256", "x5t": x5t}),
+        claims(
+            "https://login.microsoftonline.com/other/oauth2/v2.0/token",
+            &app_id,
+            now + 600,
+        ),
+    );
+    assert_eq!(refused(request(wrong_aud).await), 700212);
+    let wrong_iss = assertion(
+        json!({"alg": "RS256", "x5t": x5t}),
+        claims(&aud, &env.op.app_id, now + 600),
+    );
+    assert_eq!(refused(request(wrong_iss).await), 700021);
+    let expired = assertion(
+        json!({"alg": "RS256", "x5t": x5t}),
+        claims(&aud, &app_id, now - 3600),
+    );
+    assert_eq!(refused(request(expired).await), 700024);
+    let unknown = assertion(
+        json!({"alg": "RS256", "x5t": b64url(&[7u8; 20])}),
+        claims(&aud, &app_id, now + 600),
+    );
+    assert_eq!(refused(request(unknown).await), 700027);
+    // A changed payload breaks the signature.
+    let good = assertion(
+        json!({"alg": "RS256", "x5t": x5t}),
+        claims(&aud, &app_id, now + 600),
+    );
+    let parts: Vec<&str> = good.split('.').collect();
+    let forged_claims = b64url(claims(&aud, &app_id, now + 86_400).to_string().as_bytes());
+    let forged = format!("{}.{forged_claims}.{}", parts[0], parts[2]);
+    assert_eq!(refused(request(forged).await), 700027);
+    // Once the certificate is removed, even a good assertion is refused.
+    env.call(
+        Method::PATCH,
+        &format!("/applications/{id}"),
+        Some(json!({"keyCredentials": []})),
+    )
+    .await;
+    let good = assertion(
+        json!({"alg": "RS256", "x5t": x5t}),
+        claims(&aud, &app_id, now + 600),
+    );
+    assert_eq!(refused(request(good).await), 700027);
+}
+
+#[tokio::test]
+async fn a_dropped_https_answer_still_commits_the_change() {
+    let dir = std::env::temp_dir().join(format!("clientops-entra-drop-{}", std::process::id()));
+    let ca_file = dir.join("ca.pem");
+    let env = start_with(
+        config(),
+        Some(TlsOptions {
+            listen: "127.0.0.1:0".into(),
+            source: CertSource::Generate {
+                ca_file: ca_file.clone(),
+            },
+        }),
+    )
+    .await;
+    let https = env.srv.https_url().unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca_file).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    env.admin(
+        Method::PUT,
+        "/faults",
+        json!({"p_drop_after_commit": 1.0, "methods": ["PATCH"], "times": 1}),
+    )
+    .await;
+    let sent = client
+        .patch(format!("{https}/v1.0/applications(uniqueName='dropped')"))
+        .bearer_auth(&env.op.token)
+        .header("Prefer", "create-if-missing")
+        .json(&json!({"displayName": "dropped"}))
+        .send()
+        .await;
+    assert!(
+        sent.is_err(),
+        "the answer should have been dropped: {sent:?}"
+    );
+    // The create happened: the retried upsert updates (204).
+    let again = env
+        .upsert("dropped", json!({"displayName": "dropped"}))
+        .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT, "{}", again.body);
+    env.srv.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_but_access_tokens_do_not() {
+    let dir = std::env::temp_dir().join(format!("clientops-entra-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let cfg = || Config {
+        state_file: Some(file.clone()),
+        ..config()
+    };
+    let env = start(cfg()).await;
+    let (id, app_id) = env.app_with_sp("kept", json!({})).await;
+    let secret = env.add_password(&id, json!({})).await.ok()["secretText"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (tenant, op, old_token) = (env.tenant.clone(), env.op.clone(), env.op.token.clone());
+    env.srv.shutdown().await.unwrap();
+
+    let srv = EntraServer::start(cfg(), "127.0.0.1:0", None, std::future::pending())
+        .await
+        .unwrap();
+    let env2 = Env {
+        base: srv.http_url(),
+        srv,
+        http: http(),
+        tenant,
+        op: Operator {
+            token: old_token,
+            ..op.clone()
+        },
+    };
+    // The old access token is gone; the operator's and the app's secrets work.
+    env2.call(Method::GET, "/applications", None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
+    let fresh = Operator {
+        token: env2.token_of(&op.app_id, &op.secret).await,
+        ..op
+    };
+    let got = env2
+        .call_as(
+            &fresh,
+            Method::GET,
+            "/applications(uniqueName='kept')",
+            None,
+            false,
+        )
+        .await;
+    assert_eq!(got.ok()["appId"], app_id.as_str());
+    assert!(
+        env2.client_credentials(&app_id, &secret)
+            .await
+            .status
+            .is_success()
+    );
+    env2.srv.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The fixture key's public half as a JWK (`kid` "k1").
+const ASSERTION_JWK_N: &str = "nSgDrDAKufgwsW2wfIS-yK9lHT3J9ZXnCxxOkoJXVYQ5Ch0hjCqTAHSP8YnWAm-fVak-NJ47tgGSVnmpa622RO07uYtur_PPMxaAlHhLRf5iLozWe10WL5xflke03xH93Z1UKhVa2oX0Y9SWzLQP1TN0dPw6vSqhR2xjeXfxBc5MzA6tTE0Q6MH9SNEgY5R5-dPhMAwCJnS1OS0NGvKjzkqrYCyqWBEk-VaivH5OyYVUa9u4lXxLj7FXb7dL_AVtaucCbZx6a9-qUVl6enzYFBMYN5B-XRdWXlkX6O3wKvq7GvtXCUnDhzLw122RfTEu0HxtcqZ18YcMgvtOgWrUuw";
+
+#[tokio::test]
+async fn federated_credentials_let_an_external_token_authenticate() {
+    let env = start(config()).await;
+    let (id, app_id) = env.app_with_sp("wif", json!({})).await;
+    let issuer = "https://issuer.cluster.example";
+    let subject = "system:serviceaccount:clientops:clientops";
+    let fic = env
+        .call(
+            Method::POST,
+            &format!("/applications/{id}/federatedIdentityCredentials"),
+            Some(json!({"name": "clientops-k8s", "issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]})),
+        )
+        .await;
+    assert_eq!(fic.status, StatusCode::CREATED, "{}", fic.body);
+    // Two audiences, a wildcard, a duplicate issuer+subject: refused.
+    for bad in [
+        json!({"name": "two", "issuer": issuer, "subject": "s", "audiences": ["a", "b"]}),
+        json!({"name": "wild", "issuer": issuer, "subject": "system:serviceaccount:*", "audiences": ["a"]}),
+        json!({"name": "dup", "issuer": issuer, "subject": subject, "audiences": ["a"]}),
+    ] {
+        env.call(
+            Method::POST,
+            &format!("/applications/{id}/federatedIdentityCredentials"),
+            Some(bad),
+        )
+        .await
+        .error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    }
+    // Upsert by name: 204 on the existing one, 201 for a new one.
+    let up = env
+        .call_as(
+            &env.op,
+            Method::PATCH,
+            &format!("/applications/{id}/federatedIdentityCredentials(name='clientops-k8s')"),
+            Some(json!({"description": "the operator's service account"})),
+            true,
+        )
+        .await;
+    assert_eq!(up.status, StatusCode::NO_CONTENT, "{}", up.body);
+    let list = env
+        .call(
+            Method::GET,
+            &format!("/applications(appId='{app_id}')/federatedIdentityCredentials"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        list.ok()["value"][0]["description"],
+        "the operator's service account"
+    );
+
+    let now = chrono::Utc::now().timestamp();
+    let sa_token = |sub: &str, aud: &str, kid: &str| {
+        assertion(
+            json!({"alg": "RS256", "kid": kid}),
+            json!({"iss": issuer, "sub": sub, "aud": [aud], "iat": now - 5, "nbf": now - 5, "exp": now + 600}),
+        )
+    };
+    let request = |jwt: String| {
+        let env = &env;
+        let app_id = app_id.clone();
+        async move {
+            env.token_request(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app_id),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &jwt),
+                ("scope", GRAPH),
+            ])
+            .await
+        }
+    };
+    let refused = |a: Answer| token_error(&a, StatusCode::UNAUTHORIZED, "invalid_client");
+    // The issuer's keys are not known yet.
+    let good = sa_token(subject, "api://AzureADTokenExchange", "k1");
+    assert_eq!(refused(request(good.clone()).await), 90061);
+    env.admin(
+        Method::PUT,
+        "/issuers",
+        json!({"issuer": issuer, "jwks": {"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": ASSERTION_JWK_N, "e": "AQAB"}]}}),
+    )
+    .await;
+    let t = request(good).await;
+    assert_eq!(t.ok()["token_type"], "Bearer");
+    assert_eq!(
+        refused(
+            request(sa_token(
+                "system:serviceaccount:other:sa",
+                "api://AzureADTokenExchange",
+                "k1"
+            ))
+            .await
+        ),
+        700213
+    );
+    assert_eq!(
+        refused(request(sa_token(subject, "api://other", "k1")).await),
+        700212
+    );
+    assert_eq!(
+        refused(request(sa_token(subject, "api://AzureADTokenExchange", "k2")).await),
+        700027
+    );
+    // Removing the credential ends it.
+    let fic_id = fic.body["id"].as_str().unwrap();
+    let del = env
+        .call(
+            Method::DELETE,
+            &format!("/applications/{id}/federatedIdentityCredentials/{fic_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        refused(request(sa_token(subject, "api://AzureADTokenExchange", "k1")).await),
+        700211
+    );
+}
+
+#[tokio::test]
+async fn adding_an_owner_hands_an_application_to_an_owned_by_operator() {
+    let env = start(config()).await;
+    let other = env.operator(&[OWNED_BY]).await;
+    let admin = env.operator(&[READ_WRITE_ALL]).await;
+    let a = env.upsert("handed", json!({"displayName": "handed"})).await;
+    let id = a.body["id"].as_str().unwrap().to_string();
+    env.call_as(
+        &other,
+        Method::GET,
+        &format!("/applications/{id}"),
+        None,
+        false,
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+    let sp = env
+        .call_as(
+            &admin,
+            Method::GET,
+            &format!("/servicePrincipals(appId='{}')", other.app_id),
+            None,
+            false,
+        )
+        .await;
+    let sp_id = sp.ok()["id"].as_str().unwrap().to_string();
+    let reference =
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{sp_id}")});
+    let add = env
+        .call_as(
+            &admin,
+            Method::POST,
+            &format!("/applications/{id}/owners/$ref"),
+            Some(reference.clone()),
+            false,
+        )
+        .await;
+    assert_eq!(add.status, StatusCode::NO_CONTENT, "{}", add.body);
+    env.call_as(
+        &admin,
+        Method::POST,
+        &format!("/applications/{id}/owners/$ref"),
+        Some(reference),
+        false,
+    )
+    .await
+    .error(StatusCode::BAD_REQUEST, "Request_BadRequest");
+    let owners = env
+        .call_as(
+            &other,
+            Method::GET,
+            &format!("/applications/{id}/owners"),
+            None,
+            false,
+        )
+        .await;
+    let ids: Vec<&str> = owners.ok()["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["appId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [env.op.app_id.as_str(), other.app_id.as_str()]);
+    let patched = env
+        .call_as(
+            &other,
+            Method::PATCH,
+            &format!("/applications/{id}"),
+            Some(json!({"notes": "mine now"})),
+            false,
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::NO_CONTENT);
+    let rm = env
+        .call_as(
+            &admin,
+            Method::DELETE,
+            &format!("/applications/{id}/owners/{sp_id}/$ref"),
+            None,
+            false,
+        )
+        .await;
+    assert_eq!(rm.status, StatusCode::NO_CONTENT);
+    env.call_as(
+        &other,
+        Method::GET,
+        &format!("/applications/{id}"),
+        None,
+        false,
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "Request_ResourceNotFound");
+}
+
+#[tokio::test]
+async fn basic_credentials_work_form_encoded_or_raw() {
+    let env = start(config()).await;
+    let secret = "s3cret+with%20odd~chars";
+    let v = env
+        .admin(
+            Method::POST,
+            &format!("/tenants/{}/operators", env.tenant),
+            json!({"clientSecret": secret}),
+        )
+        .await;
+    let app_id = v["appId"].as_str().unwrap().to_string();
+    let basic = |user: String, pass: String| {
+        let env = &env;
+        async move {
+            env.http
+                .post(format!("{}/{}/oauth2/v2.0/token", env.base, env.tenant))
+                .basic_auth(user, Some(pass))
+                .form_body(&[("grant_type", "client_credentials"), ("scope", GRAPH)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    assert_ne!(encoded, secret);
+    assert_eq!(basic(app_id.clone(), encoded).await, StatusCode::OK);
+    assert_eq!(
+        basic(app_id.clone(), secret.to_string()).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        basic(app_id, "s3cret with%20odd~chars".into()).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -156,6 +156,21 @@ step("list with $filter", async () => {
   assert.equal(r.value.length, 4);
 });
 
+step("a 429 with Retry-After is retried by the client's RetryHandler", async () => {
+  const put = await fetch(`${ADMIN}/faults`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ p_429: 1, times: 1, methods: ["GET"], path: `/v1.0/applications/${state.id}` }),
+  });
+  assert.equal(put.status, 200);
+  await fetch(`${ADMIN}/requests`, { method: "DELETE" });
+  const got = await state.client.api(`/applications/${state.id}`).get();
+  assert.equal(got.id, state.id);
+  const log = await (await fetch(`${ADMIN}/requests`)).json();
+  assert.equal(log.operations.get.by_status["429"], 1, JSON.stringify(log.operations));
+  assert.equal(log.operations.get.by_status["200"], 1, JSON.stringify(log.operations));
+});
+
 step("patch by id (204) changes what get returns", async () => {
   await state.client.api(`/applications/${state.id}`).patch({ notes: "patched by the JS Graph client" });
   const got = await state.client.api(`/applications/${state.id}`).get();

@@ -9,6 +9,7 @@
 //! | `POST /__emulator/tenants/{tenant}/operators` | `{"roles"?, "appId"?, "clientSecret"?}` | 201 another operator of the tenant |
 //! | `GET /__emulator/tenants/{tenant}/applications` | | `{"applications": [...]}`: every live and deleted application as Graph shows it plus `owners`, `roles`, `deleted` and `validPasswords` (never a secret) |
 //! | `GET` or `PUT /__emulator/consistency` | `{"add_password_not_found": N, "service_principal_not_ready": N}` | the replication-lag fault for applications created from then on ([`super::consistency`]) |
+//! | `GET` or `PUT /__emulator/issuers` | `{"issuer": URL, "jwks": {"keys": [...]}}` | the signing keys federated assertions from that issuer are checked with (the emulator fetches nothing) |
 //! | `POST /__emulator/tokens/expire` | | `{"expired": n}`: every access token stops working now |
 //!
 //! An operator is an application with a password, a service principal and
@@ -98,6 +99,7 @@ pub fn ensure_operator(
                 owners: vec![],
                 roles: roles.to_vec(),
                 created: now,
+                federated: vec![],
             };
             let id = a.id.clone();
             t.apps.insert(id.clone(), a);
@@ -311,6 +313,42 @@ async fn set_consistency(State(em): State<Emulator>, body: Bytes) -> Result<Resp
     Ok(axum::Json(em.lag().get()).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewIssuer {
+    issuer: String,
+    jwks: Value,
+}
+
+/// `PUT /__emulator/issuers`: the signing keys of an external token issuer.
+async fn put_issuer(State(em): State<Emulator>, body: Bytes) -> Result<Response, AdminError> {
+    let req: NewIssuer = parse_body(&body)?;
+    if !(req.issuer.starts_with("https://") || req.issuer.starts_with("http://")) {
+        return Err(AdminError::bad_request("issuer is an http(s) URL"));
+    }
+    let keys = req.jwks["keys"]
+        .as_array()
+        .map(Vec::len)
+        .ok_or_else(|| AdminError::bad_request("jwks is a JSON Web Key Set: {\"keys\": [...]}"))?;
+    em.mutate(|st| {
+        st.issuers.insert(req.issuer.clone(), req.jwks.clone());
+        Ok(())
+    })
+    .map_err(|e| AdminError::bad_request(e.message))?;
+    tracing::info!(issuer = %req.issuer, keys, "issuer keys registered");
+    Ok(axum::Json(json!({ "issuer": req.issuer, "keys": keys })).into_response())
+}
+
+async fn list_issuers(State(em): State<Emulator>) -> Response {
+    let issuers: Vec<Value> = em.read(|st| {
+        st.issuers
+            .iter()
+            .map(|(i, jwks)| json!({"issuer": i, "keys": jwks["keys"].as_array().map_or(0, Vec::len)}))
+            .collect()
+    });
+    axum::Json(json!({ "issuers": issuers })).into_response()
+}
+
 async fn expire_tokens(State(em): State<Emulator>) -> Response {
     let n = em.tokens().live(em.core().clock.now());
     em.tokens().clear();
@@ -324,6 +362,7 @@ pub const ENDPOINTS: &[&str] = &[
     "POST /__emulator/tenants/{tenant}/operators",
     "GET /__emulator/tenants/{tenant}/applications",
     "GET|PUT /__emulator/consistency",
+    "GET|PUT /__emulator/issuers",
     "POST /__emulator/credentials/check",
     "POST /__emulator/tokens/expire",
 ];
@@ -345,6 +384,10 @@ pub fn router(em: Emulator) -> Router {
             get(get_consistency)
                 .put(set_consistency)
                 .post(set_consistency),
+        )
+        .route(
+            "/__emulator/issuers",
+            get(list_issuers).put(put_issuer).post(put_issuer),
         )
         .route("/__emulator/tokens/expire", post(expire_tokens))
         .with_state(em)

@@ -63,7 +63,8 @@ pub fn list_answer(
         "@odata.context".into(),
         Value::String(ctx.context(&context_set(set, q.select.as_deref()))),
     );
-    if q.count {
+    // Graph gives the count on the first page only.
+    if q.count && q.after.is_none() {
         out.insert("@odata.count".into(), json!(total));
     }
     if let Some(after) = next {
@@ -149,7 +150,7 @@ fn insert_new(
     let app = ctx.mutate_tenant(|t, seq| {
         t.expire_deleted(now);
         if let Some(n) = &unique_name
-            && t.unique_name_taken(n)
+            && t.unique_name_taken(n, now)
         {
             return Err(name_taken());
         }
@@ -166,6 +167,7 @@ fn insert_new(
             owners: vec![owner],
             roles: vec![],
             created: now,
+            federated: vec![],
         };
         *seq += 1;
         apply(&mut app, change);
@@ -239,11 +241,7 @@ pub fn update(ctx: &Ctx, key: &AppKey, body: &Bytes) -> Res {
     }
     let create = wants_create(ctx);
     let now = ctx.now;
-    let (live, taken) = ctx.tenant(|t| {
-        let mut t = t.clone();
-        t.expire_deleted(now);
-        (key.find(&t).cloned(), t.unique_name_taken(name))
-    });
+    let (live, taken) = ctx.tenant(|t| (key.find(t).cloned(), t.unique_name_taken(name, now)));
     match live {
         Some(app) if visible(&ctx.caller, &app.owners) => {
             if !writable(&ctx.caller, &app.owners) {

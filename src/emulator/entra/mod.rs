@@ -14,19 +14,25 @@
 //! an operator owns the applications it creates and sees only those.
 //!
 //! Modules: the Graph endpoints ([`routes`] dispatching to [`applications`], [`services`] for service
-//! principals, [`deleted`] for deleted items, [`passwords`]); OData query
+//! principals, [`deleted`] for deleted items, [`passwords`], [`owners`]); OData query
 //! options and paging ([`query`]); body rules ([`validation`]); the state
-//! ([`store`]); the token endpoint ([`token`]) and access tokens ([`auth`]);
+//! ([`store`]); the token endpoint ([`token`]), certificate assertions
+//! ([`assertion`]), federated assertions ([`federation`]) and access tokens
+//! ([`auth`]); federated identity credentials ([`federated`]);
 //! error bodies ([`errors`]); the replication-lag fault ([`consistency`]);
 //! the admin endpoints ([`admin`]); https on loopback ([`tls`]) and serving
 //! http and https together ([`server`]).
 
 pub mod admin;
 pub mod applications;
+pub mod assertion;
 pub mod auth;
 pub mod consistency;
 pub mod deleted;
 pub mod errors;
+pub mod federated;
+pub mod federation;
+pub mod owners;
 pub mod passwords;
 pub mod query;
 pub mod routes;

@@ -1,7 +1,8 @@
 //! The OData query options the emulator serves on lists: `$top` (1–999,
 //! default 100), `$select`, `$filter` (a subset, below), `$skiptoken` (only as
 //! found in `@odata.nextLink`), and `$count=true` (counted only with
-//! `ConsistencyLevel: eventual`, silently ignored without, as Graph does).
+//! `ConsistencyLevel: eventual`, silently ignored without, as Graph does;
+//! on the first page only).
 //! `$orderby`, `$search` and `$expand` are refused with 400
 //! `Request_UnsupportedQuery`.
 //!

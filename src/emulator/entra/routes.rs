@@ -195,6 +195,15 @@ pub fn classify(method: &Method, path: &str) -> &'static str {
     let last = segs.last().copied().unwrap_or_default();
     let m = method.as_str();
     if first.starts_with("applications") {
+        if segs
+            .iter()
+            .any(|s| s.starts_with("federatedIdentityCredentials"))
+        {
+            return "federated_credential";
+        }
+        if segs.contains(&"owners") {
+            return "owners";
+        }
         return match (m, segs.len(), last) {
             ("POST", _, "addPassword") => "add_password",
             ("POST", _, "removePassword") => "remove_password",
@@ -432,6 +441,15 @@ async fn graph(
 }
 
 fn app_item(ctx: &Ctx, m: &str, key: AppKey, more: &[&str], body: &Bytes) -> Res {
+    if more
+        .first()
+        .is_some_and(|s| s.starts_with(super::federated::SEGMENT))
+    {
+        return super::federated::handle(ctx, m, &key, more, body);
+    }
+    if more.first() == Some(&super::owners::SEGMENT) {
+        return super::owners::handle(ctx, m, &key, more, body);
+    }
     match (m, more) {
         ("GET", []) => applications::get(ctx, &key),
         ("PATCH", []) => applications::update(ctx, &key, body),

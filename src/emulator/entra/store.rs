@@ -89,6 +89,39 @@ pub struct StoredApp {
     /// Graph application roles granted to this app (an operator identity).
     pub roles: Vec<String>,
     pub created: DateTime<Utc>,
+    /// Federated identity credentials (workload identity federation).
+    #[serde(default)]
+    pub federated: Vec<StoredFic>,
+}
+
+/// A federated identity credential: tokens from `issuer` about `subject` for
+/// `audiences` authenticate as the application.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct StoredFic {
+    pub id: String,
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+    pub audiences: Vec<String>,
+    pub description: Option<String>,
+}
+
+impl StoredFic {
+    /// The federatedIdentityCredential as Graph returns it.
+    pub fn to_json(&self) -> Map<String, Value> {
+        let v = json!({
+            "id": self.id,
+            "name": self.name,
+            "issuer": self.issuer,
+            "subject": self.subject,
+            "audiences": self.audiences,
+            "description": self.description,
+        });
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
 }
 
 /// The defaults of the settable properties, as Graph returns an application
@@ -295,14 +328,18 @@ impl Tenant {
         })
     }
 
-    /// Whether `name` is taken by a live or a deleted application at `now`.
-    pub fn unique_name_taken(&self, name: &str) -> bool {
+    /// Whether `name` is taken by a live application or one deleted less than
+    /// 30 days before `now`.
+    pub fn unique_name_taken(&self, name: &str, now: DateTime<Utc>) -> bool {
         let same = |a: &StoredApp| {
             a.unique_name
                 .as_deref()
                 .is_some_and(|u| u.eq_ignore_ascii_case(name))
         };
-        self.apps.values().any(same) || self.deleted.values().any(|d| same(&d.app))
+        self.apps.values().any(same)
+            || self.deleted.values().any(|d| {
+                now - d.deleted_at < chrono::Duration::days(DELETED_RETENTION_DAYS) && same(&d.app)
+            })
     }
 
     /// The service principal of `app_id`.
@@ -321,6 +358,10 @@ pub struct State {
     pub next_seq: u64,
     /// Tenants by id (lower case).
     pub tenants: BTreeMap<String, Tenant>,
+    /// External token issuers' signing keys (a JWKS) by issuer URL, as the
+    /// admin API registered them: federated assertions are checked against them.
+    #[serde(default)]
+    pub issuers: BTreeMap<String, Value>,
 }
 
 impl Default for State {
@@ -329,6 +370,7 @@ impl Default for State {
             version: STATE_VERSION,
             next_seq: 1,
             tenants: BTreeMap::new(),
+            issuers: BTreeMap::new(),
         }
     }
 }
@@ -430,6 +472,7 @@ mod tests {
             owners: vec!["X".into()],
             roles: vec![],
             created: now,
+            federated: vec![],
         };
         assert_eq!(
             app.password_matches("current-secret", now),

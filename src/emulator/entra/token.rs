@@ -1,5 +1,6 @@
 //! The token endpoint, `POST /{tenant}/oauth2/v2.0/token`: the client
-//! credentials grant with a client secret (form fields or HTTP Basic).
+//! credentials grant with a client secret (form fields or HTTP Basic) or a
+//! certificate assertion ([`super::assertion`]).
 //!
 //! Answers as Entra does (facts doc §1): `{token_type, expires_in, ext_expires_in,
 //! access_token}` on success; on failure `{error, error_description
@@ -8,6 +9,7 @@
 //! and 400 otherwise. Client authentication is checked before the grant and
 //! the scope (a guess, the docs say nothing about the order).
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -16,9 +18,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::Emulator;
+use super::assertion::{self, JWT_BEARER};
 use super::auth::{Subject, TOKEN_LIFETIME_SECS};
 use super::store::{PasswordCheck, new_guid};
+use super::{Emulator, Scheme};
 use crate::emulator::core::oauth::basic_credentials;
 
 /// The scopes that name Microsoft Graph.
@@ -97,16 +100,30 @@ fn field<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-/// What a token request asks for, once its client is authenticated.
+/// The origin of the real token endpoint, which assertions may name as `aud`.
+pub const LOGIN_ORIGIN: &str = "https://login.microsoftonline.com";
+
+/// What a token request asks for, once its client is authenticated. `origin`:
+/// `scheme://host` of the request (assertions may name the emulator's URL).
 fn issue(
     em: &Emulator,
+    origin: &str,
     tenant_key: &str,
     headers: &HeaderMap,
     form: &[(String, String)],
     now: DateTime<Utc>,
 ) -> Result<(Subject, String), TokenError> {
+    // HTTP Basic credentials are form-url-encoded before Base64 (RFC 6749
+    // §2.3.1), but many clients skip that: the secret is tried both ways.
+    let mut raw_basic_secret = None;
     let (client_id, secret) = match basic_credentials(headers) {
-        Some(Some((id, secret))) => (percent_decode(&id), Some(percent_decode(&secret))),
+        Some(Some((id, secret))) => {
+            let decoded = percent_decode(&secret);
+            if decoded != secret {
+                raw_basic_secret = Some(secret);
+            }
+            (percent_decode(&id), Some(decoded))
+        }
         Some(None) => {
             return Err(TokenError::bad(
                 "invalid_request",
@@ -151,19 +168,53 @@ fn issue(
             ),
         ));
     };
-    let Some(secret) = secret.filter(|s| !s.is_empty()) else {
-        if field(form, "client_assertion").is_some() {
+    let secret = secret.filter(|s| !s.is_empty());
+    let assertion = field(form, "client_assertion").filter(|a| !a.is_empty());
+    let check = match (secret, assertion) {
+        (Some(secret), _) => match (app.password_matches(&secret, now), raw_basic_secret) {
+            (PasswordCheck::Valid, _) => PasswordCheck::Valid,
+            (first, Some(raw)) => match app.password_matches(&raw, now) {
+                PasswordCheck::Wrong => first,
+                other => other,
+            },
+            (first, None) => first,
+        },
+        (None, Some(assertion)) => {
+            if field(form, "client_assertion_type") != Some(JWT_BEARER) {
+                return Err(TokenError::bad(
+                    "invalid_request",
+                    900144,
+                    format!(
+                        "The request body must contain the following parameter: 'client_assertion_type' ({JWT_BEARER})."
+                    ),
+                ));
+            }
+            let domain = em.read(|st| {
+                st.tenants
+                    .get(&tenant)
+                    .map(|t| t.domain.clone())
+                    .unwrap_or_default()
+            });
+            let audiences: Vec<String> = [LOGIN_ORIGIN, origin]
+                .iter()
+                .flat_map(|o| [&tenant, &domain].map(|t| format!("{o}/{t}/oauth2/v2.0/token")))
+                .collect();
+            let issuers = em.read(|st| st.issuers.clone());
+            if let Err((code, description)) =
+                assertion::verify(&app, assertion, &audiences, &issuers, now)
+            {
+                return Err(TokenError::client(code, description));
+            }
+            PasswordCheck::Valid
+        }
+        (None, None) => {
             return Err(TokenError::client(
-                700027,
-                "Client assertion failed signature validation. (The emulator accepts client secrets only.)",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
             ));
         }
-        return Err(TokenError::client(
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        ));
     };
-    match app.password_matches(&secret, now) {
+    match check {
         PasswordCheck::Valid => {}
         PasswordCheck::Expired => {
             return Err(TokenError::client(
@@ -263,6 +314,7 @@ fn percent_decode(s: &str) -> String {
 pub async fn token(
     State(em): State<Emulator>,
     Path(tenant): Path<String>,
+    scheme: Option<Extension<Scheme>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -276,7 +328,15 @@ pub async fn token(
         .render(now);
     };
     let form = form_pairs(&body);
-    match issue(&em, &tenant, &headers, &form, now) {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let origin = format!(
+        "{}://{host}",
+        scheme.map_or("http", |Extension(Scheme(s))| s)
+    );
+    match issue(&em, &origin, &tenant, &headers, &form, now) {
         Ok((subject, _scope)) => {
             tracing::debug!(tenant = %subject.tenant, app_id = %subject.app_id, "token issued");
             let token = em.tokens().issue(subject, now);

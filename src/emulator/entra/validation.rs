@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use super::assertion;
 use super::errors::GraphError;
 use super::store::{StoredApp, default_props, graph_time, is_guid, new_guid};
 
@@ -649,18 +650,16 @@ fn key_credentials(
             })
         });
         let key = match o.get("key") {
-            Some(Value::String(s)) => {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD
-                    .decode(s)
-                    .map_err(|_| bad("key is Base64".into()))?;
-                Value::String(s.clone())
-            }
-            _ => match existing {
-                Some(e) => e["key"].clone(),
+            Some(Value::String(s)) => s.clone(),
+            _ => match existing.and_then(|e| e["key"].as_str()) {
+                Some(k) => k.to_string(),
                 None => return Err(bad("a new key credential needs its key".into())),
             },
         };
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&key)
+            .map_err(|_| bad("key is Base64".into()))?;
         let ty = o
             .get("type")
             .and_then(Value::as_str)
@@ -671,6 +670,16 @@ fn key_credentials(
                 )
             })
             .ok_or_else(|| bad("type is AsymmetricX509Cert".into()))?;
+        if ty == "AsymmetricX509Cert" && !assertion::is_certificate(&der) {
+            return Err(bad("key is not a DER X.509 certificate".into()));
+        }
+        let custom = match o.get("customKeyIdentifier") {
+            Some(Value::String(c)) => Value::String(c.clone()),
+            _ if ty == "AsymmetricX509Cert" => {
+                Value::String(assertion::custom_key_identifier(&der))
+            }
+            _ => Value::Null,
+        };
         let usage = o
             .get("usage")
             .and_then(Value::as_str)
@@ -685,7 +694,7 @@ fn key_credentials(
             .cloned()
             .unwrap_or_else(|| Value::String(graph_time(&(now + chrono::Duration::days(365)))));
         out.push(json!({
-            "customKeyIdentifier": o.get("customKeyIdentifier").cloned().unwrap_or(Value::Null),
+            "customKeyIdentifier": custom,
             "displayName": o.get("displayName").cloned().unwrap_or(Value::Null),
             "endDateTime": end,
             "key": key,
