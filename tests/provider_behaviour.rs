@@ -53,7 +53,7 @@ behaviour_suite! {
     csp: support::kinds::csp::Csp, [grace, imports, lost_responses, unrepairable];
     hydra: support::kinds::hydra::Hydra, [one_step, imports];
     keycloak: support::kinds::keycloak::Keycloak, [grace, imports, enabled];
-    entra: support::kinds::entra::Entra, [grace, imports];
+    entra: support::kinds::entra::Entra, [grace, imports, lost_responses];
 }
 
 const ROTATE: &str = "clientops.dev/rotate";

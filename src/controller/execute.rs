@@ -19,14 +19,19 @@ use super::error::Error;
 use super::markers;
 use super::observe::Observation;
 use super::observe::RemoteObs;
-use super::plan::{Action, AdoptReason, ChosenSecret, CreatePath, RetireReason, RotationReason};
+use super::plan::{
+    Action, AdoptReason, ChosenSecret, CreatePath, RetireReason, RotationReason, RotationTimes,
+    parse_time,
+};
 use super::status::{PendingPatch, RotationPatch, StatusPatch, StatusWriter};
 use crate::api::OAuthClient;
 use crate::api::annotations::FINALIZER;
 use crate::api::client::{CredentialsResult, OAuthClientStatus, PendingOperation, RotationPhase};
 use crate::failpoint;
 use crate::provider::error::ProviderError;
-use crate::provider::model::{AssignedIds, ChosenIds, Creation, SecretCheck, Secrets};
+use crate::provider::model::{
+    AssignedIds, ChosenIds, Creation, RemoteClient, SecretCheck, Secrets,
+};
 use crate::provider::scoped::ScopedProvider;
 use crate::secret::ClientSecret;
 use crate::secret::mac::secret_mac;
@@ -554,7 +559,6 @@ impl<'a> PlanRunner<'a> {
         failpoint::hit("after-create-secret-write");
         let created = match ids.create_with(&d.fields, id, &secret).await {
             Ok(c) => c,
-            // Already there: our own earlier attempt (the id is derived from our UID).
             // Already there: our own earlier attempt (the id is derived from our
             // UID). Not readable yet: the provider is still deleting an old client
             // with this id; waiting helps (the conflict is not a Stalled error).
@@ -570,8 +574,9 @@ impl<'a> PlanRunner<'a> {
             Err(e) => return Err(Error::at(p, "create the client", e)),
         };
         failpoint::hit("after-create-call");
+        let status = self.created(&created, mac, now);
         self.ctx.accounts.upsert(p.account_key(), created).await;
-        self.finish_status(self.created(id, mac, now)).await?;
+        self.finish_status(status).await?;
         self.event(
             EventType::Normal,
             "Created",
@@ -583,9 +588,20 @@ impl<'a> PlanRunner<'a> {
     }
 
     /// The status of a client just created (with its first secret, MAC `mac`).
-    fn created(&self, id: &str, mac: String, now: String) -> StatusPatch {
+    /// The status of client `client` just created, its Secret written with MAC
+    /// `mac` at `now`; with when its secret expires and is next rotated (what the
+    /// next round would otherwise write).
+    fn created(&self, client: &RemoteClient, mac: String, now: String) -> StatusPatch {
+        let times = self.obs.desired.as_ref().ok().map(|d| {
+            let grace = match &self.obs.resolved {
+                Some(r) if r.provider.capabilities().grace => d.grace,
+                _ => Duration::ZERO,
+            };
+            RotationTimes::of(d, client, parse_time(&now), grace).shown()
+        });
+        let (secret_expires_at, next_rotation_at) = times.unwrap_or_default();
         StatusPatch {
-            client_id: Some(Some(id.into())),
+            client_id: Some(Some(client.id.clone())),
             pending_create: Some(None),
             secret_name: self
                 .obs
@@ -599,6 +615,8 @@ impl<'a> PlanRunner<'a> {
                 last_rotated_at: Some(now),
                 // A rotate value present at creation is handled: the secret is fresh.
                 last_request: Some(self.obs.triggers.rotate.clone()),
+                secret_expires_at: secret_expires_at.map(Some),
+                next_rotation_at: next_rotation_at.map(Some),
                 ..Default::default()
             }),
             ..Default::default()
@@ -690,7 +708,8 @@ impl<'a> PlanRunner<'a> {
             .accounts
             .upsert(p.account_key(), created.client.clone())
             .await;
-        self.finish_status(self.created(&id, mac, now)).await?;
+        self.finish_status(self.created(&created.client, mac, now))
+            .await?;
         self.event(
             EventType::Normal,
             "Created",

@@ -216,6 +216,8 @@ struct FakeProvider {
     /// A tenant wrote the provider object (a namespaced OAuthProvider): its
     /// errors are shown without the far end's words.
     tenant: bool,
+    /// When a new client's secret expires, as the provider says.
+    secret_expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl FakeProvider {
@@ -345,8 +347,10 @@ impl AssignedIds for FakeProvider {
                 )],
             });
         }
+        let mut client = remote_c1(fields);
+        client.secret_expires_at = self.secret_expires_at;
         Ok(CreatedClient {
-            client: remote_c1(fields),
+            client,
             secret: Some(ClientSecret::new("s1")),
         })
     }
@@ -679,6 +683,35 @@ async fn a_first_create_that_finds_its_own_secret_writes_over_it() {
     assert!(run.writer.holds());
     assert_eq!(done.status.client_id.as_deref(), Some("c1"));
     assert_eq!(done.status.pending_create, None);
+}
+
+#[tokio::test]
+async fn a_create_records_when_its_secret_expires_and_when_it_is_replaced() {
+    // In the create's own status write: not one more write in the next round.
+    let expires = "2028-12-01T00:00:00Z";
+    let mut run = Run::new(
+        object(pending_create()),
+        None,
+        FakeProvider {
+            secret_expires_at: Some(expires.parse().unwrap()),
+            ..Default::default()
+        },
+        vec![step("POST", SECRETS, Answer::Echo)],
+    );
+    let done = run
+        .run(&[Action::Create {
+            how: CreatePath::Generated,
+        }])
+        .await;
+    assert!(done.result.is_ok(), "{:?}", done.result.err());
+    assert!(run.server.finished(), "{:?}", run.server.requests());
+    let rotation = done.status.rotation.expect("rotation status");
+    assert_eq!(rotation.secret_expires_at.as_deref(), Some(expires));
+    assert_eq!(
+        rotation.next_rotation_at.as_deref(),
+        Some("2028-11-24T00:00:00Z"),
+        "a week before it expires"
+    );
 }
 
 #[tokio::test]

@@ -643,31 +643,15 @@ fn decide(input: &Input<'_>) -> Plan {
         .as_ref()
         .filter(|v| rotation.last_request.as_ref() != Some(*v));
     let last_rotated = rotation.last_rotated_at.as_deref().and_then(parse_time);
-    let next_scheduled = desired
-        .rotation_every
-        .zip(last_rotated)
-        .map(|(every, at)| at + chrono_dur(every));
-    let scheduled_due = next_scheduled.is_some_and(|t| t <= input.now);
-    let secret_expires_at = remote.secret_expires_at.filter(|_| needs_secret);
-    let issued = [remote.secret_changed_at, last_rotated, remote.created_at]
-        .into_iter()
-        .flatten()
-        .max();
-    let expiry_rotation = secret_expires_at.and_then(|e| expiry_rotation_at(e, issued, grace));
-    // An expiry that belongs to an older secret is not shown either.
-    let secret_expires_at = secret_expires_at.filter(|_| expiry_rotation.is_some());
-    let expiring_due = expiry_rotation.is_some_and(|t| t <= input.now);
+    let times = RotationTimes::of(desired, remote, last_rotated, grace);
+    let scheduled_due = times.scheduled.is_some_and(|t| t <= input.now);
+    let expiring_due = times.expiry_rotation.is_some_and(|t| t <= input.now);
     let rotation_reason = match (rotate_requested, scheduled_due, expiring_due) {
         (Some(v), _, _) => Some(RotationReason::Requested(v.clone())),
         (None, true, _) => Some(RotationReason::Scheduled),
         (None, false, true) => Some(RotationReason::Expiring),
         _ => None,
     };
-    let next_rotation = next_scheduled
-        .into_iter()
-        .chain(expiry_rotation)
-        .min()
-        .filter(|_| needs_secret);
     if let Some(reason) = rotation_reason.clone().filter(|_| needs_secret) {
         if retiring_after_actions {
             actions.push(Action::Retire {
@@ -704,9 +688,7 @@ fn decide(input: &Input<'_>) -> Plan {
     // rotation, the next round says it: the provider then shows the new secret's
     // expiry).
     if rotation_reason.is_none() {
-        let shown =
-            |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
-        let (expires, next) = (shown(secret_expires_at), shown(next_rotation));
+        let (expires, next) = times.shown();
         if rotation.secret_expires_at != expires || rotation.next_rotation_at != next {
             actions.push(Action::RecordRotationTimes {
                 secret_expires_at: expires,
@@ -766,7 +748,7 @@ fn decide(input: &Input<'_>) -> Plan {
         wake.extend(retire_at);
     }
     if rotation_reason.is_none() {
-        wake.extend(next_rotation);
+        wake.extend(times.next());
     }
     wake.extend(creds.wake);
     let requeue_after = wake
@@ -942,6 +924,67 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// When a client's secret is next replaced without a request, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RotationTimes {
+    /// `spec.rotation.every` after the last rotation.
+    pub scheduled: Option<DateTime<Utc>>,
+    /// When the current secret expires (an older secret's expiry is not its).
+    pub secret_expires_at: Option<DateTime<Utc>>,
+    /// When it is replaced before that ([`expiry_rotation_at`]).
+    pub expiry_rotation: Option<DateTime<Utc>>,
+}
+
+impl RotationTimes {
+    /// The times of client `remote` of `desired`, last rotated (or created) at
+    /// `last_rotated`, whose rotations keep the previous secret for `grace`. None
+    /// for a public client: it has no secret.
+    pub fn of(
+        desired: &Desired,
+        remote: &RemoteClient,
+        last_rotated: Option<DateTime<Utc>>,
+        grace: Duration,
+    ) -> Self {
+        if desired.public_client {
+            return RotationTimes {
+                scheduled: None,
+                secret_expires_at: None,
+                expiry_rotation: None,
+            };
+        }
+        let scheduled = desired
+            .rotation_every
+            .zip(last_rotated)
+            .map(|(every, at)| at + chrono_dur(every));
+        let issued = [remote.secret_changed_at, last_rotated, remote.created_at]
+            .into_iter()
+            .flatten()
+            .max();
+        let expiry_rotation = remote
+            .secret_expires_at
+            .and_then(|e| expiry_rotation_at(e, issued, grace));
+        RotationTimes {
+            scheduled,
+            secret_expires_at: remote
+                .secret_expires_at
+                .filter(|_| expiry_rotation.is_some()),
+            expiry_rotation,
+        }
+    }
+
+    /// The next rotation without a request: the earlier of the two.
+    pub fn next(&self) -> Option<DateTime<Utc>> {
+        self.scheduled.into_iter().chain(self.expiry_rotation).min()
+    }
+
+    /// `status.rotation.secretExpiresAt` and `nextRotationAt` as they read.
+    pub fn shown(&self) -> (Option<String>, Option<String>) {
+        let shown =
+            |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+        (shown(self.secret_expires_at), shown(self.next()))
+    }
 }
 
 /// The least time before its expiry a secret is replaced: an operator down for a

@@ -9,8 +9,8 @@
 //!   removed before a new one is asked for. A `uniqueName` still held by a
 //!   deleted application (deleted in the portal behind clientops' back) is
 //!   freed by restoring that application.
-//! - **Secrets** ([`GeneratedSecrets`]): `rotate` adds a password named with
-//!   clientops' marker; `retire` removes every password but clientops' newest.
+//! - **Secrets** ([`GeneratedSecrets`]): `rotate` makes sure of the service
+//!   principal and adds a password named with clientops' marker; `retire` removes every password but clientops' newest.
 //!   Two or more passwords are `has_rotated_secret`.
 
 use async_trait::async_trait;
@@ -241,8 +241,12 @@ impl AssignedIds for EntraProvider {
 
 #[async_trait]
 impl GeneratedSecrets for EntraProvider {
-    /// `addPassword`, named with clientops' marker and the time.
+    /// `addPassword`, named with clientops' marker and the time; the service
+    /// principal first (409 when it exists), since a secret of an application
+    /// without one gets no token: a create whose answer was lost after the
+    /// upsert, or an adopted application, may have none yet.
     async fn rotate(&self, id: &str) -> Result<ClientSecret, ProviderError> {
+        self.client.ensure_service_principal(id).await?;
         let p: PasswordCredential = self
             .client
             .add_password(id, &password_name(Utc::now()))

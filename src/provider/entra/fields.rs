@@ -398,6 +398,17 @@ pub fn to_retire(ps: &[PasswordCredential]) -> Vec<String> {
         .collect()
 }
 
+/// When the current secret stops working: the `endDateTime` of clientops'
+/// newest password (of the newest password, when clientops has none: an
+/// imported client's).
+pub fn current_expiry(ps: &[PasswordCredential]) -> Option<DateTime<Utc>> {
+    newest_ours(ps)
+        .or_else(|| ps.iter().max_by_key(|p| start(p)))
+        .and_then(|p| p.end_date_time.as_deref())
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// Passwords without clientops' marker added after clientops' newest (or in the
 /// same instant: Graph's times may be whole seconds): added by a person behind
 /// clientops' back. Older ones (an imported client's secret, still
@@ -465,6 +476,7 @@ pub fn to_remote(a: &Application) -> RemoteClient {
             .map(|t| t.with_timezone(&Utc)),
         marker: a.unique_name.as_deref().and_then(marker_of),
         secret_changed_at: None,
+        secret_expires_at: current_expiry(a.password_credentials.as_deref().unwrap_or_default()),
     }
 }
 
@@ -757,6 +769,11 @@ mod tests {
             password("k-hand", "Added in the portal", "2026-12-07T09:00:00Z"),
         ];
         assert_eq!(to_retire(&ps), ["k-old", "k-hand"]);
+        // The current secret's expiry is clientops' newest password's.
+        let mut ps = ps;
+        ps[0].end_date_time = Some("2028-12-07T10:00:00Z".into());
+        ps[1].end_date_time = Some("2027-01-01T00:00:00Z".into());
+        assert_eq!(current_expiry(&ps), Some(t("2028-12-07T10:00:00Z")));
         // An imported client's own secret is kept until clientops has one.
         let imported = vec![
             password("k-1", "legacy", "2026-01-01T00:00:00Z"),

@@ -1,11 +1,11 @@
 //! Microsoft Entra ID app registrations, against the project's emulator
-//! (`clientops emulate entra`): one emulator per test binary, a tenant and an
-//! operator identity (`Application.ReadWrite.OwnedBy`) per test. Edits behind
-//! the controller's back are Graph calls with the same operator's token (it owns
-//! the applications clientops made), as a person with that app's secret would
-//! make them.
-
-use std::sync::OnceLock;
+//! (`clientops emulate entra`): an emulator, a tenant and an operator identity
+//! (`Application.ReadWrite.OwnedBy`) per test. One emulator per test, unlike the
+//! other emulated kinds: Graph's paths do not name the tenant (the token does), so
+//! a fault injected for one test's creates (`lose_create_responses`) could not be
+//! kept from the others' on a shared one. Edits behind the controller's back are
+//! Graph calls with the same operator's token (it owns the applications clientops
+//! made), as a person with that app's secret would make them.
 
 use kube::Client;
 use reqwest::Method;
@@ -22,8 +22,6 @@ pub struct Entra {
     operator_secret: String,
     http: reqwest::Client,
 }
-
-static BASE: OnceLock<String> = OnceLock::new();
 
 impl Entra {
     /// A token for `client_id` (`client_credentials`, Graph's scope); `None`
@@ -118,8 +116,7 @@ impl TestKind for Entra {
     }
 
     async fn tenant(client: &Client, ns: &str, provider: &str) -> Option<Self> {
-        let base = BASE.get_or_init(|| Emulator::shared_base("entra", &[]));
-        let emu = Emulator::attach("entra", base);
+        let emu = Emulator::start_kind("entra", &["--rate-limit", "off"]);
         let t = emu.admin(Method::POST, "tenants", Some(json!({}))).await;
         let field = |v: &Value| {
             v.as_str()
@@ -167,6 +164,17 @@ impl TestKind for Entra {
             "redirectUris": [format!("https://{name}.example.com/callback")],
             "grantTypes": ["authorization_code", "refresh_token"],
         })
+    }
+
+    fn provider_blocks(url: &str, secret: Value) -> Vec<Value> {
+        vec![
+            json!({"tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
+            "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": secret}}),
+        ]
+    }
+
+    fn reaching_client() -> Value {
+        json!({})
     }
 
     fn edit(&self, name: &str) -> Value {
@@ -288,6 +296,18 @@ impl TestKind for Entra {
             id,
             p["secretText"].as_str().expect("secretText").to_string(),
         )
+    }
+
+    /// Graph's answers to the upsert (`PATCH applications(uniqueName=…)`) and to
+    /// `addPassword` are lost after Graph committed them.
+    async fn lose_create_responses(&self, lose: bool) {
+        if lose {
+            self.emu
+                .set_faults(json!({"p_drop_after_commit": 1.0, "methods": ["PATCH", "POST"], "path": "/v1.0/applications("}))
+                .await;
+        } else {
+            self.emu.clear_faults().await;
+        }
     }
 
     fn every_field(&self, name: &str) -> Value {
