@@ -104,17 +104,6 @@ impl TestKind for Entra {
     const NAME: &'static str = "entra";
     const GRACE: bool = true;
 
-    fn provider_blocks(url: &str, secret: Value) -> Vec<Value> {
-        vec![json!({
-            "tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
-            "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": secret},
-        })]
-    }
-
-    fn reaching_client() -> Value {
-        json!({})
-    }
-
     async fn tenant(client: &Client, ns: &str, provider: &str) -> Option<Self> {
         let emu = Emulator::start_kind("entra", &["--rate-limit", "off"]);
         let t = emu.admin(Method::POST, "tenants", Some(json!({}))).await;
