@@ -406,3 +406,33 @@ async fn a_certificate_of_clientops_own_application_gets_its_token() {
         .unwrap_err();
     assert!(e.to_string().contains("spec.entra.auth"), "{e}");
 }
+
+#[tokio::test]
+async fn the_list_follows_every_next_link() {
+    let env = start().await;
+    let p = env.provider();
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..5 {
+        ids.insert(
+            create(&p, &desired(&format!("page{i}"), json!({})), &uid())
+                .await
+                .0,
+        );
+    }
+    let config = EntraConfig::new(
+        env.tenant.clone(),
+        env.base.clone(),
+        env.base.clone(),
+        EntraCredentials::client_secret(&env.op.0, &env.op.1),
+    )
+    .with_page_size(2);
+    let small = EntraProvider::new(EntraClient::standalone(config).unwrap());
+    let listed: std::collections::BTreeSet<String> = small
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(listed, ids, "three pages of two");
+}
