@@ -13,6 +13,7 @@ use crate::emulator::cloudflare::scopes::Catalogue;
 use crate::emulator::cloudflare::{self, Cloudflare};
 use crate::emulator::core::{self, Emulated, RateLimit};
 use crate::emulator::csp::{self, Csp};
+use crate::emulator::entra;
 use crate::secret::ClientSecret;
 
 /// Run a provider emulator (for tests, demos and your CI).
@@ -29,6 +30,9 @@ pub enum EmulateProvider {
     Cloudflare(CloudflareArgs),
     /// VMware Cloud Services Platform organisation OAuth apps, under /csp/gateway/am/api.
     Csp(CspArgs),
+    /// Microsoft Entra ID app registrations: Microsoft Graph v1.0 under /v1.0 and
+    /// the token endpoint /{tenant}/oauth2/v2.0/token.
+    Entra(EntraArgs),
 }
 
 /// A credential given on the command line; `Debug` never shows it.
@@ -226,6 +230,199 @@ impl CspArgs {
     }
 }
 
+/// `CLIENT_ID:SECRET` of an operator identity; `Debug` shows only the id.
+#[derive(Clone)]
+pub struct Operator {
+    pub client_id: String,
+    pub secret: ClientSecret,
+}
+
+impl fmt::Debug for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Operator({}:[REDACTED])", self.client_id)
+    }
+}
+
+impl FromStr for Operator {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (id, secret) = s
+            .split_once(':')
+            .ok_or("expected CLIENT_ID:SECRET, e.g. 11111111-2222-4333-8444-555555555555:s3cret-of-16-chars")?;
+        if !entra::store::is_guid(id) {
+            return Err(format!("{id:?} is not a GUID"));
+        }
+        if !(16..=64).contains(&secret.len()) || !secret.chars().all(|c| c.is_ascii_graphic()) {
+            return Err("the secret is 16 to 64 printable ASCII characters".into());
+        }
+        Ok(Self {
+            client_id: id.to_ascii_lowercase(),
+            secret: ClientSecret::new(secret),
+        })
+    }
+}
+
+fn parse_guid(s: &str) -> Result<String, String> {
+    if entra::store::is_guid(s) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err("a GUID, e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47".into())
+    }
+}
+
+fn parse_role(s: &str) -> Result<String, String> {
+    if entra::store::ROLES.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("one of {}", entra::store::ROLES.join(", ")))
+    }
+}
+
+/// `clientops emulate entra`.
+///
+/// Serves Graph v1.0 (applications, addPassword/removePassword, service
+/// principals, deleted items) and the client-credentials token endpoint. Tenants
+/// and their operator identities come from --tenant/--operator or from
+/// `POST /__emulator/tenants`. docs/providers/entra-emulator.md has the details.
+#[derive(Args, Debug)]
+pub struct EntraArgs {
+    /// Address to listen on (plain http); port 0 picks a free port (the startup line shows it).
+    #[arg(long, default_value = entra::DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Also serve https here (e.g. 127.0.0.1:0), with a certificate the emulator
+    /// makes (its CA goes to --tls-ca-out) or --tls-cert/--tls-key. Microsoft's
+    /// JavaScript Graph client needs https.
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Option<String>,
+    /// Where to write the generated CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS.
+    /// Default: clientops-emulate-entra-<pid>/ca.pem in the temporary directory.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_out: Option<PathBuf>,
+    /// Serve this certificate chain (PEM) instead of making one (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Persist the state here (atomic writes after every change) and load it at start.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Create this tenant at start (a GUID).
+    #[arg(long, value_name = "ID", value_parser = parse_guid)]
+    pub tenant: Option<String>,
+    /// The tenant's initial domain (default emulated<first 8 of the id>.onmicrosoft.com).
+    #[arg(long, value_name = "DOMAIN", requires = "tenant")]
+    pub domain: Option<String>,
+    /// Create this operator identity in --tenant at start (repeatable): an
+    /// application with this client id and secret and a service principal.
+    #[arg(
+        long = "operator",
+        value_name = "CLIENT_ID:SECRET",
+        requires = "tenant"
+    )]
+    pub operators: Vec<Operator>,
+    /// The Graph application roles of the --operator identities (repeatable;
+    /// default Application.ReadWrite.OwnedBy).
+    #[arg(long = "operator-role", value_name = "ROLE", value_parser = parse_role)]
+    pub operator_roles: Vec<String>,
+    /// Requests per (tenant, app) per period, N/PERIOD (e.g. 3000/150s, 10/1s), or "off".
+    #[arg(long, value_name = "N/PERIOD", default_value = "3000/150s", value_parser = parse_rate_limit)]
+    pub rate_limit: RateLimitArg,
+    /// Most passwords an application may hold when only work or school accounts
+    /// sign in (with personal Microsoft accounts the limit is 2).
+    #[arg(long, value_name = "N", default_value_t = entra::DEFAULT_MAX_PASSWORDS)]
+    pub max_passwords: usize,
+    /// Writes per (tenant, app) to applications that personal Microsoft accounts
+    /// may sign in to, N/PERIOD, or "off" (Microsoft: 60 per minute).
+    #[arg(long, value_name = "N/PERIOD", default_value = "60/1m", value_parser = parse_rate_limit)]
+    pub personal_write_limit: RateLimitArg,
+}
+
+impl EntraArgs {
+    /// The emulator configuration these flags describe.
+    pub fn config(&self) -> anyhow::Result<entra::Config> {
+        let roles = if self.operator_roles.is_empty() {
+            vec![entra::store::OWNED_BY.to_string()]
+        } else {
+            self.operator_roles.clone()
+        };
+        let tenants = self
+            .tenant
+            .iter()
+            .map(|id| entra::SeedTenant {
+                id: id.clone(),
+                domain: self.domain.clone(),
+                operators: self
+                    .operators
+                    .iter()
+                    .map(|o| entra::SeedOperator {
+                        app_id: o.client_id.clone(),
+                        secret: o.secret.clone(),
+                        roles: roles.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(entra::Config {
+            tenants,
+            rate_limit: self.rate_limit.0,
+            state_file: self.state.clone(),
+            max_passwords: self.max_passwords,
+            personal_write_limit: self.personal_write_limit.0,
+        })
+    }
+
+    /// The https setup these flags describe.
+    pub fn tls(&self) -> Option<entra::server::TlsOptions> {
+        let listen = self.tls_listen.clone()?;
+        let source = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => entra::tls::CertSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => entra::tls::CertSource::Generate {
+                ca_file: self.tls_ca_out.clone().unwrap_or_else(|| {
+                    std::env::temp_dir()
+                        .join(format!("clientops-emulate-entra-{}", std::process::id()))
+                        .join("ca.pem")
+                }),
+            },
+        };
+        Some(entra::server::TlsOptions { listen, source })
+    }
+}
+
+async fn serve_entra(args: EntraArgs) -> anyhow::Result<()> {
+    let cfg = args.config()?;
+    let rate = cfg.rate_limit;
+    let running =
+        entra::server::EntraServer::start(cfg, &args.listen, args.tls(), shutdown_signal()).await?;
+    // Lines that scripts parse: keep their shape stable.
+    println!(
+        "clientops emulate entra: listening on {} (base URL {}, admin {}/__emulator)",
+        running.http_url(),
+        running.http_url(),
+        running.http_url()
+    );
+    if let Some(https) = running.https_url() {
+        match running.ca_file() {
+            Some(ca) => println!(
+                "clientops emulate entra: https on {https} (CA certificate {})",
+                ca.display()
+            ),
+            None => println!("clientops emulate entra: https on {https}"),
+        }
+    }
+    std::io::stdout().flush()?;
+    match rate {
+        Some(r) => tracing::info!(rate_limit = %r, "per-app rate limit"),
+        None => tracing::info!("rate limit off"),
+    }
+    running.wait().await?;
+    Ok(())
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -306,6 +503,7 @@ impl EmulateArgs {
                     .then_some("no --token given: accepting any non-empty API token");
                 serve::<Csp>("csp", cfg, &args.listen, any, "API-token").await
             }
+            EmulateProvider::Entra(args) => serve_entra(args).await,
         }
     }
 }
@@ -360,6 +558,58 @@ mod tests {
         assert_eq!(cfg.accounts, ["023e105f4ecef8ad9ca31a8372d0c353"]);
         assert!(cfg.strict_accounts);
         assert_eq!(cfg.rate_limit.unwrap().requests, 10);
+    }
+
+    #[test]
+    fn entra_flags_parse() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "clientops",
+            "emulate",
+            "entra",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tenant",
+            "72F988BF-86F1-41AF-91AB-2D7CD011DB47",
+            "--operator",
+            "11111111-2222-4333-8444-555555555555:operator-secret-value",
+            "--operator-role",
+            "Application.ReadWrite.All",
+            "--rate-limit",
+            "off",
+            "--max-passwords",
+            "5",
+        ])
+        .unwrap();
+        let crate::cli::Command::Emulate(EmulateArgs {
+            provider: EmulateProvider::Entra(a),
+        }) = cli.command
+        else {
+            panic!("not emulate entra")
+        };
+        assert!(!format!("{a:?}").contains("operator-secret-value"));
+        let cfg = a.config().unwrap();
+        assert_eq!(cfg.tenants[0].id, "72f988bf-86f1-41af-91ab-2d7cd011db47");
+        assert_eq!(
+            cfg.tenants[0].operators[0].roles,
+            ["Application.ReadWrite.All"]
+        );
+        assert!(cfg.rate_limit.is_none());
+        assert_eq!(cfg.max_passwords, 5);
+        assert!(a.tls().is_some());
+        assert!("nope:secret".parse::<Operator>().is_err());
+        assert!(
+            crate::cli::Cli::try_parse_from([
+                "clientops",
+                "emulate",
+                "entra",
+                "--operator-role",
+                "Directory.ReadWrite.All"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

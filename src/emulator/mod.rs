@@ -1,4 +1,5 @@
-//! Provider emulators: `clientops emulate cloudflare` and `clientops emulate csp`.
+//! Provider emulators: `clientops emulate cloudflare`, `clientops emulate csp` and
+//! `clientops emulate entra`.
 //!
 //! An emulator is a product feature, not a test double: users run it in their own
 //! CI the way they run moto or LocalStack. Each one implements its provider's
@@ -11,3 +12,4 @@
 pub mod cloudflare;
 pub mod core;
 pub mod csp;
+pub mod entra;

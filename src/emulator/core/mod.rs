@@ -12,6 +12,7 @@
 //!   `Ratelimit`/`Ratelimit-Policy` headers;
 //! - [`persist`]: atomic state files (write to a temporary file, then rename);
 //! - [`reqlog`]: per-operation, per-status request counters;
+//! - [`tls`]: serving over TLS with the same killable connections;
 //! - [`admin`]: the shared part of the `/__emulator/` admin API;
 //! - [`oauth`]: OAuth token-endpoint error answers and Basic credentials.
 
@@ -25,6 +26,7 @@ pub mod ratelimit;
 pub mod reqlog;
 pub mod server;
 pub mod store;
+pub mod tls;
 
 pub use clock::Clock;
 pub use emulator::{ApiError, CoreError, Emulated, Emulator, RateLimited, RunningEmulator};

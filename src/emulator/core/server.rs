@@ -31,6 +31,14 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
+    /// A live connection from `remote`.
+    pub(super) fn fresh(remote: SocketAddr) -> Self {
+        Self {
+            remote,
+            killed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     /// Make every further read and write on this connection fail: the response
     /// being produced is never sent and the socket is closed.
     pub fn kill(&self) {
@@ -65,12 +73,8 @@ impl Listener for KillableListener {
             match self.inner.accept().await {
                 Ok((stream, remote)) => {
                     let _ = stream.set_nodelay(true);
-                    let killed = Arc::new(AtomicBool::new(false));
-                    let io = KillableStream {
-                        inner: stream,
-                        killed: killed.clone(),
-                    };
-                    return (io, ConnInfo { remote, killed });
+                    let info = ConnInfo::fresh(remote);
+                    return (KillableStream::wrap(stream, &info), info);
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly.
@@ -82,20 +86,26 @@ impl Listener for KillableListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(ConnInfo {
-            remote: self.inner.local_addr()?,
-            killed: Arc::new(AtomicBool::new(false)),
-        })
+        Ok(ConnInfo::fresh(self.inner.local_addr()?))
     }
 }
 
-/// A TCP stream that fails every operation once its [`ConnInfo`] is killed.
-pub struct KillableStream {
-    inner: TcpStream,
+/// A stream (TCP, or TLS over TCP) that fails every operation once its
+/// [`ConnInfo`] is killed.
+pub struct KillableStream<S = TcpStream> {
+    inner: S,
     killed: Arc<AtomicBool>,
 }
 
-impl KillableStream {
+impl<S> KillableStream<S> {
+    /// `inner`, killed with `info`.
+    pub(super) fn wrap(inner: S, info: &ConnInfo) -> Self {
+        Self {
+            inner,
+            killed: info.killed.clone(),
+        }
+    }
+
     fn check(&self) -> io::Result<()> {
         if self.killed.load(Ordering::SeqCst) {
             Err(io::Error::new(
@@ -108,7 +118,7 @@ impl KillableStream {
     }
 }
 
-impl AsyncRead for KillableStream {
+impl<S: AsyncRead + Unpin> AsyncRead for KillableStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -120,7 +130,7 @@ impl AsyncRead for KillableStream {
     }
 }
 
-impl AsyncWrite for KillableStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for KillableStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -160,9 +170,9 @@ impl AsyncWrite for KillableStream {
 
 /// An emulator serving in the background.
 pub struct RunningServer {
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<io::Result<()>>,
+    pub(super) addr: SocketAddr,
+    pub(super) shutdown: Option<oneshot::Sender<()>>,
+    pub(super) task: JoinHandle<io::Result<()>>,
 }
 
 impl RunningServer {
