@@ -1726,3 +1726,45 @@ async fn basic_credentials_work_form_encoded_or_raw() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn writes_to_personal_account_applications_have_their_own_limit() {
+    let env = start(Config {
+        personal_write_limit: Some(RateLimit {
+            requests: 3,
+            period: Duration::from_secs(3600),
+        }),
+        ..config()
+    })
+    .await;
+    let p = env
+        .upsert(
+            "personal-writes",
+            json!({"displayName": "p", "signInAudience": "PersonalMicrosoftAccount"}),
+        )
+        .await;
+    let pid = p.body["id"].as_str().unwrap().to_string();
+    env.add_password(&pid, json!({})).await.ok();
+    env.call(
+        Method::PATCH,
+        &format!("/applications/{pid}"),
+        Some(json!({"notes": "n"})),
+    )
+    .await;
+    let a = env.add_password(&pid, json!({})).await;
+    a.error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Request_ThrottledTemporarily",
+    );
+    assert!(a.headers.contains_key("retry-after"));
+    // Reads and writes to work-or-school applications are not counted.
+    env.call(Method::GET, &format!("/applications/{pid}"), None)
+        .await
+        .ok();
+    for i in 0..5 {
+        let o = env
+            .upsert(&format!("org-{i}"), json!({"displayName": "o"}))
+            .await;
+        assert_eq!(o.status, StatusCode::CREATED);
+    }
+}

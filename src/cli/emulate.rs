@@ -333,6 +333,10 @@ pub struct EntraArgs {
     /// sign in (with personal Microsoft accounts the limit is 2).
     #[arg(long, value_name = "N", default_value_t = entra::DEFAULT_MAX_PASSWORDS)]
     pub max_passwords: usize,
+    /// Writes per (tenant, app) to applications that personal Microsoft accounts
+    /// may sign in to, N/PERIOD, or "off" (Microsoft: 60 per minute).
+    #[arg(long, value_name = "N/PERIOD", default_value = "60/1m", value_parser = parse_rate_limit)]
+    pub personal_write_limit: RateLimitArg,
 }
 
 impl EntraArgs {
@@ -365,6 +369,7 @@ impl EntraArgs {
             rate_limit: self.rate_limit.0,
             state_file: self.state.clone(),
             max_passwords: self.max_passwords,
+            personal_write_limit: self.personal_write_limit.0,
         })
     }
 

@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 use super::errors::GraphError;
 use super::query::{self, next_link, page, project};
 use super::routes::{
-    AppKey, Ctx, Res, any_role, entity, may_create, object, readable_app, visible, writable,
-    writable_app,
+    AppKey, Ctx, Res, any_role, entity, may_create, object, personal_write, readable_app, visible,
+    writable, writable_app,
 };
 use super::store::{DeletedApp, StoredApp, new_guid};
 use super::validation::{self, AppChange, DEFAULT_AUDIENCE, is_unique_name};
@@ -197,6 +197,7 @@ pub fn create(ctx: &Ctx, body: &Bytes) -> Res {
         }
     };
     let change = validation::check(&body, None, unique_name.as_deref(), ctx.now)?;
+    personal_write(ctx, audience_of(&change, None))?;
     let app = insert_new(ctx, change, unique_name)?;
     app_entity(ctx, StatusCode::CREATED, &app)
 }
@@ -210,8 +211,21 @@ fn wants_create(ctx: &Ctx) -> bool {
     })
 }
 
+/// The audience an application has after `change`.
+fn audience_of<'a>(change: &'a AppChange, app: Option<&'a StoredApp>) -> &'a str {
+    change
+        .sign_in_audience
+        .as_deref()
+        .or(app.map(|a| a.sign_in_audience.as_str()))
+        .unwrap_or(DEFAULT_AUDIENCE)
+}
+
 fn update_existing(ctx: &Ctx, app: &StoredApp, body: &Map<String, Value>) -> Res {
     let change = validation::check(body, Some(app), None, ctx.now)?;
+    personal_write(ctx, &app.sign_in_audience)?;
+    if app.sign_in_audience != audience_of(&change, Some(app)) {
+        personal_write(ctx, audience_of(&change, Some(app)))?;
+    }
     let id = app.id.clone();
     ctx.mutate_tenant(|t, _| {
         let a = t
@@ -256,6 +270,7 @@ pub fn update(ctx: &Ctx, key: &AppKey, body: &Bytes) -> Res {
                 return Err(GraphError::denied());
             }
             let change = validation::check(&body, None, Some(name), ctx.now)?;
+            personal_write(ctx, audience_of(&change, None))?;
             let app = insert_new(ctx, change, Some(name.clone()))?;
             app_entity(ctx, StatusCode::CREATED, &app)
         }
@@ -266,6 +281,7 @@ pub fn update(ctx: &Ctx, key: &AppKey, body: &Bytes) -> Res {
 /// `DELETE /applications/{id}`: to deleted items; its service principal is deleted.
 pub fn delete(ctx: &Ctx, key: &AppKey) -> Res {
     let app = writable_app(ctx, key)?;
+    personal_write(ctx, &app.sign_in_audience)?;
     let now = ctx.now;
     ctx.mutate_tenant(|t, _| {
         let a = t

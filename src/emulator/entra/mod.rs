@@ -101,6 +101,18 @@ pub struct Config {
     /// Most passwords an application may hold when only work or school accounts
     /// sign in (with personal accounts: 2, as Microsoft documents).
     pub max_passwords: usize,
+    /// Writes per (tenant, app) to applications that personal Microsoft
+    /// accounts may sign in to (Microsoft: 60 per minute); `None`: unlimited.
+    pub personal_write_limit: Option<RateLimit>,
+}
+
+/// Microsoft's limit on writes to applications that personal accounts may
+/// sign in to: 60 requests per minute (facts doc §6).
+pub fn default_personal_write_limit() -> RateLimit {
+    RateLimit {
+        requests: 60,
+        period: std::time::Duration::from_secs(60),
+    }
 }
 
 /// The default `max_passwords` (a guess: Microsoft documents "no limit" within
@@ -114,6 +126,7 @@ impl Default for Config {
             rate_limit: Some(default_rate_limit()),
             state_file: None,
             max_passwords: DEFAULT_MAX_PASSWORDS,
+            personal_write_limit: Some(default_personal_write_limit()),
         }
     }
 }
@@ -128,6 +141,8 @@ pub struct Scheme(pub &'static str);
 pub struct Transient {
     pub tokens: AccessTokens,
     pub lag: Lag,
+    /// The buckets of [`Config::personal_write_limit`], made at first use.
+    pub personal_writes: std::sync::OnceLock<core::RateLimiter>,
 }
 
 /// The Entra emulator, as the emulator core sees it.
@@ -148,6 +163,16 @@ impl Emulator {
     /// The replication-lag fault.
     pub fn lag(&self) -> &Lag {
         &self.transient().lag
+    }
+
+    /// The limiter of writes to personal-account applications.
+    pub fn personal_writes(&self) -> &core::RateLimiter {
+        self.transient().personal_writes.get_or_init(|| {
+            core::RateLimiter::new(
+                self.config().personal_write_limit,
+                self.core().clock.clone(),
+            )
+        })
     }
 }
 
@@ -205,6 +230,9 @@ impl Emulated for Entra {
     fn reset_transient(t: &Transient) {
         t.tokens.clear();
         t.lag.clear();
+        if let Some(l) = t.personal_writes.get() {
+            l.reset();
+        }
     }
 
     /// A Graph token not yet expired; the caller's roles as they are now.

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::consistency::Lagging;
 use super::errors::GraphError;
-use super::routes::{AppKey, Ctx, Res, entity, object, writable_app};
+use super::routes::{AppKey, Ctx, Res, entity, object, personal_write, writable_app};
 use super::store::{StoredPassword, generate_secret, graph_time, is_guid, new_guid};
 use super::validation::allows_personal;
 
@@ -47,6 +47,7 @@ pub fn limit(audience: &str, max_passwords: usize) -> usize {
 /// `addPassword`.
 pub fn add(ctx: &Ctx, key: &AppKey, body: &Bytes) -> Res {
     let app = writable_app(ctx, key)?;
+    personal_write(ctx, &app.sign_in_audience)?;
     if ctx.em.lag().lagging(&app.app_id, Lagging::AddPassword) {
         return Err(GraphError::not_found(&key.describe()));
     }
@@ -135,6 +136,7 @@ pub fn add(ctx: &Ctx, key: &AppKey, body: &Bytes) -> Res {
 /// `removePassword`.
 pub fn remove(ctx: &Ctx, key: &AppKey, body: &Bytes) -> Res {
     let app = writable_app(ctx, key)?;
+    personal_write(ctx, &app.sign_in_audience)?;
     let body = object(body)?;
     let Some(key_id) = body.get("keyId").and_then(Value::as_str) else {
         return Err(GraphError::bad_request(

@@ -161,6 +161,20 @@ pub fn writable_app(ctx: &Ctx, key: &AppKey) -> Result<StoredApp, GraphError> {
     Ok(app)
 }
 
+/// Take one write from the caller's personal-account bucket when `audience`
+/// lets personal Microsoft accounts sign in (429 when it is empty).
+pub fn personal_write(ctx: &Ctx, audience: &str) -> Result<(), GraphError> {
+    if !super::validation::allows_personal(audience) {
+        return Ok(());
+    }
+    let limiter = ctx.em.personal_writes();
+    let decision = limiter.check(&format!("{}/{}", ctx.caller.tenant, ctx.caller.app_id));
+    if decision.is_limited() {
+        return Err(GraphError::throttled(limiter.headers(&decision)));
+    }
+    Ok(())
+}
+
 /// The body as a JSON object; empty: `{}`.
 pub fn object(body: &Bytes) -> Result<Map<String, Value>, GraphError> {
     if body.iter().all(u8::is_ascii_whitespace) {
