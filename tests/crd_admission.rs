@@ -322,7 +322,14 @@ async fn every_providers_credentials_follow_the_namespace_rules() {
         ),
         (
             |r| j!({"entra": {"tenantId": "contoso.onmicrosoft.com", "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": r}}}),
-            "spec.entra.auth.clientSecretSecretRef.namespace",
+            "spec.entra.auth",
+        ),
+        (
+            |r| {
+                j!({"entra": {"tenantId": "contoso.onmicrosoft.com", "auth": {"clientId": "00000000-0000-0000-0000-000000000001",
+                "certificate": {"certificateSecretRef": r, "privateKeySecretRef": r}}}})
+            },
+            "spec.entra.auth",
         ),
     ];
     for (i, (block, field)) in blocks.iter().enumerate() {

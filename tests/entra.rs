@@ -142,6 +142,12 @@ impl Env {
     }
 }
 
+/// A self-signed test certificate (RSA 2048, made for these tests only), its key,
+/// and another key.
+const TEST_CERT: &str = include_str!("fixtures/entra-test-cert.pem");
+const OTHER_KEY: &str = include_str!("fixtures/entra-other-key.pem");
+const TEST_KEY: &str = include_str!("fixtures/entra-test-key.pem");
+
 /// The desired fields of a minimal web application, as the kind makes them.
 fn desired(name: &str, block: Value) -> ClientFields {
     use clientops::provider::registry::Kind;
@@ -330,4 +336,103 @@ async fn a_name_held_by_a_deleted_application_is_restored_or_moved_on() {
     let back = reader.get(&id).await.unwrap().unwrap();
     assert!(!back.has_rotated_secret, "only the new password");
     assert!(env.token(&id, secret.expose()).await.is_some());
+}
+
+#[tokio::test]
+async fn a_certificate_of_clientops_own_application_gets_its_token() {
+    use base64::Engine;
+    use clientops::provider::entra::auth::CertificateSigner;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let env = start().await;
+    // An administrator uploads the certificate to clientops' app registration.
+    let admin = env
+        .admin(
+            Method::POST,
+            &format!("tenants/{}/operators", env.tenant),
+            json!({"roles": ["Application.ReadWrite.All"]}),
+        )
+        .await;
+    let s = |v: &Value| v.as_str().unwrap().to_string();
+    let admin_token = env
+        .token(&s(&admin["appId"]), &s(&admin["clientSecret"]))
+        .await
+        .unwrap();
+    let der = CertificateDer::from_pem_slice(TEST_CERT.as_bytes()).unwrap();
+    let r = env
+        .http
+        .patch(format!(
+            "{}/v1.0/applications(appId='{}')",
+            env.base, env.op.0
+        ))
+        .bearer_auth(admin_token)
+        .json(
+            &json!({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify",
+            "key": base64::engine::general_purpose::STANDARD.encode(der.as_ref())}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+    let signer = CertificateSigner::from_pem(TEST_CERT, TEST_KEY).unwrap();
+    let config = EntraConfig::new(
+        env.tenant.clone(),
+        env.base.clone(),
+        env.base.clone(),
+        EntraCredentials::Certificate {
+            client_id: env.op.0.clone(),
+            signer: std::sync::Arc::new(signer),
+        },
+    );
+    let p = EntraProvider::new(EntraClient::standalone(config).unwrap());
+    p.check_credentials().await.unwrap();
+    let (id, secret) = create(&p, &desired("cert", json!({})), &uid()).await;
+    assert!(env.token(&id, secret.expose()).await.is_some());
+    // Another key under the same certificate's name is refused.
+    let other = CertificateSigner::from_pem(TEST_CERT, OTHER_KEY).unwrap();
+    let config = EntraConfig::new(
+        env.tenant.clone(),
+        env.base.clone(),
+        env.base.clone(),
+        EntraCredentials::Certificate {
+            client_id: env.op.0.clone(),
+            signer: std::sync::Arc::new(other),
+        },
+    );
+    let e = EntraClient::standalone(config)
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("spec.entra.auth"), "{e}");
+}
+
+#[tokio::test]
+async fn the_list_follows_every_next_link() {
+    let env = start().await;
+    let p = env.provider();
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..5 {
+        ids.insert(
+            create(&p, &desired(&format!("page{i}"), json!({})), &uid())
+                .await
+                .0,
+        );
+    }
+    let config = EntraConfig::new(
+        env.tenant.clone(),
+        env.base.clone(),
+        env.base.clone(),
+        EntraCredentials::client_secret(&env.op.0, &env.op.1),
+    )
+    .with_page_size(2);
+    let small = EntraProvider::new(EntraClient::standalone(config).unwrap());
+    let listed: std::collections::BTreeSet<String> = small
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(listed, ids, "three pages of two");
 }

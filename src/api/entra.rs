@@ -69,11 +69,17 @@ impl EntraTenant {
 }
 
 /// clientops' own app registration in the tenant: its application (client) id
-/// and a client secret, used with the `client_credentials` grant. It needs the
-/// Graph application permission `Application.ReadWrite.OwnedBy` (admin consent);
-/// it becomes the owner of every application it creates.
+/// and a client secret or a certificate, used with the `client_credentials`
+/// grant. It needs the Graph application permission
+/// `Application.ReadWrite.OwnedBy` (admin consent); it becomes the owner of every
+/// application it creates. Set exactly one of `clientSecretSecretRef` and
+/// `certificate`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "has(self.clientSecretSecretRef) != has(self.certificate)",
+    "message": "spec.entra.auth: set exactly one of clientSecretSecretRef or certificate"
+}]))]
 pub struct EntraAuth {
     /// The application (client) id of clientops' own app registration (a GUID).
     #[schemars(length(min = 1, max = 64))]
@@ -83,7 +89,25 @@ pub struct EntraAuth {
     }]))]
     pub client_id: String,
     /// The Secret key holding a client secret of that app registration.
-    pub client_secret_secret_ref: SecretKeyRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_secret_ref: Option<SecretKeyRef>,
+    /// A certificate of that app registration and its private key: clientops
+    /// signs a short-lived assertion (`client_assertion`, PS256) with it for each
+    /// token, and no secret crosses the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<EntraCertificate>,
+}
+
+/// A certificate credential: the certificate (PEM) uploaded to the app
+/// registration, and its RSA private key (PEM, PKCS#8 or PKCS#1).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EntraCertificate {
+    /// The Secret key holding the certificate, e.g. `tls.crt` of a
+    /// `kubernetes.io/tls` Secret.
+    pub certificate_secret_ref: SecretKeyRef,
+    /// The Secret key holding its private key, e.g. `tls.key`.
+    pub private_key_secret_ref: SecretKeyRef,
 }
 
 /// Where an application's redirect URIs are registered.

@@ -31,6 +31,10 @@ pub struct TokenAnswer {
 /// refused (each provider words that for its own configuration).
 pub type Interpret = fn(RawResponse) -> Result<TokenAnswer, ProviderError>;
 
+/// Makes a fresh signed assertion for each token request (`client_assertion`,
+/// e.g. Entra's certificate credentials: a JWT that lives minutes).
+pub type Assertion = Arc<dyn Fn() -> Result<ClientSecret, ProviderError> + Send + Sync>;
+
 /// An access token and the generation of the cache that produced it.
 #[derive(Clone)]
 pub struct AccessToken {
@@ -60,10 +64,20 @@ static CACHES: LazyLock<Mutex<HashMap<[u8; 32], SharedCache>>> =
 
 /// The cache shared by every source of the same URL and credentials.
 fn shared_cache(url: &Url, form: &ClientSecret) -> SharedCache {
+    shared_cache_of(url, form, "")
+}
+
+/// The cache of `url`, `form` and `identity` (what tells credentials apart that
+/// the form does not carry, such as the key that signs an assertion).
+fn shared_cache_of(url: &Url, form: &ClientSecret, identity: &str) -> SharedCache {
     let mut h = Sha256::new();
     h.update(url.as_str().as_bytes());
     h.update([0u8]);
     h.update(form.expose().as_bytes());
+    if !identity.is_empty() {
+        h.update([0u8]);
+        h.update(identity.as_bytes());
+    }
     let key: [u8; 32] = h.finalize().into();
     let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(c) = caches.get(&key) {
@@ -102,6 +116,8 @@ pub struct TokenSource {
     /// The lifetime assumed when the answer has no `expires_in`.
     assumed_ttl: Duration,
     interpret: Interpret,
+    /// Appended to `form` as `client_assertion`, made afresh per request.
+    assertion: Option<Assertion>,
 }
 
 impl fmt::Debug for TokenSource {
@@ -133,6 +149,34 @@ impl TokenSource {
             what,
             assumed_ttl,
             interpret,
+            assertion: None,
+        })
+    }
+
+    /// A source POSTing `form` and a fresh `client_assertion` from `assertion`
+    /// with each request. The cache is shared by sources of the same URL, form
+    /// and `identity` (a digest of the signing key: never sent).
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_assertion(
+        url: Url,
+        form: ClientSecret,
+        identity: &str,
+        assertion: Assertion,
+        exec: Executor,
+        what: &'static str,
+        assumed_ttl: Duration,
+        interpret: Interpret,
+    ) -> Arc<Self> {
+        let cache = shared_cache_of(&url, &form, identity);
+        Arc::new(Self {
+            url,
+            form,
+            exec,
+            cache,
+            what,
+            assumed_ttl,
+            interpret,
+            assertion: Some(assertion),
         })
     }
 
@@ -146,6 +190,7 @@ impl TokenSource {
             what: self.what,
             assumed_ttl: self.assumed_ttl,
             interpret: self.interpret,
+            assertion: self.assertion.clone(),
         })
     }
 
@@ -192,6 +237,16 @@ impl TokenSource {
     }
 
     async fn request(&self) -> Result<TokenAnswer, ProviderError> {
+        let body = match &self.assertion {
+            None => self.form.clone(),
+            Some(make) => ClientSecret::new(format!(
+                "{}&{}",
+                self.form.expose(),
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("client_assertion", make()?.expose())
+                    .finish()
+            )),
+        };
         self.exec
             .execute(
                 Operation::Authenticate,
@@ -203,7 +258,7 @@ impl TokenSource {
                             "application/x-www-form-urlencoded",
                         )
                         .header(http::header::ACCEPT, "application/json")
-                        .body(self.form.expose().to_string())
+                        .body(body.expose().to_string())
                 },
                 self.interpret,
             )

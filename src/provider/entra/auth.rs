@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::client::status_error;
@@ -30,13 +31,25 @@ pub const ASSUMED_TOKEN_TTL: Duration = Duration::from_secs(300);
 /// Entra's code for "the application has no service principal in the tenant".
 pub const MISSING_SERVICE_PRINCIPAL: i64 = 7_000_229;
 
-/// How clientops authenticates to Entra. `Debug` redacts the secret.
+/// How long a certificate assertion is valid ("keep it short - 5-10 minutes").
+pub const ASSERTION_LIFETIME_SECS: i64 = 600;
+
+/// The `client_assertion_type` of a JWT assertion.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How clientops authenticates to Entra. `Debug` redacts the secret and the key.
 #[derive(Clone)]
 pub enum EntraCredentials {
     /// clientops' own application id and one of its client secrets.
     ClientSecret {
         client_id: String,
         secret: ClientSecret,
+    },
+    /// clientops' own application id and a certificate of it: each token
+    /// request carries a fresh assertion signed with its key.
+    Certificate {
+        client_id: String,
+        signer: Arc<CertificateSigner>,
     },
 }
 
@@ -48,8 +61,103 @@ impl fmt::Debug for EntraCredentials {
                 .field("client_id", client_id)
                 .field("secret", &"[REDACTED]")
                 .finish(),
+            EntraCredentials::Certificate { client_id, signer } => f
+                .debug_struct("Certificate")
+                .field("client_id", client_id)
+                .field("x5t#S256", &signer.thumbprint)
+                .field("key", &"[REDACTED]")
+                .finish(),
         }
     }
+}
+
+/// A certificate's RSA key and the certificate's SHA-256 thumbprint
+/// (base64url), which signs Entra's client assertions.
+pub struct CertificateSigner {
+    key: ring::signature::RsaKeyPair,
+    /// `x5t#S256`: base64url of the SHA-256 of the certificate's DER.
+    pub thumbprint: String,
+    /// A SHA-256 of the certificate and the key, which tells token caches apart.
+    identity: String,
+}
+
+impl CertificateSigner {
+    /// From the PEM certificate and its PEM private key (PKCS#8 or PKCS#1 RSA).
+    /// Errors name the fields, never the values.
+    pub fn from_pem(certificate: &str, private_key: &str) -> Result<Self, ProviderError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let cert = CertificateDer::from_pem_slice(certificate.as_bytes()).map_err(|_| {
+            ProviderError::config(
+                "spec.entra.auth.certificate.certificateSecretRef does not hold a PEM certificate",
+            )
+        })?;
+        let bad_key = || {
+            ProviderError::config(
+                "spec.entra.auth.certificate.privateKeySecretRef does not hold a PEM RSA private key (PKCS#8 or PKCS#1)",
+            )
+        };
+        let key = match PrivateKeyDer::from_pem_slice(private_key.as_bytes())
+            .map_err(|_| bad_key())?
+        {
+            PrivateKeyDer::Pkcs8(k) => {
+                ring::signature::RsaKeyPair::from_pkcs8(k.secret_pkcs8_der())
+            }
+            PrivateKeyDer::Pkcs1(k) => ring::signature::RsaKeyPair::from_der(k.secret_pkcs1_der()),
+            _ => return Err(bad_key()),
+        }
+        .map_err(|_| bad_key())?;
+        let thumbprint = b64(&Sha256::digest(cert.as_ref()));
+        let mut h = Sha256::new();
+        h.update(cert.as_ref());
+        h.update(private_key.as_bytes());
+        let identity = b64(&h.finalize());
+        Ok(Self {
+            key,
+            thumbprint,
+            identity,
+        })
+    }
+
+    /// A signed assertion for `client_id` at `token_url`, valid from `now` for
+    /// [`ASSERTION_LIFETIME_SECS`]: header `PS256` + `x5t#S256`, claims `aud`,
+    /// `iss` = `sub` = the client id, `jti`, `nbf`, `iat`, `exp`.
+    pub fn assertion(
+        &self,
+        client_id: &str,
+        token_url: &str,
+        now: i64,
+    ) -> Result<ClientSecret, ProviderError> {
+        let header = serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": self.thumbprint});
+        let jti: String = (0..32)
+            .map(|_| format!("{:x}", rand::random::<u8>() % 16))
+            .collect();
+        let claims = serde_json::json!({
+            "aud": token_url, "iss": client_id, "sub": client_id,
+            "jti": format!("{}-{}-{}-{}-{}", &jti[..8], &jti[8..12], &jti[12..16], &jti[16..20], &jti[20..]),
+            "nbf": now, "iat": now, "exp": now + ASSERTION_LIFETIME_SECS,
+        });
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let mut sig = vec![0u8; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &ring::signature::RSA_PSS_SHA256,
+                &ring::rand::SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
+            .map_err(|_| ProviderError::config("signing the certificate assertion failed"))?;
+        Ok(ClientSecret::new(format!("{input}.{}", b64(&sig))))
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 impl EntraCredentials {
@@ -61,10 +169,24 @@ impl EntraCredentials {
         }
     }
 
-    /// The token request's form for `scope`. Fails (naming the field, not the
+    /// The token request's form for `scope` (for a certificate: without the
+    /// assertion, which each request adds). Fails (naming the field, not the
     /// value) when a part is empty.
     pub fn form_body(&self, scope: &str) -> Result<ClientSecret, ProviderError> {
         match self {
+            EntraCredentials::Certificate { client_id, .. } => {
+                if client_id.is_empty() {
+                    return Err(ProviderError::config("spec.entra.auth.clientId is empty"));
+                }
+                Ok(ClientSecret::new(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("grant_type", "client_credentials")
+                        .append_pair("client_id", client_id)
+                        .append_pair("scope", scope)
+                        .append_pair("client_assertion_type", JWT_BEARER)
+                        .finish(),
+                ))
+            }
             EntraCredentials::ClientSecret { client_id, secret } => {
                 if client_id.is_empty() {
                     return Err(ProviderError::config("spec.entra.auth.clientId is empty"));
@@ -107,14 +229,34 @@ pub fn token_source(
     credentials: &EntraCredentials,
     exec: Executor,
 ) -> Result<Arc<TokenSource>, ProviderError> {
-    Ok(TokenSource::new(
-        token_url,
-        credentials.form_body(&graph_scope())?,
-        exec,
-        "a Microsoft Graph token",
-        ASSUMED_TOKEN_TTL,
-        interpret_token,
-    ))
+    let form = credentials.form_body(&graph_scope())?;
+    Ok(match credentials {
+        EntraCredentials::ClientSecret { .. } => TokenSource::new(
+            token_url,
+            form,
+            exec,
+            "a Microsoft Graph token",
+            ASSUMED_TOKEN_TTL,
+            interpret_token,
+        ),
+        EntraCredentials::Certificate { client_id, signer } => {
+            let (client_id, signer, aud) =
+                (client_id.clone(), signer.clone(), token_url.to_string());
+            let identity = signer.identity.clone();
+            TokenSource::with_assertion(
+                token_url,
+                form,
+                &identity,
+                Arc::new(move || {
+                    signer.assertion(&client_id, &aud, chrono::Utc::now().timestamp())
+                }),
+                exec,
+                "a Microsoft Graph token",
+                ASSUMED_TOKEN_TTL,
+                interpret_token,
+            )
+        }
+    })
 }
 
 /// The token endpoint's answer: the token, or why the credentials were refused.
@@ -179,6 +321,57 @@ mod tests {
             .form_body("x")
             .unwrap_err();
         assert!(e.to_string().contains("clientSecretSecretRef"), "{e}");
+    }
+
+    #[test]
+    fn a_certificate_assertion_is_a_ps256_jwt_for_the_token_endpoint() {
+        use base64::Engine;
+        let signer = CertificateSigner::from_pem(
+            include_str!("../../../tests/fixtures/entra-test-cert.pem"),
+            include_str!("../../../tests/fixtures/entra-test-key.pem"),
+        )
+        .unwrap();
+        let url = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
+        let jwt = signer.assertion("app-1", url, 1_000_000).unwrap();
+        let parts: Vec<&str> = jwt.expose().split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let json = |s: &str| -> serde_json::Value {
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(s)
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        let header = json(parts[0]);
+        assert_eq!(header["alg"], "PS256");
+        assert_eq!(header["x5t#S256"], signer.thumbprint.as_str());
+        let claims = json(parts[1]);
+        assert_eq!(claims["aud"], url);
+        assert_eq!(
+            (claims["iss"].clone(), claims["sub"].clone()),
+            ("app-1".into(), "app-1".into())
+        );
+        assert_eq!(claims["exp"], 1_000_000 + ASSERTION_LIFETIME_SECS);
+        // The signature verifies with the certificate's key.
+        let key = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PSS_2048_8192_SHA256,
+            signer.key.public().as_ref(),
+        );
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[2])
+            .unwrap();
+        key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+            .unwrap();
+        let c = EntraCredentials::Certificate {
+            client_id: "app-1".into(),
+            signer: Arc::new(signer),
+        };
+        assert!(!format!("{c:?}").contains("PRIVATE"));
+        let e = CertificateSigner::from_pem("not a certificate", "")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("certificateSecretRef"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::adapter::EntraProvider;
+use super::auth::CertificateSigner;
 use super::fields::{EntraFields, apply_defaults, unsupported};
 use super::{EntraClient, EntraConfig, EntraCredentials};
 use crate::api::client::OAuthClientSpec;
@@ -55,18 +56,53 @@ impl Kind for EntraKind {
             .expect("the registry picked this kind by its block");
         env.check_url("spec.entra.authorityUrl", e.authority_url())?;
         env.check_url("spec.entra.graphUrl", e.graph_url())?;
-        let secret = env
-            .credential(
-                &e.auth.client_secret_secret_ref,
-                "spec.entra.auth.clientSecretSecretRef",
-            )
-            .await?;
-        let credentials_digest = digest(&["client_secret", &e.auth.client_id, &secret]);
+        let (credentials, credentials_digest) =
+            match (&e.auth.client_secret_secret_ref, &e.auth.certificate) {
+                (Some(r), None) => {
+                    let secret = env
+                        .credential(r, "spec.entra.auth.clientSecretSecretRef")
+                        .await?;
+                    let d = digest(&["client_secret", &e.auth.client_id, &secret]);
+                    (
+                        EntraCredentials::client_secret(&e.auth.client_id, secret),
+                        d,
+                    )
+                }
+                (None, Some(c)) => {
+                    let cert = env
+                        .credential(
+                            &c.certificate_secret_ref,
+                            "spec.entra.auth.certificate.certificateSecretRef",
+                        )
+                        .await?;
+                    let key = env
+                        .credential(
+                            &c.private_key_secret_ref,
+                            "spec.entra.auth.certificate.privateKeySecretRef",
+                        )
+                        .await?;
+                    let d = digest(&["certificate", &e.auth.client_id, &cert, &key]);
+                    let signer = CertificateSigner::from_pem(&cert, &key)
+                        .map_err(|e| ConnectError::invalid(e.to_string()))?;
+                    (
+                        EntraCredentials::Certificate {
+                            client_id: e.auth.client_id.trim().to_string(),
+                            signer: std::sync::Arc::new(signer),
+                        },
+                        d,
+                    )
+                }
+                _ => {
+                    return Err(ConnectError::invalid(
+                        "spec.entra.auth: set exactly one of clientSecretSecretRef or certificate",
+                    ));
+                }
+            };
         let config = EntraConfig::new(
             e.tenant_id.clone(),
             e.authority_url(),
             e.graph_url(),
-            EntraCredentials::client_secret(&e.auth.client_id, secret),
+            credentials,
         );
         let client: EntraClient = open_client(self, config, blocks, env)?;
         let limiter = client.limiter().clone();

@@ -156,9 +156,13 @@ impl TestKind for Entra {
     }
 
     fn provider_blocks(url: &str, secret: Value) -> Vec<Value> {
+        let id = "00000000-0000-0000-0000-000000000001";
         vec![
             json!({"tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
-            "auth": {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecretSecretRef": secret}}),
+                "auth": {"clientId": id, "clientSecretSecretRef": secret}}),
+            json!({"tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
+                "auth": {"clientId": id, "certificate": {"certificateSecretRef": secret,
+                    "privateKeySecretRef": secret}}}),
         ]
     }
 
