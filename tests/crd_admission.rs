@@ -372,6 +372,51 @@ async fn every_providers_credentials_follow_the_namespace_rules() {
     }
 }
 
+/// The operator's own identity (workload identity federation) is the admin's:
+/// a ClusterOAuthProvider may use it, an OAuthProvider may not, and it is one of
+/// the ways of giving credentials, not one more.
+#[tokio::test]
+async fn only_a_cluster_provider_may_use_the_operators_identity() {
+    let client = client().await;
+    let ns = namespace(&client, "operator-identity").await;
+    let entra = |auth: serde_json::Value| {
+        let mut a = j!({"clientId": "00000000-0000-0000-0000-000000000001"});
+        merge(&mut a, auth);
+        j!({"entra": {"tenantId": "contoso.onmicrosoft.com", "auth": a}})
+    };
+    let wif = j!({"workloadIdentity": {}});
+    let cluster = provider("ClusterOAuthProvider", "wif-cluster", entra(wif.clone()));
+    apply(&client, &cluster, &ns)
+        .await
+        .unwrap_or_else(|e| panic!("a ClusterOAuthProvider with workloadIdentity: {e}"));
+    let local = provider("OAuthProvider", "wif-local", entra(wif));
+    assert_rejected(
+        &client,
+        &ns,
+        "an OAuthProvider with workloadIdentity",
+        &local,
+        &[
+            "spec.entra.auth.workloadIdentity",
+            "only a ClusterOAuthProvider",
+        ],
+    )
+    .await;
+    let both = provider(
+        "ClusterOAuthProvider",
+        "wif-and-secret",
+        entra(j!({"workloadIdentity": {},
+            "clientSecretSecretRef": {"namespace": "ops", "name": "creds", "key": "k"}})),
+    );
+    assert_rejected(
+        &client,
+        &ns,
+        "workloadIdentity and a secret",
+        &both,
+        &["spec.entra.auth: set exactly one of clientSecretSecretRef, certificate or workloadIdentity"],
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn invalid_oauthclients_are_rejected_with_the_field_named() {
     let client = client().await;

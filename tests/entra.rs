@@ -436,3 +436,126 @@ async fn the_list_follows_every_next_link() {
         .collect();
     assert_eq!(listed, ids, "three pages of two");
 }
+
+/// base64url without padding.
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A service-account token as the kubelet projects it: RS256 by the cluster's
+/// issuer key ([`TEST_KEY`], `kid` k1), for `sub`, audience
+/// `api://AzureADTokenExchange`, valid for an hour; and that key as a JWKS.
+fn projected_token(issuer: &str, sub: &str) -> (String, Value) {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let key = match PrivateKeyDer::from_pem_slice(TEST_KEY.as_bytes()).unwrap() {
+        PrivateKeyDer::Pkcs8(k) => ring::signature::RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+        PrivateKeyDer::Pkcs1(k) => ring::signature::RsaKeyPair::from_der(k.secret_pkcs1_der()),
+        _ => panic!("an RSA key"),
+    }
+    .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let signing = format!(
+        "{}.{}",
+        b64url(
+            json!({"alg": "RS256", "kid": "k1", "typ": "JWT"})
+                .to_string()
+                .as_bytes()
+        ),
+        b64url(
+            json!({"iss": issuer, "sub": sub, "aud": ["api://AzureADTokenExchange"],
+                "iat": now, "nbf": now, "exp": now + 3600})
+            .to_string()
+            .as_bytes()
+        )
+    );
+    let mut sig = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
+    let jwks = json!({"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+        "n": b64url(&public.n), "e": b64url(&public.e)}]});
+    (format!("{signing}.{}", b64url(&sig)), jwks)
+}
+
+#[tokio::test]
+async fn the_operators_projected_token_is_its_credential_without_any_secret() {
+    use clientops::provider::federated_token::FederatedToken;
+    let env = start().await;
+    let issuer = "https://oidc.cluster.example.com";
+    let subject = "system:serviceaccount:clientops-system:clientops";
+    let (token, jwks) = projected_token(issuer, subject);
+    // What an administrator sets up once: the cluster's issuer keys (Entra
+    // fetches them from the issuer; the emulator is told them) and a federated
+    // identity credential on clientops' app registration.
+    env.admin(
+        Method::PUT,
+        "issuers",
+        json!({"issuer": issuer, "jwks": jwks}),
+    )
+    .await;
+    let admin = env
+        .admin(
+            Method::POST,
+            &format!("tenants/{}/operators", env.tenant),
+            json!({"roles": ["Application.ReadWrite.All"]}),
+        )
+        .await;
+    let s = |v: &Value| v.as_str().unwrap().to_string();
+    let admin_token = env
+        .token(&s(&admin["appId"]), &s(&admin["clientSecret"]))
+        .await
+        .unwrap();
+    let r = env
+        .http
+        .post(format!(
+            "{}/v1.0/applications(appId='{}')/federatedIdentityCredentials",
+            env.base, env.op.0
+        ))
+        .bearer_auth(admin_token)
+        .json(
+            &json!({"name": "clientops", "issuer": issuer, "subject": subject,
+            "audiences": ["api://AzureADTokenExchange"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+    let dir = std::env::temp_dir().join(format!("clientops-wif-{}", uid()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, &token).unwrap();
+    let as_operator = |file: &std::path::Path| {
+        let config = EntraConfig::new(
+            env.tenant.clone(),
+            env.base.clone(),
+            env.base.clone(),
+            EntraCredentials::Federated {
+                client_id: env.op.0.clone(),
+                token: FederatedToken::new(file),
+            },
+        );
+        EntraProvider::new(EntraClient::standalone(config).unwrap())
+    };
+    let p = as_operator(&file);
+    p.check_credentials().await.unwrap();
+    let (id, secret) = create(&p, &desired("federated", json!({})), &uid()).await;
+    assert!(env.token(&id, secret.expose()).await.is_some());
+    // Another service account's token is not the operator's.
+    let (other, _) = projected_token(issuer, "system:serviceaccount:team-a:default");
+    let other_file = dir.join("other");
+    std::fs::write(&other_file, other).unwrap();
+    let e = as_operator(&other_file)
+        .check_credentials()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("spec.entra.auth"), "{e}");
+    assert!(!e.to_string().contains("eyJ"), "no token in errors: {e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -596,3 +596,45 @@ fn the_egress_policy_renders_only_when_enabled_and_matches_the_component() {
         json!({"to": [{"ipBlock": {"cidr": "10.20.0.5/32"}}], "ports": [{"protocol": "TCP", "port": 4445}]})
     );
 }
+
+/// What workload identity adds to the controller: its flag, its volume and the
+/// mount.
+fn workload_identity_parts(objs: &[Value]) -> (Vec<String>, Value, Value) {
+    let d = get(objs, "Deployment", "clientops");
+    let flags = args(objs)
+        .into_iter()
+        .filter(|a| a.starts_with("--federated-token-file"))
+        .collect();
+    let mounts = d
+        .pointer("/spec/template/spec/containers/0/volumeMounts")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let volumes = d
+        .pointer("/spec/template/spec/volumes")
+        .cloned()
+        .unwrap_or(Value::Null);
+    (flags, mounts, volumes)
+}
+
+#[test]
+fn workload_identity_renders_only_when_enabled_and_matches_the_component() {
+    let off = workload_identity_parts(&template("clientops-system", &[]));
+    assert_eq!(off, (vec![], Value::Null, Value::Null), "off by default");
+    let on = workload_identity_parts(&template(
+        "clientops-system",
+        &["workloadIdentity.enabled=true"],
+    ));
+    assert_eq!(
+        on.0,
+        ["--federated-token-file=/var/run/secrets/clientops.dev/federated/token"]
+    );
+    assert_eq!(
+        on.2.pointer("/0/projected/sources/0/serviceAccountToken/audience"),
+        Some(&json!("api://AzureADTokenExchange"))
+    );
+    let component = workload_identity_parts(&kustomize_with_components(
+        &["deploy/kustomize/components/workload-identity"],
+        "",
+    ));
+    assert_eq!(on, component, "the chart and the kustomize component agree");
+}

@@ -72,13 +72,13 @@ impl EntraTenant {
 /// and a client secret or a certificate, used with the `client_credentials`
 /// grant. It needs the Graph application permission
 /// `Application.ReadWrite.OwnedBy` (admin consent); it becomes the owner of every
-/// application it creates. Set exactly one of `clientSecretSecretRef` and
-/// `certificate`.
+/// application it creates. Set exactly one of `clientSecretSecretRef`,
+/// `certificate` and `workloadIdentity`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "has(self.clientSecretSecretRef) != has(self.certificate)",
-    "message": "spec.entra.auth: set exactly one of clientSecretSecretRef or certificate"
+    "rule": "[has(self.clientSecretSecretRef), has(self.certificate), has(self.workloadIdentity)].filter(x, x).size() == 1",
+    "message": "spec.entra.auth: set exactly one of clientSecretSecretRef, certificate or workloadIdentity"
 }]))]
 pub struct EntraAuth {
     /// The application (client) id of clientops' own app registration (a GUID).
@@ -96,7 +96,22 @@ pub struct EntraAuth {
     /// token, and no secret crosses the network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<EntraCertificate>,
+    /// Workload identity federation: no secret at all. The operator's own
+    /// service-account token (projected into its pod with the audience
+    /// `api://AzureADTokenExchange`, file given by `clientops run
+    /// --federated-token-file`) is the `client_assertion`; the app registration
+    /// trusts it by a federated identity credential naming the cluster's issuer
+    /// and `system:serviceaccount:<namespace>:<name>`. Only a
+    /// ClusterOAuthProvider may use it: the operator's identity is the admin's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<EntraWorkloadIdentity>,
 }
+
+/// Workload identity federation from the operator's projected service-account
+/// token (`spec.entra.auth.workloadIdentity: {}`). Which file holds the token is
+/// the operator's setting, never the provider object's.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct EntraWorkloadIdentity {}
 
 /// A certificate credential: the certificate (PEM) uploaded to the app
 /// registration, and its RSA private key (PEM, PKCS#8 or PKCS#1).

@@ -254,6 +254,56 @@ fn cluster_provider_rules(schema: &mut schemars::Schema) {
 fn namespaced_provider_rules(schema: &mut schemars::Schema) {
     exactly_one_block(schema);
     append_credential_rules(schema, Scope::Namespaced);
+    append_operator_identity_rules(schema);
+}
+
+/// The name of a block's field that asks for the operator's own identity
+/// (workload identity federation: its projected service-account token).
+pub const OPERATOR_IDENTITY_FIELD: &str = "workloadIdentity";
+
+/// `OAuthProvider`'s rule for every block with an [`OPERATOR_IDENTITY_FIELD`]
+/// (found in the block's schema): a tenant's provider object never uses the
+/// operator's own identity, since it chooses where its requests go.
+fn append_operator_identity_rules(schema: &mut schemars::Schema) {
+    let rules: Vec<serde_json::Value> = ProviderType::ALL
+        .iter()
+        .filter_map(|t| {
+            let block = schema.get("properties")?.get(t.block_name())?;
+            let mut at = vec![];
+            let path = field_path(block, OPERATOR_IDENTITY_FIELD, &mut at)?;
+            let guards: Vec<String> = (1..=path.len())
+                .map(|i| format!("has(self.{}.{})", t.block_name(), path[..i].join(".")))
+                .collect();
+            let field = format!("spec.{}.{}", t.block_name(), path.join("."));
+            Some(serde_json::json!({
+                "rule": format!("!has(self.{}) || !({})", t.block_name(), guards.join(" && ")),
+                "message": format!("{field}: only a ClusterOAuthProvider may use the operator's own identity; an OAuthProvider gives credentials from a Secret in its namespace"),
+            }))
+        })
+        .collect();
+    let list = schema
+        .ensure_object()
+        .entry("x-kubernetes-validations")
+        .or_insert_with(|| serde_json::Value::Array(vec![]));
+    if let Some(list) = list.as_array_mut() {
+        list.extend(rules);
+    }
+}
+
+/// The path from `schema` to its first property named `name`, depth first.
+fn field_path(schema: &serde_json::Value, name: &str, at: &mut Vec<String>) -> Option<Vec<String>> {
+    let props = schema.get("properties")?.as_object()?;
+    if props.contains_key(name) {
+        let mut p = at.clone();
+        p.push(name.to_string());
+        return Some(p);
+    }
+    props.iter().find_map(|(k, sub)| {
+        at.push(k.clone());
+        let found = field_path(sub, name, at);
+        at.pop();
+        found
+    })
 }
 
 /// Which provider object a credentials rule is for.

@@ -92,6 +92,13 @@ pub struct RunArgs {
     /// Provider objects checked at a time (their Ready condition).
     #[arg(long, default_value_t = 2)]
     pub provider_workers: u16,
+    /// The operator's projected service-account token for workload identity
+    /// federation (`spec.entra.auth.workloadIdentity` of a ClusterOAuthProvider),
+    /// read at each token request. Default: `$AZURE_FEDERATED_TOKEN_FILE`, as
+    /// Azure Workload Identity's webhook sets it; unset: no provider object may
+    /// use the operator's identity.
+    #[arg(long, env = "CLIENTOPS_FEDERATED_TOKEN_FILE")]
+    pub federated_token_file: Option<PathBuf>,
 }
 
 /// `--metrics-addr`: an address, or `off`.
@@ -152,6 +159,11 @@ impl RunArgs {
             url_policy: Arc::new(url_policy),
             insecure_skip_tls_verify: self.insecure_skip_tls_verify,
             credential_check_every: Some(self.credential_check_interval).filter(|d| !d.is_zero()),
+            federated_token_file: self.federated_token_file.clone().or_else(|| {
+                std::env::var_os("AZURE_FEDERATED_TOKEN_FILE")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            }),
             ..Settings::new(&self.operator_namespace, self.resync)
         };
         let scope = Scope {

@@ -43,6 +43,10 @@ pub struct Settings {
     /// How often each client's Secret is proven to work at the provider, besides
     /// after rotations and repairs and on a forced resync; `None`: only then.
     pub credential_check_every: Option<Duration>,
+    /// The operator's projected service-account token for workload identity
+    /// federation (`--federated-token-file`), which only the admin's provider
+    /// objects may use; `None`: not configured.
+    pub federated_token_file: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -58,6 +62,7 @@ impl Settings {
             fair_share: 4,
             url_policy: Arc::new(UrlPolicy::default()),
             credential_check_every: Some(DEFAULT_CREDENTIAL_CHECK_INTERVAL),
+            federated_token_file: None,
         }
     }
 }

@@ -7,13 +7,14 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Api;
 
-use super::context::Context;
+use super::context::{Context, Settings};
 use super::plan::Unavailable;
 use crate::api::client::ProviderKind;
 use crate::api::common::SecretKeyRef;
 use crate::api::policy::ClientPolicy;
 use crate::api::provider::{ProviderBlocks, ProviderType};
 use crate::api::{ClusterOAuthProvider, OAuthClient, OAuthProvider};
+use crate::provider::federated_token::FederatedToken;
 use crate::provider::http::RequestHook;
 use crate::provider::list_budget::ListBudget;
 use crate::provider::ratelimit::{RateLimiter, RateLimiterRegistry};
@@ -370,6 +371,39 @@ impl Connect for Env<'_> {
     fn request_hook(&self, provider: &'static str) -> RequestHook {
         self.ctx.metrics.request_hook(provider)
     }
+
+    fn federated_token(&self, field: &str) -> Result<FederatedToken, ConnectError> {
+        federated_token(&self.ctx.settings, self.origin, field).map_err(connect_error)
+    }
+}
+
+/// The operator's own identity for a provider object of `origin`: the admin's
+/// only (a tenant's provider object chooses where its token requests go, and
+/// would receive the operator's token), and only where the operator has one.
+fn federated_token(
+    settings: &Settings,
+    origin: &Origin,
+    field: &str,
+) -> Result<FederatedToken, Unavailable> {
+    if origin.is_tenant() {
+        return Err(unavailable(
+            "InvalidProvider",
+            format!(
+                "{field}: an OAuthProvider cannot use the operator's own identity (it would send the operator's token where the tenant points it); give credentials from a Secret in its namespace, or ask an administrator for a ClusterOAuthProvider"
+            ),
+            false,
+        ));
+    }
+    match &settings.federated_token_file {
+        Some(path) => Ok(FederatedToken::new(path)),
+        None => Err(unavailable(
+            "InvalidProvider",
+            format!(
+                "{field}: the operator has no federated token; start it with --federated-token-file naming a projected service-account token (Helm: workloadIdentity.enabled; kustomize: the workload-identity component)"
+            ),
+            false,
+        )),
+    }
 }
 
 fn connect_error(u: Unavailable) -> ConnectError {
@@ -464,6 +498,42 @@ mod tests {
         assert_eq!(
             credentials_namespace(&admin, &r(None), field, "ops").unwrap(),
             "ops"
+        );
+    }
+
+    #[test]
+    fn only_the_admins_provider_objects_use_the_operators_identity() {
+        let field = "spec.entra.auth.workloadIdentity";
+        let tenant = Origin::Namespaced {
+            namespace: "team-a".into(),
+            name: "p".into(),
+            uid: "u".into(),
+        };
+        let admin = Origin::Cluster {
+            name: "prod".into(),
+        };
+        let mut settings = Settings::new("ops", std::time::Duration::from_secs(300));
+        let unset = federated_token(&settings, &admin, field).unwrap_err();
+        assert_eq!(unset.reason, "InvalidProvider");
+        assert!(
+            unset.message.starts_with(field) && unset.message.contains("--federated-token-file"),
+            "{}",
+            unset.message
+        );
+        settings.federated_token_file = Some("/var/run/secrets/tokens/entra".into());
+        let token = federated_token(&settings, &admin, field).unwrap();
+        assert_eq!(
+            token.path(),
+            std::path::Path::new("/var/run/secrets/tokens/entra")
+        );
+        // Configured or not, a tenant never gets it.
+        let refused = federated_token(&settings, &tenant, field).unwrap_err();
+        assert_eq!(refused.reason, "InvalidProvider");
+        assert!(!refused.transient);
+        assert!(
+            refused.message.starts_with(field) && refused.message.contains("OAuthProvider"),
+            "{}",
+            refused.message
         );
     }
 

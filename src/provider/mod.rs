@@ -11,6 +11,7 @@ pub mod dns;
 pub mod endpoints;
 pub mod entra;
 pub mod error;
+pub mod federated_token;
 pub mod http;
 pub mod hydra;
 pub mod keycloak;

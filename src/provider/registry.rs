@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::error::ProviderError;
+use super::federated_token::FederatedToken;
 use super::list_budget::ListBudget;
 use super::model::{ClientFields, Provider};
 use super::ratelimit::{RateLimitConfig, RateLimiter, RateLimiterRegistry};
@@ -105,6 +106,15 @@ pub trait Connect: Send + Sync {
     fn list_budget(&self) -> ListBudget;
     /// The metrics hook for a provider's requests.
     fn request_hook(&self, provider: &'static str) -> RequestHook;
+    /// The operator's own identity for workload identity federation, asked for at
+    /// `field`: only for the admin's provider objects (a tenant's chooses where
+    /// its requests go, and would receive the operator's token), and only where
+    /// the operator was started with a federated token file.
+    fn federated_token(&self, field: &str) -> Result<FederatedToken, ConnectError> {
+        Err(ConnectError::invalid(format!(
+            "{field}: the operator's own identity is not available here"
+        )))
+    }
 }
 
 /// A provider client built by [`Kind::connect`].

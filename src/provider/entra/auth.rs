@@ -19,6 +19,7 @@ use url::Url;
 use super::client::status_error;
 use super::wire::{TokenError, TokenResponse};
 use crate::provider::error::{ProviderError, ProviderMessage};
+use crate::provider::federated_token::FederatedToken;
 use crate::provider::http::{Executor, RawResponse, serde_message};
 use crate::provider::token_source::TokenAnswer;
 pub use crate::provider::token_source::{AccessToken, TokenSource};
@@ -51,6 +52,13 @@ pub enum EntraCredentials {
         client_id: String,
         signer: Arc<CertificateSigner>,
     },
+    /// clientops' own application id and the operator's projected
+    /// service-account token (workload identity federation): each token request
+    /// carries the token as it is now in its file.
+    Federated {
+        client_id: String,
+        token: FederatedToken,
+    },
 }
 
 impl fmt::Debug for EntraCredentials {
@@ -66,6 +74,11 @@ impl fmt::Debug for EntraCredentials {
                 .field("client_id", client_id)
                 .field("x5t#S256", &signer.thumbprint)
                 .field("key", &"[REDACTED]")
+                .finish(),
+            EntraCredentials::Federated { client_id, token } => f
+                .debug_struct("Federated")
+                .field("client_id", client_id)
+                .field("token", token)
                 .finish(),
         }
     }
@@ -174,7 +187,8 @@ impl EntraCredentials {
     /// value) when a part is empty.
     pub fn form_body(&self, scope: &str) -> Result<ClientSecret, ProviderError> {
         match self {
-            EntraCredentials::Certificate { client_id, .. } => {
+            EntraCredentials::Certificate { client_id, .. }
+            | EntraCredentials::Federated { client_id, .. } => {
                 if client_id.is_empty() {
                     return Err(ProviderError::config("spec.entra.auth.clientId is empty"));
                 }
@@ -250,6 +264,20 @@ pub fn token_source(
                 Arc::new(move || {
                     signer.assertion(&client_id, &aud, chrono::Utc::now().timestamp())
                 }),
+                exec,
+                "a Microsoft Graph token",
+                ASSUMED_TOKEN_TTL,
+                interpret_token,
+            )
+        }
+        EntraCredentials::Federated { token, .. } => {
+            let identity = format!("federated:{}", token.path().display());
+            let token = token.clone();
+            TokenSource::with_assertion(
+                token_url,
+                form,
+                &identity,
+                Arc::new(move || token.read()),
                 exec,
                 "a Microsoft Graph token",
                 ASSUMED_TOKEN_TTL,

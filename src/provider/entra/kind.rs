@@ -56,48 +56,67 @@ impl Kind for EntraKind {
             .expect("the registry picked this kind by its block");
         env.check_url("spec.entra.authorityUrl", e.authority_url())?;
         env.check_url("spec.entra.graphUrl", e.graph_url())?;
-        let (credentials, credentials_digest) =
-            match (&e.auth.client_secret_secret_ref, &e.auth.certificate) {
-                (Some(r), None) => {
-                    let secret = env
-                        .credential(r, "spec.entra.auth.clientSecretSecretRef")
-                        .await?;
-                    let d = digest(&["client_secret", &e.auth.client_id, &secret]);
-                    (
-                        EntraCredentials::client_secret(&e.auth.client_id, secret),
-                        d,
+        let auth = &e.auth;
+        let (credentials, credentials_digest) = match (
+            &auth.client_secret_secret_ref,
+            &auth.certificate,
+            &auth.workload_identity,
+        ) {
+            (None, None, Some(_)) => {
+                let token = env.federated_token("spec.entra.auth.workloadIdentity")?;
+                let d = digest(&[
+                    "federated",
+                    &auth.client_id,
+                    &token.path().display().to_string(),
+                ]);
+                (
+                    EntraCredentials::Federated {
+                        client_id: auth.client_id.trim().to_string(),
+                        token,
+                    },
+                    d,
+                )
+            }
+            (Some(r), None, None) => {
+                let secret = env
+                    .credential(r, "spec.entra.auth.clientSecretSecretRef")
+                    .await?;
+                let d = digest(&["client_secret", &e.auth.client_id, &secret]);
+                (
+                    EntraCredentials::client_secret(&e.auth.client_id, secret),
+                    d,
+                )
+            }
+            (None, Some(c), None) => {
+                let cert = env
+                    .credential(
+                        &c.certificate_secret_ref,
+                        "spec.entra.auth.certificate.certificateSecretRef",
                     )
-                }
-                (None, Some(c)) => {
-                    let cert = env
-                        .credential(
-                            &c.certificate_secret_ref,
-                            "spec.entra.auth.certificate.certificateSecretRef",
-                        )
-                        .await?;
-                    let key = env
-                        .credential(
-                            &c.private_key_secret_ref,
-                            "spec.entra.auth.certificate.privateKeySecretRef",
-                        )
-                        .await?;
-                    let d = digest(&["certificate", &e.auth.client_id, &cert, &key]);
-                    let signer = CertificateSigner::from_pem(&cert, &key)
-                        .map_err(|e| ConnectError::invalid(e.to_string()))?;
-                    (
-                        EntraCredentials::Certificate {
-                            client_id: e.auth.client_id.trim().to_string(),
-                            signer: std::sync::Arc::new(signer),
-                        },
-                        d,
+                    .await?;
+                let key = env
+                    .credential(
+                        &c.private_key_secret_ref,
+                        "spec.entra.auth.certificate.privateKeySecretRef",
                     )
-                }
-                _ => {
-                    return Err(ConnectError::invalid(
-                        "spec.entra.auth: set exactly one of clientSecretSecretRef or certificate",
-                    ));
-                }
-            };
+                    .await?;
+                let d = digest(&["certificate", &e.auth.client_id, &cert, &key]);
+                let signer = CertificateSigner::from_pem(&cert, &key)
+                    .map_err(|e| ConnectError::invalid(e.to_string()))?;
+                (
+                    EntraCredentials::Certificate {
+                        client_id: e.auth.client_id.trim().to_string(),
+                        signer: std::sync::Arc::new(signer),
+                    },
+                    d,
+                )
+            }
+            _ => {
+                return Err(ConnectError::invalid(
+                    "spec.entra.auth: set exactly one of clientSecretSecretRef, certificate or workloadIdentity",
+                ));
+            }
+        };
         let config = EntraConfig::new(
             e.tenant_id.clone(),
             e.authority_url(),

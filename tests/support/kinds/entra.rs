@@ -163,6 +163,8 @@ impl TestKind for Entra {
             json!({"tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
                 "auth": {"clientId": id, "certificate": {"certificateSecretRef": secret,
                     "privateKeySecretRef": secret}}}),
+            json!({"tenantId": "contoso.onmicrosoft.com", "authorityUrl": url, "graphUrl": url,
+                "auth": {"clientId": id, "workloadIdentity": {}}}),
         ]
     }
 
