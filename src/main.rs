@@ -8,7 +8,18 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    clientops::cli::Cli::parse().run().await
+/// The stack of each runtime thread. A reconcile is one deep future, and on top
+/// of it a Secret template compiles and renders recursively (up to its
+/// recursion limit, `secret::template::RECURSION_LIMIT`): tokio's 2 MiB default
+/// left too little room in a debug build (the hostile-input row
+/// `template-deep-nesting` overflowed it and aborted the process). Stack pages
+/// are touched only as used, so the headroom costs address space, not memory.
+const THREAD_STACK: usize = 16 * 1024 * 1024;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK)
+        .build()?
+        .block_on(clientops::cli::Cli::parse().run())
 }
