@@ -20,6 +20,7 @@ pub mod model;
 pub mod oauth_probe;
 pub mod ratelimit;
 pub mod registry;
+pub mod rest;
 pub mod retry;
 pub mod scoped;
 pub mod token_source;

@@ -635,12 +635,7 @@ impl CspClient {
 }
 
 fn sensitive_bearer(token: &ClientSecret) -> Result<http::HeaderValue, ProviderError> {
-    let mut v =
-        http::HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-            ProviderError::decode("the CSP access token contains characters a header cannot carry")
-        })?;
-    v.set_sensitive(true);
-    Ok(v)
+    crate::provider::rest::bearer(token, "the CSP access token")
 }
 
 /// Where the next page starts, or `None` when the list is complete.
@@ -697,17 +692,7 @@ fn empty_answer(raw: RawResponse) -> Result<(), ProviderError> {
 }
 
 fn join(base: &Url, segments: &[&str]) -> Result<Url, ProviderError> {
-    let mut url = base.clone();
-    {
-        let mut path = url
-            .path_segments_mut()
-            .map_err(|_| ProviderError::config("the base URL cannot have a path"))?;
-        path.pop_if_empty();
-        for s in segments {
-            path.push(s);
-        }
-    }
-    Ok(url)
+    crate::provider::rest::join(base, segments, "the base URL")
 }
 
 /// Path parameters: non-empty, not `.`/`..`, at most 256 characters (the url

@@ -31,13 +31,12 @@ use super::wire::{
 };
 use crate::api::provider::ProviderType;
 use crate::provider::error::{Operation, ProviderError, ProviderMessage};
-use crate::provider::http::{
-    Executor, RawResponse, error_for_status, parse_base_url, serde_message, to_json,
-};
+use crate::provider::http::{Executor, RawResponse, error_for_status, parse_base_url, to_json};
 use crate::provider::list_budget::{ListBudget, ListMeter};
 use crate::provider::model::SecretCheck;
 use crate::provider::oauth_probe::{self, ClientAuth};
 use crate::provider::ratelimit::{RateLimitConfig, RateLimiterRegistry};
+use crate::provider::rest;
 use crate::provider::transport::{ClientConfig, ProviderClient, Transport, TransportConfig};
 use crate::secret::ClientSecret;
 
@@ -685,44 +684,19 @@ fn check_client_id(client_id: &str) -> Result<(), ProviderError> {
 }
 
 fn bearer(token: &AccessToken) -> Result<http::HeaderValue, ProviderError> {
-    let mut v =
-        http::HeaderValue::from_str(&format!("Bearer {}", token.value.expose())).map_err(|_| {
-            ProviderError::decode(
-                "the Keycloak admin token contains characters a header cannot carry",
-            )
-        })?;
-    v.set_sensitive(true);
-    Ok(v)
+    rest::bearer(&token.value, "the Keycloak admin token")
 }
 
-/// `base` with `segments` appended (each percent-encoded as one segment).
 fn join(base: &Url, segments: &[&str]) -> Result<Url, ProviderError> {
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .map_err(|_| ProviderError::config("spec.keycloak.url cannot have a path"))?
-        .pop_if_empty()
-        .extend(segments);
-    Ok(url)
+    rest::join(base, segments, "spec.keycloak.url")
 }
 
 fn no_content(raw: RawResponse) -> Result<(), ProviderError> {
-    if raw.status.is_success() {
-        Ok(())
-    } else {
-        Err(status_error(&raw))
-    }
+    rest::no_content(&raw, status_error)
 }
 
 fn decode<T: DeserializeOwned>(raw: &RawResponse) -> Result<T, ProviderError> {
-    if !raw.status.is_success() {
-        return Err(status_error(raw));
-    }
-    serde_json::from_slice(&raw.body).map_err(|e| {
-        ProviderError::decode(format!(
-            "the body is not the expected JSON: {}",
-            serde_message(&e)
-        ))
-    })
+    rest::decode(raw, status_error)
 }
 
 /// A non-2xx answer as a typed error, with Keycloak's message (and, for a 403,
