@@ -1026,15 +1026,16 @@ async fn a_new_rotation_persists_the_generated_secret_before_the_call() {
     );
 }
 
-#[tokio::test]
-async fn a_repeated_create_with_a_chosen_id_sends_the_secret_in_the_secret_again() {
+/// A repeated create of chosen id `c1` whose Secret already holds `s1` (an
+/// earlier attempt wrote it), at `provider`: the run and what it did.
+async fn repeated_chosen_create(provider: FakeProvider) -> (Run, Executed) {
     let obj =
         object(json!({"pendingCreate": {"startedAt": "2026-11-24T12:00:00Z", "marker": "id:c1"}}));
     let raw = our_secret(&obj, "s1", "5");
     let mut run = Run::new(
-        obj.clone(),
+        obj,
         Some(raw),
-        chosen(),
+        provider,
         vec![step("PUT", SECRET, Answer::Echo)],
     );
     let done = run
@@ -1045,6 +1046,12 @@ async fn a_repeated_create_with_a_chosen_id_sends_the_secret_in_the_secret_again
             },
         }])
         .await;
+    (run, done)
+}
+
+#[tokio::test]
+async fn a_repeated_create_with_a_chosen_id_sends_the_secret_in_the_secret_again() {
+    let (run, done) = repeated_chosen_create(chosen()).await;
     assert!(done.result.is_ok(), "{:?}", done.result.err());
     assert_eq!(run.provider.calls(), ["create_with c1 s1"]);
     assert_eq!(done.status.client_id.as_deref(), Some("c1"));
@@ -1053,27 +1060,12 @@ async fn a_repeated_create_with_a_chosen_id_sends_the_secret_in_the_secret_again
 
 #[tokio::test]
 async fn a_chosen_id_the_provider_already_holds_is_read_and_taken_as_created() {
-    let obj =
-        object(json!({"pendingCreate": {"startedAt": "2026-11-24T12:00:00Z", "marker": "id:c1"}}));
-    let raw = our_secret(&obj, "s1", "5");
-    let mut run = Run::new(
-        obj.clone(),
-        Some(raw),
-        FakeProvider {
-            chosen: true,
-            create_conflicts: true,
-            ..Default::default()
-        },
-        vec![step("PUT", SECRET, Answer::Echo)],
-    );
-    let done = run
-        .run(&[Action::Create {
-            how: CreatePath::ChosenId {
-                id: "c1".into(),
-                secret: ChosenSecret::Kept,
-            },
-        }])
-        .await;
+    let (run, done) = repeated_chosen_create(FakeProvider {
+        chosen: true,
+        create_conflicts: true,
+        ..Default::default()
+    })
+    .await;
     assert!(done.result.is_ok(), "{:?}", done.result.err());
     assert_eq!(
         run.provider.calls(),
@@ -1086,28 +1078,13 @@ async fn a_chosen_id_the_provider_already_holds_is_read_and_taken_as_created() {
 
 #[tokio::test]
 async fn a_chosen_id_in_conflict_that_cannot_be_read_is_an_error_not_a_client() {
-    let obj =
-        object(json!({"pendingCreate": {"startedAt": "2026-11-24T12:00:00Z", "marker": "id:c1"}}));
-    let raw = our_secret(&obj, "s1", "5");
-    let mut run = Run::new(
-        obj.clone(),
-        Some(raw),
-        FakeProvider {
-            chosen: true,
-            create_conflicts: true,
-            get_finds_nothing: true,
-            ..Default::default()
-        },
-        vec![step("PUT", SECRET, Answer::Echo)],
-    );
-    let done = run
-        .run(&[Action::Create {
-            how: CreatePath::ChosenId {
-                id: "c1".into(),
-                secret: ChosenSecret::Kept,
-            },
-        }])
-        .await;
+    let (run, done) = repeated_chosen_create(FakeProvider {
+        chosen: true,
+        create_conflicts: true,
+        get_finds_nothing: true,
+        ..Default::default()
+    })
+    .await;
     assert!(
         done.result.is_err(),
         "the provider is still deleting an old c1"
